@@ -1,0 +1,314 @@
+"""The "Spine case" dock widget: what is loaded, contrast presets, structures, export.
+
+Thin: every action calls the core (:mod:`napari_spine.export`, :mod:`napari_spine.ontology`)
+and long work runs in a napari thread worker with a progress indicator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor, QIcon, QPixmap
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import geometry, ontology
+from ..case import SpineCase
+from ..export import ExportResult, export_labels, export_landmarks
+from ..labelmaps import label_counts
+from ._layers import CT_WINDOWS, META_KEY, case_from_layer, mr_contrast_limits, window_limits
+
+if TYPE_CHECKING:
+    import napari
+
+_CONVENTION = "Sagittal view: superior at the top, anterior on the left (axes L, I, P)."
+
+
+def _swatch(rgba) -> QPixmap:
+    pm = QPixmap(14, 14)
+    pm.fill(QColor.fromRgbF(*[float(c) for c in rgba]))
+    return pm
+
+
+class CaseWidget(QWidget):
+    """Summary, contrast, structures and export for the spine case in the viewer."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._last_export: ExportResult | None = None
+        self._worker = None
+
+        self.summary = QLabel("No spine case loaded. Open a NIfTI file or a sample.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #ffae42; font-weight: bold;")
+        self.warning.setVisible(False)
+        self.convention = QLabel(_CONVENTION)
+        self.convention.setWordWrap(True)
+        self.convention.setStyleSheet("color: #9aa0a6;")
+        self.cursor = QLabel("Under cursor: -")
+        self.cursor.setStyleSheet("font-weight: bold;")
+
+        self.window = QComboBox()
+        self.window.addItems([*(w.capitalize() for w in CT_WINDOWS), "Auto (0.5-99.5 %)"])
+        self.window.setToolTip("CT window (width/level) or automatic MR contrast")
+        self.window.activated.connect(lambda _i: self.apply_window(self.window.currentText()))
+
+        self.structures = QListWidget()
+        self.structures.setToolTip("Structures in the labels layer; click one to go to it")
+        self.structures.itemClicked.connect(self._on_structure_clicked)
+
+        self.scheme = QComboBox()
+        self.scheme.addItems(["native", "canonical"])
+        self.scheme.setToolTip(
+            "native: the label ids of the dataset the case came from; "
+            "canonical: VerSe/TPTBox ids (C1=1 ... L5=24, S1=26, discs +100)"
+        )
+        self.export_btn = QPushButton("Export labels (NIfTI)...")
+        self.export_btn.clicked.connect(self._export_labels_dialog)
+        self.landmarks_btn = QPushButton("Export landmarks (JSON/CSV)...")
+        self.landmarks_btn.clicked.connect(self._export_landmarks_dialog)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        info = QGroupBox("Case")
+        il = QVBoxLayout(info)
+        for w in (self.summary, self.warning, self.convention, self.cursor):
+            il.addWidget(w)
+        disp = QGroupBox("Display")
+        dl = QFormLayout(disp)
+        dl.addRow("Window", self.window)
+        struct = QGroupBox("Structures")
+        sl = QVBoxLayout(struct)
+        sl.addWidget(self.structures)
+        exp = QGroupBox("Export")
+        el = QVBoxLayout(exp)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Label ids"))
+        row.addWidget(self.scheme)
+        el.addLayout(row)
+        el.addWidget(self.export_btn)
+        el.addWidget(self.landmarks_btn)
+        el.addWidget(self.status)
+
+        layout = QVBoxLayout(self)
+        for g in (info, disp, struct, exp):
+            layout.addWidget(g)
+        layout.addStretch(1)
+
+        self.viewer.layers.events.inserted.connect(self._refresh)
+        self.viewer.layers.events.removed.connect(self._refresh)
+        self.viewer.layers.selection.events.active.connect(self._refresh)
+        self.viewer.mouse_move_callbacks.append(self._on_mouse_move)
+        self._refresh()
+
+    # -- layer lookup ------------------------------------------------------------------
+    def _layers_of(self, kind: str) -> list:
+        from napari.layers import Image, Labels, Points
+
+        klass = {"image": Image, "labels": Labels, "points": Points}[kind]
+        return [ly for ly in self.viewer.layers if isinstance(ly, klass)]
+
+    def current_case(self) -> SpineCase | None:
+        active = self.viewer.layers.selection.active
+        if active is not None and (c := case_from_layer(active)) is not None:
+            return c
+        for ly in reversed(list(self.viewer.layers)):
+            if (c := case_from_layer(ly)) is not None:
+                return c
+        return None
+
+    def image_layer(self):
+        case = self.current_case()
+        for ly in reversed(self._layers_of("image")):
+            if case is None or case_from_layer(ly) is case:
+                return ly
+        return None
+
+    def labels_layer(self):
+        active = self.viewer.layers.selection.active
+        labels = self._layers_of("labels")
+        if active in labels:
+            return active
+        return labels[-1] if labels else None
+
+    # -- display -----------------------------------------------------------------------
+    def _refresh(self, *_: Any) -> None:
+        case = self.current_case()
+        if case is None:
+            self.summary.setText("No spine case loaded. Open a NIfTI file or a sample.")
+            self.warning.setVisible(False)
+        else:
+            sp = " x ".join(f"{s:.3g}" for s in case.spacing)
+            self.summary.setText(
+                f"<b>{case.case_id}</b> ({case.dataset}) - {case.modality}<br>"
+                f"{case.shape[0]} x {case.shape[1]} x {case.shape[2]} voxels, {sp} mm<br>"
+                f"File orientation {''.join(case.source.axcodes)}"
+                + (f"<br>{Path(case.source.path).name}" if case.source.path else "")
+            )
+            self.warning.setText("\n".join(f"Warning: {w}" for w in case.warnings))
+            self.warning.setVisible(bool(case.warnings))
+            self.window.setCurrentIndex(0 if case.modality == "CT" else self.window.count() - 1)
+        self._refresh_structures()
+
+    def _refresh_structures(self) -> None:
+        self.structures.clear()
+        layer = self.labels_layer()
+        if layer is None:
+            return
+        data = np.asarray(layer.data)
+        counts = label_counts(data) if data.dtype == np.uint8 else label_counts(data.astype(np.int64))
+        vox_ml = float(np.prod(layer.scale[-3:])) / 1000.0
+        present = set(counts)
+        order = {sid: k for k, sid in enumerate(ontology.cranio_caudal_order())}
+        for sid in sorted(counts, key=lambda i: (order.get(i, 1000 + i))):
+            name = ontology.display_name(sid, present)
+            item = QListWidgetItem(f"{name}  ({counts[sid] * vox_ml:.2f} mL)")
+            if sid in ontology.BY_ID:
+                item.setIcon(QIcon(_swatch(ontology.BY_ID[sid].color)))
+            item.setData(Qt.ItemDataRole.UserRole, int(sid))
+            self.structures.addItem(item)
+
+    def apply_window(self, text: str) -> tuple[float, float] | None:
+        """Apply a window preset by its label (``"Bone"``, ``"Soft tissue"``, ``"Auto ..."``)."""
+        layer = self.image_layer()
+        if layer is None:
+            return None
+        key = text.lower()
+        if key in CT_WINDOWS:
+            limits = window_limits(key)
+        else:
+            limits = mr_contrast_limits(np.asarray(layer.data))
+        lo, hi = layer.contrast_limits_range
+        layer.contrast_limits_range = (min(lo, limits[0]), max(hi, limits[1]))
+        layer.contrast_limits = limits
+        return limits
+
+    def go_to_structure(self, structure_id: int) -> tuple[float, ...] | None:
+        """Centre the view on a structure (sets the slider to the slice through its centre)."""
+        layer = self.labels_layer()
+        if layer is None:
+            return None
+        data = np.asarray(layer.data)
+        from scipy import ndimage
+
+        sl = ndimage.find_objects((data == structure_id).astype(np.uint8, copy=False))
+        if not sl or sl[0] is None:
+            return None
+        box = sl[0]
+        sub = data[box] == structure_id
+        centre = np.array([b.start for b in box]) + np.argwhere(sub).mean(axis=0)
+        world = np.asarray(layer.data_to_world(centre))
+        self.viewer.dims.set_point(range(len(world)), world)
+        self.viewer.camera.center = tuple(world[-2:]) if self.viewer.dims.ndisplay == 2 else tuple(world)
+        return tuple(float(w) for w in world)
+
+    def _on_structure_clicked(self, item: QListWidgetItem) -> None:
+        self.go_to_structure(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def describe_position(self, world: Any) -> str:
+        """Structure name and RAS+ mm position at a world (display-frame) point."""
+        world = np.asarray(world, dtype=float)
+        parts = []
+        layer = self.labels_layer()
+        if layer is not None:
+            value = layer.get_value(world, world=True)
+            if value is not None and not isinstance(value, tuple):
+                v = int(value)
+                parts.append("background" if v == 0 else ontology.name_of(v))
+        case = self.current_case()
+        if case is not None:
+            img = self.image_layer() or layer
+            if img is not None:
+                ijk = np.asarray(img.world_to_data(world))[-3:]
+                ras = geometry.voxel_to_world(case.affine, ijk[None])[0]
+                parts.append("RAS ({:.1f}, {:.1f}, {:.1f}) mm".format(*ras))
+        return ", ".join(parts) if parts else "-"
+
+    def _on_mouse_move(self, viewer, event) -> None:
+        self.cursor.setText(f"Under cursor: {self.describe_position(viewer.cursor.position)}")
+
+    # -- export ------------------------------------------------------------------------
+    def export_labels_to(self, path: str | Path, scheme: str | None = None) -> ExportResult:
+        """Export the current labels layer synchronously (used by the dialog's worker)."""
+        layer = self.labels_layer()
+        if layer is None:
+            raise ValueError("no labels layer to export")
+        case = case_from_layer(layer) or self.current_case()
+        if case is None:
+            raise ValueError("the labels layer does not belong to a spine case")
+        result = export_labels(case, np.asarray(layer.data), path, scheme=scheme or self.scheme.currentText())
+        self._last_export = result
+        return result
+
+    def export_landmarks_to(self, path: str | Path) -> Path:
+        from ._writer import write_landmarks
+
+        pts = [ly for ly in self._layers_of("points") if META_KEY in ly.metadata]
+        if not pts:
+            raise ValueError("no landmarks layer to export")
+        ly = pts[-1]
+        out = write_landmarks(str(path), ly.data, {"metadata": ly.metadata, "features": ly.features})
+        return Path(out[0])
+
+    def _run(self, fn, desc: str, done) -> None:
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error, show_info
+
+        self.export_btn.setEnabled(False)
+        self.status.setText(f"{desc}...")
+        worker = create_worker(fn, _progress={"total": 0, "desc": desc})
+
+        def _ok(result):
+            self.status.setText(done(result))
+            show_info(done(result))
+
+        def _err(exc):
+            self.status.setText(f"Failed: {exc}")
+            show_error(f"{desc} failed: {exc}")
+
+        worker.returned.connect(_ok)
+        worker.errored.connect(_err)
+        worker.finished.connect(lambda: self.export_btn.setEnabled(True))
+        self._worker = worker
+        worker.start()
+
+    def _export_labels_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export labels", "", "NIfTI (*.nii.gz *.nii)")
+        if not path:
+            return
+        if not path.lower().endswith((".nii", ".nii.gz")):
+            path += ".nii.gz"
+        scheme = self.scheme.currentText()
+        self._run(
+            lambda: self.export_labels_to(path, scheme),
+            "Exporting labels",
+            lambda r: f"Saved and verified {r.path.name}: {len(r.counts)} structures, "
+            f"{r.scheme} ids, {r.dtype}",
+        )
+
+    def _export_landmarks_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export landmarks", "", "JSON (*.json);;CSV (*.csv)")
+        if not path:
+            return
+        if not path.lower().endswith((".json", ".csv")):
+            path += ".json"
+        self._run(lambda: self.export_landmarks_to(path), "Exporting landmarks",
+                  lambda p: f"Saved {Path(p).name}")

@@ -1,0 +1,44 @@
+"""Open napari with the napari-spine widgets docked and a case loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PLUGIN = "napari-spine"
+
+
+def open_viewer(paths=(), sample: str | None = None, show: bool = True):
+    """Create a viewer with the plugin's widgets docked and the given files (or a sample)."""
+    import napari
+
+    viewer = napari.Viewer(title="napari-spine", show=show)
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
+    if paths:
+        for p in paths:
+            viewer.open(str(p), plugin=PLUGIN)
+    elif sample != "none":
+        key = "mr_cervical" if sample == "mr" else "ct_lumbar"
+        viewer.open_sample(PLUGIN, key)
+    # select the image so the widget shows the case, and start in the sagittal mid-slice
+    viewer.layers.selection.active = viewer.layers[0] if len(viewer.layers) else None
+    viewer.reset_view()
+    return viewer
+
+
+def launch(paths=(), sample: str | None = None, screenshot: str | None = None) -> int:
+    import napari
+
+    viewer = open_viewer(paths, sample)
+    if screenshot:
+        from qtpy.QtWidgets import QApplication
+
+        viewer.window._qt_window.resize(1400, 900)
+        for _ in range(20):
+            QApplication.processEvents()
+        out = Path(screenshot)
+        viewer.screenshot(str(out), canvas_only=False)
+        viewer.close()
+        print(f"screenshot saved to {out}")
+        return 0
+    napari.run()
+    return 0

@@ -1,0 +1,170 @@
+"""SpineCase <-> napari layer data. The only translation between the core and napari.
+
+Layers get a diagonal ``scale``/``translate`` (see :mod:`napari_spine.geometry`), never a
+full affine. Image and labels arrays are passed through as they are (views of the loaded
+file arrays, no copies); labels are uint8 canonical ids with the anatomy table's colours
+and a ``features`` table so napari's status bar names the structure under the cursor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ontology
+from ..case import Landmarks, SpineCase
+
+__all__ = [
+    "CT_WINDOWS",
+    "META_KEY",
+    "case_from_layer",
+    "case_to_layer_data",
+    "image_layer_data",
+    "labels_colormap",
+    "labels_features",
+    "labels_layer_data",
+    "landmarks_layer_data",
+    "mr_contrast_limits",
+    "window_limits",
+]
+
+META_KEY = "napari_spine"
+
+#: CT window presets as (width, level) in HU.
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "bone": (1800.0, 400.0),
+    "soft tissue": (400.0, 40.0),
+    "spine soft tissue": (250.0, 50.0),
+}
+
+
+def window_limits(name: str) -> tuple[float, float]:
+    """Contrast limits of a CT window preset (``"bone"`` -> (-500, 1300))."""
+    width, level = CT_WINDOWS[name]
+    return (level - width / 2, level + width / 2)
+
+
+def mr_contrast_limits(image: np.ndarray) -> tuple[float, float]:
+    """0.5-99.5 percentile limits from a strided sample (about 1/64 of the voxels)."""
+    step = tuple(max(1, s // 64) for s in image.shape)
+    sample = np.asarray(image[tuple(slice(None, None, st) for st in step)], dtype=np.float32)
+    if sample.size == 0:
+        return (0.0, 1.0)
+    lo, hi = np.percentile(sample, [0.5, 99.5])
+    if hi <= lo:
+        hi = lo + 1.0
+    return (float(lo), float(hi))
+
+
+def default_contrast(case: SpineCase) -> tuple[float, float]:
+    if case.modality == "CT":
+        return window_limits("bone")
+    return mr_contrast_limits(case.image)
+
+
+def labels_colormap(ids: Any = None):
+    """A :class:`napari.utils.colormaps.DirectLabelColormap` from the anatomy table."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors: dict[int | None, Any] = {None: (0.5, 0.5, 0.5, 1.0), 0: (0.0, 0.0, 0.0, 0.0)}
+    for s in ontology.STRUCTURES:
+        colors[s.id] = s.color
+    return DirectLabelColormap(color_dict=colors)
+
+
+def labels_features(present: Any = ()) -> dict[str, list]:
+    """Feature table (one row per structure) so napari shows names under the cursor."""
+    ids = [0] + [s.id for s in ontology.STRUCTURES]
+    present_set = set(int(i) for i in present)
+    return {
+        "index": ids,
+        "name": ["background"] + [ontology.display_name(s.id, present_set) for s in ontology.STRUCTURES],
+        "kind": ["background"] + [s.kind for s in ontology.STRUCTURES],
+    }
+
+
+def _meta(case: SpineCase, role: str) -> dict[str, Any]:
+    return {META_KEY: {"case": case, "role": role, "case_id": case.case_id}}
+
+
+def image_layer_data(case: SpineCase, name: str | None = None) -> tuple:
+    d = case.display
+    kwargs = {
+        "name": name or f"{case.case_id} {case.modality}",
+        "scale": d.scale,
+        "translate": d.translate,
+        "contrast_limits": default_contrast(case),
+        "colormap": "gray",
+        "metadata": _meta(case, "image"),
+        "units": "mm",
+    }
+    return (case.image, kwargs, "image")
+
+
+def labels_layer_data(case: SpineCase, labels: np.ndarray | None = None, name: str | None = None) -> tuple:
+    lab = case.labels if labels is None else labels
+    if lab is None:
+        raise ValueError(f"case {case.case_id} has no labels")
+    if lab.dtype != np.uint8 and lab.size and int(lab.max()) < 256:
+        lab = lab.astype(np.uint8)
+    d = case.display
+    kwargs = {
+        "name": name or f"{case.case_id} labels",
+        "scale": d.scale,
+        "translate": d.translate,
+        "colormap": labels_colormap(),
+        "features": labels_features(case.structures_present if labels is None else ()),
+        "opacity": 0.5,
+        "metadata": _meta(case, "labels"),
+        "units": "mm",
+    }
+    return (lab, kwargs, "labels")
+
+
+def landmarks_layer_data(case: SpineCase, landmarks: Landmarks | None = None, name: str | None = None) -> tuple:
+    lm = landmarks if landmarks is not None else case.landmarks
+    if lm is None:
+        raise ValueError(f"case {case.case_id} has no landmarks")
+    d = case.display
+    colors = np.array([ontology.BY_ID[int(i)].color if int(i) in ontology.BY_ID else (1, 1, 1, 1)
+                       for i in lm.structure_ids]).reshape(-1, 4)
+    kwargs = {
+        "name": name or f"{case.case_id} landmarks",
+        "scale": d.scale,
+        "translate": d.translate,
+        "features": {
+            "name": list(lm.names),
+            "structure": list(lm.structure_names),
+            "structure_id": np.asarray(lm.structure_ids, dtype=np.int64),
+        },
+        "face_color": colors,
+        "border_color": "white",
+        "size": 5,
+        "text": {"string": "{name}", "size": 8, "color": "white", "anchor": "upper_left",
+                 "visible": False},
+        "metadata": _meta(case, "landmarks"),
+        "units": "mm",
+    }
+    return (lm.coords.copy(), kwargs, "points")
+
+
+def case_to_layer_data(case: SpineCase) -> list[tuple]:
+    """Image, labels (if any) and landmarks (if any) of a case, ready for napari."""
+    layers = [image_layer_data(case)]
+    if case.labels is not None:
+        layers.append(labels_layer_data(case))
+    if case.landmarks is not None and len(case.landmarks):
+        layers.append(landmarks_layer_data(case))
+    return layers
+
+
+def case_from_layer(layer_or_meta: Any) -> SpineCase | None:
+    """The SpineCase a layer (or a writer's ``meta`` dict) belongs to, if any."""
+    meta = getattr(layer_or_meta, "metadata", None)
+    if meta is None and isinstance(layer_or_meta, dict):
+        meta = layer_or_meta.get("metadata", {})
+    entry = (meta or {}).get(META_KEY)
+    if isinstance(entry, dict) and isinstance(entry.get("case"), SpineCase):
+        return entry["case"]
+    return None

@@ -1,0 +1,53 @@
+"""napari reader for spine NIfTI files (``.nii`` / ``.nii.gz``).
+
+A file named like a segmentation (``*_seg``, ``*_SEG``, ``*_msk``, ``*_mask``,
+``*_label*``) opens as a labels layer; any other NIfTI opens as an image, together with
+its segmentation when one lies beside it with a conventional name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..io_nifti import is_nifti_path, load_case, load_labels_file, looks_like_labels
+from ._layers import case_to_layer_data, labels_layer_data
+
+_SIBLING_SUFFIXES = ("_seg", "_SEG", "_msk", "_mask", "_label", "_labels")
+
+
+def get_reader(path: str | list[str]) -> Callable | None:
+    """Return a reader for NIfTI paths, ``None`` for anything else (never raises)."""
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    if not paths or not all(isinstance(p, str | os.PathLike) and is_nifti_path(p) for p in paths):
+        return None
+    return read_nifti_layers
+
+
+def find_sibling_labels(image_path: str | os.PathLike) -> Path | None:
+    """A segmentation beside ``image_path`` named ``<stem><suffix>.nii[.gz]``, if any."""
+    p = Path(image_path)
+    name = p.name
+    ext = ".nii.gz" if name.lower().endswith(".nii.gz") else ".nii"
+    stem = name[: -len(ext)]
+    for suf in _SIBLING_SUFFIXES:
+        for e in (ext, ".nii.gz", ".nii"):
+            cand = p.with_name(f"{stem}{suf}{e}")
+            if cand.is_file():
+                return cand
+    return None
+
+
+def read_nifti_layers(path: str | list[str]) -> list[tuple]:
+    """Layer data for one or more NIfTI files (errors name the file and the problem)."""
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    layers: list[tuple] = []
+    for p in paths:
+        if looks_like_labels(p):
+            case = load_labels_file(p)
+            layers.append(labels_layer_data(case, name=Path(p).name.split(".nii")[0]))
+        else:
+            case = load_case(p, find_sibling_labels(p))
+            layers.extend(case_to_layer_data(case))
+    return layers

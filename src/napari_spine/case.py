@@ -1,0 +1,271 @@
+"""The data model that crosses module boundaries: :class:`SpineCase` and its parts.
+
+Pure numpy; no I/O, no napari, no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from nibabel.affines import voxel_sizes
+
+from . import geometry, ontology
+from .errors import GeometryError
+
+__all__ = ["Landmarks", "SourceGeometry", "SpineCase", "MODALITIES"]
+
+MODALITIES = ("CT", "MR-T1", "MR-T2", "MR", "X-ray", "unknown")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.float64, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, slots=True)
+class Landmarks:
+    """Named points in the voxel space of :attr:`SpineCase.image` (display order).
+
+    Attributes
+    ----------
+    coords : (N, 3) float array
+        Voxel indices of the display-ordered image (2-D cases use ``(N, 3)`` with a
+        zero first coordinate).
+    structure_ids : (N,) int array
+        Canonical anatomy ids (see :mod:`napari_spine.ontology`).
+    names : tuple of str
+        Per-point names, e.g. ``"L3 body centre"``.
+    """
+
+    coords: np.ndarray
+    structure_ids: np.ndarray
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        c = _readonly(np.asarray(self.coords, dtype=np.float64).reshape(-1, 3))
+        ids = np.asarray(self.structure_ids, dtype=np.int64).reshape(-1).copy()
+        ids.setflags(write=False)
+        if len(ids) != len(c):
+            raise ValueError(f"{len(c)} landmark coordinates but {len(ids)} structure ids")
+        names = tuple(self.names) or tuple(ontology.name_of(i) for i in ids)
+        if len(names) != len(c):
+            raise ValueError(f"{len(c)} landmark coordinates but {len(names)} names")
+        object.__setattr__(self, "coords", c)
+        object.__setattr__(self, "structure_ids", ids)
+        object.__setattr__(self, "names", names)
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+    @property
+    def structure_names(self) -> tuple[str, ...]:
+        return tuple(ontology.name_of(i) for i in self.structure_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceGeometry:
+    """How the case is stored on disk, kept to restore it exactly on export.
+
+    Attributes
+    ----------
+    path : str
+        The image file (or ``""`` for in-memory cases).
+    shape : tuple of int
+        Shape of the array in the file's own voxel order.
+    affine : (4, 4) array
+        The file's voxel-to-world (RAS+ mm) affine.
+    ornt : (3, 2) array
+        nibabel orientation transform from file order to display order.
+    header : nibabel header or None
+        A private copy of the image header (qform/sform codes, units, descrip ...).
+    label_header : nibabel header or None
+        The labels file's own header, when the labels came from a file.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    affine: np.ndarray
+    ornt: np.ndarray
+    header: Any = None
+    label_header: Any = None
+    label_path: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "affine", _readonly(self.affine))
+        object.__setattr__(self, "ornt", _readonly(self.ornt))
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+
+    @property
+    def axcodes(self) -> tuple[str, str, str]:
+        return geometry.axcodes(self.affine)
+
+    @property
+    def obliquity_deg(self) -> float:
+        return geometry.obliquity_degrees(self.affine)
+
+    @property
+    def oblique(self) -> bool:
+        return self.obliquity_deg > geometry.OBLIQUE_TOLERANCE_DEG
+
+
+@dataclass(frozen=True, slots=True)
+class SpineCase:
+    """One case: image, labels and landmarks in display order, plus where they came from.
+
+    Attributes
+    ----------
+    case_id, dataset : str
+        Identity (``dataset`` is the adapter name, e.g. ``"ctspine1k"`` or ``"nifti"``).
+    image : (D0, D1, D2) array
+        Native dtype, display order (see :mod:`napari_spine.geometry`). Usually a view of
+        the loaded file array.
+    affine : (4, 4) array
+        Voxel-to-world (RAS+ mm) affine of ``image``.
+    labels : (D0, D1, D2) uint8 array or None
+        Canonical anatomy ids, same grid as ``image``.
+    label_scheme : str
+        The native scheme the labels came from (used by ``scheme="native"`` exports).
+    landmarks : Landmarks or None
+    modality : str
+        One of :data:`MODALITIES`.
+    source : SourceGeometry
+    metadata : Mapping
+        Read-only provenance and dataset metadata.
+    warnings : tuple of str
+        Things a user must be told (oblique display, assumed spacing ...).
+    """
+
+    case_id: str
+    dataset: str
+    image: np.ndarray
+    affine: np.ndarray
+    source: SourceGeometry
+    labels: np.ndarray | None = None
+    label_scheme: str = "verse"
+    landmarks: Landmarks | None = None
+    modality: str = "unknown"
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.image.ndim != 3:
+            raise GeometryError(f"{self.case_id}: image must be 3-D, got shape {self.image.shape}")
+        object.__setattr__(self, "affine", _readonly(geometry.check_affine(self.affine, self.case_id)))
+        if self.labels is not None:
+            if self.labels.shape != self.image.shape:
+                raise GeometryError(
+                    f"{self.case_id}: labels shape {self.labels.shape} differs from image shape "
+                    f"{self.image.shape}"
+                )
+            if self.labels.dtype.kind not in "ui":
+                raise TypeError(f"{self.case_id}: labels must be integer, got {self.labels.dtype}")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"{self.case_id}: unknown modality {self.modality!r}")
+        if not isinstance(self.metadata, MappingProxyType):
+            object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+
+    # -- derived geometry -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.image.shape)  # type: ignore[return-value]
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel sizes in mm along the display axes."""
+        return tuple(float(v) for v in voxel_sizes(self.affine))  # type: ignore[return-value]
+
+    @property
+    def display(self) -> geometry.DisplayTransform:
+        """Diagonal scale/translate that napari layers of this case use."""
+        return geometry.display_transform(self.affine)
+
+    @property
+    def structures_present(self) -> tuple[int, ...]:
+        from .labelmaps import present_ids
+
+        if self.labels is None:
+            return ()
+        return tuple(int(i) for i in present_ids(self.labels) if i != 0)
+
+    # -- functional updates --------------------------------------------------------------
+    def with_labels(self, labels: np.ndarray | None, label_scheme: str | None = None) -> SpineCase:
+        """A copy of the case with other labels (canonical ids, display order)."""
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.dtype != np.uint8 and labels.size and int(labels.max(initial=0)) < 256:
+                labels = labels.astype(np.uint8)
+        return dataclasses.replace(
+            self, labels=labels, label_scheme=label_scheme or self.label_scheme
+        )
+
+    def with_landmarks(self, landmarks: Landmarks | None) -> SpineCase:
+        return dataclasses.replace(self, landmarks=landmarks)
+
+    def describe(self) -> str:
+        sp = ", ".join(f"{s:.3g}" for s in self.spacing)
+        lines = [
+            f"{self.dataset} case {self.case_id}: {self.modality}, shape {self.shape}, "
+            f"spacing ({sp}) mm, file orientation {''.join(self.source.axcodes)}",
+        ]
+        if self.labels is not None:
+            names = ", ".join(ontology.name_of(i) for i in self.structures_present)
+            lines.append(f"structures: {names or 'none'}")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        image: np.ndarray,
+        affine: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        case_id: str = "case",
+        dataset: str = "memory",
+        modality: str = "unknown",
+        landmarks: Landmarks | None = None,
+        label_scheme: str = "verse",
+        metadata: Mapping[str, Any] | None = None,
+        header: Any = None,
+        path: str = "",
+        extra_warnings: Sequence[str] = (),
+    ) -> SpineCase:
+        """Build a case from file-ordered arrays and the file's affine.
+
+        ``labels`` must already hold canonical ids. ``landmarks`` are in display voxel
+        coordinates.
+        """
+        image = np.asanyarray(image)
+        if image.ndim != 3:
+            raise GeometryError(f"{path or case_id}: expected a 3-D image, got shape {image.shape}")
+        affine = geometry.check_affine(affine, path or case_id)
+        ornt = geometry.orientation_to_display(affine)
+        disp_aff = geometry.reoriented_affine(affine, ornt, image.shape)
+        src = SourceGeometry(path=path, shape=image.shape, affine=affine, ornt=ornt, header=header)
+        warnings = list(extra_warnings)
+        if src.oblique:
+            warnings.append(
+                f"oblique acquisition ({src.obliquity_deg:.1f} degrees off the scanner axes): "
+                "displayed axis-aligned; the exported files keep the true orientation"
+            )
+        return cls(
+            case_id=case_id,
+            dataset=dataset,
+            image=geometry.to_display(image, ornt),
+            affine=disp_aff,
+            source=src,
+            labels=None if labels is None else geometry.to_display(labels, ornt),
+            label_scheme=label_scheme,
+            landmarks=landmarks,
+            modality=modality,
+            metadata=metadata or {},
+            warnings=tuple(warnings),
+        )

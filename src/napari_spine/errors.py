@@ -1,0 +1,21 @@
+"""Exceptions raised by napari-spine. Every message names the file and the problem."""
+
+from __future__ import annotations
+
+__all__ = ["ExportError", "GeometryError", "LabelMapError", "SpineIOError"]
+
+
+class SpineIOError(ValueError):
+    """A file cannot be read as what it was asked to be (message starts with the path)."""
+
+
+class GeometryError(SpineIOError):
+    """A file's geometry is unusable (NaN/singular affine, wrong dimensionality, grid mismatch)."""
+
+
+class LabelMapError(SpineIOError):
+    """A label id has no entry in the label scheme, or a structure cannot be written in it."""
+
+
+class ExportError(OSError):
+    """An export could not be written or failed verification; nothing was left at the target."""

@@ -1,0 +1,252 @@
+"""NIfTI reading into a :class:`~napari_spine.case.SpineCase`, with clear errors.
+
+Arrays load in their native dtype through ``np.asanyarray(img.dataobj)`` (nibabel uses
+``indexed_gzip`` when it is installed, a dependency of this package). ``get_fdata()``
+is never used: it is 5-6x slower and takes 4x the memory for CT and labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from . import geometry
+from .case import SpineCase
+from .errors import GeometryError, SpineIOError
+from .labelmaps import get_label_map
+
+__all__ = ["NiftiVolume", "guess_label_scheme", "guess_modality", "is_nifti_path",
+           "load_case", "read_nifti"]
+
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+_LABEL_NAME = re.compile(
+    r"(_seg|_SEG|seg-|_msk|_mask|_label|_labels|-label|_gt|segmentation)[^/]*\.nii(\.gz)?$",
+)
+
+
+def is_nifti_path(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(_NIFTI_SUFFIXES)
+
+
+def looks_like_labels(path: str | os.PathLike) -> bool:
+    """True when a NIfTI file name says it holds a segmentation."""
+    return bool(_LABEL_NAME.search(Path(path).name))
+
+
+@dataclass(frozen=True, slots=True)
+class NiftiVolume:
+    """A NIfTI file read in its own voxel order and native dtype."""
+
+    path: str
+    array: np.ndarray
+    affine: np.ndarray
+    header: Any
+
+
+def _squeeze_to_3d(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    if len(shape) == 3:
+        return shape
+    if len(shape) > 3 and all(s == 1 for s in shape[3:]):
+        return shape[:3]
+    return None
+
+
+def read_nifti(path: str | os.PathLike, *, what: str = "image") -> NiftiVolume:
+    """Read a 3-D NIfTI file in its native dtype, or raise :class:`SpineIOError`.
+
+    Every error message starts with the file path and says what is wrong: missing,
+    empty, not NIfTI, truncated or corrupt compression, not 3-D, unusable affine.
+    """
+    p = Path(path)
+    src = str(p)
+    if not p.exists():
+        raise SpineIOError(f"{src}: no such file")
+    if p.is_dir():
+        raise SpineIOError(f"{src}: is a folder, expected a .nii or .nii.gz file")
+    if p.stat().st_size == 0:
+        raise SpineIOError(f"{src}: file is empty (0 bytes)")
+    if not is_nifti_path(p):
+        raise SpineIOError(f"{src}: not a NIfTI file name (expected .nii or .nii.gz)")
+    try:
+        img = nib.load(src)
+    except Exception as exc:  # nibabel raises many kinds; name the problem
+        raise SpineIOError(f"{src}: cannot read as NIfTI ({_describe(exc)})") from exc
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+        raise SpineIOError(f"{src}: not a NIfTI-1/2 image ({type(img).__name__})")
+    shape3 = _squeeze_to_3d(img.shape)
+    if shape3 is None:
+        raise GeometryError(
+            f"{src}: {what} must be a 3-D volume, got {len(img.shape)}-D shape {img.shape}"
+        )
+    affine = geometry.check_affine(img.affine, src)
+    try:
+        arr = np.asanyarray(img.dataobj)
+    except Exception as exc:
+        raise SpineIOError(f"{src}: voxel data cannot be read ({_describe(exc)})") from exc
+    if arr.shape != shape3:
+        arr = arr.reshape(shape3, order="A")
+    return NiftiVolume(path=src, array=arr, affine=affine, header=img.header.copy())
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, EOFError | gzip.BadGzipFile | zlib.error) or "gzip" in str(exc).lower():
+        return f"truncated or corrupt gzip data: {exc}"
+    text = str(exc) or type(exc).__name__
+    if "ended before" in text or "truncat" in text.lower():
+        return f"file is truncated: {text}"
+    return text
+
+
+def guess_label_scheme(path: str | os.PathLike) -> str:
+    """Native label scheme from a file name: CSpineSeg ``_SEG``, CTSpine1K ``_seg``, else VerSe."""
+    name = Path(path).name
+    if name.endswith("_SEG.nii.gz") or name.endswith("_SEG.nii"):
+        return "cspineseg"
+    if re.search(
+        r"^(1\.3\.6\.1\.4\.1\.9328\.50\.4\.|CTC-|liver_|HN_P|volume-covid19-A-).*_seg\.nii", name
+    ):
+        return "ctspine1k"
+    return "verse"
+
+
+def guess_modality(path: str | os.PathLike, array: np.ndarray, header: Any = None) -> str:
+    """CT / MR-T1 / MR-T2 from the file name, else from intensities (HU below -500 => CT)."""
+    name = Path(path).name.lower()
+    if re.search(r"(^|[_\-.])t2", name):
+        return "MR-T2"
+    if re.search(r"(^|[_\-.])t1", name):
+        return "MR-T1"
+    if re.search(r"(^|[_\-.])(ct|hu)([_\-.]|$)", name):
+        return "CT"
+    step = tuple(max(1, s // 32) for s in array.shape)
+    sample = np.asarray(array[:: step[0], :: step[1], :: step[2]])
+    if sample.size and np.issubdtype(sample.dtype, np.number) and float(sample.min()) < -500:
+        return "CT"
+    return "MR"
+
+
+def _labels_to_int(arr: np.ndarray, src: str) -> np.ndarray:
+    if arr.dtype.kind in "ui":
+        if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
+            raise SpineIOError(f"{src}: labels contain negative values (min {int(arr.min())})")
+        return arr
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise SpineIOError(f"{src}: labels contain NaN or infinite values")
+        r = np.rint(arr)
+        if not np.array_equal(r, arr):
+            bad = np.unique(arr[r != arr])[:5]
+            raise SpineIOError(
+                f"{src}: labels are not whole numbers (e.g. {', '.join(f'{b:g}' for b in bad)}); "
+                "is this an image rather than a segmentation?"
+            )
+        if r.size and (r.min() < 0 or r.max() > 65535):
+            raise SpineIOError(f"{src}: label values outside 0-65535")
+        return r.astype(np.uint16 if r.max(initial=0) > 255 else np.uint8)
+    raise SpineIOError(f"{src}: labels have unsupported dtype {arr.dtype}")
+
+
+def load_case(
+    image_path: str | os.PathLike,
+    labels_path: str | os.PathLike | None = None,
+    *,
+    label_scheme: str | None = None,
+    modality: str | None = None,
+    case_id: str | None = None,
+    dataset: str = "nifti",
+    metadata: dict | None = None,
+) -> SpineCase:
+    """Load a NIfTI image (and optionally its labels) into a :class:`SpineCase`.
+
+    Parameters
+    ----------
+    image_path, labels_path : path
+        ``.nii`` / ``.nii.gz`` files on the same voxel grid.
+    label_scheme : str, optional
+        Native scheme of the labels (see :func:`napari_spine.labelmaps.available_schemes`);
+        guessed from the file name when omitted (VerSe/TPTBox numbering by default).
+    modality : str, optional
+        ``"CT"``, ``"MR-T1"``, ``"MR-T2"`` ...; guessed when omitted.
+
+    The image and labels are reoriented to the display convention of
+    :mod:`napari_spine.geometry` as views (no copy); labels are mapped to canonical ids
+    as ``uint8``. The file geometry and headers are kept for an exact export.
+    """
+    vol = read_nifti(image_path, what="image")
+    if vol.array.dtype.kind not in "uif":
+        raise SpineIOError(f"{vol.path}: unsupported image dtype {vol.array.dtype}")
+    labels = None
+    label_header = None
+    scheme = label_scheme
+    if labels_path is not None:
+        lab = read_nifti(labels_path, what="labels")
+        if lab.array.shape != vol.array.shape:
+            raise GeometryError(
+                f"{lab.path}: labels shape {lab.array.shape} differs from the image "
+                f"{vol.path} shape {vol.array.shape}"
+            )
+        if not np.allclose(lab.affine, vol.affine, atol=1e-3, rtol=1e-5):
+            raise GeometryError(
+                f"{lab.path}: labels are not on the image grid of {vol.path} "
+                f"(affines differ:\n{lab.affine}\nvs\n{vol.affine})"
+            )
+        scheme = scheme or guess_label_scheme(lab.path)
+        native = _labels_to_int(lab.array, lab.path)
+        labels = get_label_map(scheme).to_canonical_array(native, source=lab.path)
+        label_header = lab.header
+    stem = Path(vol.path).name
+    for suf in _NIFTI_SUFFIXES[::-1]:
+        if stem.lower().endswith(suf):
+            stem = stem[: -len(suf)]
+            break
+    case = SpineCase.from_arrays(
+        vol.array,
+        vol.affine,
+        labels,
+        case_id=case_id or stem,
+        dataset=dataset,
+        modality=modality or guess_modality(vol.path, vol.array, vol.header),
+        label_scheme=scheme or "verse",
+        metadata={"image_path": vol.path, "labels_path": str(labels_path or ""),
+                  **(metadata or {})},
+        header=vol.header,
+        path=vol.path,
+    )
+    if label_header is not None:
+        case = dataclasses.replace(
+            case,
+            source=dataclasses.replace(
+                case.source, label_header=label_header, label_path=str(labels_path)
+            ),
+        )
+    return case
+
+
+def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None) -> SpineCase:
+    """Load a segmentation file alone as a case whose labels are the file and image is empty.
+
+    The "image" is the label array itself (so geometry and display are the same code
+    path); callers show only the labels.
+    """
+    lab = read_nifti(path, what="labels")
+    scheme = label_scheme or guess_label_scheme(lab.path)
+    native = _labels_to_int(lab.array, lab.path)
+    canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
+    case = SpineCase.from_arrays(
+        canon, lab.affine, canon, case_id=Path(lab.path).name.split(".nii")[0],
+        dataset="nifti", label_scheme=scheme, header=lab.header, path=lab.path,
+        metadata={"labels_path": lab.path, "labels_only": True},
+    )
+    return dataclasses.replace(
+        case, source=dataclasses.replace(case.source, label_header=lab.header, label_path=lab.path)
+    )
+

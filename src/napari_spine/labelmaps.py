@@ -1,0 +1,177 @@
+"""Dataset label schemes: native label ids <-> canonical anatomy ids.
+
+Each scheme is a JSON data file in ``label_maps/`` (``to_canonical``, ``from_canonical``,
+``unmapped`` policy, native names). Mapping is a lookup-table gather, one pass over the
+volume, and never guesses: an id with no entry is an error that names the file and the
+ids, unless the scheme declares that unknown ids are background (TotalSegmentator's
+organ classes, for example).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from . import ontology
+from .errors import LabelMapError
+
+__all__ = ["LabelMap", "available_schemes", "get_label_map", "present_ids"]
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """A native label scheme and its translation into canonical ids."""
+
+    name: str
+    description: str
+    to_canonical: Mapping[int, int]
+    from_canonical: Mapping[int, int]
+    unmapped: str = "error"  # or "background"
+    native_names: Mapping[int, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def is_identity(self) -> bool:
+        return self.name == "verse"
+
+    def _lut(self, table: Mapping[int, int], size: int, fill: int) -> np.ndarray:
+        lut = np.full(size, fill, dtype=np.int32)
+        for k, v in table.items():
+            if 0 <= k < size:
+                lut[k] = v
+        lut[0] = 0
+        return lut
+
+    def to_canonical_array(self, labels: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
+        """Map a native label array to canonical ids, returned as ``uint8``.
+
+        Raises :class:`LabelMapError` naming ``source`` and the ids without an entry.
+        """
+        ids = present_ids(labels)
+        known = set(self.to_canonical) | {0}
+        unknown = [int(i) for i in ids if int(i) not in known]
+        if unknown and self.unmapped != "background":
+            raise LabelMapError(
+                f"{source}: label id(s) {_fmt_ids(unknown)} have no entry in the "
+                f"'{self.name}' label map ({self.description})"
+            )
+        if self.is_identity and labels.dtype == np.uint8:
+            return labels  # identity and already the display dtype: no copy
+        size = int(max(ids.max(initial=0), max(self.to_canonical, default=0))) + 1
+        lut = self._lut(self.to_canonical, size, 0).astype(np.uint8)
+        return lut[_as_index(labels)]
+
+    def from_canonical_array(
+        self, labels: np.ndarray, dtype: np.dtype | None = None, target: str | Path = "<array>"
+    ) -> np.ndarray:
+        """Map canonical ids back to this scheme (smallest fitting unsigned dtype)."""
+        ids = present_ids(labels)
+        unknown = [int(i) for i in ids if i != 0 and int(i) not in self.from_canonical]
+        if unknown:
+            names = ", ".join(f"{i} ({ontology.name_of(i)})" for i in unknown)
+            raise LabelMapError(
+                f"{target}: structure(s) {names} cannot be written in the '{self.name}' "
+                "label scheme (no native id); export with scheme='canonical' instead"
+            )
+        top = max(self.from_canonical.values(), default=0)
+        out_dtype = np.dtype(dtype) if dtype is not None else smallest_uint(top)
+        if self.is_identity and labels.dtype == out_dtype:
+            return labels
+        lut = self._lut(self.from_canonical, max(int(ids.max(initial=0)), 255) + 1, 0)
+        return lut.astype(out_dtype)[_as_index(labels)]
+
+
+def smallest_uint(max_value: int) -> np.dtype:
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if max_value <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.uint64)
+
+
+def _as_index(labels: np.ndarray) -> np.ndarray:
+    if labels.dtype.kind == "u" or labels.dtype.kind == "i":
+        return labels
+    return labels.astype(np.int64)
+
+
+def _fmt_ids(ids: list[int]) -> str:
+    if len(ids) > 12:
+        return ", ".join(map(str, ids[:12])) + f", ... ({len(ids)} in all)"
+    return ", ".join(map(str, ids))
+
+
+def present_ids(labels: np.ndarray) -> np.ndarray:
+    """Sorted label ids present in an integer array (bincount for small unsigned ids)."""
+    if labels.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    flat = _flat(labels)
+    if labels.dtype == np.uint8:
+        return np.flatnonzero(np.bincount(flat, minlength=1))
+    if labels.dtype == np.uint16:
+        return np.flatnonzero(np.bincount(flat.astype(np.intp), minlength=1))
+    return np.unique(flat)
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    # order="K" keeps transposed (Fortran-ordered) views copy-free.
+    return a.ravel(order="K")
+
+
+def label_counts(labels: np.ndarray) -> dict[int, int]:
+    """Voxel count per non-zero label id."""
+    if labels.dtype == np.uint8:
+        counts = np.bincount(_flat(labels), minlength=256)
+        return {int(i): int(counts[i]) for i in np.flatnonzero(counts) if i != 0}
+    ids, counts = np.unique(labels, return_counts=True)
+    return {int(i): int(c) for i, c in zip(ids, counts) if i != 0}
+
+
+def _load(path) -> LabelMap:
+    raw = json.loads(path.read_text())
+
+    def ints(d):
+        return MappingProxyType({int(k): int(v) for k, v in d.items()})
+
+    return LabelMap(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        to_canonical=ints(raw["to_canonical"]),
+        from_canonical=ints(raw["from_canonical"]),
+        unmapped=raw.get("unmapped", "error"),
+        native_names=MappingProxyType({int(k): str(v) for k, v in raw.get("names", {}).items()}),
+        aliases=tuple(raw.get("aliases", ())),
+    )
+
+
+@cache
+def _registry() -> Mapping[str, LabelMap]:
+    out: dict[str, LabelMap] = {}
+    for entry in resources.files("napari_spine").joinpath("label_maps").iterdir():
+        if entry.name.endswith(".json"):
+            lm = _load(entry)
+            out[lm.name] = lm
+            for a in lm.aliases:
+                out[a] = lm
+    return MappingProxyType(out)
+
+
+def available_schemes() -> tuple[str, ...]:
+    return tuple(sorted({lm.name for lm in _registry().values()}))
+
+
+def get_label_map(name: str) -> LabelMap:
+    """The label scheme called ``name`` (or one of its aliases, e.g. ``"tptbox"``)."""
+    key = name.strip().lower().replace("-", "_")
+    reg = _registry()
+    if key in reg:
+        return reg[key]
+    if name in reg:
+        return reg[name]
+    raise LabelMapError(f"unknown label scheme {name!r}; known: {', '.join(available_schemes())}")
