@@ -61,7 +61,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise ExportError(f"{target}: folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
         raise ExportError(f"{target}: folder {target.parent} is not writable")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    name = target.name
+    ext = name[-7:] if name.lower().endswith(".nii.gz") else target.suffix
+    base = name[: len(name) - len(ext)] if ext else name
+    # hidden sibling with the same extension, so readers recognise the format on re-read
+    tmp = target.with_name(f".{base}.part-{os.getpid()}-{secrets.token_hex(4)}{ext}")
     try:
         yield tmp
         os.replace(tmp, target)

@@ -101,7 +101,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, EOFError | gzip.BadGzipFile | zlib.error) or "gzip" in str(exc).lower():
         return f"truncated or corrupt gzip data: {exc}"
     text = str(exc) or type(exc).__name__
-    if "ended before" in text or "truncat" in text.lower():
+    if "ended before" in text or "truncat" in text.lower() or ("Expected" in text and "bytes" in text):
         return f"file is truncated: {text}"
     return text
 

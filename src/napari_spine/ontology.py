@@ -242,8 +242,8 @@ _BY_ID: Mapping[int, Structure] = MappingProxyType({s.id: s for s in STRUCTURES}
 def _norm(name: str) -> str:
     n = name.strip().upper()
     n = re.sub(r"^(VERTEBRAE?|VERT)[ _-]+(?=\S)", "", n)
-    n = re.sub(r"[\s_]+", " ", n)
-    n = re.sub(r"\s*[-/]\s*", "/", n)
+    n = re.sub(r"\s*[-/_]\s*", "/", n)
+    n = re.sub(r"\s+", " ", n)
     return n
 
 

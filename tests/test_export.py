@@ -1,0 +1,108 @@
+"""Label and landmark export: schemes, dtypes, headers, landmarks in voxel and world mm."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from helpers import save_nifti
+from napari_spine import export_labels, export_landmarks, load_case, make_phantom, read_landmarks
+from napari_spine.geometry import display_index_to_file_index, voxel_to_world
+
+
+def test_native_and_canonical_schemes(tmp_path):
+    aff = np.diag([0.5, 0.5, 3.0, 1.0])
+    native = np.zeros((10, 12, 5), np.uint8)
+    native[2:4, 2:5, 1:3] = 1  # vertebral body (CSpineSeg)
+    native[5:7, 2:5, 1:3] = 2  # disc
+    ip = save_nifti(tmp_path / "593973-000001_Study-MR-1_Series-3.nii.gz", native.astype(np.int16), aff)
+    lp = save_nifti(tmp_path / "593973-000001_Study-MR-1_Series-3_SEG.nii.gz", native, aff)
+    case = load_case(ip, lp)
+    assert case.label_scheme == "cspineseg"
+    assert set(case.structures_present) == {50, 100}
+    res = export_labels(case, case.labels, tmp_path / "native.nii.gz")
+    assert res.scheme == "cspineseg" and res.counts == {1: 12, 2: 12}
+    assert np.array_equal(np.asanyarray(nib.load(res.path).dataobj), native)
+    res = export_labels(case, case.labels, tmp_path / "canon.nii.gz", scheme="canonical")
+    back = np.asanyarray(nib.load(res.path).dataobj)
+    assert res.scheme == "verse" and set(np.unique(back)) == {0, 50, 100}
+
+
+def test_header_is_preserved(tmp_path):
+    aff = np.array([[0, 0, -1.2, 50], [-0.9, 0, 0, 20], [0, 1.1, 0, -70], [0, 0, 0, 1.0]])
+    img = nib.Nifti1Image(np.zeros((8, 9, 10), np.int16), aff)
+    img.header.set_qform(aff, code=1)
+    img.header.set_sform(aff, code=2)
+    img.header.set_xyzt_units("mm", "msec")
+    img.header["descrip"] = b"source header"
+    img.header.set_slope_inter(2.0, -1024.0)  # image scaling must not touch labels
+    nib.save(img, tmp_path / "i.nii.gz")
+    case = load_case(tmp_path / "i.nii.gz")
+    labels = np.zeros(case.shape, np.uint8)
+    labels[1:3, 2:4, 3:5] = 22
+    labels[4, 5, 6] = 60
+    out = export_labels(case, labels, tmp_path / "l.nii.gz").path
+    back = nib.load(out)
+    h = back.header
+    assert h.get_data_dtype() == np.uint8
+    assert int(h["qform_code"]) == 1 and int(h["sform_code"]) == 2
+    assert h.get_xyzt_units() == ("mm", "msec")
+    assert bytes(h["descrip"]).rstrip(b"\0") == b"source header"
+    assert np.allclose(h.get_sform(), aff, atol=1e-6) and np.allclose(h.get_qform(), aff, atol=1e-5)
+    assert back.dataobj.slope == 1.0 and back.dataobj.inter == 0.0
+    data = np.asanyarray(back.dataobj)
+    assert (data == 22).sum() == 8 and (data == 60).sum() == 1
+
+
+def test_labels_file_header_is_used_and_float_labels_become_uint8(tmp_path):
+    aff = np.diag([1.0, 1.0, 1.0, 1.0])
+    lab = np.zeros((6, 6, 6), np.float64)
+    lab[1:3, 1:3, 1:3] = 3.0
+    ip = save_nifti(tmp_path / "t2.nii.gz", np.zeros((6, 6, 6), np.int16), aff)
+    lp = save_nifti(tmp_path / "t2_seg-manual.nii.gz", lab, aff, scode=2)
+    case = load_case(ip, lp)
+    out = export_labels(case, case.labels, tmp_path / "o.nii.gz").path
+    back = nib.load(out)
+    assert back.header.get_data_dtype() == np.uint8
+    assert int(back.header["sform_code"]) == 2  # from the labels file's own header
+    assert np.array_equal(np.asanyarray(back.dataobj), lab.astype(np.uint8))
+
+
+def test_uncompressed_nii(tmp_path, phantom_files):
+    case, _, lab = phantom_files
+    out = export_labels(case, case.labels, tmp_path / "plain.nii").path
+    assert np.array_equal(np.asanyarray(nib.load(out).dataobj), np.asanyarray(nib.load(lab).dataobj))
+
+
+def test_landmarks_json_csv_roundtrip(tmp_path):
+    case = make_phantom((24, 80, 48), (1.5, 1.0, 0.8), levels=("L2", "L5"), axcodes="PIR", seed=2)
+    lm = case.landmarks
+    j = export_landmarks(case, tmp_path / "lm.json")
+    c = export_landmarks(case, tmp_path / "lm.csv")
+    doc = json.loads(j.read_text())
+    assert doc["source_axcodes"] == "PIR"
+    rows = doc["landmarks"]
+    assert [r["name"] for r in rows] == list(lm.names)
+    assert rows[0]["structure"] == "L2" and rows[1]["structure"] == "L2/L3"
+    ijk = display_index_to_file_index(lm.coords, case.source.ornt, case.source.shape)
+    xyz = voxel_to_world(case.source.affine, ijk)
+    assert np.allclose([[r["i"], r["j"], r["k"]] for r in rows], ijk)
+    assert np.allclose([[r["x_mm"], r["y_mm"], r["z_mm"]] for r in rows], xyz)
+    with open(c, newline="") as f:
+        crow = list(csv.DictReader(f))
+    assert [r["structure_id"] for r in crow] == [str(i) for i in lm.structure_ids]
+    for path in (j, c):
+        back = read_landmarks(path, case)
+        assert np.allclose(back.coords, lm.coords, atol=1e-9)
+        assert list(back.structure_ids) == list(lm.structure_ids) and back.names == lm.names
+
+
+def test_landmark_export_refuses_unknown_suffix(tmp_path):
+    case = make_phantom((16, 48, 32), levels=("L3", "L4"))
+    with pytest.raises(Exception, match=r"\.json or \.csv"):
+        export_landmarks(case, tmp_path / "lm.txt")
+    assert list(tmp_path.iterdir()) == []
