@@ -217,7 +217,8 @@ class CaseWidget(QWidget):
         centre = np.array([b.start for b in box]) + np.argwhere(sub).mean(axis=0)
         world = np.asarray(layer.data_to_world(centre))
         self.viewer.dims.set_point(range(len(world)), world)
-        self.viewer.camera.center = tuple(world[-2:]) if self.viewer.dims.ndisplay == 2 else tuple(world)
+        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
+        camera.center = tuple(world[-2:]) if self.viewer.dims.ndisplay == 2 else tuple(world)
         return tuple(float(w) for w in world)
 
     def _on_structure_clicked(self, item: QListWidgetItem) -> None:

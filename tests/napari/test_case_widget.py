@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_spine import make_phantom
+from napari_spine._napari._case_widget import CaseWidget
+from napari_spine._napari._layers import case_to_layer_data
+
+PLUGIN = "napari-spine"
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
+    assert isinstance(widget, CaseWidget)
+    return viewer, widget
+
+
+def test_widget_summarises_the_case(viewer_widget):
+    viewer, w = viewer_widget
+    assert "No spine case" in w.summary.text()
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    assert "phantom-ct" in w.summary.text() and "LPS" in w.summary.text()
+    assert not w.warning.isVisibleTo(w)
+    names = [w.structures.item(i).text().split("  ")[0] for i in range(w.structures.count())]
+    assert names[:3] == ["T10", "T10/T11", "T11"]  # cranio-caudal order
+    assert "L5/S1" in names and "Spinal canal" in names
+
+
+def test_window_presets(viewer_widget):
+    viewer, w = viewer_widget
+    image, *_ = viewer.open_sample(PLUGIN, "ct_lumbar")
+    viewer.layers.selection.active = image
+    assert w.apply_window("Soft tissue") == (-160.0, 240.0)
+    assert tuple(image.contrast_limits) == pytest.approx((-160.0, 240.0))
+    assert w.apply_window("Bone") == (-500.0, 1300.0)
+    lo, hi = w.apply_window("Auto (0.5-99.5 %)")
+    assert -1100 < lo < hi < 1500
+
+
+def test_go_to_structure_and_name_under_cursor(viewer_widget):
+    viewer, w = viewer_widget
+    layers = viewer.open_sample(PLUGIN, "ct_lumbar")
+    labels = layers[1]
+    world = w.go_to_structure(22)
+    ijk = np.round(labels.world_to_data(world)).astype(int)
+    assert labels.data[tuple(ijk)] == 22
+    shown = int(np.round(labels.world_to_data(viewer.dims.point)[0]))
+    assert (labels.data[shown] == 22).any()  # the displayed sagittal slice cuts through L3
+    text = w.describe_position(world)
+    assert text.startswith("L3, RAS (")
+
+
+def test_oblique_warning_is_visible(viewer_widget):
+    viewer, w = viewer_widget
+    case = make_phantom((16, 48, 32), levels=("L3", "L4"), oblique_deg=15)
+    for data, kw, kind in case_to_layer_data(case):
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    assert w.warning.isVisibleTo(w) and "oblique" in w.warning.text()
+
+
+def test_export_from_widget(viewer_widget, tmp_path):
+    viewer, w = viewer_widget
+    layers = viewer.open_sample(PLUGIN, "mr_cervical")
+    labels = layers[1]
+    viewer.layers.selection.active = labels
+    labels.data[labels.data == 22] = 0  # an edit
+    res = w.export_labels_to(tmp_path / "edited.nii.gz", scheme="canonical")
+    back = np.asanyarray(nib.load(res.path).dataobj)
+    assert res.counts == {int(k): int(v) for k, v in zip(*np.unique(back[back > 0], return_counts=True))}
+    assert 22 not in res.counts and 5 in res.counts
+    lm = w.export_landmarks_to(tmp_path / "lm.csv")
+    assert lm.read_text().startswith("index,name,structure_id")
