@@ -30,9 +30,10 @@ import numpy as np
 from nibabel.fileholders import FileHolder
 
 from . import geometry, ontology
+from ._fastgz import read_gz_payload
 from .case import Landmarks, SpineCase
 from .errors import ExportError, LabelMapError
-from .labelmaps import get_label_map, label_counts, present_ids
+from .labelmaps import get_label_map, label_counts
 
 __all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks"]
 
@@ -162,8 +163,10 @@ def export_labels(
         )
     if lab.dtype.kind not in "ui":
         raise ExportError(f"{target}: labels must be integers, got {lab.dtype}")
-    ids = present_ids(lab)
-    unknown = [int(i) for i in ids if i != 0 and int(i) not in ontology.BY_ID]
+    # one counting pass, on the file-ordered array (contiguous for loaded cases)
+    file_canonical = geometry.from_display(lab, case.source.ornt)
+    canon_counts = label_counts(file_canonical)
+    unknown = [i for i in canon_counts if i not in ontology.BY_ID]
     if unknown:
         raise LabelMapError(
             f"{target}: label id(s) {unknown} are not napari-spine structures; "
@@ -171,8 +174,13 @@ def export_labels(
         )
     name = {"native": case.label_scheme, "canonical": "verse"}.get(scheme, scheme)
     lmap = get_label_map(name)
-    native = lmap.from_canonical_array(lab, target=target)
-    file_order = geometry.from_display(native, case.source.ornt)
+    file_order = lmap.from_canonical_array(
+        file_canonical, target=target, ids=np.array([0, *canon_counts], dtype=np.int64)
+    )
+    counts: dict[int, int] = {}
+    for cid, n in canon_counts.items():
+        nid = lmap.from_canonical.get(cid, cid)
+        counts[nid] = counts.get(nid, 0) + n
     hdr, klass = _label_header(case, file_order.shape, file_order.dtype)
     expected_affine = hdr.get_best_affine()
     img = klass(file_order, None, hdr)
@@ -180,7 +188,9 @@ def export_labels(
         with atomic_path(target) as tmp:
             gz = target.name.lower().endswith(".gz")
             _write_nifti(tmp, img, compresslevel if gz else None)
-            counts = _verify(tmp, target, file_order, hdr, expected_affine)
+            # the re-read must equal what was meant to be written, voxel for voxel, so the
+            # counts above are the counts of the file
+            _verify(tmp, target, file_order, hdr, expected_affine)
     except (ExportError, LabelMapError):
         raise
     except OSError as exc:
@@ -194,10 +204,13 @@ def export_labels(
     )
 
 
-def _verify(tmp: Path, target: Path, expected: np.ndarray, hdr, expected_affine) -> dict[int, int]:
+def _verify(tmp: Path, target: Path, expected: np.ndarray, hdr, expected_affine) -> None:
     try:
         back = nib.load(str(tmp))
-        data = np.asanyarray(back.dataobj)
+        # libdeflate (a different codec from the ISA-L writer) decodes the payload
+        data = read_gz_payload(tmp, back) if tmp.name.endswith(".gz") else None
+        if data is None:
+            data = np.asanyarray(back.dataobj)
     except Exception as exc:
         raise ExportError(f"{target}: written file cannot be re-read ({exc}); not saved") from exc
     problems = []
@@ -215,7 +228,6 @@ def _verify(tmp: Path, target: Path, expected: np.ndarray, hdr, expected_affine)
         problems.append("label voxels differ")
     if problems:
         raise ExportError(f"{target}: verification failed ({'; '.join(problems)}); not saved")
-    return label_counts(data)
 
 
 # -- landmarks ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import nibabel as nib
 import numpy as np
 
 from . import geometry
+from ._fastgz import read_gz_payload
 from .case import SpineCase
 from .errors import GeometryError, SpineIOError
 from .labelmaps import get_label_map
@@ -88,12 +89,16 @@ def read_nifti(path: str | os.PathLike, *, what: str = "image") -> NiftiVolume:
             f"{src}: {what} must be a 3-D volume, got {len(img.shape)}-D shape {img.shape}"
         )
     affine = geometry.check_affine(img.affine, src)
-    try:
-        arr = np.asanyarray(img.dataobj)
-    except Exception as exc:
-        raise SpineIOError(f"{src}: voxel data cannot be read ({_describe(exc)})") from exc
+    arr = read_gz_payload(src, img) if src.lower().endswith(".gz") else None
+    if arr is None:
+        try:
+            arr = np.asanyarray(img.dataobj)
+        except Exception as exc:
+            raise SpineIOError(f"{src}: voxel data cannot be read ({_describe(exc)})") from exc
     if arr.shape != shape3:
         arr = arr.reshape(shape3, order="A")
+    if what == "labels" and not arr.flags.writeable:
+        arr = arr.copy(order="K")  # labels are painted in place
     return NiftiVolume(path=src, array=arr, affine=affine, header=img.header.copy())
 
 
