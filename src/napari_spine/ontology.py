@@ -120,7 +120,6 @@ _VERTEBRAE: tuple[tuple[str, int], ...] = (
     ("S1", 26),
     ("Co", 27),
 )
-_VERT_ID = dict(_VERTEBRAE)
 
 # Disc below each vertebra: (disc name, aliases). C1 has no disc below it (atlanto-axial
 # joint); the sacrum's fused discs and the sacrococcygeal joint are not labelled.

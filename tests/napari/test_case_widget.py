@@ -74,3 +74,17 @@ def test_export_from_widget(viewer_widget, tmp_path):
     assert 22 not in res.counts and 5 in res.counts
     lm = w.export_landmarks_to(tmp_path / "lm.csv")
     assert lm.read_text().startswith("index,name,structure_id")
+
+
+def test_structure_list_follows_edits(viewer_widget, qtbot):
+    viewer, w = viewer_widget
+    layers = viewer.open_sample(PLUGIN, "ct_lumbar")
+    labels = layers[1]
+    viewer.layers.selection.active = labels
+    names = lambda: [w.structures.item(i).text().split("  ")[0] for i in range(w.structures.count())]  # noqa: E731
+    assert "L6" not in names()
+    labels.brush_size = 3
+    labels.paint((48, 10, 10), 25)  # paint an L6 blob in the corner
+    qtbot.waitUntil(lambda: "L6" in names(), timeout=3000)
+    labels.data = np.where(labels.data == 22, 0, labels.data).astype(np.uint8)
+    qtbot.waitUntil(lambda: "L3" not in names(), timeout=3000)

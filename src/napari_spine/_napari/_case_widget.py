@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QComboBox,
@@ -113,6 +113,13 @@ class CaseWidget(QWidget):
             layout.addWidget(g)
         layout.addStretch(1)
 
+        # recount the structures shortly after an edit (painting fires many events)
+        self._recount = QTimer(self)
+        self._recount.setSingleShot(True)
+        self._recount.setInterval(400)
+        self._recount.timeout.connect(self._refresh_structures)
+        self._watched = None
+
         self.viewer.layers.events.inserted.connect(self._refresh)
         self.viewer.layers.events.removed.connect(self._refresh)
         self.viewer.layers.selection.events.active.connect(self._refresh)
@@ -168,13 +175,28 @@ class CaseWidget(QWidget):
             self.window.setCurrentIndex(0 if case.modality == "CT" else self.window.count() - 1)
         self._refresh_structures()
 
+    def _watch(self, layer) -> None:
+        if layer is self._watched:
+            return
+        if self._watched is not None:
+            self._watched.events.paint.disconnect(self._schedule_recount)
+            self._watched.events.data.disconnect(self._schedule_recount)
+        self._watched = layer
+        if layer is not None:
+            layer.events.paint.connect(self._schedule_recount)
+            layer.events.data.connect(self._schedule_recount)
+
+    def _schedule_recount(self, event: Any = None) -> None:
+        self._recount.start()
+
     def _refresh_structures(self) -> None:
         self.structures.clear()
         layer = self.labels_layer()
+        self._watch(layer)
         if layer is None:
             return
         data = np.asarray(layer.data)
-        counts = label_counts(data) if data.dtype == np.uint8 else label_counts(data.astype(np.int64))
+        counts = label_counts(data)
         vox_ml = float(np.prod(layer.scale[-3:])) / 1000.0
         present = set(counts)
         order = {sid: k for k, sid in enumerate(ontology.cranio_caudal_order())}

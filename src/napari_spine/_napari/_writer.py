@@ -42,7 +42,9 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
 
 def write_landmarks(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Write a points layer as landmarks (JSON or CSV with voxel and world mm)."""
-    coords = np.asarray(data, dtype=np.float64).reshape(-1, np.asarray(data).shape[-1] if len(data) else 3)
+    coords = np.asarray(data, dtype=np.float64)
+    if coords.size == 0:
+        coords = coords.reshape(0, 3)
     case = case_from_layer(meta)
     if case is None:
         raise ValueError(f"{path}: this points layer does not belong to a spine case")
