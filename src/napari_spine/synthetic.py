@@ -324,25 +324,25 @@ def _contrast(modality, shape, outline, body, core, posterior, disc, nucleus, ca
     return np.clip(np.rint(np.abs(img)), 0, 65535).astype(np.uint16)
 
 
-def write_phantom(case: SpineCase, image_path: str | Path, labels_path: str | Path | None = None) -> tuple[Path, Path | None]:
+def _save(array: np.ndarray, case: SpineCase, path: Path) -> None:
+    img = nib.Nifti1Image(np.asarray(geometry.from_display(array, case.source.ornt)), case.source.affine)
+    img.header.set_qform(case.source.affine, code=1)
+    img.header.set_sform(case.source.affine, code=1)
+    img.header.set_xyzt_units("mm", "sec")
+    nib.save(img, str(path))
+
+
+def write_phantom(
+    case: SpineCase, image_path: str | Path, labels_path: str | Path | None = None
+) -> tuple[Path, Path | None]:
     """Write a case's image (and labels) as NIfTI in its file orientation.
 
     Test and benchmark helper: qform and sform both carry the file affine (code 1).
     """
-    from .geometry import from_display
-
     ip = Path(image_path)
-    img = nib.Nifti1Image(np.asarray(from_display(case.image, case.source.ornt)), case.source.affine)
-    img.header.set_qform(case.source.affine, code=1)
-    img.header.set_sform(case.source.affine, code=1)
-    img.header.set_xyzt_units("mm", "sec")
-    nib.save(img, str(ip))
+    _save(case.image, case, ip)
     lp = None
     if labels_path is not None and case.labels is not None:
         lp = Path(labels_path)
-        lab = nib.Nifti1Image(np.asarray(from_display(case.labels, case.source.ornt)), case.source.affine)
-        lab.header.set_qform(case.source.affine, code=1)
-        lab.header.set_sform(case.source.affine, code=1)
-        lab.header.set_xyzt_units("mm", "sec")
-        nib.save(lab, str(lp))
+        _save(case.labels, case, lp)
     return ip, lp
