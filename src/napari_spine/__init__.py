@@ -10,11 +10,34 @@ from . import ontology
 from .case import Landmarks, SourceGeometry, SpineCase
 from .errors import ExportError, GeometryError, LabelMapError, SpineIOError
 from .export import ExportResult, export_labels, export_landmarks, read_landmarks
-from .io_nifti import load_case, read_nifti
+from .io_nifti import load_case as load_nifti_case
+from .io_nifti import read_nifti
 from .labelmaps import available_schemes, get_label_map
 from .synthetic import make_phantom
 
 __version__ = "0.1.0"
+
+
+def open_dataset(path, kind=None):
+    """Detect and list one of the five spine datasets (see :mod:`napari_spine.datasets`)."""
+    from .datasets import open_dataset as _open
+
+    return _open(path, kind)
+
+
+def load_case(image_or_ref, labels_path=None, **kwargs) -> SpineCase:
+    """Load a case: a NIfTI image (+ labels) path, or a dataset :class:`CaseRef`.
+
+    For a ``CaseRef`` (from :func:`open_dataset`), ``sequence=`` picks an MMCSD sequence or
+    an SSMSpine image variant.
+    """
+    from .datasets.base import CaseRef
+
+    if isinstance(image_or_ref, CaseRef):
+        from .datasets import get_adapter
+
+        return get_adapter(image_or_ref.kind).load_case(image_or_ref, kwargs.get("sequence"))
+    return load_nifti_case(image_or_ref, labels_path, **kwargs)
 
 __all__ = [
     "ExportError",
@@ -32,6 +55,7 @@ __all__ = [
     "get_label_map",
     "load_case",
     "make_phantom",
+    "open_dataset",
     "ontology",
     "read_landmarks",
     "read_nifti",

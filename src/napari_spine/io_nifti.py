@@ -139,7 +139,7 @@ def guess_modality(path: str | os.PathLike, array: np.ndarray, header: Any = Non
     return "MR"
 
 
-def _labels_to_int(arr: np.ndarray, src: str) -> np.ndarray:
+def labels_to_int(arr: np.ndarray, src: str) -> np.ndarray:
     if arr.dtype.kind in "ui":
         if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
             raise SpineIOError(f"{src}: labels contain negative values (min {int(arr.min())})")
@@ -205,7 +205,7 @@ def load_case(
                 f"(affines differ:\n{lab.affine}\nvs\n{vol.affine})"
             )
         scheme = scheme or guess_label_scheme(lab.path)
-        native = _labels_to_int(lab.array, lab.path)
+        native = labels_to_int(lab.array, lab.path)
         labels = get_label_map(scheme).to_canonical_array(native, source=lab.path)
         label_header = lab.header
     stem = Path(vol.path).name
@@ -244,7 +244,7 @@ def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None
     """
     lab = read_nifti(path, what="labels")
     scheme = label_scheme or guess_label_scheme(lab.path)
-    native = _labels_to_int(lab.array, lab.path)
+    native = labels_to_int(lab.array, lab.path)
     canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
     case = SpineCase.from_arrays(
         canon, lab.affine, canon, case_id=Path(lab.path).name.split(".nii")[0],

@@ -1,0 +1,81 @@
+"""Dataset adapters, registered in one place, and auto-detection.
+
+``open_dataset(path)`` accepts a dataset root, any folder inside it, a single file or an
+archive, asks every adapter for a claim and uses the most confident one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import SpineIOError
+from .base import CaseRef, Dataset, DatasetAdapter, Detection
+from .cspineseg import CSpineSegAdapter
+from .ctspine1k import CTSpine1KAdapter
+from .lumbar2d import SpineMSCAAdapter, SSMSpineAdapter
+from .mmcsd import MMCSDAdapter
+
+__all__ = ["ADAPTERS", "CaseRef", "Dataset", "DatasetAdapter", "Detection", "detect",
+           "get_adapter", "open_dataset"]
+
+#: Every dataset napari-spine knows, in one tuple.
+ADAPTERS: tuple[DatasetAdapter, ...] = (
+    MMCSDAdapter(), CSpineSegAdapter(), CTSpine1KAdapter(), SSMSpineAdapter(), SpineMSCAAdapter(),
+)
+
+
+def get_adapter(kind: str) -> DatasetAdapter:
+    for a in ADAPTERS:
+        if a.kind == kind:
+            return a
+    raise KeyError(f"unknown dataset kind {kind!r}; known: {', '.join(a.kind for a in ADAPTERS)}")
+
+
+def detect(path: str | os.PathLike) -> Detection | None:
+    """The most confident adapter claim on ``path`` (``None`` if no adapter recognises it)."""
+    p = Path(path)
+    if not p.exists():
+        raise SpineIOError(f"{p}: no such file or folder")
+    claims: list[Detection] = []
+    errors: list[str] = []
+    for a in ADAPTERS:
+        try:
+            d = a.detect(p)
+        except SpineIOError as exc:  # e.g. a refused .pt: remember, let others try
+            errors.append(str(exc))
+            continue
+        if d is not None:
+            claims.append(d)
+    if not claims:
+        if errors:
+            raise SpineIOError(errors[0])
+        return None
+    return max(claims, key=lambda d: d.score)
+
+
+def open_dataset(path: str | os.PathLike, kind: str | None = None) -> Dataset:
+    """Detect and list a dataset; ``.cases`` holds one :class:`CaseRef` per case.
+
+    ``path`` may be the dataset root, a folder inside it (only the cases below it are
+    listed; splits and metadata still come from the root), a single file or an archive.
+    """
+    p = Path(path)
+    if kind is not None:
+        adapter = get_adapter(kind)
+        det = adapter.detect(p) or Detection(kind, p if p.is_dir() else p.parent, 0.0, "forced")
+    else:
+        det = detect(p)
+        if det is None:
+            raise SpineIOError(
+                f"{p}: not recognised as MMCSD, CSpineSeg, CTSpine1K, SSMSpine or Spine-MSCA "
+                "(see the README for the layouts each one expects)"
+            )
+        adapter = get_adapter(det.kind)
+    within = p if p != det.root else None
+    cases = adapter.list_cases(det.root, within=within)
+    warnings = adapter.dataset_warnings(det.root)
+    if not cases:
+        warnings.append(f"{p}: no cases found for {adapter.title}")
+    return Dataset(kind=adapter.kind, root=det.root, adapter=adapter, cases=cases,
+                   detection=det, warnings=warnings)

@@ -1,0 +1,204 @@
+"""Safe reading of PyTorch ``.pt`` files, from folders, zips and byte-split zips.
+
+``torch.load(..., weights_only=True)`` with an explicit allow-list of numpy array
+reconstruction globals: a file that needs anything else (a class, a function, any code)
+is refused before it runs, with a message naming the file. torch is imported only here,
+when a ``.pt`` file is actually read.
+
+Archive locations are written ``"<archive>::<member>"``. A byte-split archive
+(``Train.zip.001``, ``.002``, ...: 7-Zip "split to volumes") is read through a file object
+that joins the parts, so members are decoded one at a time without unpacking to disk.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpineIOError
+
+SEP = "::"
+_PART = re.compile(r"^(?P<base>.+\.zip)\.(?P<n>\d{3})$", re.IGNORECASE)
+
+
+class JoinedParts(io.RawIOBase):
+    """A read-only, seekable file object over byte-split parts, in order."""
+
+    def __init__(self, parts: list[Path]):
+        super().__init__()
+        self._parts = [Path(p) for p in parts]
+        self._sizes = [p.stat().st_size for p in self._parts]
+        self._starts = np.concatenate([[0], np.cumsum(self._sizes)]).astype(np.int64)
+        self._size = int(self._starts[-1])
+        self._pos = 0
+        self._files: dict[int, Any] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buf) -> int:
+        view = memoryview(buf).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._size:
+            i = int(np.searchsorted(self._starts, self._pos, side="right") - 1)
+            f = self._files.get(i)
+            if f is None:
+                f = self._files[i] = open(self._parts[i], "rb")  # noqa: SIM115 - closed in close()
+            f.seek(self._pos - int(self._starts[i]))
+            want = min(len(view) - done, int(self._starts[i + 1]) - self._pos)
+            n = f.readinto(view[done : done + want])
+            if not n:
+                break
+            done += n
+            self._pos += n
+        return done
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+        super().close()
+
+
+def archive_parts(archive: str | os.PathLike) -> list[Path]:
+    """The files an archive location stands for (all parts of a split archive)."""
+    p = Path(archive)
+    m = _PART.match(p.name)
+    if not m:
+        return [p]
+    parts = sorted(p.parent.glob(f"{m.group('base')}.[0-9][0-9][0-9]"))
+    expected = [p.parent / f"{m.group('base')}.{i:03d}" for i in range(1, len(parts) + 1)]
+    if parts != expected:
+        raise SpineIOError(f"{p}: split archive parts are not consecutive ({', '.join(x.name for x in parts)})")
+    return parts
+
+
+@contextmanager
+def open_archive(archive: str | os.PathLike) -> Iterator[zipfile.ZipFile]:
+    """The zip archive (joined from its parts when split), closed afterwards."""
+    parts = archive_parts(archive)
+    fobj: Any = io.BufferedReader(JoinedParts(parts)) if len(parts) > 1 else open(parts[0], "rb")  # noqa: SIM115
+    try:
+        try:
+            z = zipfile.ZipFile(fobj)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SpineIOError(f"{archive}: not a readable zip archive ({exc})") from exc
+        with z:
+            yield z
+    finally:
+        fobj.close()
+
+
+def list_members(archive: str | os.PathLike, suffix: str = ".pt") -> list[str]:
+    with open_archive(archive) as z:
+        return sorted(i.filename for i in z.infolist() if i.filename.lower().endswith(suffix)
+                      and not i.is_dir() and "__MACOSX" not in i.filename)
+
+
+def read_location(location: str) -> bytes:
+    """Raw bytes of a file path or an ``archive::member`` location."""
+    if SEP in location:
+        archive, member = location.split(SEP, 1)
+        try:
+            with open_archive(archive) as z:
+                return z.read(member)
+        except KeyError as exc:
+            raise SpineIOError(f"{location}: no such member in the archive") from exc
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise SpineIOError(f"{location}: corrupt archive member ({exc})") from exc
+    try:
+        return Path(location).read_bytes()
+    except OSError as exc:
+        raise SpineIOError(f"{location}: cannot read ({exc})") from exc
+
+
+@lru_cache(maxsize=1)
+def _allow_list() -> list:
+    import numpy._core.multiarray as ma
+
+    allow: list = [np.ndarray, np.dtype]
+    for name in ("_reconstruct", "scalar"):
+        fn = getattr(ma, name)
+        allow += [(fn, f"numpy.core.multiarray.{name}"), (fn, f"numpy._core.multiarray.{name}")]
+    for dt in (np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32,
+               np.uint64, np.int64, np.float16, np.float32, np.float64):
+        allow.append(type(np.dtype(dt)))
+    return allow
+
+
+def _to_numpy(value: Any) -> Any:
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def load_pt(location: str) -> Any:
+    """Load a ``.pt`` file safely; tensors come back as numpy arrays.
+
+    Raises SpineIOError (naming the location) when torch is missing, when the file is
+    not a torch file, or when it needs any global outside the numpy allow-list.
+    """
+    try:
+        import torch
+    except ImportError as exc:
+        raise SpineIOError(
+            f"{location}: reading .pt files needs PyTorch (pip install 'napari-spine[torch]')"
+        ) from exc
+    import pickle
+
+    raw = read_location(location)
+    if not raw:
+        raise SpineIOError(f"{location}: file is empty")
+    try:
+        with torch.serialization.safe_globals(_allow_list()):
+            obj = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f"needs {detail.group(1)}" if detail else first
+        raise SpineIOError(
+            f"{location}: refused to load: the file {what}, which is not a plain array "
+            "(only numpy arrays and tensors are allowed; nothing in the file was executed)"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise SpineIOError(f"{location}: not a readable PyTorch file ({exc})") from exc
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    return _to_numpy(obj)
+
+
+def peek_keys(location: str) -> set[str]:
+    obj = load_pt(location)
+    return set(obj) if isinstance(obj, dict) else set()
+
+
+def iter_pt_files(root: Path) -> Iterator[str]:
+    """``.pt`` locations under ``root``: plain files, and members of ``*.zip`` / ``*.zip.001``."""
+    from .base import scan_files
+
+    for f in scan_files(root, (".pt", ".zip", ".zip.001")):
+        if f.name.lower().endswith(".pt"):
+            yield str(f)
+        else:
+            for m in list_members(f):
+                yield f"{f}{SEP}{m}"

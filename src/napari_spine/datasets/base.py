@@ -1,0 +1,165 @@
+"""What every dataset adapter provides, and the records they exchange."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..case import SpineCase
+
+__all__ = ["CaseRef", "Dataset", "DatasetAdapter", "Detection", "scan_files"]
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """One case of a dataset, as listed (nothing loaded yet).
+
+    Attributes
+    ----------
+    kind : str
+        Adapter name (``"ctspine1k"`` ...).
+    case_id : str
+    split : str
+        ``"train"``, ``"validation"``, ``"test"``, ``"test_public"``, ``"test_private"`` or
+        ``"unknown"``.
+    images : Mapping[str, str]
+        Sequence or variant name -> location (a path, or ``"archive.zip::member"``).
+    labels : str or None
+        Location of the segmentation, if any.
+    metadata : Mapping
+        Dataset metadata for the case (clinical, acquisition, group ...), read-only.
+    """
+
+    kind: str
+    case_id: str
+    split: str = "unknown"
+    images: Mapping[str, str] = field(default_factory=dict)
+    labels: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "images", MappingProxyType(dict(self.images)))
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def sequences(self) -> tuple[str, ...]:
+        return tuple(self.images)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """An adapter's claim on a path: the dataset root it belongs to and how sure it is."""
+
+    kind: str
+    root: Path
+    score: float
+    reason: str
+
+
+class DatasetAdapter:
+    """Base class: one subclass per dataset, registered in :mod:`napari_spine.datasets`."""
+
+    kind: str = ""
+    title: str = ""
+    #: Shown in the UI: what the adapter assumed where the dataset's documentation is silent.
+    assumptions: tuple[str, ...] = ()
+
+    def detect(self, path: Path) -> Detection | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:  # pragma: no cover
+        raise NotImplementedError
+
+    def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:  # pragma: no cover
+        raise NotImplementedError
+
+    def dataset_warnings(self, root: Path) -> list[str]:
+        """Problems found with the dataset as a whole (missing metadata ...)."""
+        return []
+
+    def load_sequences(self, ref: CaseRef) -> dict[str, SpineCase]:
+        """Every image sequence of a case (multi-sequence datasets override nothing else)."""
+        return {seq: self.load_case(ref, seq) for seq in ref.images}
+
+
+@dataclass
+class Dataset:
+    """An opened dataset: its kind, root and listed cases."""
+
+    kind: str
+    root: Path
+    adapter: DatasetAdapter
+    cases: list[CaseRef]
+    detection: Detection
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __getitem__(self, key: int | str) -> CaseRef:
+        if isinstance(key, int):
+            return self.cases[key]
+        for c in self.cases:
+            if c.case_id == key:
+                return c
+        raise KeyError(f"{self.root}: no case {key!r} in this {self.kind} dataset")
+
+    def split_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(c.split for c in self.cases).items()))
+
+    def load_case(self, key: int | str | CaseRef, sequence: str | None = None) -> SpineCase:
+        ref = key if isinstance(key, CaseRef) else self[key]
+        return self.adapter.load_case(ref, sequence)
+
+    def filter(self, text: str = "", split: str | None = None) -> list[CaseRef]:
+        t = text.strip().lower()
+        out = []
+        for c in self.cases:
+            if split and split != "all" and c.split != split:
+                continue
+            if t and t not in c.case_id.lower() and not any(
+                t in str(v).lower() for v in c.metadata.values()
+            ):
+                continue
+            out.append(c)
+        return out
+
+
+def scan_files(root: Path, suffixes: Sequence[str], max_depth: int = 6) -> Iterable[Path]:
+    """Files under ``root`` whose lower-case names end with one of ``suffixes`` (os.scandir)."""
+    suffixes = tuple(s.lower() for s in suffixes)
+    stack = [(Path(root), 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except (PermissionError, FileNotFoundError, NotADirectoryError):
+            continue
+        subdirs = []
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                if depth < max_depth:
+                    subdirs.append((Path(e.path), depth + 1))
+            elif e.name.lower().endswith(suffixes):
+                yield Path(e.path)
+        stack.extend(reversed(subdirs))
+
+
+def nifti_stem(path: str | os.PathLike) -> str:
+    name = Path(path).name
+    low = name.lower()
+    for suf in (".nii.gz", ".nii"):
+        if low.endswith(suf):
+            return name[: -len(suf)]
+    return name

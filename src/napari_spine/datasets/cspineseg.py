@@ -1,0 +1,181 @@
+"""CSpineSeg (Duke cervical spine MRI, MIDRC): sagittal T2, body/disc masks, TSV metadata.
+
+Layouts (datasets.md 2.2): the MIDRC download (``annotation/<stem>.nii.gz``,
+``segmentation/<stem>_SEG.nii.gz``, ``structured/*_RSNA_<date>.tsv``) or any folder with
+``<stem>.nii.gz`` next to ``<stem>_SEG.nii.gz``; and the nnU-Net raw layout made by the
+authors' script (``imagesTr/``, ``labelsTr/``, ``imagesTs/``, ``labelsTs/``, ``dataset.json``).
+Masks: 1 vertebral body, 2 intervertebral disc (levels not assigned).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+from ..case import SpineCase
+from ..io_nifti import load_case as load_nifti_case
+from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, scan_files
+
+_STEM = re.compile(r"^\d{6}-\d{6}_Study-MR-\d+_Series-\d+$")
+_TSV = re.compile(r"^(annotation_file|case|clinical_manifest|image_manifest|imaging_study|mr_series)_.*\.tsv$")
+
+
+def _tsv_files(root: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for folder in (root, root / "structured", root / "metadata"):
+        if not folder.is_dir():
+            continue
+        for f in folder.iterdir():
+            m = _TSV.match(f.name)
+            if m:
+                out.setdefault(m.group(1), f)
+    return out
+
+
+def _read_tsv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def _first(value: str | None) -> str:
+    if not value:
+        return ""
+    return re.split(r"[,;|\s]+", value.strip().strip("[]\"'"))[0].strip("\"'")
+
+
+class MidrcMetadata:
+    """The MIDRC TSVs joined by their keys (datasets.md 2.5)."""
+
+    KEEP_CASE = ("age_at_index", "sex", "race", "ethnicity")
+    KEEP_SERIES = ("manufacturer", "manufacturer_model_name", "magnetic_field_strength",
+                   "slice_thickness", "spacing_between_slices", "pixel_spacing",
+                   "series_description", "repetition_time", "echo_time")
+    KEEP_STUDY = ("study_description", "body_part_examined", "age_at_imaging")
+
+    def __init__(self, files: dict[str, Path]):
+        self.files = files
+        rows = {k: _read_tsv(v) for k, v in files.items() if k in
+                ("annotation_file", "case", "imaging_study", "mr_series")}
+        self.annotation = {r.get("file_name", ""): r for r in rows.get("annotation_file", [])}
+        self.series = {r.get("submitter_id", ""): r for r in rows.get("mr_series", [])}
+        self.study = {r.get("submitter_id", ""): r for r in rows.get("imaging_study", [])}
+        self.case = {r.get("submitter_id", ""): r for r in rows.get("case", [])}
+
+    def for_file(self, image_name: str) -> dict[str, str]:
+        meta: dict[str, str] = {}
+        ann = self.annotation.get(image_name)
+        series = self.series.get(_first(ann.get("mr_series_files.submitter_id"))) if ann else None
+        study = self.study.get(_first(series.get("imaging_studies.submitter_id"))) if series else None
+        patient = _first(study.get("case_ids")) if study else ""
+        patient = patient or image_name.split("_")[0]
+        case = self.case.get(patient)
+        meta["patient_id"] = patient
+        for src, keys in ((case, self.KEEP_CASE), (study, self.KEEP_STUDY), (series, self.KEEP_SERIES)):
+            if src:
+                for k in keys:
+                    if src.get(k):
+                        meta[k] = src[k]
+        return meta
+
+
+def _nnunet_json(root: Path) -> dict | None:
+    p = root / "dataset.json"
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_cspineseg_nnunet(doc: dict | None) -> bool:
+    if not doc:
+        return False
+    labels = {str(k).lower(): v for k, v in (doc.get("labels") or {}).items()}
+    name = str(doc.get("name", doc.get("dataset_name", ""))).lower()
+    return "cspineseg" in name or ("vertebrae" in labels and any("disc" in k for k in labels))
+
+
+class CSpineSegAdapter(DatasetAdapter):
+    kind = "cspineseg"
+    title = "CSpineSeg (cervical sagittal T2 MRI, body/disc masks)"
+    assumptions = (
+        "Mask 1 = vertebral body, 2 = intervertebral disc; levels are not assigned "
+        "(use Identify levels to number them).",
+        "Expert and nnU-Net masks cannot be told apart from the public metadata.",
+        "Orientation comes from each file's affine (not documented).",
+    )
+
+    def detect(self, path: Path) -> Detection | None:
+        path = Path(path)
+        for p in [path, *list(path.parents)[:4]]:
+            if not p.is_dir():
+                continue
+            if _tsv_files(p):
+                return Detection(self.kind, p, 0.95, "MIDRC structured TSVs")
+            if _is_cspineseg_nnunet(_nnunet_json(p)):
+                return Detection(self.kind, p, 0.9, "nnU-Net dataset.json with vertebrae/disc labels")
+            if (p / "annotation").is_dir() and (p / "segmentation").is_dir():
+                return Detection(self.kind, p, 0.9, "annotation/ and segmentation/ folders")
+        if path.is_file():
+            stem = nifti_stem(path)
+            stem = stem[:-4] if stem.endswith("_SEG") else stem
+            if _STEM.match(stem):
+                return Detection(self.kind, path.parent, 0.9, "CSpineSeg file name")
+            return None
+        for f in scan_files(path, ("_SEG.nii.gz", "_SEG.nii"), max_depth=2):
+            img = f.with_name(f.name.replace("_SEG.nii", ".nii"))
+            if img.exists() or _STEM.match(nifti_stem(img)):
+                return Detection(self.kind, path, 0.85, "<stem>_SEG.nii.gz masks")
+        return None
+
+    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:
+        root = Path(root)
+        base = Path(within) if within is not None else root
+        doc = _nnunet_json(root)
+        if doc is not None and ((root / "imagesTr").is_dir() or (root / "imagesTs").is_dir()):
+            return self._list_nnunet(root, base)
+        meta = MidrcMetadata(_tsv_files(root))
+        images: list[Path] = []
+        masks: dict[str, Path] = {}
+        for f in scan_files(base, (".nii.gz", ".nii")):
+            stem = nifti_stem(f)
+            if stem.endswith("_SEG"):
+                masks[stem[:-4]] = f
+            else:
+                images.append(f)
+        cases = []
+        for img in images:
+            stem = nifti_stem(img)
+            m = masks.get(stem)
+            cases.append(CaseRef(
+                kind=self.kind, case_id=stem, split="unknown", images={"T2 sag": str(img)},
+                labels=str(m) if m else None, metadata=meta.for_file(img.name),
+            ))
+        cases.sort(key=lambda c: c.case_id)
+        return cases
+
+    def _list_nnunet(self, root: Path, base: Path) -> list[CaseRef]:
+        cases = []
+        for img_dir, lab_dir, split in (("imagesTr", "labelsTr", "train"), ("imagesTs", "labelsTs", "test")):
+            folder = root / img_dir
+            if not folder.is_dir() or (base != root and base not in (folder, *folder.parents)):
+                continue
+            for f in sorted(folder.glob("*_0000.nii*")):
+                case = nifti_stem(f)[: -len("_0000")]
+                lab = next((p for p in (root / lab_dir / f"{case}.nii.gz", root / lab_dir / f"{case}.nii")
+                            if p.is_file()), None)
+                cases.append(CaseRef(
+                    kind=self.kind, case_id=f"{img_dir[-2:]}/{case}", split=split,
+                    images={"T2 sag": str(f)}, labels=str(lab) if lab else None,
+                    metadata={"layout": "nnU-Net raw", "nnunet_case": case},
+                ))
+        return cases
+
+    def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:
+        return load_nifti_case(
+            ref.images["T2 sag"], ref.labels, label_scheme="cspineseg", modality="MR-T2",
+            case_id=ref.case_id, dataset=self.kind, metadata={"split": ref.split, **ref.metadata},
+        )
