@@ -54,6 +54,13 @@ def detect(path: str | os.PathLike) -> Detection | None:
     return max(claims, key=lambda d: d.score)
 
 
+def _mentions(ref: CaseRef, path: Path) -> bool:
+    """Whether a case is stored in (or inside) the file ``path``."""
+    s = str(path)
+    locations = [*ref.images.values(), *([ref.labels] if ref.labels else [])]
+    return any(loc == s or loc.startswith(s + "::") for loc in locations)
+
+
 def open_dataset(path: str | os.PathLike, kind: str | None = None) -> Dataset:
     """Detect and list a dataset; ``.cases`` holds one :class:`CaseRef` per case.
 
@@ -72,8 +79,12 @@ def open_dataset(path: str | os.PathLike, kind: str | None = None) -> Dataset:
                 "(see the README for the layouts each one expects)"
             )
         adapter = get_adapter(det.kind)
-    within = p if p != det.root else None
-    cases = adapter.list_cases(det.root, within=within)
+    if p.is_file():
+        cases = [c for c in adapter.list_cases(det.root) if _mentions(c, p)]
+        if not cases:
+            cases = adapter.list_cases(det.root, within=p)
+    else:
+        cases = adapter.list_cases(det.root, within=p if p != det.root else None)
     warnings = adapter.dataset_warnings(det.root)
     if not cases:
         warnings.append(f"{p}: no cases found for {adapter.title}")

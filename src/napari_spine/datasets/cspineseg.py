@@ -126,6 +126,8 @@ class CSpineSegAdapter(DatasetAdapter):
                 return Detection(self.kind, path.parent, 0.9, "CSpineSeg file name")
             return None
         for f in scan_files(path, ("_SEG.nii.gz", "_SEG.nii"), max_depth=2):
+            if "_SEG.nii" not in f.name:  # scan_files matches case-insensitively; CTSpine1K uses _seg
+                continue
             img = f.with_name(f.name.replace("_SEG.nii", ".nii"))
             if img.exists() or _STEM.match(nifti_stem(img)):
                 return Detection(self.kind, path, 0.85, "<stem>_SEG.nii.gz masks")

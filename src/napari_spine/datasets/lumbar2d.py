@@ -127,7 +127,7 @@ class SSMSpineAdapter(DatasetAdapter):
             return None
         keys = _pt.peek_keys(first)
         if {"img", "label", "bone", "disk"} <= keys:
-            return Detection(self.kind, path if path.is_dir() else path.parent, 0.95,
+            return Detection(self.kind, _dataset_root(path), 0.95,
                              ".pt dict with img, label, bone and disk")
         return None
 
@@ -178,8 +178,10 @@ class SpineMSCAAdapter(DatasetAdapter):
             return Detection(self.kind, path.parent, 0.9, "Spine-MSCA archive name")
         if path.is_dir() and ((path / "Train.zip.001").exists() or (path / "Vail.zip").exists()):
             return Detection(self.kind, path, 0.95, "Train.zip.001 / Vail.zip")
+        if path.is_file() and path.name in ("img.pt", "label.pt") and (path.parent / "img.pt").is_file():
+            return Detection(self.kind, _dataset_root(path), 0.9, "a case folder with img.pt and label.pt")
         if path.is_dir() and (path / "img.pt").is_file() and (path / "label.pt").is_file():
-            return Detection(self.kind, path, 0.9, "a folder with img.pt and label.pt")
+            return Detection(self.kind, _dataset_root(path), 0.9, "a folder with img.pt and label.pt")
         if path.is_dir():
             for f in scan_files(path, ("img.pt",), max_depth=3):
                 if (f.parent / "label.pt").is_file():
@@ -187,7 +189,7 @@ class SpineMSCAAdapter(DatasetAdapter):
         first = _first_pt(path)
         if first is not None and Path(first.split(_pt.SEP)[-1]).name not in ("img.pt", "label.pt"):
             if _pt.peek_keys(first) == {"img", "label"}:
-                return Detection(self.kind, path if path.is_dir() else path.parent, 0.85,
+                return Detection(self.kind, _dataset_root(path), 0.85,
                                  ".pt dict with exactly img and label")
         return None
 
@@ -236,6 +238,21 @@ class SpineMSCAAdapter(DatasetAdapter):
             labels = lab.get("label") if isinstance(lab, dict) else lab
         return make_2d_case(image, labels, loc=loc, kind=self.kind, case_id=ref.case_id,
                             scheme="spine_msca", metadata={"split": ref.split, **ref.metadata})
+
+
+_INNER = re.compile(r"^(p\d+|train|test|vail|vali|val|validation)$", re.IGNORECASE)
+
+
+def _dataset_root(path: Path) -> Path:
+    """Climb from a file or case folder over case (``p<k>``) and split folders to the root."""
+    folder = path.parent if path.is_file() else path
+    if (folder / "img.pt").is_file() and folder != path:
+        folder = folder.parent
+    elif (folder / "img.pt").is_file() and path.is_dir() and _INNER.match(folder.parent.name):
+        folder = folder.parent
+    while _INNER.match(folder.name) and folder.parent != folder:
+        folder = folder.parent
+    return folder
 
 
 def _first_pt(path: Path) -> str | None:

@@ -165,7 +165,7 @@ class MMCSDAdapter(DatasetAdapter):
                 return Detection(self.kind, p, 0.95, "image/<sequence>/<ID>/ folders")
             if p.is_dir() and (p.name in SEQUENCES and p.parent.name == "image"):
                 return Detection(self.kind, p.parent.parent, 0.95, "image/<sequence>/ folder")
-        if path.is_dir() and list(path.glob("**/high_pain_text*.xlsx"))[:1]:
+        if path.is_dir() and (list(path.glob("high_pain_text*.xlsx")) or list(path.glob("text/high_pain_text*.xlsx"))):
             return Detection(self.kind, path, 0.7, "high_pain_text.xlsx")
         return None
 
