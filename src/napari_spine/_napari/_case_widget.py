@@ -30,6 +30,8 @@ from .. import geometry, ontology
 from ..case import SpineCase
 from ..export import ExportResult, export_labels, export_landmarks
 from ..labelmaps import label_counts
+from ..levels import identify_levels as number_levels
+from ..levels import standard_levels
 from ._layers import CT_WINDOWS, META_KEY, case_from_layer, mr_contrast_limits, window_limits
 
 if TYPE_CHECKING:
@@ -87,6 +89,16 @@ class CaseWidget(QWidget):
         self.landmarks_btn.clicked.connect(self._export_landmarks_dialog)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.anchor = QComboBox()
+        self.anchor.addItems(list(standard_levels()))
+        self.anchor.setCurrentText("C2")
+        self.anchor.setToolTip("Level of the topmost vertebral body in the field of view")
+        self.levels_btn = QPushButton("Identify levels")
+        self.levels_btn.setToolTip(
+            "Number 'level not assigned' bodies and discs from the top down into a new labels "
+            "layer (the original layer is kept)"
+        )
+        self.levels_btn.clicked.connect(lambda: self.identify_levels())
 
         info = QGroupBox("Case")
         il = QVBoxLayout(info)
@@ -98,6 +110,11 @@ class CaseWidget(QWidget):
         struct = QGroupBox("Structures")
         sl = QVBoxLayout(struct)
         sl.addWidget(self.structures)
+        lev = QGroupBox("Levels")
+        ll = QHBoxLayout(lev)
+        ll.addWidget(QLabel("Top body"))
+        ll.addWidget(self.anchor)
+        ll.addWidget(self.levels_btn)
         exp = QGroupBox("Export")
         el = QVBoxLayout(exp)
         row = QHBoxLayout()
@@ -109,7 +126,7 @@ class CaseWidget(QWidget):
         el.addWidget(self.status)
 
         layout = QVBoxLayout(self)
-        for g in (info, disp, struct, exp):
+        for g in (info, disp, struct, lev, exp):
             layout.addWidget(g)
         layout.addStretch(1)
 
@@ -267,6 +284,32 @@ class CaseWidget(QWidget):
 
     def _on_mouse_move(self, viewer, event) -> None:
         self.cursor.setText(f"Under cursor: {self.describe_position(viewer.cursor.position)}")
+
+    # -- levels ------------------------------------------------------------------------
+    def identify_levels(self, anchor: str | None = None):
+        """Add a per-level copy of the current labels layer (generic bodies/discs numbered)."""
+        from napari.utils.notifications import show_warning
+
+        layer = self.labels_layer()
+        if layer is None:
+            self.status.setText("No labels layer to number.")
+            return None
+        data = np.asarray(layer.data)
+        result = number_levels(data, anchor or self.anchor.currentText(),
+                                 spacing=tuple(layer.scale[-3:]))
+        from ._layers import labels_colormap, labels_features
+
+        new = self.viewer.add_labels(
+            result.labels, name=f"{layer.name} levels", scale=layer.scale, translate=layer.translate,
+            colormap=labels_colormap(), features=labels_features(), opacity=layer.opacity,
+            metadata=dict(layer.metadata),
+        )
+        msg = (f"{len(result.bodies)} bodies and {len(result.discs)} discs numbered from "
+               f"{anchor or self.anchor.currentText()}")
+        self.status.setText(msg + "".join(f"; {w}" for w in result.warnings))
+        if result.warnings:
+            show_warning("; ".join(result.warnings))
+        return new
 
     # -- export ------------------------------------------------------------------------
     def export_labels_to(self, path: str | Path, scheme: str | None = None) -> ExportResult:

@@ -12,7 +12,8 @@ def open_viewer(paths=(), sample: str | None = None, show: bool = True):
     import napari
 
     viewer = napari.Viewer(title="napari-spine", show=show)
-    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
     if paths:
         for p in paths:
             viewer.open(str(p), plugin=PLUGIN)

@@ -149,13 +149,41 @@ def landmarks_layer_data(case: SpineCase, landmarks: Landmarks | None = None, na
     return (lm.coords.copy(), kwargs, "points")
 
 
-def case_to_layer_data(case: SpineCase) -> list[tuple]:
-    """Image, labels (if any) and landmarks (if any) of a case, ready for napari."""
-    layers = [image_layer_data(case)]
+def contours_layer_data(case: SpineCase, name: str | None = None) -> tuple | None:
+    """Closed outlines (one polygon per structure) from contour landmarks, if the case has them."""
+    lm = case.landmarks
+    if lm is None or not case.metadata.get("contours"):
+        return None
+    polys, ids = [], []
+    change = np.flatnonzero(np.diff(lm.structure_ids)) + 1
+    for start, stop in zip(np.r_[0, change], np.r_[change, len(lm)]):
+        polys.append(lm.coords[start:stop])
+        ids.append(int(lm.structure_ids[start]))
+    d = case.display
+    kwargs = {
+        "name": name or f"{case.case_id} outlines",
+        "shape_type": "polygon",
+        "scale": d.scale,
+        "translate": d.translate,
+        "edge_color": [ontology.color_of(i) for i in ids],
+        "face_color": "transparent",
+        "edge_width": 1.0,
+        "features": {"name": [ontology.name_of(i) for i in ids], "structure_id": ids},
+        "metadata": _meta(case, "outlines"),
+    }
+    return (polys, kwargs, "shapes")
+
+
+def case_to_layer_data(case: SpineCase, image_name: str | None = None) -> list[tuple]:
+    """Image, labels, landmarks and outlines (whichever the case has), ready for napari."""
+    layers = [image_layer_data(case, name=image_name)]
     if case.labels is not None:
         layers.append(labels_layer_data(case))
     if case.landmarks is not None and len(case.landmarks):
         layers.append(landmarks_layer_data(case))
+        outlines = contours_layer_data(case)
+        if outlines is not None:
+            layers.append(outlines)
     return layers
 
 

@@ -70,6 +70,10 @@ class DatasetAdapter:
 
     kind: str = ""
     title: str = ""
+    #: Metadata keys shown as columns of the case table.
+    columns: tuple[str, ...] = ()
+    #: Selectable image sequences/variants (first = default); empty for single-image datasets.
+    sequence_choices: tuple[str, ...] = ()
     #: Shown in the UI: what the adapter assumed where the dataset's documentation is silent.
     assumptions: tuple[str, ...] = ()
 

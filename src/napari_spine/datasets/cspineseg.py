@@ -101,6 +101,7 @@ def _is_cspineseg_nnunet(doc: dict | None) -> bool:
 class CSpineSegAdapter(DatasetAdapter):
     kind = "cspineseg"
     title = "CSpineSeg (cervical sagittal T2 MRI, body/disc masks)"
+    columns = ("sex", "age_at_index", "magnetic_field_strength")
     assumptions = (
         "Mask 1 = vertebral body, 2 = intervertebral disc; levels are not assigned "
         "(use Identify levels to number them).",

@@ -68,6 +68,7 @@ def _is_root(p: Path) -> bool:
 class CTSpine1KAdapter(DatasetAdapter):
     kind = "ctspine1k"
     title = "CTSpine1K (CT, vertebrae C1-L6)"
+    columns = ("group",)
     assumptions = (
         "Labels 1-25 follow VerSe: 1-7 C1-C7, 8-19 T1-T12, 20-24 L1-L5, 25 L6 (not the sacrum).",
         "Image and label dtypes are taken from each file (not documented).",

@@ -108,6 +108,8 @@ def contour_landmarks(bone: Any, disk: Any, loc: str) -> Landmarks:
 
 class SSMSpineAdapter(DatasetAdapter):
     kind = "ssmspine"
+    columns = ("patient_texture",)
+    sequence_choices = ("img", "img_corrected", "img_equalized")
     title = "SSMSpine (synthetic 2-D lumbar MRI, masks and shape landmarks)"
     assumptions = (
         "Landmarks are (x, y) = (column, row) in pixels, without a half-pixel offset.",
@@ -163,6 +165,7 @@ class SSMSpineAdapter(DatasetAdapter):
 
 class SpineMSCAAdapter(DatasetAdapter):
     kind = "spine_msca"
+    columns = ("layout",)
     title = "Spine-MSCA (2-D lumbar T2 MRI, L1-S1 and five discs)"
     assumptions = (
         "Both layouts are accepted: a folder with img.pt + label.pt, or one .pt dict "

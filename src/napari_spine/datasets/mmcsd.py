@@ -151,6 +151,8 @@ def _is_root(p: Path) -> bool:
 class MMCSDAdapter(DatasetAdapter):
     kind = "mmcsd"
     title = "MMCSD (cervical spondylosis CT + MRI, clinical outcome)"
+    columns = ("age", "sex", "outcome")
+    sequence_choices = ("all", *SEQUENCES)
     assumptions = (
         "No segmentation: the case label is the 1-year outcome (1 = post-operative neck VAS > 0).",
         "Each sequence folder holds one volume per patient; the patient ID is the last '_' "

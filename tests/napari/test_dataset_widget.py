@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_spine._napari._dataset_widget import DatasetWidget
+from napari_spine._napari._layers import case_from_layer
+from napari_spine.datasets import synthetic as syn
+
+PLUGIN = "napari-spine"
+
+
+@pytest.fixture
+def widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
+    assert isinstance(w, DatasetWidget)
+    return viewer, w
+
+
+def _wait_loaded(qtbot, w, case_id):
+    qtbot.waitUntil(lambda: w.current is not None and w.current.case_id == case_id and w._worker is None,
+                    timeout=20000)
+
+
+def test_open_filter_load_next_previous(widget, qtbot, tmp_path):
+    viewer, w = widget
+    root = syn.write_ctspine1k(tmp_path / "ct", "hf")
+    assert w.open(root) is not None
+    assert "CTSpine1K" in w.kind.text() and w.table.rowCount() == 10
+    assert "25 L6" in w.notes.text()  # the assumption is said
+    w.split.setCurrentText("train")
+    assert w.table.rowCount() == 4
+    w.split.setCurrentText("all")
+    w.filter.setText("liver")
+    assert w.table.rowCount() == 3 and all("liver" in c.case_id for c in w.visible_cases)
+    w.load_row(0)
+    first = w.visible_cases[0].case_id
+    _wait_loaded(qtbot, w, first)
+    assert [ly._type_string for ly in viewer.layers] == ["image", "labels"]
+    assert "group" in w.metadata.toPlainText() and "MSD-T10" in w.metadata.toPlainText()
+    w.next_case()
+    second = w.visible_cases[1].case_id
+    _wait_loaded(qtbot, w, second)
+    assert len(viewer.layers) == 2  # replaced, not piled up
+    assert case_from_layer(viewer.layers[0]).case_id == second
+    w.pin.setChecked(True)
+    w.previous_case()
+    _wait_loaded(qtbot, w, first)
+    assert len(viewer.layers) == 4  # pinned: the previous case stays
+
+
+def test_mmcsd_sequences_load_together(widget, qtbot, tmp_path):
+    viewer, w = widget
+    w.open(syn.write_mmcsd(tmp_path / "mm"))
+    assert w.sequence.count() == 6
+    w.sequence.setCurrentText("all")
+    w.load_row(0)
+    _wait_loaded(qtbot, w, "1")
+    names = [ly.name for ly in viewer.layers]
+    assert len(names) == 4 and any("t2_sag" in n for n in names) and any("ct_bone" in n for n in names)
+    assert "outcome" in w.metadata.toPlainText()
+
+
+def test_ssmspine_outlines_and_unit_spacing(widget, qtbot, tmp_path):
+    viewer, w = widget
+    w.open(syn.write_ssmspine(tmp_path / "ssm", patients=(1,), shapes=1, splits=("Train",)))
+    w.load_row(0)
+    _wait_loaded(qtbot, w, "Train/p1/aug0")
+    kinds = [ly._type_string for ly in viewer.layers]
+    assert kinds == ["image", "labels", "points", "shapes"]
+    assert len(viewer.layers[3].data) == 11  # one closed outline per structure
+    assert "no physical pixel size" in w.status.text()
+
+
+def test_errors_never_crash_the_widget(widget, qtbot, tmp_path):
+    viewer, w = widget
+    assert w.open(tmp_path) is None and "Not opened" in w.kind.text()
+    root = syn.write_ctspine1k(tmp_path / "ct", "hf", names={"MSD-T10": ["liver_1"]})
+    f = root / "raw_data" / "volumes" / "MSD-T10" / "liver_1.nii.gz"
+    f.write_bytes(f.read_bytes()[:200])
+    w.open(root)
+    w.load_row(0)
+    qtbot.waitUntil(lambda: "Could not load" in w.status.text(), timeout=20000)
+    assert "liver_1.nii.gz" in w.status.text() and len(viewer.layers) == 0
+
+
+def test_identify_levels_adds_a_derived_layer(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    _, dw = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
+    _, cw = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
+    dw.open(syn.write_cspineseg(tmp_path / "cs", n=2, without_mask=0, shape=(8, 160, 96)))
+    dw.load_row(0)
+    qtbot.waitUntil(lambda: dw.current is not None and dw._worker is None, timeout=20000)
+    labels = viewer.layers[1]
+    viewer.layers.selection.active = labels
+    before = labels.data.copy()
+    new = cw.identify_levels("C2")
+    assert new is not None and new.name.endswith("levels")
+    assert np.array_equal(labels.data, before)  # the original is kept
+    ids = set(np.unique(new.data)) - {0}
+    assert {3, 4, 5, 103, 104} <= ids and 50 not in ids
