@@ -79,3 +79,43 @@ def test_every_real_file_round_trips_exactly(realdata, tmp_path):
 def test_real_image_dtypes_are_native(realdata):
     assert load_case(realdata / "tptbox_mri" / FILES["tptbox_mri"][0]).image.dtype == np.uint16
     assert load_case(realdata / "tptbox_ct" / FILES["tptbox_ct"][0]).image.dtype == np.int16
+
+
+def _contrast(image, mask):
+    """|mean inside - mean of a 2-voxel shell around| in units of the image's spread."""
+    from scipy import ndimage
+
+    img = image.astype(np.float32)
+    shell = ndimage.binary_dilation(mask, iterations=2) & ~mask
+    return abs(img[mask].mean() - img[shell].mean()) / img.std()
+
+
+# structures with a clear edge in each image: T2 endplates (dark lines), CT bone, T2 cord in CSF
+ANATOMY = {
+    "tptbox_mri": ((205, 206, 207), ("ap_flip", "ap_roll", "si_flip", "si_roll")),
+    "tptbox_ct": ((21, 22, 23), ("ap_flip", "ap_roll", "si_flip", "si_roll")),
+    "sct_cervical": ((2, 3, 4, 5), ("ap_flip", "ap_roll", "si_flip")),  # the cord runs along S-I
+}
+
+
+@pytest.mark.parametrize("folder", list(FILES))
+def test_reader_puts_labels_on_the_anatomy(realdata, folder):
+    """Opened through the napari reader, the labels sit on the anatomy: the image contrast
+    across their edge is far higher than across the edge of a flipped or shifted copy."""
+    from napari_spine._napari._reader import read_nifti_layers
+
+    image, labels, _, levels = FILES[folder]
+    (img, ikw, ikind), (lab, lkw, lkind) = read_nifti_layers(
+        [str(realdata / folder / image), str(realdata / folder / labels)])
+    assert (ikind, lkind) == ("image", "labels")
+    assert np.allclose(ikw["scale"], lkw["scale"]) and np.allclose(ikw["translate"], lkw["translate"])
+    rows = [_centroid(lab == v)[1] for v in levels]
+    assert rows == sorted(rows)  # superior at the top
+    ids, moves = ANATOMY[folder]
+    mask = np.isin(lab, ids)
+    wrong = {"ap_flip": [mask[:, :, ::-1]], "ap_roll": [np.roll(mask, 4, 2), np.roll(mask, -4, 2)],
+             "si_flip": [mask[:, ::-1, :]], "si_roll": [np.roll(mask, 4, 1), np.roll(mask, -4, 1)]}
+    true = _contrast(img, mask)
+    for move in moves:
+        for w in wrong[move]:
+            assert true > 1.5 * _contrast(img, w), (folder, move)

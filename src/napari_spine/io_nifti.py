@@ -29,8 +29,11 @@ __all__ = ["NiftiVolume", "guess_label_scheme", "guess_modality", "is_nifti_path
            "load_case", "read_nifti"]
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# A segmentation's name ends in a label word (``_seg``, ``_msk`` ...) or carries a BIDS
+# ``seg-`` entity; ``label-6`` alone is a BIDS entity of images too (TPTBox), so it is not one.
 _LABEL_NAME = re.compile(
-    r"(_seg|_SEG|seg-|_msk|_mask|_label|_labels|-label|_gt|segmentation)[^/]*\.nii(\.gz)?$",
+    r"((_seg|_SEG|_dseg|_msk|_mask|_label|_labels|_labeled|_labelled|_gt|segmentation)"
+    r"|(^|_)seg-[^_.]+(_[^.]*)?)\.nii(\.gz)?$"
 )
 
 

@@ -123,3 +123,14 @@ def test_sample_data(make_napari_viewer, key):
     assert layers[1].data.dtype == np.uint8
     assert len(layers[2].data) == len(case.landmarks)
     assert list(layers[2].features["name"]) == list(case.landmarks.names)
+
+
+def test_open_a_pt_slice(make_napari_viewer, tmp_path):
+    pytest.importorskip("torch")
+    from napari_spine.datasets import synthetic as syn
+
+    root = syn.write_ssmspine(tmp_path / "ssm", patients=(1,), shapes=1, splits=("Test",))
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(root / "Test" / "p1" / "aug0.pt"), plugin=PLUGIN)
+    assert [ly._type_string for ly in layers] == ["image", "labels", "points", "shapes"]
+    assert layers[1].data.shape == (1, 96, 96)

@@ -51,3 +51,24 @@ def read_nifti_layers(path: str | list[str]) -> list[tuple]:
             case = load_case(p, find_sibling_labels(p))
             layers.extend(case_to_layer_data(case))
     return layers
+
+
+def get_pt_reader(path: str | list[str]) -> Callable | None:
+    """Reader for SSMSpine / Spine-MSCA ``.pt`` slices (``None`` for anything else)."""
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    if not paths or not all(str(p).lower().endswith(".pt") for p in paths):
+        return None
+    return read_pt_layers
+
+
+def read_pt_layers(path: str | list[str]) -> list[tuple]:
+    """Layer data of 2-D dataset slices (safe ``.pt`` loading, see napari_spine.datasets)."""
+    from ..datasets import open_dataset
+
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    layers: list[tuple] = []
+    for p in paths:
+        ds = open_dataset(p)
+        for ref in ds.cases:
+            layers.extend(case_to_layer_data(ds.load_case(ref)))
+    return layers
