@@ -37,10 +37,6 @@ class LabelMap:
     native_names: Mapping[int, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
 
-    @property
-    def is_identity(self) -> bool:
-        return self.name == "verse"
-
     def _lut(self, table: Mapping[int, int], size: int, fill: int) -> np.ndarray:
         lut = np.full(size, fill, dtype=np.int32)
         for k, v in table.items():
@@ -62,8 +58,8 @@ class LabelMap:
                 f"{source}: label id(s) {_fmt_ids(unknown)} have no entry in the "
                 f"'{self.name}' label map ({self.description})"
             )
-        if self.is_identity and labels.dtype == np.uint8:
-            return labels  # identity and already the display dtype: no copy
+        if labels.dtype == np.uint8 and all(self.to_canonical.get(int(i), 0) == i for i in ids if i):
+            return labels  # every present id maps to itself (VerSe, CTSpine1K): no copy
         size = int(max(ids.max(initial=0), max(self.to_canonical, default=0))) + 1
         lut = self._lut(self.to_canonical, size, 0).astype(np.uint8)
         return lut[_as_index(labels)]
@@ -89,7 +85,7 @@ class LabelMap:
             )
         top = max(self.from_canonical.values(), default=0)
         out_dtype = np.dtype(dtype) if dtype is not None else smallest_uint(top)
-        if self.is_identity and labels.dtype == out_dtype:
+        if labels.dtype == out_dtype and all(self.from_canonical.get(int(i)) == i for i in ids if i):
             return labels
         lut = self._lut(self.from_canonical, max(int(ids.max(initial=0)), 255) + 1, 0)
         return lut.astype(out_dtype)[_as_index(labels)]
