@@ -33,7 +33,7 @@ from . import geometry, ontology
 from ._fastgz import read_gz_payload
 from .case import Landmarks, SpineCase
 from .errors import ExportError, LabelMapError
-from .labelmaps import get_label_map, label_counts
+from .labelmaps import LabelMap, get_label_map, label_counts
 
 __all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks"]
 
@@ -126,13 +126,38 @@ def _write_nifti(tmp: Path, img, compresslevel: int | None) -> None:
         os.fsync(raw.fileno())
 
 
+def _originals(case: SpineCase) -> set[Path]:
+    paths = {case.source.path, case.source.label_path, case.metadata.get("image_path", ""),
+             case.metadata.get("labels_path", "")}
+    return {Path(p).resolve() for p in paths if p and "::" not in str(p)}
+
+
+def _protect_original(case: SpineCase, target: Path, overwrite_original: bool) -> Path | None:
+    """Refuse to overwrite a dataset file unless asked; then keep a backup copy first."""
+    if target.resolve() not in _originals(case) or not target.exists():
+        return None
+    if not overwrite_original:
+        raise ExportError(
+            f"{target}: this is the dataset's original file; pass overwrite_original=True "
+            "(a backup copy is kept) or choose another name"
+        )
+    import shutil
+
+    name = target.name
+    ext = name[-7:] if name.lower().endswith(".nii.gz") else target.suffix
+    backup = target.with_name(f"{name[: len(name) - len(ext)]}.orig-{time.strftime('%Y%m%d-%H%M%S')}{ext}")
+    shutil.copy2(target, backup)
+    return backup
+
+
 def export_labels(
     case: SpineCase,
     labels: np.ndarray | None,
     path: str | os.PathLike,
-    scheme: str = "native",
+    scheme: str | LabelMap = "native",
     *,
     compresslevel: int = 1,
+    overwrite_original: bool = False,
 ) -> ExportResult:
     """Write labels as NIfTI on the case's source grid, orientation and header.
 
@@ -144,9 +169,12 @@ def export_labels(
         Canonical ids in display order (``None``: ``case.labels``).
     path : path
         ``.nii.gz`` or ``.nii``.
-    scheme : str
+    scheme : str or LabelMap
         ``"native"`` (the scheme the case's labels came from), ``"canonical"`` (VerSe /
-        TPTBox ids), or any scheme name from :mod:`napari_spine.labelmaps`.
+        TPTBox ids), any scheme name from :mod:`napari_spine.labelmaps`, or a LabelMap.
+    overwrite_original : bool
+        Writing over the dataset's own image or label file is refused unless this is set;
+        then a time-stamped backup copy is made first.
 
     Returns the verified :class:`ExportResult` (label counts are of the written ids).
     """
@@ -172,8 +200,10 @@ def export_labels(
             f"{target}: label id(s) {unknown} are not napari-spine structures; "
             "nothing was written"
         )
-    name = {"native": case.label_scheme, "canonical": "verse"}.get(scheme, scheme)
-    lmap = get_label_map(name)
+    if isinstance(scheme, LabelMap):
+        lmap = scheme
+    else:
+        lmap = get_label_map({"native": case.label_scheme, "canonical": "verse"}.get(scheme, scheme))
     file_order = lmap.from_canonical_array(
         file_canonical, target=target, ids=np.array([0, *canon_counts], dtype=np.int64)
     )
@@ -184,6 +214,7 @@ def export_labels(
     hdr, klass = _label_header(case, file_order.shape, file_order.dtype)
     expected_affine = hdr.get_best_affine()
     img = klass(file_order, None, hdr)
+    _protect_original(case, target, overwrite_original)
     try:
         with atomic_path(target) as tmp:
             gz = target.name.lower().endswith(".gz")
@@ -328,3 +359,35 @@ def read_landmarks(path: str | os.PathLike, case: SpineCase) -> Landmarks:
         structure_ids=np.array([int(r["structure_id"]) for r in rows], dtype=np.int64),
         names=tuple(str(r["name"]) for r in rows),
     )
+
+
+def export_image(case: SpineCase, path: str | os.PathLike, *, compresslevel: int = 1,
+                 overwrite_original: bool = False) -> Path:
+    """Write the case image on its source grid with the source header (native dtype).
+
+    The loaded voxel values are written as they are, so intensity scaling in the source
+    header is reset (slope 1, intercept 0); atomic and verified like :func:`export_labels`.
+    """
+    target = Path(path)
+    if not str(target).lower().endswith((".nii", ".nii.gz")):
+        raise ExportError(f"{target}: image export needs a .nii.gz or .nii file name")
+    file_order = np.asarray(geometry.from_display(case.image, case.source.ornt))
+    src = case.source
+    if src.header is not None:
+        hdr = src.header.copy()
+        klass: type = nib.Nifti2Image if isinstance(hdr, nib.Nifti2Header) else nib.Nifti1Image
+    else:
+        hdr = nib.Nifti1Header()
+        hdr.set_qform(src.affine, code=1)
+        hdr.set_sform(src.affine, code=1)
+        hdr.set_xyzt_units("mm", "sec")
+        klass = nib.Nifti1Image
+    hdr.set_data_shape(file_order.shape)
+    hdr.set_data_dtype(file_order.dtype)
+    hdr.set_slope_inter(1.0, 0.0)
+    _protect_original(case, target, overwrite_original)
+    img = klass(file_order, None, hdr)
+    with atomic_path(target) as tmp:
+        _write_nifti(tmp, img, compresslevel if target.name.lower().endswith(".gz") else None)
+        _verify(tmp, target, file_order, hdr, hdr.get_best_affine())
+    return target

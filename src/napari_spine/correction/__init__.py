@@ -1,0 +1,39 @@
+"""Annotation correction: level-aware edits, the level-sequence validator and the edit journal.
+
+Everything here is pure numpy/scipy on display-ordered canonical label arrays; the
+Correction dock widget calls these functions.
+"""
+
+from .journal import CorrectionSession, EditJournal, revert_structure
+from .ops import (
+    fill_holes,
+    interpolate_between_slices,
+    keep_largest,
+    level_sequence,
+    merge,
+    relabel,
+    remove_islands,
+    shift_levels,
+    split_by_plane,
+    swap_levels,
+)
+from .validate import Finding, structure_stats, validate_sequence
+
+__all__ = [
+    "CorrectionSession",
+    "EditJournal",
+    "Finding",
+    "fill_holes",
+    "interpolate_between_slices",
+    "keep_largest",
+    "level_sequence",
+    "merge",
+    "relabel",
+    "remove_islands",
+    "revert_structure",
+    "shift_levels",
+    "split_by_plane",
+    "structure_stats",
+    "swap_levels",
+    "validate_sequence",
+]

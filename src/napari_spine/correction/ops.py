@@ -1,0 +1,267 @@
+"""Level-aware edits of canonical label arrays: pure functions, no Qt.
+
+Every function returns a new array (the input is never modified) and takes ``locked``:
+structure ids whose voxels must not change. Relabelling runs as one lookup-table gather
+over the volume, so shifting every level at once costs about as much as one copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from .. import ontology
+from ..case import Landmarks
+
+__all__ = [
+    "fill_holes",
+    "interpolate_between_slices",
+    "keep_largest",
+    "level_sequence",
+    "merge",
+    "relabel",
+    "remove_islands",
+    "shift_levels",
+    "split_by_plane",
+    "swap_levels",
+]
+
+
+def _sid(x: int | str) -> int:
+    return ontology.by_name(x).id if isinstance(x, str) else int(x)
+
+
+def level_sequence(transitional: Collection[str] = ()) -> tuple[int, ...]:
+    """Vertebra ids in cranio-caudal order (C1 ... S1), with T13/L6 only when asked for."""
+    names = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)]
+    if "T13" in transitional:
+        names.append("T13")
+    names += [f"L{i}" for i in range(1, 6)]
+    if "L6" in transitional:
+        names.append("L6")
+    names.append("S1")
+    return tuple(ontology.vertebra_id(n) for n in names)
+
+
+def _identity_lut(labels: np.ndarray) -> np.ndarray:
+    size = 256 if labels.dtype == np.uint8 else int(labels.max(initial=0)) + 1
+    return np.arange(size, dtype=labels.dtype)
+
+
+def shift_levels(
+    labels: np.ndarray,
+    offset: int,
+    start: int | str | None = None,
+    *,
+    landmarks: Landmarks | None = None,
+    transitional: Collection[str] = (),
+    locked: Collection[int | str] = (),
+) -> np.ndarray | tuple[np.ndarray, Landmarks]:
+    """Renumber vertebrae (with their discs and endplates) by ``offset`` levels.
+
+    ``offset=+1`` moves every level one step caudal (L3 -> L4, disc L3/L4 -> L4/L5),
+    ``-1`` one step cranial. With ``start`` (a level name or id) only that level and the
+    ones below it move. Landmarks, when given, are renumbered the same way and returned
+    with the labels. Raises ValueError if a level would leave C1 ... S1.
+    """
+    seq = list(level_sequence(transitional))
+    first = 0 if start is None else seq.index(_sid(start))
+    lut = _identity_lut(labels)
+    present = set(np.flatnonzero(np.bincount(labels.ravel(order="K"), minlength=1))) if labels.dtype == np.uint8 \
+        else set(np.unique(labels).tolist())
+    moving = seq[first:]
+    for vid in moving:
+        k = seq.index(vid) + offset
+        related = [vid, vid + ontology.DISC_OFFSET, vid + ontology.ENDPLATE_OFFSET]
+        if not any(r in present for r in related):
+            continue
+        if not 0 <= k < len(seq):
+            raise ValueError(f"shifting {ontology.name_of(vid)} by {offset:+d} leaves C1-S1")
+        new = seq[k]
+        for old_id, new_id in zip(related, (new, new + ontology.DISC_OFFSET, new + ontology.ENDPLATE_OFFSET)):
+            if old_id in present:
+                if new_id not in ontology.BY_ID:
+                    raise ValueError(f"{ontology.name_of(old_id)} has no counterpart at {ontology.name_of(new)}")
+                lut[old_id] = new_id
+    locked_ids = {_sid(x) for x in locked}
+    out = _relabel_with_locks(labels, lut, locked_ids)
+    if landmarks is None:
+        return out
+    ids = np.asarray(landmarks.structure_ids)
+    new_ids = np.where((ids >= 0) & (ids < len(lut)), lut[np.clip(ids, 0, len(lut) - 1)], ids)
+    names = tuple(
+        n.replace(ontology.name_of(o), ontology.name_of(int(m)), 1) if o != m else n
+        for n, o, m in zip(landmarks.names, ids, new_ids)
+    )
+    return out, Landmarks(landmarks.coords, new_ids, names)
+
+
+def _relabel_with_locks(labels: np.ndarray, lut: np.ndarray, locked: set[int]) -> np.ndarray:
+    for sid in locked:
+        lut[sid] = sid
+    out = lut[labels]
+    if locked:
+        # nothing is renumbered *onto* a locked id either: such voxels keep their old id
+        moved_onto = np.isin(out, list(locked)) & (out != labels)
+        out[moved_onto] = labels[moved_onto]
+    return out
+
+
+def relabel(labels: np.ndarray, old: int | str, new: int | str,
+            locked: Collection[int | str] = ()) -> np.ndarray:
+    """Give structure ``old`` the id ``new`` (``new`` may be 0 to erase it)."""
+    lut = _identity_lut(labels)
+    lut[_sid(old)] = _sid(new) if new not in (0, "0") else 0
+    return _relabel_with_locks(labels, lut, {_sid(x) for x in locked})
+
+
+def swap_levels(labels: np.ndarray, a: int | str, b: int | str, *, with_discs: bool = True,
+                locked: Collection[int | str] = ()) -> np.ndarray:
+    """Exchange two structures' ids (for two vertebrae, their discs below too)."""
+    ia, ib = _sid(a), _sid(b)
+    lut = _identity_lut(labels)
+    lut[ia], lut[ib] = ib, ia
+    if with_discs and ontology.is_vertebra(ia) and ontology.is_vertebra(ib):
+        da, db = ia + ontology.DISC_OFFSET, ib + ontology.DISC_OFFSET
+        if da in ontology.BY_ID and db in ontology.BY_ID:
+            lut[da], lut[db] = db, da
+    return _relabel_with_locks(labels, lut, {_sid(x) for x in locked})
+
+
+def merge(labels: np.ndarray, source: int | str, target: int | str,
+          locked: Collection[int | str] = ()) -> np.ndarray:
+    """Merge structure ``source`` into ``target``."""
+    return relabel(labels, source, target, locked)
+
+
+def split_by_plane(labels: np.ndarray, structure: int | str, point: Sequence[float],
+                   normal: Sequence[float], new_id: int | str,
+                   spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """Split a structure (fused vertebrae): its voxels on the ``normal`` side of the plane
+    through ``point`` (display voxel coordinates) get ``new_id``."""
+    sid, nid = _sid(structure), _sid(new_id)
+    out = labels.copy()
+    idx = np.nonzero(labels == sid)
+    if not idx[0].size:
+        return out
+    sp = np.asarray(spacing, dtype=float)
+    n = np.asarray(normal, dtype=float) * sp  # normal in voxel index space -> mm
+    d = sum((idx[i] - float(point[i])) * sp[i] * n[i] for i in range(3))
+    side = d > 0
+    out[tuple(ix[side] for ix in idx)] = nid
+    return out
+
+
+def remove_islands(labels: np.ndarray, min_volume_mm3: float, spacing: Sequence[float] = (1.0, 1.0, 1.0),
+                   structures: Collection[int | str] | None = None,
+                   locked: Collection[int | str] = ()) -> np.ndarray:
+    """Erase connected pieces of each structure smaller than ``min_volume_mm3``.
+
+    One multi-label connected-components pass (cc3d) over the whole volume.
+    """
+    import cc3d
+
+    min_vox = min_volume_mm3 / float(np.prod(spacing))
+    cc, n = cc3d.connected_components(labels, connectivity=26, return_N=True, out_dtype=np.uint32)
+    if n == 0:
+        return labels.copy()
+    sizes = np.bincount(cc.ravel(), minlength=n + 1)
+    keep = sizes >= min_vox
+    keep[0] = True
+    protect = {_sid(x) for x in locked}
+    only = None if structures is None else {_sid(x) for x in structures}
+    if protect or only is not None:
+        comp_label = np.zeros(n + 1, dtype=labels.dtype)
+        small = np.flatnonzero(~keep)
+        fg = cc.ravel() != 0
+        comp_label[cc.ravel()[fg]] = labels.ravel()[fg]  # the structure each piece belongs to
+        for c in small:
+            lab = int(comp_label[c])
+            if lab in protect or (only is not None and lab not in only):
+                keep[c] = True
+    out = labels.copy()
+    out[~keep[cc]] = 0
+    return out
+
+
+def keep_largest(labels: np.ndarray, structures: Collection[int | str] | None = None,
+                 locked: Collection[int | str] = ()) -> np.ndarray:
+    """Keep only the largest connected piece of each structure."""
+    import cc3d
+
+    out = labels.copy()
+    protect = {_sid(x) for x in locked}
+    only = None if structures is None else {_sid(x) for x in structures}
+    from scipy import ndimage
+
+    ids = [i for i in np.unique(labels) if i and int(i) not in protect and (only is None or int(i) in only)]
+    boxes = ndimage.find_objects(labels.astype(np.int32) if labels.dtype != np.uint8 else labels)
+    for sid in ids:
+        box = boxes[int(sid) - 1]
+        if box is None:
+            continue
+        sub = labels[box] == sid
+        largest = cc3d.largest_k(sub, k=1, connectivity=26) > 0
+        region = out[box]
+        region[sub & ~largest] = 0
+    return out
+
+
+def fill_holes(labels: np.ndarray, structures: Collection[int | str] | None = None,
+               locked: Collection[int | str] = ()) -> np.ndarray:
+    """Fill enclosed background holes inside each structure (3-D, within its bounding box)."""
+    from scipy import ndimage
+
+    out = labels.copy()
+    only = None if structures is None else {_sid(x) for x in structures}
+    ids = [int(i) for i in np.unique(labels) if i and (only is None or int(i) in only)]
+    boxes = ndimage.find_objects(labels.astype(np.int32) if labels.dtype != np.uint8 else labels)
+    for sid in ids:
+        box = boxes[sid - 1]
+        if box is None:
+            continue
+        sub = labels[box] == sid
+        filled = ndimage.binary_fill_holes(sub)
+        region = out[box]
+        region[filled & (region == 0)] = sid  # only background is filled: never another structure
+    return out
+
+
+def interpolate_between_slices(labels: np.ndarray, structure: int | str, slice_a: int, slice_b: int,
+                               axis: int = 0, locked: Collection[int | str] = ()) -> np.ndarray:
+    """Fill a structure on the slices between two annotated ones (shape-based interpolation).
+
+    The signed distance maps of the structure on ``slice_a`` and ``slice_b`` (along
+    ``axis``) are blended linearly; only background voxels are filled.
+    """
+    from scipy import ndimage
+
+    sid = _sid(structure)
+    a, b = sorted((int(slice_a), int(slice_b)))
+    out = labels.copy()
+    take = [slice(None)] * labels.ndim
+
+    def plane(k):
+        take[axis] = k
+        return labels[tuple(take)] == sid
+
+    pa, pb = plane(a), plane(b)
+    if not pa.any() or not pb.any():
+        raise ValueError(f"{ontology.name_of(sid)} must be drawn on both slices {a} and {b}")
+
+    def sdt(m):
+        return ndimage.distance_transform_edt(~m) - ndimage.distance_transform_edt(m)
+
+    da, db = sdt(pa), sdt(pb)
+    protect = {_sid(x) for x in locked}
+    for k in range(a + 1, b):
+        t = (k - a) / (b - a)
+        inside = (1 - t) * da + t * db <= 0
+        take[axis] = k
+        region = out[tuple(take)]
+        free = region == 0
+        if protect:
+            free &= ~np.isin(region, list(protect))
+        region[inside & free] = sid
+    return out

@@ -1,0 +1,280 @@
+"""Correction operations, validator, journal and exports: exact results on synthetic cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_spine import ExportError, export_labels, load_case, make_phantom, ontology
+from napari_spine.correction import (
+    CorrectionSession,
+    EditJournal,
+    fill_holes,
+    interpolate_between_slices,
+    keep_largest,
+    merge,
+    relabel,
+    remove_islands,
+    revert_structure,
+    shift_levels,
+    split_by_plane,
+    swap_levels,
+    validate_sequence,
+)
+from napari_spine.nnunet_raw import export_nnunet_dataset
+from napari_spine.synthetic import write_phantom
+
+
+@pytest.fixture(scope="module")
+def lumbar():
+    return make_phantom((24, 160, 96), levels=("T12", "L4"), include_canal=True, seed=4)
+
+
+def _naive_map(labels, mapping):
+    out = labels.copy()
+    for old, new in mapping.items():
+        out[labels == old] = new
+    return out
+
+
+def test_shift_all_levels_down(lumbar):
+    lab = lumbar.labels
+    out, lm = shift_levels(lab, +1, landmarks=lumbar.landmarks)
+    mapping = {19: 20, 20: 21, 21: 22, 22: 23, 23: 24, 119: 120, 120: 121, 121: 122, 122: 123}
+    assert np.array_equal(out, _naive_map(lab, mapping))
+    assert np.array_equal(lab, lumbar.labels)  # input untouched
+    assert list(lm.structure_ids[:3]) == [20, 120, 21]
+    assert lm.names[:3] == ("L1 body centre", "L1/L2 disc centre", "L2 body centre")
+    assert np.array_equal(lm.coords, lumbar.landmarks.coords)
+    back = shift_levels(out, -1)
+    assert np.array_equal(back, lab)
+
+
+def test_shift_from_a_level_onward(lumbar):
+    out = shift_levels(lumbar.labels, +1, start="L2")
+    mapping = {21: 22, 22: 23, 23: 24, 121: 122, 122: 123}
+    assert np.array_equal(out, _naive_map(lumbar.labels, mapping))
+    with pytest.raises(ValueError, match="leaves C1-S1"):
+        shift_levels(lumbar.labels, -19)
+
+
+def test_locks_are_respected(lumbar):
+    lab = lumbar.labels
+    out = shift_levels(lab, +1, locked=["L2"])
+    assert np.array_equal(out == 21, lab == 21)  # L2 neither moved nor grew
+    out = relabel(lab, "L3", "L2", locked=[22])
+    assert np.array_equal(out, lab)
+    out = fill_holes(lab, locked=[20])
+    assert np.array_equal(out[lab == 20], lab[lab == 20])
+
+
+def test_relabel_swap_merge(lumbar):
+    lab = lumbar.labels
+    assert np.array_equal(relabel(lab, 22, 25), _naive_map(lab, {22: 25}))
+    assert np.array_equal(relabel(lab, "L3", 0), _naive_map(lab, {22: 0}))
+    assert np.array_equal(swap_levels(lab, "L1", "L3"), _naive_map(lab, {20: 22, 22: 20, 120: 122, 122: 120}))
+    assert np.array_equal(swap_levels(lab, 20, 22, with_discs=False), _naive_map(lab, {20: 22, 22: 20}))
+    assert np.array_equal(merge(lab, "L1/L2", "L1"), _naive_map(lab, {120: 20}))
+
+
+def test_split_fused_vertebra_by_plane():
+    lab = np.zeros((4, 30, 10), np.uint8)
+    lab[:, 5:25, 2:8] = 22  # "fused" L3 + L4
+    out = split_by_plane(lab, "L3", point=(0, 14.5, 0), normal=(0, 1, 0), new_id="L4")
+    assert (out[:, 5:15, 2:8] == 22).all() and (out[:, 15:25, 2:8] == 23).all()
+    assert np.count_nonzero(out) == np.count_nonzero(lab)
+
+
+def test_remove_islands_and_keep_largest(lumbar):
+    lab = lumbar.labels.copy()
+    lab[2:4, 2:4, 2:4] = 22  # an 8-voxel island of L3 far from L3
+    lab[20:22, 2:4, 2:4] = 61  # an island of the canal, locked below
+    out = remove_islands(lab, min_volume_mm3=20, spacing=(1, 1, 1), locked=[61])
+    assert (out[2:4, 2:4, 2:4] == 0).all() and (out[20:22, 2:4, 2:4] == 61).all()
+    assert np.array_equal(out[4:, 4:], lab[4:, 4:])
+    only = keep_largest(lab, structures=[22])
+    assert (only[2:4, 2:4, 2:4] == 0).all() and (only[20:22, 2:4, 2:4] == 61).all()
+    # against a per-label scipy reference
+    from scipy import ndimage
+
+    ref = lab.copy()
+    for sid in np.unique(lab)[1:]:
+        if sid == 61:
+            continue
+        cc, n = ndimage.label(lab == sid, structure=np.ones((3, 3, 3)))
+        for c in range(1, n + 1):
+            if (cc == c).sum() < 20:
+                ref[cc == c] = 0
+    assert np.array_equal(out, ref)
+
+
+def test_fill_holes_only_fills_background():
+    lab = np.zeros((9, 9, 9), np.uint8)
+    lab[1:8, 1:8, 1:8] = 22
+    lab[3:6, 3:6, 3:6] = 0
+    lab[4, 4, 4] = 60  # another structure inside the hole stays
+    out = fill_holes(lab)
+    assert (out[1:8, 1:8, 1:8] != 0).all() and out[4, 4, 4] == 60
+
+
+def test_interpolate_between_slices():
+    lab = np.zeros((11, 20, 20), np.uint8)
+    lab[2, 5:10, 5:10] = 122
+    lab[8, 5:10, 5:10] = 122
+    out = interpolate_between_slices(lab, "L3/L4", 2, 8, axis=0)
+    for k in range(3, 8):
+        assert np.array_equal(out[k] == 122, lab[2] == 122)
+    lab[8] = 0
+    lab[8, 9:16, 9:16] = 122  # moved and grown: intermediate slices lie between the two
+    out = interpolate_between_slices(lab, 122, 2, 8)
+    assert out[5, 9:10, 9:10].all() and not out[5, 0:4].any()
+    with pytest.raises(ValueError, match="both slices"):
+        interpolate_between_slices(lab, 122, 2, 9)
+
+
+def test_validator_clean_and_broken(lumbar):
+    lab, sp = lumbar.labels, lumbar.spacing
+    assert [f for f in validate_sequence(lab, sp) if f.severity == "error"] == []
+    dup = relabel(lab, "L3", "L2")  # a whole sequence error: L2 twice, L3 missing
+    kinds = {(f.kind, f.structures) for f in validate_sequence(dup, sp)}
+    assert ("duplicate", (21,)) in kinds and ("gap", (22,)) in kinds
+    swapped = swap_levels(lab, "L1", "L3", with_discs=False)
+    assert any(f.kind == "order" for f in validate_sequence(swapped, sp))
+    misplaced = relabel(lab, "L1/L2", "L3/L4")
+    found = [f for f in validate_sequence(misplaced, sp) if f.kind in ("disc", "duplicate")]
+    assert found and all(len(f.position) == 3 for f in found)
+    # the finding's position is on the structure
+    f = next(f for f in validate_sequence(dup, sp) if f.kind == "duplicate")
+    assert lab.shape[1] > f.position[1] > 0
+
+
+def test_journal_record_replay_and_torn_line(tmp_path, lumbar):
+    j = EditJournal(tmp_path, "case 1/A", lumbar.labels.shape)
+    s = CorrectionSession(lumbar.labels, j)
+    a = shift_levels(lumbar.labels, +1)
+    assert s.commit(a, "shift +1") > 0
+    b = relabel(a, 60, 0)
+    s.commit(b, "erase cord")
+    assert s.commit(b, "nothing") == 0
+    assert [e.op for e in j.entries()] == ["shift +1", "erase cord"]
+    assert j.has_pending()
+    with open(j.dir / "journal.jsonl", "a") as f:
+        f.write('{"seq": 3, "op": "torn')  # a crash in the middle of a line
+    again = EditJournal(tmp_path, "case 1/A", lumbar.labels.shape)
+    assert np.array_equal(again.replay(lumbar.labels), b)
+    assert np.array_equal(again.replay(lumbar.labels, upto=1), a)
+    again.close()
+    assert not again.has_pending()
+    r = revert_structure(b, lumbar.labels, 60)
+    assert np.array_equal(r == 60, lumbar.labels == 60)
+
+
+_CHILD = textwrap.dedent("""
+    import sys, numpy as np
+    from napari_spine import make_phantom
+    from napari_spine.correction import CorrectionSession, EditJournal, relabel
+    case = make_phantom((24, 160, 96), levels=("T12", "L4"), seed=4)
+    s = CorrectionSession(case.labels, EditJournal(sys.argv[1], "crash-case", case.labels.shape))
+    cur = case.labels.copy()
+    for k in range(200):
+        cur = cur.copy()
+        cur[k % 24, 10 + k % 100, 5:40] = (k % 5) + 20
+        s.commit(cur, f"edit {k}")
+        np.save(sys.argv[1] + f"/expected_{k + 1}.npy", cur) if k < 12 else None
+        print(k + 1, flush=True)
+""")
+
+
+def test_journal_survives_sigkill(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    done = 0
+    while done < 10:
+        done = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    case = make_phantom((24, 160, 96), levels=("T12", "L4"), seed=4)
+    j = EditJournal(tmp_path, "crash-case", case.labels.shape)
+    assert j.has_pending()
+    n = len(j.entries())
+    assert n >= 10
+    restored = j.replay(case.labels)
+    if (tmp_path / f"expected_{n}.npy").exists():
+        assert np.array_equal(restored, np.load(tmp_path / f"expected_{n}.npy"))
+    assert np.array_equal(j.replay(case.labels, upto=10), np.load(tmp_path / "expected_10.npy"))
+
+
+_WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from napari_spine import make_phantom, export_labels
+    case = make_phantom((96, 200, 160), levels=("T12", "L4"), seed=4)
+    a = case.labels
+    b = np.where(a == 22, 0, a).astype(np.uint8)
+    k = 0
+    while True:
+        export_labels(case, a if k % 2 == 0 else b, sys.argv[1])
+        print(k, flush=True)
+        k += 1
+""")
+
+
+def test_export_killed_mid_write_leaves_previous_file(tmp_path):
+    target = tmp_path / "labels.nii.gz"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # one complete export exists
+    time.sleep(0.35)  # then kill it somewhere inside a later write
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    case = make_phantom((96, 200, 160), levels=("T12", "L4"), seed=4)
+    data = np.asanyarray(nib.load(target).dataobj)
+    a = np.asarray(__import__("napari_spine").geometry.from_display(case.labels, case.source.ornt))
+    b = np.where(a == 22, 0, a)
+    assert np.array_equal(data, a) or np.array_equal(data, b)
+
+
+def test_overwrite_original_needs_consent_and_keeps_a_backup(tmp_path):
+    case = make_phantom((16, 48, 32), levels=("L3", "L4"))
+    ip, lp = write_phantom(case, tmp_path / "c.nii.gz", tmp_path / "c_seg.nii.gz")
+    loaded = load_case(ip, lp)
+    before = lp.read_bytes()
+    edited = relabel(loaded.labels, 22, 0)
+    with pytest.raises(ExportError, match="original file"):
+        export_labels(loaded, edited, lp)
+    assert lp.read_bytes() == before
+    export_labels(loaded, edited, lp, overwrite_original=True)
+    backups = list(tmp_path.glob("c_seg.orig-*.nii.gz"))
+    assert len(backups) == 1 and backups[0].read_bytes() == before
+    assert 22 not in np.unique(np.asanyarray(nib.load(lp).dataobj))
+
+
+def test_nnunet_raw_dataset(tmp_path):
+    cases = [make_phantom((16, 96, 64), levels=("L1", "L4"), axcodes=ax, seed=i, case_id=f"c{i}")
+             for i, ax in enumerate(("RAS", "PIR"))]
+    root = export_nnunet_dataset(cases, tmp_path, dataset_id=501, name="Spine")
+    assert root.name == "Dataset501_Spine"
+    doc = json.loads((root / "dataset.json").read_text())
+    assert doc["numTraining"] == 2 and doc["file_ending"] == ".nii.gz"
+    values = sorted(doc["labels"].values())
+    assert values == list(range(len(values)))  # consecutive, as nnU-Net requires
+    back = {int(k): v for k, v in doc["napari_spine"]["label_to_canonical"].items()}
+    for i, case in enumerate(cases):
+        lab = nib.load(root / "labelsTr" / f"Spine_{i:03d}.nii.gz")
+        img = nib.load(root / "imagesTr" / f"Spine_{i:03d}_0000.nii.gz")
+        assert np.allclose(lab.affine, case.source.affine) and np.allclose(img.affine, case.source.affine)
+        lut = np.zeros(256, np.uint8)
+        for k, canon_id in back.items():
+            lut[k] = canon_id
+        canon = lut[np.asanyarray(lab.dataobj)]
+        expect = np.asarray(__import__("napari_spine").geometry.from_display(case.labels, case.source.ornt))
+        assert np.array_equal(canon, expect)
+        assert np.array_equal(np.asanyarray(img.dataobj),
+                              __import__("napari_spine").geometry.from_display(case.image, case.source.ornt))
+    assert doc["labels"]["L1"] == {canon: k for k, canon in back.items()}[20]
