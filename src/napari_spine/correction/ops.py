@@ -55,7 +55,7 @@ def shift_levels(
     start: int | str | None = None,
     *,
     landmarks: Landmarks | None = None,
-    transitional: Collection[str] = (),
+    transitional: Collection[str] | None = None,
     locked: Collection[int | str] = (),
 ) -> np.ndarray | tuple[np.ndarray, Landmarks]:
     """Renumber vertebrae (with their discs and endplates) by ``offset`` levels.
@@ -63,23 +63,28 @@ def shift_levels(
     ``offset=+1`` moves every level one step caudal (L3 -> L4, disc L3/L4 -> L4/L5),
     ``-1`` one step cranial. With ``start`` (a level name or id) only that level and the
     ones below it move. Landmarks, when given, are renumbered the same way and returned
-    with the labels. Raises ValueError if a level would leave C1 ... S1.
+    with the labels. The transitional levels T13 and L6 are part of the sequence when
+    they are present (or named in ``transitional``). Raises ValueError if a level would
+    leave C1 ... S1.
     """
+    from ..labelmaps import label_counts
+
+    present = set(label_counts(labels))
+    if transitional is None:
+        transitional = [n for n, i in (("T13", 28), ("L6", 25)) if i in present]
     seq = list(level_sequence(transitional))
     first = 0 if start is None else seq.index(_sid(start))
     lut = _identity_lut(labels)
-    present = set(np.flatnonzero(np.bincount(labels.ravel(order="K"), minlength=1))) if labels.dtype == np.uint8 \
-        else set(np.unique(labels).tolist())
-    moving = seq[first:]
-    for vid in moving:
-        k = seq.index(vid) + offset
-        related = [vid, vid + ontology.DISC_OFFSET, vid + ontology.ENDPLATE_OFFSET]
-        if not any(r in present for r in related):
-            continue
-        if not 0 <= k < len(seq):
+    moving = [v for v in seq[first:] if any(
+        r in present for r in (v, v + ontology.DISC_OFFSET, v + ontology.ENDPLATE_OFFSET))]
+    for vid in moving:  # first the range, so the message names the level that falls off
+        if not 0 <= seq.index(vid) + offset < len(seq):
             raise ValueError(f"shifting {ontology.name_of(vid)} by {offset:+d} leaves C1-S1")
-        new = seq[k]
-        for old_id, new_id in zip(related, (new, new + ontology.DISC_OFFSET, new + ontology.ENDPLATE_OFFSET)):
+    for vid in moving:
+        new = seq[seq.index(vid) + offset]
+        pairs = zip((vid, vid + ontology.DISC_OFFSET, vid + ontology.ENDPLATE_OFFSET),
+                    (new, new + ontology.DISC_OFFSET, new + ontology.ENDPLATE_OFFSET))
+        for old_id, new_id in pairs:
             if old_id in present:
                 if new_id not in ontology.BY_ID:
                     raise ValueError(f"{ontology.name_of(old_id)} has no counterpart at {ontology.name_of(new)}")
