@@ -123,7 +123,32 @@ def present_ids(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels)
 
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 22
+
+
+def flat_foreground(flat: np.ndarray) -> np.ndarray:
+    """Indices of the non-zero voxels of a flat contiguous label array.
+
+    For 1-byte labels the scan runs over 8-voxel words first, so that background (most
+    of a segmentation) costs one comparison per 8 voxels; ``np.flatnonzero`` alone slows
+    to a crawl once a few stray voxels spread over the whole volume.
+    """
+    flat = np.ascontiguousarray(flat).ravel()
+    if flat.dtype.itemsize != 1:
+        return np.flatnonzero(flat)
+    n8 = flat.size // 8 * 8
+    words = flat[:n8].view(np.uint64)
+    parts = []
+    for start in range(0, words.size, _CHUNK):
+        w = np.flatnonzero(words[start : start + _CHUNK])
+        if w.size:
+            cand = ((w + start) * 8)[:, None] + np.arange(8)
+            cand = cand.ravel()
+            parts.append(cand[flat[cand] != 0])
+    tail = np.flatnonzero(flat[n8:]) + n8
+    if tail.size:
+        parts.append(tail)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def label_counts(labels: np.ndarray) -> dict[int, int]:
@@ -137,12 +162,8 @@ def label_counts(labels: np.ndarray) -> dict[int, int]:
         ids, counts = np.unique(labels, return_counts=True)
         return {int(i): int(c) for i, c in zip(ids, counts) if i != 0}
     flat = labels.ravel(order="K")  # a view for C- or Fortran-ordered arrays
-    total = np.zeros(256 if labels.dtype == np.uint8 else 65536, dtype=np.int64)
-    for start in range(0, flat.size, _CHUNK):
-        chunk = flat[start : start + _CHUNK]
-        fg = chunk[chunk != 0]
-        if fg.size:
-            total[: int(fg.max()) + 1] += np.bincount(fg)
+    values = flat[flat_foreground(flat)]
+    total = np.bincount(values, minlength=1)
     return {int(i): int(total[i]) for i in np.flatnonzero(total)}
 
 
