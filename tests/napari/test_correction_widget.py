@@ -96,6 +96,8 @@ def test_save_and_nnunet_export(setup, tmp_path):
     data = np.asanyarray(nib.load(path).dataobj)
     assert 17 not in data and 18 in data
     assert not w.session().journal.has_pending()  # saved: no restore offered next time
+    saved = w.save_landmarks()
+    assert [p.suffix for p in saved] == [".json", ".csv"] and all(p.exists() for p in saved)
     assert w.add_to_training() == 1
     root = w.export_training(dataset_id=502, name="Test")
     assert root is not None and (root / "dataset.json").exists()

@@ -138,6 +138,8 @@ class CorrectionWidget(QWidget):
         self.scheme.addItems(["native", "canonical"])
         self.export_btn = QPushButton("Save labels (NIfTI)")
         self.export_btn.clicked.connect(lambda: self.save_labels())
+        self.landmarks_btn = QPushButton("Save landmarks (JSON + CSV)")
+        self.landmarks_btn.clicked.connect(lambda: self.save_landmarks())
         self.train_btn = QPushButton("Add case to training set")
         self.train_btn.clicked.connect(lambda: self.add_to_training())
         self.nnunet_btn = QPushButton("Export nnU-Net dataset (0 cases)")
@@ -193,6 +195,7 @@ class CorrectionWidget(QWidget):
         gl.addRow(self.restore_btn)
         gl.addRow("Label ids", self.scheme)
         gl.addRow(self.export_btn)
+        gl.addRow(self.landmarks_btn)
         gl.addRow(self.train_btn)
         gl.addRow(self.nnunet_btn)
         gl.addRow(self.status)
@@ -535,6 +538,29 @@ class CorrectionWidget(QWidget):
             s.journal.close()
         self.status.setText(f"Saved and verified {res.path} ({len(res.counts)} structures, {res.scheme} ids)")
         return res.path
+
+    def save_landmarks(self) -> list[Path]:
+        """Save the case's landmarks (as shown, after any shift) as JSON and CSV."""
+        from ._writer import write_landmarks
+
+        layer = self.labels_layer()
+        points = self._landmark_layer(layer) if layer is not None else None
+        if points is None:
+            self.status.setText("No landmarks layer for this case.")
+            return []
+        case = case_from_layer(points)
+        self.output.mkdir(parents=True, exist_ok=True)
+        stem = (case.case_id if case is not None else points.name).replace("/", "_")
+        out = []
+        try:
+            for ext in (".json", ".csv"):
+                out += [Path(p) for p in write_landmarks(str(self.output / f"{stem}_landmarks{ext}"), points.data,
+                                                         {"metadata": points.metadata, "features": points.features})]
+        except Exception as exc:
+            self.status.setText(f"Landmarks not saved: {exc}")
+            return []
+        self.status.setText(f"Saved {', '.join(p.name for p in out)}")
+        return out
 
     def add_to_training(self) -> int:
         layer = self.labels_layer()
