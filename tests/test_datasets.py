@@ -258,3 +258,16 @@ def test_cli_info_on_a_dataset(trees, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["case"]["structures"] == ["T12", "L1", "L2", "L3", "L4", "L5"]
     assert doc["case"]["file_orientation"] == "LPS"
+
+
+def test_ssmspine_archive_read_without_unpacking(trees, tmp_path):
+    src = trees["ssm_numpy"]
+    archive = tmp_path / "SSMSpine_Test_Sample.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted((src / "Test").rglob("*.pt")):
+            z.write(f, f.relative_to(src).as_posix())
+    ds = open_dataset(tmp_path)
+    assert ds.kind == "ssmspine" and len(ds) == 4 and ds.split_counts() == {"test": 4}
+    case = ds.load_case(ds.cases[0])
+    assert case.shape == (1, 96, 96) and len(case.landmarks) == 6 * 236 + 5 * 176
+    assert not list(tmp_path.rglob("*.pt"))
