@@ -167,3 +167,17 @@ def nifti_stem(path: str | os.PathLike) -> str:
         if low.endswith(suf):
             return name[: -len(suf)]
     return name
+
+
+def pair_images_and_masks(base: Path, mask_suffix: str) -> tuple[list[Path], dict[str, Path]]:
+    """NIfTI files under ``base`` split into images and masks (``<stem><mask_suffix>``),
+    the masks keyed by their image's stem. The suffix is case-sensitive (``_SEG`` vs ``_seg``)."""
+    images: list[Path] = []
+    masks: dict[str, Path] = {}
+    for f in scan_files(base, (".nii.gz", ".nii")):
+        stem = nifti_stem(f)
+        if stem.endswith(mask_suffix):
+            masks[stem[: -len(mask_suffix)]] = f
+        else:
+            images.append(f)
+    return images, masks

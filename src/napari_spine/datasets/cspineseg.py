@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..case import SpineCase
 from ..io_nifti import load_case as load_nifti_case
-from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, scan_files
+from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, pair_images_and_masks, scan_files
 
 _STEM = re.compile(r"^\d{6}-\d{6}_Study-MR-\d+_Series-\d+$")
 _TSV = re.compile(r"^(annotation_file|case|clinical_manifest|image_manifest|imaging_study|mr_series)_.*\.tsv$")
@@ -141,14 +141,7 @@ class CSpineSegAdapter(DatasetAdapter):
         if doc is not None and ((root / "imagesTr").is_dir() or (root / "imagesTs").is_dir()):
             return self._list_nnunet(root, base)
         meta = MidrcMetadata(_tsv_files(root))
-        images: list[Path] = []
-        masks: dict[str, Path] = {}
-        for f in scan_files(base, (".nii.gz", ".nii")):
-            stem = nifti_stem(f)
-            if stem.endswith("_SEG"):
-                masks[stem[:-4]] = f
-            else:
-                images.append(f)
+        images, masks = pair_images_and_masks(base, "_SEG")
         cases = []
         for img in images:
             stem = nifti_stem(img)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..case import SpineCase
 from ..io_nifti import load_case as load_nifti_case
-from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, scan_files
+from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, pair_images_and_masks, scan_files
 
 _STEM = re.compile(r"^(1\.3\.6\.1\.4\.1\.9328\.50\.4\.\d+|CTC-\d+|liver_\d+|HN_P\d+|volume-covid19-A-\d+(_\d+)?_ct)$")
 _GROUPS = {"COLONOG", "COVID-19", "HNSCC-3DCT-RT", "MSD-T10"}
@@ -102,14 +102,7 @@ class CTSpine1KAdapter(DatasetAdapter):
         base = Path(within) if within is not None else root
         split_path = _split_file(root)
         splits = parse_split_file(split_path) if split_path else {}
-        images: list[Path] = []
-        seg: dict[str, Path] = {}
-        for f in scan_files(base, (".nii.gz", ".nii")):
-            stem = nifti_stem(f)
-            if stem.endswith("_seg"):
-                seg[stem[:-4]] = f
-            else:
-                images.append(f)
+        images, seg = pair_images_and_masks(base, "_seg")
         cases = []
         for img in images:
             stem = nifti_stem(img)
