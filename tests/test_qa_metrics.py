@@ -1,0 +1,152 @@
+"""QA metrics against independent, naive reference implementations (to 1e-9)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_spine import make_phantom
+from napari_spine.correction import relabel, shift_levels
+from napari_spine.qa import (
+    classification_metrics,
+    cspineseg_disc_level_dice,
+    cspineseg_slice_dice,
+    ctspine1k_case_dice,
+    ctspine1k_dataset_dice,
+    identification_rate,
+    level_metrics,
+    lumbar2d_metrics,
+    roc_auc,
+)
+
+
+def _naive_surface(a, b, sp):
+    """medpy's __surface_distances on the full volume (no cropping)."""
+    st = ndimage.generate_binary_structure(a.ndim, 1)
+    sa = a ^ ndimage.binary_erosion(a, structure=st, iterations=1)
+    sb = b ^ ndimage.binary_erosion(b, structure=st, iterations=1)
+    return ndimage.distance_transform_edt(~sb, sampling=sp)[sa], ndimage.distance_transform_edt(~sa, sampling=sp)[sb]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    case = make_phantom((24, 96, 64), (1.3, 0.9, 0.7), levels=("L1", "L4"), seed=2)
+    ref = case.labels
+    cand = np.roll(ref, 2, axis=1)  # shifted by 2 voxels
+    cand = relabel(cand, "L2/L3", 0)  # a structure missing from the candidate
+    cand[1:3, 1:3, 1:3] = 27  # and one present only in the candidate
+    return ref, cand, case.spacing
+
+
+def test_level_metrics_match_a_naive_per_label_loop(pair):
+    ref, cand, sp = pair
+    rows = {r.structure_id: r for r in level_metrics(ref, cand, sp)}
+    ids = sorted(int(i) for i in (set(np.unique(ref)) | set(np.unique(cand))) - {0})
+    assert sorted(rows) == ids
+    vox_ml = float(np.prod(sp)) / 1000
+    for sid in ids:
+        a, b = ref == sid, cand == sid
+        row = rows[sid]
+        assert row.dice == pytest.approx(2 * (a & b).sum() / (a.sum() + b.sum()), abs=1e-12)
+        assert row.volume_ref_ml == pytest.approx(a.sum() * vox_ml, abs=1e-12)
+        if a.any() and b.any():
+            d1, d2 = _naive_surface(a, b, sp)
+            assert row.hd95_mm == pytest.approx(max(np.percentile(d1, 95), np.percentile(d2, 95)), abs=1e-9)
+            assert row.msd_mm == pytest.approx((d1.mean() + d2.mean()) / 2, abs=1e-9)
+            ca = np.array(ndimage.center_of_mass(a)) * sp
+            cb = np.array(ndimage.center_of_mass(b)) * sp
+            assert row.centroid_dist_mm == pytest.approx(np.linalg.norm(ca - cb), abs=1e-9)
+        else:
+            assert row.dice == 0 and math.isnan(row.hd95_mm) and math.isnan(row.centroid_dist_mm)
+    assert rows[121].voxels_cand == 0 and rows[27].voxels_ref == 0
+
+
+def test_identical_and_empty():
+    lab = np.zeros((8, 8, 8), np.uint8)
+    lab[2:5, 2:5, 2:5] = 22
+    (row,) = level_metrics(lab, lab, (0.5, 1, 2))
+    assert row.dice == 1 and row.hd95_mm == 0 and row.msd_mm == 0 and row.identified is True
+    assert level_metrics(np.zeros_like(lab), np.zeros_like(lab)) == []
+    with pytest.raises(ValueError, match="same grid"):
+        level_metrics(lab, lab[:-1])
+
+
+def test_identification_rate_verse_rule():
+    case = make_phantom((24, 128, 96), levels=("L1", "L4"), seed=1, include_canal=False)
+    rows = level_metrics(case.labels, case.labels, case.spacing)
+    assert identification_rate(rows) == 1.0
+    off = shift_levels(case.labels, +1)  # every level named one too low: none identified
+    assert identification_rate(level_metrics(case.labels, off, case.spacing)) == 0.0
+
+
+README = {  # MMCSD README table, test split 26 positive / 24 negative: (TP, TN) and the numbers
+    "T2 sag": ((14, 23), (0.74, 0.933, 0.657, 0.538, 0.958, 0.683, 0.748)),
+    "T1 sag": ((17, 19), (0.72, 0.772, 0.679, 0.654, 0.792, 0.708, 0.723)),
+    "T2 tra": ((12, 21), (0.66, 0.8, 0.6, 0.462, 0.875, 0.585, 0.668)),
+    "CT bone": ((14, 16), (0.60, 0.636, 0.571, 0.539, 0.667, 0.583, 0.603)),
+    "CT tissue": ((9, 20), (0.58, 0.692, 0.541, 0.346, 0.833, 0.461, 0.589)),
+}
+
+
+@pytest.mark.parametrize("seq", list(README))
+def test_mmcsd_readme_table_is_reproduced(seq):
+    (tp, tn), expected = README[seq]
+    y_true = [1] * 26 + [0] * 24
+    y_pred = [1] * tp + [0] * (26 - tp) + [0] * tn + [1] * (24 - tn)
+    m = classification_metrics(y_true, y_pred)
+    got = [m[k] for k in ("accuracy", "precision", "npv", "sensitivity", "specificity", "f1", "auc_hard")]
+    # the README rounds some values and truncates others: equal to 3 decimals either way
+    for g, e in zip(got, expected):
+        assert abs(g - e) <= 0.0011, (seq, got, expected)
+    assert m["auc_hard"] == pytest.approx((m["sensitivity"] + m["specificity"]) / 2, abs=1e-12)
+
+
+def test_roc_auc_against_pair_counting():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    s = np.round(rng.random(60), 1)  # with ties
+    pos, neg = s[y == 1], s[y == 0]
+    naive = np.mean([(p > q) + 0.5 * (p == q) for p in pos for q in neg])
+    assert roc_auc(y, s) == pytest.approx(naive, abs=1e-12)
+    assert classification_metrics(y, (s > 0.5).astype(int), s)["roc_auc"] == pytest.approx(naive, abs=1e-12)
+
+
+def test_cspineseg_definitions():
+    ref = np.zeros((5, 60, 20), np.uint8)
+    for k in range(6):
+        ref[2, 5 + 9 * k : 8 + 9 * k, 5:15] = 2  # six discs on the mid-sagittal slice
+        ref[2, 9 + 9 * k : 13 + 9 * k, 5:15] = 1
+    cand = ref.copy()
+    cand[2, 5:8, 5:10] = 0  # the top disc half missing
+    per = cspineseg_disc_level_dice(ref, cand)
+    assert per["C2/C3"] == pytest.approx(2 * 15 / (30 + 15)) and per["C7/T1"] == 1.0
+    assert cspineseg_disc_level_dice(ref, relabel(cand, 2, 0)) is None  # fewer than 6: skipped
+    # slice Dice: the 4 slices empty in both score 1, the mid slice its own Dice
+    sd = cspineseg_slice_dice(ref, cand, 2)
+    r, c = ref[2] == 2, cand[2] == 2
+    assert sd == pytest.approx((4 + 2 * (r & c).sum() / (r.sum() + c.sum())) / 5, abs=1e-12)
+
+
+def test_ctspine1k_definition_nan_where_absent():
+    ref = np.zeros((4, 4, 4), np.uint8)
+    ref[0] = 20
+    cand = ref.copy()
+    cand[0, 0] = 21
+    d = ctspine1k_case_dice(ref, cand)
+    assert d[19] == pytest.approx(2 * 12 / (16 + 12)) and np.isnan(d[20]) and np.isnan(d[0])
+    per_label, overall = ctspine1k_dataset_dice([d, np.where(np.arange(25) == 19, 1.0, np.nan)])
+    assert per_label[19] == pytest.approx((d[19] + 1) / 2) and overall == pytest.approx(per_label[19])
+
+
+def test_lumbar2d_definition():
+    ref = np.zeros((1, 20, 20), np.uint8)
+    ref[0, 5:10, 5:10] = 3
+    cand = np.zeros_like(ref)
+    cand[0, 6:11, 5:10] = 3
+    m = lumbar2d_metrics(ref, cand)
+    assert m[3][0] == pytest.approx((2 * 20 + 1e-5) / (50 + 1e-5))
+    assert m[3][1] == 1.0  # one-pixel shift, in pixels
+    assert m[5] == (pytest.approx(1.0), 0.0)  # empty in both: smoothed Dice 1, HD95 0
