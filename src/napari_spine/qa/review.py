@@ -1,0 +1,268 @@
+"""Review state in SQLite: case status, reviewer, comments, per-level flags, metric snapshots.
+
+Safe for several reviewers on one queue at once:
+
+- a case is *claimed* before review in one ``BEGIN IMMEDIATE`` transaction, so two
+  reviewers never get the same case;
+- every update names the version it read (optimistic concurrency): a stale update is
+  refused with :class:`ReviewConflict` instead of silently overwriting someone's work;
+- WAL journal mode and a busy timeout let readers and one writer work side by side.
+
+A file that is not a database, or stays locked, gives :class:`ReviewDBError` naming it;
+the file is never recreated or truncated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STATUSES", "CaseReview", "ReviewConflict", "ReviewDB", "ReviewDBError"]
+
+STATUSES = ("to do", "in review", "approved", "needs correction")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    case_key TEXT PRIMARY KEY,
+    dataset TEXT NOT NULL DEFAULT '',
+    case_id TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'to do',
+    reviewer TEXT,
+    claimed_by TEXT,
+    claimed_at REAL,
+    updated_at REAL,
+    comment TEXT NOT NULL DEFAULT '',
+    triage REAL NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS levels (
+    case_key TEXT NOT NULL REFERENCES cases(case_key),
+    structure_id INTEGER NOT NULL,
+    flag INTEGER NOT NULL DEFAULT 0,
+    comment TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (case_key, structure_id)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    case_key TEXT NOT NULL REFERENCES cases(case_key),
+    created_at REAL NOT NULL,
+    reviewer TEXT,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    case_key TEXT NOT NULL,
+    at REAL NOT NULL,
+    reviewer TEXT,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS cases_queue ON cases(status, triage DESC);
+"""
+
+
+class ReviewDBError(RuntimeError):
+    """The review database cannot be used (corrupt, locked, unwritable); names the file."""
+
+
+class ReviewConflict(RuntimeError):
+    """Someone else changed the case since it was read: reload and apply again."""
+
+
+@dataclass(frozen=True)
+class CaseReview:
+    case_key: str
+    dataset: str
+    case_id: str
+    status: str
+    reviewer: str | None
+    claimed_by: str | None
+    comment: str
+    triage: float
+    version: int
+    updated_at: float | None
+
+
+class ReviewDB:
+    """A review queue in one SQLite file (default: ``review.sqlite`` beside the dataset)."""
+
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 10.0):
+        self.path = Path(path)
+        self.timeout = timeout
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as f:
+                if f.read(16) != b"SQLite format 3\x00":
+                    raise ReviewDBError(f"{self.path}: not an SQLite database; it was left untouched")
+        try:
+            with self._connect(begin=False) as con:
+                con.executescript(_SCHEMA)  # runs in its own transaction
+        except sqlite3.DatabaseError as exc:
+            raise ReviewDBError(f"{self.path}: cannot open the review database ({exc})") from exc
+
+    @contextmanager
+    def _connect(self, immediate: bool = False, begin: bool = True) -> Iterator[sqlite3.Connection]:
+        try:
+            con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ReviewDBError(f"{self.path}: cannot open ({exc})") from exc
+        try:
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA foreign_keys=ON")
+            if not begin:
+                yield con
+                return
+            con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ReviewDBError(f"{self.path}: database is locked by another program ({exc})") from exc
+            raise ReviewDBError(f"{self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise ReviewDBError(f"{self.path}: {exc}") from exc
+        finally:
+            con.close()
+
+    # -- queue -------------------------------------------------------------------------
+    def add_cases(self, cases: Iterable[tuple[str, str, str, float]]) -> int:
+        """Add ``(case_key, dataset, case_id, triage)`` rows; existing cases keep their state
+        (only the triage score is refreshed)."""
+        n = 0
+        with self._connect(immediate=True) as con:
+            for key, dataset, case_id, triage in cases:
+                cur = con.execute(
+                    "INSERT INTO cases(case_key, dataset, case_id, triage) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(case_key) DO UPDATE SET triage=excluded.triage",
+                    (key, dataset, case_id, float(triage)))
+                n += cur.rowcount
+        return n
+
+    def get(self, case_key: str) -> CaseReview:
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
+        if row is None:
+            raise KeyError(f"{self.path}: no case {case_key!r}")
+        return _review(row)
+
+    def queue(self, status: str | None = None) -> list[CaseReview]:
+        """Cases ordered by triage score (most suspicious first)."""
+        with self._connect() as con:
+            q = "SELECT * FROM cases" + (" WHERE status=?" if status else "") + " ORDER BY triage DESC, case_key"
+            rows = con.execute(q, (status,) if status else ()).fetchall()
+        return [_review(r) for r in rows]
+
+    def claim_next(self, reviewer: str, stale_after_s: float = 3600.0) -> CaseReview | None:
+        """Atomically claim the most suspicious unclaimed 'to do' case (or a stale claim)."""
+        with self._connect(immediate=True) as con:
+            now = time.time()  # taken once the write lock is held
+            row = con.execute(
+                "SELECT case_key FROM cases WHERE status='to do' AND "
+                "(claimed_by IS NULL OR claimed_at < ?) ORDER BY triage DESC, case_key LIMIT 1",
+                (now - stale_after_s,)).fetchone()
+            if row is None:
+                return None
+            key = row["case_key"]
+            con.execute("UPDATE cases SET claimed_by=?, claimed_at=?, status='in review', reviewer=?, "
+                        "version=version+1, updated_at=? WHERE case_key=?", (reviewer, now, reviewer, now, key))
+            con.execute("INSERT INTO history VALUES (?, ?, ?, 'claim', '')", (key, now, reviewer))
+            out = con.execute("SELECT * FROM cases WHERE case_key=?", (key,)).fetchone()
+        return _review(out)
+
+    def claim(self, case_key: str, reviewer: str) -> CaseReview:
+        """Claim a chosen case; refused (ReviewConflict) while someone else holds it."""
+        with self._connect(immediate=True) as con:
+            now = time.time()  # taken once the write lock is held
+            row = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
+            if row is None:
+                raise KeyError(f"{self.path}: no case {case_key!r}")
+            if row["claimed_by"] not in (None, reviewer) and row["status"] == "in review":
+                raise ReviewConflict(f"{case_key} is being reviewed by {row['claimed_by']}")
+            con.execute("UPDATE cases SET claimed_by=?, claimed_at=?, status='in review', reviewer=?, "
+                        "version=version+1, updated_at=? WHERE case_key=?", (reviewer, now, reviewer, now, case_key))
+            con.execute("INSERT INTO history VALUES (?, ?, ?, 'claim', '')", (case_key, now, reviewer))
+            out = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
+        return _review(out)
+
+    def update(self, case_key: str, expected_version: int, *, reviewer: str, status: str | None = None,
+               comment: str | None = None, release: bool = False) -> CaseReview:
+        """Set status/comment if nobody changed the case since ``expected_version``."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        with self._connect(immediate=True) as con:
+            now = time.time()  # taken once the write lock is held
+            cur = con.execute(
+                "UPDATE cases SET status=COALESCE(?, status), comment=COALESCE(?, comment), reviewer=?, "
+                "updated_at=?, version=version+1, claimed_by=CASE WHEN ? THEN NULL ELSE claimed_by END "
+                "WHERE case_key=? AND version=?",
+                (status, comment, reviewer, now, int(release), case_key, int(expected_version)))
+            if cur.rowcount != 1:
+                row = con.execute("SELECT version, reviewer FROM cases WHERE case_key=?", (case_key,)).fetchone()
+                if row is None:
+                    raise KeyError(f"{self.path}: no case {case_key!r}")
+                raise ReviewConflict(
+                    f"{case_key} was changed by {row['reviewer']} (version {row['version']}, you had "
+                    f"{expected_version}); reload it")
+            con.execute("INSERT INTO history VALUES (?, ?, ?, 'update', ?)",
+                        (case_key, now, reviewer, json.dumps({"status": status, "comment": comment})))
+            out = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
+        return _review(out)
+
+    # -- levels and metrics ----------------------------------------------------------------
+    def set_level(self, case_key: str, structure_id: int, *, flag: bool, comment: str = "") -> None:
+        with self._connect(immediate=True) as con:
+            con.execute("INSERT INTO levels VALUES (?, ?, ?, ?) ON CONFLICT(case_key, structure_id) "
+                        "DO UPDATE SET flag=excluded.flag, comment=excluded.comment",
+                        (case_key, int(structure_id), int(bool(flag)), comment))
+
+    def levels(self, case_key: str) -> dict[int, tuple[bool, str]]:
+        with self._connect() as con:
+            rows = con.execute("SELECT structure_id, flag, comment FROM levels WHERE case_key=?",
+                               (case_key,)).fetchall()
+        return {int(r["structure_id"]): (bool(r["flag"]), r["comment"]) for r in rows}
+
+    def save_metrics(self, case_key: str, payload: Mapping[str, Any], reviewer: str | None = None) -> None:
+        with self._connect(immediate=True) as con:
+            con.execute("INSERT INTO metrics VALUES (?, ?, ?, ?)",
+                        (case_key, time.time(), reviewer, json.dumps(payload, default=_jsonable)))
+
+    def latest_metrics(self, case_key: str) -> dict[str, Any] | None:
+        with self._connect() as con:
+            row = con.execute("SELECT payload FROM metrics WHERE case_key=? ORDER BY created_at DESC LIMIT 1",
+                              (case_key,)).fetchone()
+        return json.loads(row["payload"]) if row else None
+
+    def history(self, case_key: str) -> list[tuple[float, str, str, str]]:
+        with self._connect() as con:
+            rows = con.execute("SELECT at, reviewer, action, detail FROM history WHERE case_key=? ORDER BY rowid",
+                               (case_key,)).fetchall()
+        return [(r["at"], r["reviewer"], r["action"], r["detail"]) for r in rows]
+
+
+def _jsonable(v: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(v)
+
+
+def _review(row: sqlite3.Row) -> CaseReview:
+    return CaseReview(row["case_key"], row["dataset"], row["case_id"], row["status"], row["reviewer"],
+                      row["claimed_by"], row["comment"], float(row["triage"]), int(row["version"]),
+                      row["updated_at"])
