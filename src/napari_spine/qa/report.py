@@ -1,0 +1,198 @@
+"""QA reports: a per-level CSV and a self-contained HTML page a QA lead can send on.
+
+The HTML embeds everything (inline SVG plot, base64 PNG snapshots), so it opens anywhere
+without the data. The PNG writer is a few lines of zlib rather than an imaging
+dependency in the core.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import math
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import ontology
+from ..export import atomic_path
+from .metrics import LevelRow, identification_rate
+
+__all__ = ["CaseResult", "mid_sagittal_snapshot", "png_bytes", "write_csv", "write_html"]
+
+CSV_FIELDS = ("case_key", "status", "reviewer", "structure_id", "name", "dice", "hd95_mm", "msd_mm",
+              "volume_ref_ml", "volume_cand_ml", "volume_diff_ml", "centroid_dist_mm", "identified", "flag",
+              "comment")
+
+
+@dataclass
+class CaseResult:
+    """One reviewed case for the report."""
+
+    case_key: str
+    rows: Sequence[LevelRow]
+    status: str = "to do"
+    reviewer: str = ""
+    comment: str = ""
+    flags: Mapping[int, tuple[bool, str]] = field(default_factory=dict)
+    snapshot_png: bytes | None = None
+
+    @property
+    def mean_dice(self) -> float:
+        d = [r.dice for r in self.rows]
+        return float(np.mean(d)) if d else math.nan
+
+
+def write_csv(results: Sequence[CaseResult], path: str | Path) -> Path:
+    """One row per case and level (atomic write)."""
+    target = Path(path)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for res in results:
+        for r in res.rows:
+            flag, comment = res.flags.get(r.structure_id, (False, ""))
+            w.writerow({"case_key": res.case_key, "status": res.status, "reviewer": res.reviewer,
+                        "structure_id": r.structure_id, "name": r.name, "dice": _num(r.dice),
+                        "hd95_mm": _num(r.hd95_mm), "msd_mm": _num(r.msd_mm),
+                        "volume_ref_ml": _num(r.volume_ref_ml), "volume_cand_ml": _num(r.volume_cand_ml),
+                        "volume_diff_ml": _num(r.volume_diff_ml), "centroid_dist_mm": _num(r.centroid_dist_mm),
+                        "identified": "" if r.identified is None else int(r.identified),
+                        "flag": int(flag), "comment": comment})
+    with atomic_path(target) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    return target
+
+
+def _num(v: float) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """Encode an (H, W, 3) uint8 image as PNG (zlib, no filter)."""
+    a = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = a.shape[:2]
+    raw = b"".join(b"\x00" + a[y].tobytes() for y in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def mid_sagittal_snapshot(image: np.ndarray, reference: np.ndarray, candidate: np.ndarray,
+                          spacing: Sequence[float] = (1.0, 1.0, 1.0), window: tuple[float, float] | None = None,
+                          max_size: int = 360) -> bytes:
+    """PNG of the mid-sagittal slice: image in grey, false negatives blue, false positives red,
+    agreement in the anatomy colours (display order: superior up, anterior left)."""
+    k = image.shape[0] // 2
+    img = np.asarray(image[k], dtype=np.float32)
+    lo, hi = window if window is not None else np.percentile(img, [1, 99.5])
+    g = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
+    rgb = np.repeat(g[..., None], 3, axis=2)
+    ref, cand = np.asarray(reference[k]), np.asarray(candidate[k])
+    lut = np.zeros((256, 3), np.float32)
+    for s in ontology.STRUCTURES:
+        lut[s.id] = s.color[:3]
+    agree = (ref == cand) & (ref > 0)
+    rgb[agree] = 0.5 * rgb[agree] + 0.5 * lut[ref[agree]]
+    fn = (ref > 0) & (ref != cand)
+    fp = (cand > 0) & (ref != cand)
+    rgb[fn] = 0.4 * rgb[fn] + 0.6 * np.array([0.2, 0.4, 1.0])
+    rgb[fp] = 0.4 * rgb[fp] + 0.6 * np.array([1.0, 0.2, 0.2])
+    # physical aspect ratio (rows: spacing[1], columns: spacing[2]) by nearest-neighbour resize
+    h_mm, w_mm = rgb.shape[0] * spacing[1], rgb.shape[1] * spacing[2]
+    scale = max_size / max(h_mm, w_mm)
+    h, w = max(1, int(round(h_mm * scale))), max(1, int(round(w_mm * scale)))
+    rows = np.minimum((np.arange(h) / h * rgb.shape[0]).astype(int), rgb.shape[0] - 1)
+    cols = np.minimum((np.arange(w) / w * rgb.shape[1]).astype(int), rgb.shape[1] - 1)
+    return png_bytes((rgb[rows][:, cols] * 255).astype(np.uint8))
+
+
+def _svg_dice_per_level(results: Sequence[CaseResult]) -> str:
+    per: dict[int, list[float]] = {}
+    for res in results:
+        for r in res.rows:
+            per.setdefault(r.structure_id, []).append(r.dice)
+    order = {sid: k for k, sid in enumerate(ontology.cranio_caudal_order())}
+    ids = sorted(per, key=lambda i: order.get(i, 1000 + i))
+    if not ids:
+        return "<p>No levels.</p>"
+    bw, gap, height, left = 26, 6, 200, 40
+    width = left + len(ids) * (bw + gap) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}" '
+             'font-family="sans-serif" font-size="10">']
+    for t in (0, 0.5, 1.0):
+        y = 10 + height * (1 - t)
+        parts.append(f'<line x1="{left}" x2="{width}" y1="{y}" y2="{y}" stroke="#ccc"/>'
+                     f'<text x="4" y="{y + 3}">{t:.1f}</text>')
+    for k, sid in enumerate(ids):
+        vals = np.array(per[sid], dtype=float)
+        m, sd = float(np.mean(vals)), float(np.std(vals))
+        x = left + k * (bw + gap)
+        r, g, b = (int(c * 255) for c in ontology.color_of(sid)[:3]) if sid in ontology.BY_ID else (150, 150, 150)
+        y = 10 + height * (1 - m)
+        parts.append(f'<rect x="{x}" y="{y:.1f}" width="{bw}" height="{height * m:.1f}" fill="rgb({r},{g},{b})">'
+                     f'<title>{html.escape(ontology.name_of(sid))}: mean {m:.3f}, sd {sd:.3f}, n {len(vals)}</title></rect>')
+        y1, y2 = 10 + height * (1 - min(m + sd, 1)), 10 + height * (1 - max(m - sd, 0))
+        parts.append(f'<line x1="{x + bw / 2}" x2="{x + bw / 2}" y1="{y1:.1f}" y2="{y2:.1f}" stroke="black"/>')
+        parts.append(f'<text x="{x + 2}" y="{height + 24}" transform="rotate(45 {x + 2} {height + 24})">'
+                     f'{html.escape(ontology.name_of(sid))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def write_html(results: Sequence[CaseResult], path: str | Path, *, title: str = "Spine QA report",
+               worst: int = 5) -> Path:
+    """Self-contained HTML: summary, Dice per level across cases, worst cases with snapshots,
+    and every case's per-level table."""
+    target = Path(path)
+    esc = html.escape
+    n = len(results)
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    all_rows = [row for res in results for row in res.rows]
+    ident = identification_rate(all_rows)
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
+           "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
+           "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+           "td.l{text-align:left}.bad{background:#fdd}.flag{color:#b00;font-weight:bold}</style></head><body>",
+           f"<h1>{esc(title)}</h1>",
+           f"<p>{n} cases; " + ", ".join(f"{esc(k)}: {v}" for k, v in sorted(statuses.items())) + ". "
+           f"Mean Dice over all levels {np.mean([r.dice for r in all_rows]) if all_rows else math.nan:.3f}; "
+           f"identification rate {ident:.3f}.</p>",
+           "<h2>Dice per level across cases (mean, bar = 1 sd)</h2>", _svg_dice_per_level(results)]
+    ranked = sorted(results, key=lambda r: (r.mean_dice if not math.isnan(r.mean_dice) else 2))
+    out.append(f"<h2>Worst {min(worst, n)} cases</h2>")
+    for res in ranked[:worst]:
+        out.append(f"<h3>{esc(res.case_key)} &mdash; mean Dice {res.mean_dice:.3f} ({esc(res.status)})</h3>")
+        if res.comment:
+            out.append(f"<p>{esc(res.comment)}</p>")
+        if res.snapshot_png:
+            b64 = base64.b64encode(res.snapshot_png).decode()
+            out.append(f"<img alt='mid-sagittal slice of {esc(res.case_key)}' src='data:image/png;base64,{b64}'>"
+                       "<p>Mid-sagittal slice: blue = missed (reference only), red = extra (candidate only).</p>")
+    out.append("<h2>All cases</h2>")
+    for res in results:
+        out.append(f"<h3>{esc(res.case_key)}</h3><table><tr><th>level</th><th>Dice</th><th>HD95 mm</th>"
+                   "<th>MSD mm</th><th>vol. diff mL</th><th>centroid mm</th><th>identified</th><th>flag</th></tr>")
+        for r in sorted(res.rows, key=lambda x: x.dice):
+            flag, comment = res.flags.get(r.structure_id, (False, ""))
+            cls = " class='bad'" if r.dice < 0.8 else ""
+            ident_s = "" if r.identified is None else ("yes" if r.identified else "no")
+            out.append(f"<tr{cls}><td class='l'>{esc(r.name)}</td><td>{r.dice:.3f}</td><td>{_num(r.hd95_mm)}</td>"
+                       f"<td>{_num(r.msd_mm)}</td><td>{r.volume_diff_ml:+.2f}</td><td>{_num(r.centroid_dist_mm)}</td>"
+                       f"<td>{ident_s}</td><td class='flag'>{'&#9873; ' + esc(comment) if flag else ''}</td></tr>")
+        out.append("</table>")
+    out.append("</body></html>")
+    with atomic_path(target) as tmp:
+        tmp.write_text("\n".join(out), encoding="utf-8")
+    return target
