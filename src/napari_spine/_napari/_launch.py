@@ -15,6 +15,7 @@ def open_viewer(paths=(), sample: str | None = None, show: bool = True):
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction", tabify=True)
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine QA review", tabify=True)
     if paths:
         for p in paths:
             viewer.open(str(p), plugin=PLUGIN)
