@@ -87,7 +87,8 @@ def level_metrics(
     sp = np.asarray(spacing, dtype=float)
     vox_ml = float(np.prod(sp)) / 1000.0
     fr, fc = ref.ravel(), cand.ravel()
-    fg = np.union1d(flat_foreground(fr), flat_foreground(fc))
+    either = np.bitwise_or(fr, fc) if fr.dtype == fc.dtype else (fr != 0) | (fc != 0)
+    fg = flat_foreground(either.view(np.uint8) if either.dtype == bool else either)
     r = fr[fg].astype(np.int64)
     c = fc[fg].astype(np.int64)
     k = int(max(r.max(initial=0), c.max(initial=0))) + 1
