@@ -70,3 +70,16 @@ def test_refuses_labels_on_different_grids(make_napari_viewer, tmp_path):
     w.candidate.setCurrentText("other")
     w.compute(sync=True)
     assert "not on the same grid" in w.summary.text()
+
+
+def test_queue_next_previous_claims(make_napari_viewer, tmp_path):
+    from napari_spine.qa.review import ReviewDB
+
+    db = ReviewDB(tmp_path / "r.sqlite")
+    db.add_cases([("ds/a", "ds", "a", 0.2), ("ds/b", "ds", "b", 0.9), ("ds/c", "ds", "c", 0.5)])
+    viewer, w = _setup(make_napari_viewer, tmp_path / "r.sqlite")
+    w.reviewer.setText("ana")
+    assert w.step_queue(+1) == "ds/b"  # most suspicious first
+    assert db.get("ds/b").claimed_by == "ana" and db.get("ds/b").status == "in review"
+    assert w.step_queue(+1) == "ds/c"
+    assert w.step_queue(-1) == "ds/b"

@@ -97,6 +97,10 @@ class QAWidget(QWidget):
         self.queue = QListWidget()
         self.queue.setMaximumHeight(110)
         self.queue.itemDoubleClicked.connect(lambda item: self.select_case(item.data(Qt.ItemDataRole.UserRole)))
+        self.prev_btn = QPushButton("< Previous")
+        self.prev_btn.clicked.connect(lambda: self.step_queue(-1))
+        self.next_btn = QPushButton("Next >")
+        self.next_btn.clicked.connect(lambda: self.step_queue(+1))
         self.report_btn = QPushButton("Write report (CSV + HTML)")
         self.report_btn.clicked.connect(lambda: self.write_report())
         self.message = QLabel("")
@@ -126,6 +130,10 @@ class QAWidget(QWidget):
         f.addRow(self.save_btn)
         f.addRow(QLabel("Queue (most suspicious first; double-click to review)"))
         f.addRow(self.queue)
+        nav = QHBoxLayout()
+        nav.addWidget(self.prev_btn)
+        nav.addWidget(self.next_btn)
+        f.addRow(nav)
         f.addRow(self.report_btn)
         f.addRow(self.message)
         layout.addWidget(g)
@@ -270,16 +278,40 @@ class QAWidget(QWidget):
         return f"{case.dataset}/{case.case_id}"
 
     def select_case(self, key: str) -> None:
+        """Make ``key`` the case under review; claims it when a reviewer name is set."""
         db = self.open_db()
         if db is None:
             return
         try:
             self.current = db.get(key)
+            reviewer = self.reviewer.text().strip()
+            if reviewer and self.current.status in ("to do", "in review"):
+                self.current = db.claim(key, reviewer)
         except KeyError:
             return
+        except ReviewConflict as exc:
+            self.message.setText(f"{exc}; shown read-only")
         self.status.setCurrentText(self.current.status)
         self.comment.setText(self.current.comment)
         self.message.setText(f"Reviewing {key} (status {self.current.status})")
+
+    def step_queue(self, step: int) -> str | None:
+        """Select the next (+1) or previous (-1) case of the queue (triage order)."""
+        db = self.open_db()
+        if db is None:
+            return None
+        keys = [c.case_key for c in db.queue()]
+        if not keys:
+            return None
+        cur = self.current.case_key if self.current is not None and self.current.case_key in keys else None
+        k = (keys.index(cur) + step) if cur is not None else 0
+        key = keys[min(max(k, 0), len(keys) - 1)]
+        self.select_case(key)
+        self._refresh_queue()
+        for i in range(self.queue.count()):
+            if self.queue.item(i).data(Qt.ItemDataRole.UserRole) == key:
+                self.queue.setCurrentRow(i)
+        return key
 
     def _refresh_queue(self) -> None:
         self.queue.clear()
@@ -319,7 +351,11 @@ class QAWidget(QWidget):
             if flag or comment:
                 db.set_level(key, r.structure_id, flag=flag, comment=comment)
         if self.rows:
-            db.save_metrics(key, {"rows": [r.as_dict() for r in self.rows]}, reviewer)
+            import base64
+
+            snap = self._snapshot()
+            db.save_metrics(key, {"rows": [r.as_dict() for r in self.rows],
+                                  "snapshot_png": base64.b64encode(snap).decode() if snap else None}, reviewer)
         self._refresh_queue()
         self.message.setText(f"Saved {key}: {self.current.status}")
         return True
@@ -331,11 +367,11 @@ class QAWidget(QWidget):
         out = Path(folder) if folder else db.path.parent
         results = []
         for c in db.queue():
-            snap = db.latest_metrics(c.case_key)
-            rows = [LevelRow(**r) for r in (snap or {}).get("rows", [])]
-            png = None
-            if self.current is not None and c.case_key == self.current.case_key and self.rows:
-                png = self._snapshot()
+            import base64
+
+            snap = db.latest_metrics(c.case_key) or {}
+            rows = [LevelRow(**r) for r in snap.get("rows", [])]
+            png = base64.b64decode(snap["snapshot_png"]) if snap.get("snapshot_png") else None
             results.append(CaseResult(c.case_key, rows, c.status, c.reviewer or "", c.comment,
                                       db.levels(c.case_key), png))
         csv_path = write_csv(results, out / "qa_report.csv")
