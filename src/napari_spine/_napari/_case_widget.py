@@ -32,7 +32,16 @@ from ..export import ExportResult, export_labels, export_landmarks
 from ..labelmaps import label_counts
 from ..levels import identify_levels as number_levels
 from ..levels import standard_levels
-from ._layers import CT_WINDOWS, META_KEY, case_from_layer, mr_contrast_limits, window_limits
+from ._layers import (
+    CT_WINDOWS,
+    META_KEY,
+    case_from_layer,
+    center_view_on,
+    labels_colormap,
+    labels_features,
+    mr_contrast_limits,
+    window_limits,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -254,11 +263,7 @@ class CaseWidget(QWidget):
         box = sl[0]
         sub = data[box] == structure_id
         centre = np.array([b.start for b in box]) + np.argwhere(sub).mean(axis=0)
-        world = np.asarray(layer.data_to_world(centre))
-        self.viewer.dims.set_point(range(len(world)), world)
-        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
-        camera.center = tuple(world[-2:]) if self.viewer.dims.ndisplay == 2 else tuple(world)
-        return tuple(float(w) for w in world)
+        return center_view_on(self.viewer, layer, centre)
 
     def _on_structure_clicked(self, item: QListWidgetItem) -> None:
         self.go_to_structure(int(item.data(Qt.ItemDataRole.UserRole)))
@@ -297,8 +302,6 @@ class CaseWidget(QWidget):
         data = np.asarray(layer.data)
         result = number_levels(data, anchor or self.anchor.currentText(),
                                  spacing=tuple(layer.scale[-3:]))
-        from ._layers import labels_colormap, labels_features
-
         new = self.viewer.add_labels(
             result.labels, name=f"{layer.name} levels", scale=layer.scale, translate=layer.translate,
             colormap=labels_colormap(), features=labels_features(), opacity=layer.opacity,

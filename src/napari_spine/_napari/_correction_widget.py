@@ -38,7 +38,7 @@ from .. import ontology
 from ..case import Landmarks, SpineCase
 from ..export import export_labels
 from ..nnunet_raw import export_nnunet_dataset
-from ._layers import case_from_layer
+from ._layers import case_from_layer, center_view_on
 
 if TYPE_CHECKING:
     import napari
@@ -502,11 +502,7 @@ class CorrectionWidget(QWidget):
         if not 0 <= row < len(self.findings):
             return None
         layer = self.labels_layer()
-        world = np.asarray(layer.data_to_world(self.findings[row].position))
-        self.viewer.dims.set_point(range(len(world)), world)
-        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
-        camera.center = tuple(world[-2:]) if self.viewer.dims.ndisplay == 2 else tuple(world)
-        return tuple(float(w) for w in world)
+        return center_view_on(self.viewer, layer, self.findings[row].position)
 
     # -- journal and saving -------------------------------------------------------------
     def restore_pending(self) -> int:

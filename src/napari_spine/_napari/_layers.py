@@ -196,3 +196,12 @@ def case_from_layer(layer_or_meta: Any) -> SpineCase | None:
     if isinstance(entry, dict) and isinstance(entry.get("case"), SpineCase):
         return entry["case"]
     return None
+
+
+def center_view_on(viewer, layer, data_point) -> tuple[float, ...]:
+    """Show the slice through ``data_point`` (voxel coordinates of ``layer``) and centre it."""
+    world = np.asarray(layer.data_to_world(np.asarray(data_point, dtype=float)))
+    viewer.dims.set_point(range(len(world)), world)
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.center = tuple(world[-2:]) if viewer.dims.ndisplay == 2 else tuple(world)
+    return tuple(float(w) for w in world)

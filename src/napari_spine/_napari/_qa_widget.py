@@ -36,7 +36,7 @@ from ..qa import identification_rate, level_metrics
 from ..qa.metrics import LevelRow
 from ..qa.report import CaseResult, mid_sagittal_snapshot, write_csv, write_html
 from ..qa.review import STATUSES, ReviewConflict, ReviewDB, ReviewDBError
-from ._layers import case_from_layer
+from ._layers import case_from_layer, center_view_on
 
 if TYPE_CHECKING:
     import napari
@@ -250,11 +250,7 @@ class QAWidget(QWidget):
             layer = self._layer(name)
             pts = np.argwhere(np.asarray(layer.data) == sid) if layer is not None else []
             if len(pts):
-                world = np.asarray(layer.data_to_world(pts.mean(axis=0)))
-                self.viewer.dims.set_point(range(len(world)), world)
-                camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
-                camera.center = tuple(world[-2:]) if self.viewer.dims.ndisplay == 2 else tuple(world)
-                return tuple(float(w) for w in world)
+                return center_view_on(self.viewer, layer, pts.mean(axis=0))
         return None
 
     # -- review database ----------------------------------------------------------------
