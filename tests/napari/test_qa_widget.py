@@ -83,3 +83,19 @@ def test_queue_next_previous_claims(make_napari_viewer, tmp_path):
     assert db.get("ds/b").claimed_by == "ana" and db.get("ds/b").status == "in review"
     assert w.step_queue(+1) == "ds/c"
     assert w.step_queue(-1) == "ds/b"
+
+
+def test_queue_a_dataset_and_open_cases_from_it(make_napari_viewer, tmp_path):
+    from napari_spine.datasets import synthetic as syn
+
+    root = syn.write_ctspine1k(tmp_path / "ct", "hf", names={"MSD-T10": ["liver_1", "liver_2"]})
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine QA review")
+    w.db_path.setText(str(tmp_path / "r.sqlite"))
+    assert w.queue_dataset(root) == 2 and w.queue.count() == 2
+    w.reviewer.setText("ana")
+    key = w.step_queue(+1)
+    assert key in ("ctspine1k/liver_1", "ctspine1k/liver_2")
+    assert len(viewer.layers) == 2 and w.reference.currentText().endswith("labels")
+    w.step_queue(+1)
+    assert len(viewer.layers) == 2  # the previous queued case was replaced

@@ -209,7 +209,7 @@ class CorrectionWidget(QWidget):
 
         self._after_paint = QTimer(self)
         self._after_paint.setSingleShot(True)
-        self._after_paint.setInterval(300)
+        self._after_paint.setInterval(0)  # right after the stroke ends (napari emits paint once per stroke)
         self._after_paint.timeout.connect(self._commit_paint)
         self.viewer.layers.selection.events.active.connect(self._on_active)
         self.viewer.layers.events.inserted.connect(self._on_active)

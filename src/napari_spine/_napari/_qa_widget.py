@@ -94,6 +94,11 @@ class QAWidget(QWidget):
         self.comment = QLineEdit()
         self.save_btn = QPushButton("Save review")
         self.save_btn.clicked.connect(lambda: self.save_review())
+        self.queue_path = QLineEdit()
+        self.queue_path.setPlaceholderText("Dataset folder to add to the queue")
+        self.queue_btn = QPushButton("Add to queue")
+        self.queue_btn.clicked.connect(lambda: self.queue_dataset(self.queue_path.text()))
+        self.loaded_layers: list = []
         self.queue = QListWidget()
         self.queue.setMaximumHeight(110)
         self.queue.itemDoubleClicked.connect(lambda item: self.select_case(item.data(Qt.ItemDataRole.UserRole)))
@@ -128,6 +133,10 @@ class QAWidget(QWidget):
         f.addRow("Status", self.status)
         f.addRow("Comment", self.comment)
         f.addRow(self.save_btn)
+        qrow = QHBoxLayout()
+        qrow.addWidget(self.queue_path, 1)
+        qrow.addWidget(self.queue_btn)
+        f.addRow(qrow)
         f.addRow(QLabel("Queue (most suspicious first; double-click to review)"))
         f.addRow(self.queue)
         nav = QHBoxLayout()
@@ -290,6 +299,52 @@ class QAWidget(QWidget):
         self.status.setCurrentText(self.current.status)
         self.comment.setText(self.current.comment)
         self.message.setText(f"Reviewing {key} (status {self.current.status})")
+        self._open_source(db.source(key))
+
+    def queue_dataset(self, path: str | Path) -> int:
+        """Add every case of a dataset (or a NIfTI file) to the review queue."""
+        from ..datasets import open_dataset
+        from ..errors import SpineIOError
+
+        db = self.open_db()
+        if db is None:
+            return 0
+        try:
+            ds = open_dataset(path)
+        except SpineIOError as exc:
+            self.message.setText(str(exc))
+            return 0
+        n = db.add_cases((f"{ds.kind}/{c.case_id}", ds.kind, c.case_id, 0.0,
+                          {"dataset_path": str(path), "kind": ds.kind, "case_id": c.case_id})
+                         for c in ds.cases)
+        self._refresh_queue()
+        self.message.setText(f"{len(ds)} {ds.kind} cases in the queue")
+        return n
+
+    def _open_source(self, source: dict) -> None:
+        """Show the case's image and reference labels (replacing the last queued case)."""
+        if not source.get("dataset_path"):
+            return
+        from ..datasets import open_dataset
+        from ._layers import case_to_layer_data
+
+        try:
+            ds = open_dataset(source["dataset_path"], source.get("kind"))
+            case = ds.load_case(source["case_id"])
+        except Exception as exc:  # shown, never raised into Qt
+            self.message.setText(f"Cannot open {source.get('case_id')}: {exc}")
+            return
+        for layer in self.loaded_layers:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self.loaded_layers = [getattr(self.viewer, f"add_{kind}")(data, **kw)
+                              for data, kw, kind in case_to_layer_data(case)]
+        self._fill_layer_choices()
+        from napari.layers import Labels
+
+        labels = [ly for ly in self.loaded_layers if isinstance(ly, Labels)]
+        if labels:
+            self.reference.setCurrentText(labels[0].name)
 
     def step_queue(self, step: int) -> str | None:
         """Select the next (+1) or previous (-1) case of the queue (triage order)."""
@@ -330,7 +385,7 @@ class QAWidget(QWidget):
             return False
         dataset = key.split("/", 1)[0]
         score = triage_score(self.rows, sum(f.severity == "error" for f in self.findings))
-        db.add_cases([(key, dataset, key.split("/", 1)[-1], score)])
+        db.add_cases([(key, dataset, key.split("/", 1)[-1], score, None)])
         try:
             cur = db.get(key)
             if cur.claimed_by not in (None, reviewer) and cur.status == "in review":

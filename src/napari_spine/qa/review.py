@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS cases (
     updated_at REAL,
     comment TEXT NOT NULL DEFAULT '',
     triage REAL NOT NULL DEFAULT 0,
-    version INTEGER NOT NULL DEFAULT 0
+    version INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS levels (
     case_key TEXT NOT NULL REFERENCES cases(case_key),
@@ -135,18 +136,26 @@ class ReviewDB:
             con.close()
 
     # -- queue -------------------------------------------------------------------------
-    def add_cases(self, cases: Iterable[tuple[str, str, str, float]]) -> int:
-        """Add ``(case_key, dataset, case_id, triage)`` rows; existing cases keep their state
-        (only the triage score is refreshed)."""
+    def add_cases(self, cases: Iterable[tuple]) -> int:
+        """Add ``(case_key, dataset, case_id, triage[, source])`` rows; existing cases keep
+        their review state (triage and, when given, the source are refreshed). ``source`` is
+        a dict telling where the case's files are, so the queue can open them."""
         n = 0
         with self._connect(immediate=True) as con:
-            for key, dataset, case_id, triage in cases:
+            for key, dataset, case_id, triage, *rest in cases:
+                source = json.dumps(rest[0]) if rest and rest[0] else None
                 cur = con.execute(
-                    "INSERT INTO cases(case_key, dataset, case_id, triage) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(case_key) DO UPDATE SET triage=excluded.triage",
-                    (key, dataset, case_id, float(triage)))
+                    "INSERT INTO cases(case_key, dataset, case_id, triage, source) VALUES (?, ?, ?, ?, "
+                    "COALESCE(?, '{}')) ON CONFLICT(case_key) DO UPDATE SET triage=excluded.triage, "
+                    "source=COALESCE(?, source)",
+                    (key, dataset, case_id, float(triage), source, source))
                 n += cur.rowcount
         return n
+
+    def source(self, case_key: str) -> dict[str, Any]:
+        with self._connect() as con:
+            row = con.execute("SELECT source FROM cases WHERE case_key=?", (case_key,)).fetchone()
+        return json.loads(row["source"]) if row and row["source"] else {}
 
     def get(self, case_key: str) -> CaseReview:
         with self._connect() as con:
