@@ -46,7 +46,7 @@ def level_sequence(transitional: Collection[str] = ()) -> tuple[int, ...]:
 
 
 def _identity_lut(labels: np.ndarray) -> np.ndarray:
-    size = 256 if labels.dtype == np.uint8 else int(labels.max(initial=0)) + 1
+    size = 256 if labels.dtype == np.uint8 else max(256, int(labels.max(initial=0)) + 1)
     return np.arange(size, dtype=labels.dtype)
 
 
