@@ -13,9 +13,10 @@ def open_viewer(paths=(), sample: str | None = None, show: bool = True):
 
     viewer = napari.Viewer(title="napari-spine", show=show)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
-    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
+    case_dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine QA review", tabify=True)
+    case_dock.raise_()  # the panel that describes the case on screen
     if paths:
         for p in paths:
             viewer.open(str(p), plugin=PLUGIN)
