@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_spine import ExportError, export_labels, load_case, make_phantom, ontology
+from napari_spine import ExportError, export_labels, load_case, make_phantom
 from napari_spine.correction import (
     CorrectionSession,
     EditJournal,

@@ -261,7 +261,7 @@ def make_phantom(
 
     # landmarks: body and disc centres on the curve (display voxel coordinates)
     names, sids, pts = [], [], []
-    for k, level in enumerate(lv):
+    for k in range(len(lv)):
         for kind, t_mid in (("body", 0.5 * (starts[k] + ends[k])), ("disc", 0.5 * (ends[k] + disc_end[k]))):
             if kind == "disc" and k == len(lv) - 1:
                 continue

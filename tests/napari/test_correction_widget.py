@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from napari_spine._napari._correction_widget import CorrectionWidget
-from napari_spine.correction import EditJournal
 
 PLUGIN = "napari-spine"
 
@@ -87,7 +86,6 @@ def test_paint_is_journaled_and_restorable(setup, qtbot, tmp_path):
 
 def test_save_and_nnunet_export(setup, tmp_path):
     viewer, w, layers = setup
-    labels = layers[1]
     w.struct_a.setCurrentText("T10")
     w.struct_b.setCurrentText("0")
     w.buttons["Relabel A as B"].click()

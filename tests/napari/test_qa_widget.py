@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from qtpy.QtCore import Qt
 
 from napari_spine._napari._qa_widget import QAWidget

@@ -4,7 +4,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from helpers import save_nifti
 from napari_spine import make_phantom, read_landmarks
 from napari_spine._napari._layers import case_from_layer
 from napari_spine._napari._reader import get_reader

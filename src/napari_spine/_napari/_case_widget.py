@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 
 from .. import geometry, ontology
 from ..case import SpineCase
-from ..export import ExportResult, export_labels, export_landmarks
+from ..export import ExportResult, export_labels
 from ..labelmaps import label_counts
 from ..levels import identify_levels as number_levels
 from ..levels import standard_levels

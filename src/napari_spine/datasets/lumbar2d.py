@@ -209,7 +209,7 @@ class SpineMSCAAdapter(DatasetAdapter):
             else:
                 singles.append(loc)
         cases = []
-        for key, files in folders.items():
+        for files in folders.values():
             if "img.pt" not in files:
                 continue
             loc = files["img.pt"]
