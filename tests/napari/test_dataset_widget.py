@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -26,6 +27,10 @@ def _wait_loaded(qtbot, w, case_id):
 def test_open_filter_load_next_previous(widget, qtbot, tmp_path):
     viewer, w = widget
     root = syn.write_ctspine1k(tmp_path / "ct", "hf")
+    seg = root / "raw_data" / "labels" / "MSD-T10" / "liver_0_seg.nii.gz"
+    img = nib.load(seg)
+    nib.save(nib.Nifti1Image(np.where(np.asanyarray(img.dataobj) == 20, 0, img.dataobj).astype(np.uint8),
+                             img.affine, img.header), seg)  # liver_0 has no L1, unlike the others
     assert w.open(root) is not None
     assert "CTSpine1K" in w.kind.text() and w.table.rowCount() == 10
     assert "25 L6" in w.notes.text()  # the assumption is said
@@ -43,10 +48,26 @@ def test_open_filter_load_next_previous(widget, qtbot, tmp_path):
     second = w.visible_cases[1].case_id
     _wait_loaded(qtbot, w, second)
     assert len(viewer.layers) == 2  # replaced, not piled up
-    assert case_from_layer(viewer.layers[0]).case_id == second
-    w.pin.setChecked(True)
+    case = case_from_layer(viewer.layers[0])
+    assert case.case_id == second and case_from_layer(viewer.layers[1]) is case
+    assert viewer.layers[0].data is case.image and viewer.layers[1].data is case.labels
+    assert tuple(viewer.layers[1].translate) == pytest.approx(case.display.translate)
+    assert tuple(viewer.layers[0].scale) == pytest.approx(case.display.scale)
+    # an edit in one case can never be undone into the next one: paint where the two cases
+    # differ, so an undo leaking across cases would change the other case's labels
+    other = w.dataset.load_case(first).labels
+    here = np.asarray(viewer.layers[1].data)
+    p = tuple(int(i) for i in np.argwhere(other != here)[0])
+    viewer.layers[1].brush_size = 1
+    viewer.layers[1].paint(p, 25)
     w.previous_case()
     _wait_loaded(qtbot, w, first)
+    before = viewer.layers[1].data.copy()
+    viewer.layers[1].undo()
+    assert np.array_equal(viewer.layers[1].data, before)
+    w.pin.setChecked(True)
+    w.next_case()
+    _wait_loaded(qtbot, w, second)
     assert len(viewer.layers) == 4  # pinned: the previous case stays
 
 

@@ -256,17 +256,18 @@ class DatasetWidget(QWidget):
         show_error(f"Could not load {ref.case_id}: {exc}")
 
     def _show(self, ref: CaseRef, cases: list) -> None:
-        if not self.pin.isChecked():
-            for layer in self.loaded_layers:
-                if layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
-            self.loaded_layers = []
-        added = []
-        for case in cases:
-            name = f"{case.case_id} {case.modality}"
-            for data, kwargs, kind in case_to_layer_data(case, image_name=name):
-                added.append(getattr(self.viewer, f"add_{kind}")(data, **kwargs))
-        self.loaded_layers.extend(added)
+        specs = [spec for case in cases
+                 for spec in case_to_layer_data(case, image_name=f"{case.case_id} {case.modality}")]
+        if not self.pin.isChecked() and self._reuse(specs):
+            added = list(self.loaded_layers)
+        else:
+            if not self.pin.isChecked():
+                for layer in self.loaded_layers:
+                    if layer in self.viewer.layers:
+                        self.viewer.layers.remove(layer)
+                self.loaded_layers = []
+            added = [getattr(self.viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in specs]
+            self.loaded_layers.extend(added)
         self.current = ref
         if added:
             self.viewer.layers.selection.active = added[0]
@@ -274,6 +275,41 @@ class DatasetWidget(QWidget):
         warns = sorted({w for c in cases for w in c.warnings})
         self.status.setText(f"Loaded {ref.case_id}" + (f" - {'; '.join(warns)}" if warns else ""))
         self._show_metadata(ref, cases)
+
+    def _reuse(self, specs: list[tuple]) -> bool:
+        """Put the next case into the previous case's layers when they match one to one.
+
+        Creating napari layers (and their GL visuals) costs most of a case switch; updating
+        data, geometry and features in place avoids it.
+        """
+        from napari.layers import Image, Labels, Points
+
+        kinds = {"image": Image, "labels": Labels, "points": Points}
+        layers = self.loaded_layers
+        if len(layers) != len(specs) or not all(
+            kind in kinds and isinstance(ly, kinds[kind]) and ly in self.viewer.layers
+            for ly, (_, _, kind) in zip(layers, specs, strict=True)
+        ):
+            return False
+        for ly, (data, kw, kind) in zip(layers, specs, strict=True):
+            ly.scale, ly.translate = kw["scale"], kw["translate"]
+            ly.data = data
+            ly.metadata = kw["metadata"]
+            ly.name = kw["name"]
+            if kind == "image":
+                lo, hi = kw["contrast_limits"]
+                ly.contrast_limits_range = (min(lo, ly.contrast_limits_range[0]), max(hi, ly.contrast_limits_range[1]))
+                ly.contrast_limits = kw["contrast_limits"]
+            elif kind == "labels":
+                ly.features = kw["features"]
+                # the undo history belongs to the previous case: toggling editability is
+                # napari's public way to clear it (it also leaves paint mode)
+                ly.editable = False
+                ly.editable = True
+            else:
+                ly.features = kw["features"]
+                ly.face_color = kw["face_color"]
+        return True
 
     def _show_metadata(self, ref: CaseRef, cases: list) -> None:
         rows: list[tuple[str, Any]] = [("case", ref.case_id), ("split", ref.split),
