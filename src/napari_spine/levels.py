@@ -20,8 +20,7 @@ __all__ = ["LevelResult", "identify_levels", "standard_levels"]
 
 def standard_levels() -> tuple[str, ...]:
     """C1 ... C7, T1 ... T12, L1 ... L5, S1: the usual cranio-caudal sequence."""
-    return tuple([f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)]
-                 + [f"L{i}" for i in range(1, 6)] + ["S1"])
+    return ontology.level_names()
 
 
 @dataclass

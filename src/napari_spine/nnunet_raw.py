@@ -52,8 +52,7 @@ def export_nnunet_dataset(
     present: set[int] = set()
     for c in cases:
         present |= set(label_counts(c.labels))
-    order = {sid: k for k, sid in enumerate(ontology.cranio_caudal_order())}
-    canon = sorted(present, key=lambda i: (order.get(i, 1000 + i)))
+    canon = ontology.sort_cranio_caudal(present)
     to_train = {cid: k + 1 for k, cid in enumerate(canon)}
     lmap = LabelMap(
         name=f"nnunet_{name}", description=f"consecutive training labels of Dataset{dataset_id:03d}_{name}",

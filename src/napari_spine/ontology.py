@@ -55,6 +55,8 @@ __all__ = [
     "display_name",
     "is_disc",
     "is_vertebra",
+    "sort_cranio_caudal",
+    "level_names",
     "name_of",
     "vertebra_id",
     "vertebra_order",
@@ -343,6 +345,26 @@ def cranio_caudal_order() -> tuple[int, ...]:
     return tuple(out)
 
 
+def level_names(transitional: Iterable[str] = ()) -> tuple[str, ...]:
+    """The usual cranio-caudal vertebral levels, C1 ... S1, with T13 / L6 only when named.
+
+    >>> level_names(("L6",))[-3:]
+    ('L5', 'L6', 'S1')
+    """
+    t = set(transitional)
+    names = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)]
+    names += ["T13"] if "T13" in t else []
+    names += [f"L{i}" for i in range(1, 6)]
+    names += ["L6"] if "L6" in t else []
+    return (*names, "S1")
+
+
+def sort_cranio_caudal(ids: Iterable[int]) -> list[int]:
+    """Structure ids from cranial to caudal (vertebrae and discs interleaved), then the rest."""
+    order = _CC_INDEX
+    return sorted((int(i) for i in ids), key=lambda i: (order.get(i, len(order) + i), i))
+
+
 def display_name(structure_id: int, present: Iterable[int] = ()) -> str:
     """Name of a structure as it reads in a given case.
 
@@ -359,3 +381,6 @@ def display_name(structure_id: int, present: Iterable[int] = ()) -> str:
     if sid == 19 + DISC_OFFSET and 28 in ids:
         return "T12/T13"
     return name_of(sid)
+
+
+_CC_INDEX = {sid: k for k, sid in enumerate(cranio_caudal_order())}

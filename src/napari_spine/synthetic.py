@@ -28,11 +28,6 @@ from .case import Landmarks, SpineCase
 
 __all__ = ["make_phantom", "phantom_levels", "write_phantom"]
 
-# Standard level sequence used for ranges (transitional levels only when asked for).
-_STANDARD = tuple(
-    [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)]
-    + [f"L{i}" for i in range(1, 6)] + ["S1"]
-)
 
 
 @dataclass(frozen=True)
@@ -67,11 +62,7 @@ def phantom_levels(first: str = "L1", last: str = "S1", transitional: Sequence[s
 
     ``transitional`` may add ``"T13"`` and/or ``"L6"`` in their anatomical place.
     """
-    seq = list(_STANDARD)
-    if "T13" in transitional:
-        seq.insert(seq.index("T12") + 1, "T13")
-    if "L6" in transitional:
-        seq.insert(seq.index("L5") + 1, "L6")
+    seq = list(ontology.level_names(transitional))
     try:
         i, j = seq.index(first), seq.index(last)
     except ValueError as exc:

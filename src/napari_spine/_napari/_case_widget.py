@@ -225,8 +225,7 @@ class CaseWidget(QWidget):
         counts = label_counts(data)
         vox_ml = float(np.prod(layer.scale[-3:])) / 1000.0
         present = set(counts)
-        order = {sid: k for k, sid in enumerate(ontology.cranio_caudal_order())}
-        for sid in sorted(counts, key=lambda i: (order.get(i, 1000 + i))):
+        for sid in ontology.sort_cranio_caudal(counts):
             name = ontology.display_name(sid, present)
             item = QListWidgetItem(f"{name}  ({counts[sid] * vox_ml:.2f} mL)")
             if sid in ontology.BY_ID:

@@ -43,9 +43,7 @@ from ._layers import case_from_layer, center_view_on
 if TYPE_CHECKING:
     import napari
 
-_LEVELS = [ontology.name_of(i) for i in ontology.cranio_caudal_order()]
-_ALL_NAMES = sorted({s.name for s in ontology.STRUCTURES}, key=lambda n: (
-    _LEVELS.index(n) if n in _LEVELS else 1000, n))
+_ALL_NAMES = [ontology.name_of(i) for i in ontology.sort_cranio_caudal(s.id for s in ontology.STRUCTURES)]
 
 
 class CorrectionWidget(QWidget):
@@ -332,8 +330,7 @@ class CorrectionWidget(QWidget):
         self.locks.clear()
         if layer is None:
             return
-        for sid in sorted(label_counts(np.asarray(layer.data)), key=lambda i: (
-                list(ontology.cranio_caudal_order()).index(i) if i in ontology.cranio_caudal_order() else 1000 + i)):
+        for sid in ontology.sort_cranio_caudal(label_counts(np.asarray(layer.data))):
             item = QListWidgetItem(ontology.name_of(sid))
             item.setData(Qt.ItemDataRole.UserRole, int(sid))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)

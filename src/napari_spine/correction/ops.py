@@ -35,14 +35,7 @@ def _sid(x: int | str) -> int:
 
 def level_sequence(transitional: Collection[str] = ()) -> tuple[int, ...]:
     """Vertebra ids in cranio-caudal order (C1 ... S1), with T13/L6 only when asked for."""
-    names = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)]
-    if "T13" in transitional:
-        names.append("T13")
-    names += [f"L{i}" for i in range(1, 6)]
-    if "L6" in transitional:
-        names.append("L6")
-    names.append("S1")
-    return tuple(ontology.vertebra_id(n) for n in names)
+    return tuple(ontology.vertebra_id(n) for n in ontology.level_names(transitional))
 
 
 def _identity_lut(labels: np.ndarray) -> np.ndarray:

@@ -121,8 +121,7 @@ def _svg_dice_per_level(results: Sequence[CaseResult]) -> str:
     for res in results:
         for r in res.rows:
             per.setdefault(r.structure_id, []).append(r.dice)
-    order = {sid: k for k, sid in enumerate(ontology.cranio_caudal_order())}
-    ids = sorted(per, key=lambda i: order.get(i, 1000 + i))
+    ids = ontology.sort_cranio_caudal(per)
     if not ids:
         return "<p>No levels.</p>"
     bw, gap, height, left = 26, 6, 200, 40
