@@ -33,6 +33,7 @@ from . import geometry, ontology
 from ._fastgz import read_gz_payload
 from .case import Landmarks, SpineCase
 from .errors import ExportError, LabelMapError
+from .io_nifti import split_name
 from .labelmaps import LabelMap, get_label_map, label_counts
 
 __all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks"]
@@ -62,9 +63,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise ExportError(f"{target}: folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
         raise ExportError(f"{target}: folder {target.parent} is not writable")
-    name = target.name
-    ext = name[-7:] if name.lower().endswith(".nii.gz") else target.suffix
-    base = name[: len(name) - len(ext)] if ext else name
+    base, ext = split_name(target)
     # hidden sibling with the same extension, so readers recognise the format on re-read
     tmp = target.with_name(f".{base}.part-{os.getpid()}-{secrets.token_hex(4)}{ext}")
     try:
@@ -143,9 +142,8 @@ def _protect_original(case: SpineCase, target: Path, overwrite_original: bool) -
         )
     import shutil
 
-    name = target.name
-    ext = name[-7:] if name.lower().endswith(".nii.gz") else target.suffix
-    backup = target.with_name(f"{name[: len(name) - len(ext)]}.orig-{time.strftime('%Y%m%d-%H%M%S')}{ext}")
+    stem, ext = split_name(target)
+    backup = target.with_name(f"{stem}.orig-{time.strftime('%Y%m%d-%H%M%S')}{ext}")
     shutil.copy2(target, backup)
     return backup
 

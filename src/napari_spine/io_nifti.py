@@ -26,7 +26,7 @@ from .errors import GeometryError, SpineIOError
 from .labelmaps import get_label_map
 
 __all__ = ["NiftiVolume", "guess_label_scheme", "guess_modality", "is_nifti_path",
-           "load_case", "read_nifti"]
+           "load_case", "nifti_stem", "read_nifti", "split_name"]
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # A segmentation's name ends in a label word (``_seg``, ``_msk`` ...) or carries a BIDS
@@ -35,6 +35,22 @@ _LABEL_NAME = re.compile(
     r"((_seg|_SEG|_dseg|_msk|_mask|_label|_labels|_labeled|_labelled|_gt|segmentation)"
     r"|(^|_)seg-[^_.]+(_[^.]*)?)\.nii(\.gz)?$"
 )
+
+
+def split_name(path: str | os.PathLike) -> tuple[str, str]:
+    """``(stem, extension)`` of a file name; ``.nii.gz`` counts as one extension.
+
+    >>> split_name("a/sub-01_ct.nii.gz"), split_name("lm.json")
+    (('sub-01_ct', '.nii.gz'), ('lm', '.json'))
+    """
+    name = Path(path).name
+    ext = name[-7:] if name.lower().endswith(".nii.gz") else Path(name).suffix
+    return name[: len(name) - len(ext)], ext
+
+
+def nifti_stem(path: str | os.PathLike) -> str:
+    """File name without ``.nii`` / ``.nii.gz``."""
+    return split_name(path)[0] if is_nifti_path(path) else Path(path).name
 
 
 def is_nifti_path(path: str | os.PathLike) -> bool:
@@ -211,16 +227,11 @@ def load_case(
         native = labels_to_int(lab.array, lab.path)
         labels = get_label_map(scheme).to_canonical_array(native, source=lab.path)
         label_header = lab.header
-    stem = Path(vol.path).name
-    for suf in _NIFTI_SUFFIXES[::-1]:
-        if stem.lower().endswith(suf):
-            stem = stem[: -len(suf)]
-            break
     case = SpineCase.from_arrays(
         vol.array,
         vol.affine,
         labels,
-        case_id=case_id or stem,
+        case_id=case_id or nifti_stem(vol.path),
         dataset=dataset,
         modality=modality or guess_modality(vol.path, vol.array, vol.header),
         label_scheme=scheme or "verse",
@@ -250,7 +261,7 @@ def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None
     native = labels_to_int(lab.array, lab.path)
     canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
     case = SpineCase.from_arrays(
-        canon, lab.affine, canon, case_id=Path(lab.path).name.split(".nii")[0],
+        canon, lab.affine, canon, case_id=nifti_stem(lab.path),
         dataset="nifti", label_scheme=scheme, header=lab.header, path=lab.path,
         metadata={"labels_path": lab.path, "labels_only": True},
     )

@@ -11,15 +11,27 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..io_nifti import is_nifti_path, load_case, load_labels_file, looks_like_labels
+from ..io_nifti import (
+    is_nifti_path,
+    load_case,
+    load_labels_file,
+    looks_like_labels,
+    nifti_stem,
+    split_name,
+)
 from ._layers import case_to_layer_data, labels_layer_data
 
 _SIBLING_SUFFIXES = ("_seg", "_SEG", "_msk", "_mask", "_label", "_labels")
 
 
+def _paths(path: str | os.PathLike | list) -> list:
+    """napari passes one path or a list of them."""
+    return [path] if isinstance(path, str | os.PathLike) else list(path)
+
+
 def get_reader(path: str | list[str]) -> Callable | None:
     """Return a reader for NIfTI paths, ``None`` for anything else (never raises)."""
-    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    paths = _paths(path)
     if not paths or not all(isinstance(p, str | os.PathLike) and is_nifti_path(p) for p in paths):
         return None
     return read_nifti_layers
@@ -28,11 +40,9 @@ def get_reader(path: str | list[str]) -> Callable | None:
 def find_sibling_labels(image_path: str | os.PathLike) -> Path | None:
     """A segmentation beside ``image_path`` named ``<stem><suffix>.nii[.gz]``, if any."""
     p = Path(image_path)
-    name = p.name
-    ext = ".nii.gz" if name.lower().endswith(".nii.gz") else ".nii"
-    stem = name[: -len(ext)]
+    stem, ext = split_name(p)
     for suf in _SIBLING_SUFFIXES:
-        for e in (ext, ".nii.gz", ".nii"):
+        for e in dict.fromkeys((ext, ".nii.gz", ".nii")):
             cand = p.with_name(f"{stem}{suf}{e}")
             if cand.is_file():
                 return cand
@@ -41,12 +51,12 @@ def find_sibling_labels(image_path: str | os.PathLike) -> Path | None:
 
 def read_nifti_layers(path: str | list[str]) -> list[tuple]:
     """Layer data for one or more NIfTI files (errors name the file and the problem)."""
-    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    paths = _paths(path)
     layers: list[tuple] = []
     for p in paths:
         if looks_like_labels(p):
             case = load_labels_file(p)
-            layers.append(labels_layer_data(case, name=Path(p).name.split(".nii")[0]))
+            layers.append(labels_layer_data(case, name=nifti_stem(p)))
         else:
             case = load_case(p, find_sibling_labels(p))
             layers.extend(case_to_layer_data(case))
@@ -55,7 +65,7 @@ def read_nifti_layers(path: str | list[str]) -> list[tuple]:
 
 def get_pt_reader(path: str | list[str]) -> Callable | None:
     """Reader for SSMSpine / Spine-MSCA ``.pt`` slices (``None`` for anything else)."""
-    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    paths = _paths(path)
     if not paths or not all(str(p).lower().endswith(".pt") for p in paths):
         return None
     return read_pt_layers
@@ -65,7 +75,7 @@ def read_pt_layers(path: str | list[str]) -> list[tuple]:
     """Layer data of 2-D dataset slices (safe ``.pt`` loading, see napari_spine.datasets)."""
     from ..datasets import open_dataset
 
-    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    paths = _paths(path)
     layers: list[tuple] = []
     for p in paths:
         ds = open_dataset(p)

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..case import SpineCase
+from ..io_nifti import nifti_stem  # noqa: F401 - the adapters import it from here
 
 __all__ = ["CaseRef", "Dataset", "DatasetAdapter", "Detection", "scan_files"]
 
@@ -158,15 +159,6 @@ def scan_files(root: Path, suffixes: Sequence[str], max_depth: int = 6) -> Itera
             elif e.name.lower().endswith(suffixes):
                 yield Path(e.path)
         stack.extend(reversed(subdirs))
-
-
-def nifti_stem(path: str | os.PathLike) -> str:
-    name = Path(path).name
-    low = name.lower()
-    for suf in (".nii.gz", ".nii"):
-        if low.endswith(suf):
-            return name[: -len(suf)]
-    return name
 
 
 def pair_images_and_masks(base: Path, mask_suffix: str) -> tuple[list[Path], dict[str, Path]]:
