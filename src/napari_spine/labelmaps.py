@@ -37,14 +37,6 @@ class LabelMap:
     native_names: Mapping[int, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
 
-    def _lut(self, table: Mapping[int, int], size: int, fill: int) -> np.ndarray:
-        lut = np.full(size, fill, dtype=np.int32)
-        for k, v in table.items():
-            if 0 <= k < size:
-                lut[k] = v
-        lut[0] = 0
-        return lut
-
     def to_canonical_array(self, labels: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
         """Map a native label array to canonical ids, returned as ``uint8``.
 
@@ -61,7 +53,7 @@ class LabelMap:
         if labels.dtype == np.uint8 and all(self.to_canonical.get(int(i), 0) == i for i in ids if i):
             return labels  # every present id maps to itself (VerSe, CTSpine1K): no copy
         size = int(max(ids.max(initial=0), max(self.to_canonical, default=0))) + 1
-        lut = self._lut(self.to_canonical, size, 0).astype(np.uint8)
+        lut = _lut(self.to_canonical, size, np.uint8)
         return lut[_as_index(labels)]
 
     def from_canonical_array(
@@ -87,8 +79,17 @@ class LabelMap:
         out_dtype = np.dtype(dtype) if dtype is not None else smallest_uint(top)
         if labels.dtype == out_dtype and all(self.from_canonical.get(int(i)) == i for i in ids if i):
             return labels
-        lut = self._lut(self.from_canonical, max(int(ids.max(initial=0)), 255) + 1, 0)
-        return lut.astype(out_dtype)[_as_index(labels)]
+        lut = _lut(self.from_canonical, max(int(ids.max(initial=0)), 255) + 1, out_dtype)
+        return lut[_as_index(labels)]
+
+
+def _lut(table: Mapping[int, int], size: int, dtype) -> np.ndarray:
+    """Lookup table of ``size`` entries: ``table``'s ids mapped, everything else to 0."""
+    lut = np.zeros(size, dtype=dtype)
+    for k, v in table.items():
+        if 0 < k < size:
+            lut[k] = v
+    return lut
 
 
 def smallest_uint(max_value: int) -> np.dtype:

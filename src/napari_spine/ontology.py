@@ -104,14 +104,6 @@ class Structure:
     color: tuple[float, float, float, float]
     aliases: tuple[str, ...] = ()
 
-    @property
-    def long_name(self) -> str:
-        if self.kind == "vertebra" and self.level is not None:
-            return "S1 (sacrum)" if self.id == 26 else f"{self.name} vertebra"
-        if self.kind == "disc" and self.level is not None:
-            return f"{self.name} disc"
-        return self.name
-
 
 # Cranio-caudal sequence of vertebrae (T13 and L6 are transitional and usually absent).
 _VERTEBRAE: tuple[tuple[str, int], ...] = (
