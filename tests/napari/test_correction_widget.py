@@ -72,6 +72,8 @@ def test_paint_is_journaled_and_restorable(setup, qtbot, tmp_path):
     labels.selected_label = 25
     labels.paint((48, 20, 20), 25)
     qtbot.waitUntil(lambda: len(w.session().journal.entries()) >= 1, timeout=3000)
+    # once painting pauses, the lock list and the level check include the new structure
+    qtbot.waitUntil(lambda: any(w.locks.item(i).text() == "L6" for i in range(w.locks.count())), timeout=3000)
     journal = w.session().journal
     assert journal.has_pending()
     edited = labels.data.copy()

@@ -209,6 +209,11 @@ class CorrectionWidget(QWidget):
         self._after_paint.setSingleShot(True)
         self._after_paint.setInterval(0)  # right after the stroke ends (napari emits paint once per stroke)
         self._after_paint.timeout.connect(self._commit_paint)
+        # the level check and lock list (whole-volume passes) wait for a pause in painting
+        self._recheck = QTimer(self)
+        self._recheck.setSingleShot(True)
+        self._recheck.setInterval(600)
+        self._recheck.timeout.connect(self._after_edits)
         self.viewer.layers.selection.events.active.connect(self._on_active)
         self.viewer.layers.events.inserted.connect(self._on_active)
         self.viewer.mouse_move_callbacks.append(self._on_mouse_move)
@@ -474,9 +479,12 @@ class CorrectionWidget(QWidget):
                 data[hit] = s.recorded[hit]
                 layer.refresh()
                 self.status.setText(f"{hit[0].size} voxels of locked structures kept")
-        if s.commit(layer.data, "paint"):
-            self._fill_locks()
-            self.validate()
+        if s.commit(layer.data, "paint"):  # journaled at once; checks once painting pauses
+            self._recheck.start()
+
+    def _after_edits(self) -> None:
+        self._fill_locks()
+        self.validate()
 
     # -- validator ----------------------------------------------------------------------
     def validate(self) -> list[corr.Finding]:
