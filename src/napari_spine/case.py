@@ -236,6 +236,8 @@ class SpineCase:
         metadata: Mapping[str, Any] | None = None,
         header: Any = None,
         path: str = "",
+        label_header: Any = None,
+        label_path: str = "",
         extra_warnings: Sequence[str] = (),
     ) -> SpineCase:
         """Build a case from file-ordered arrays and the file's affine.
@@ -249,7 +251,8 @@ class SpineCase:
         affine = geometry.check_affine(affine, path or case_id)
         ornt = geometry.orientation_to_display(affine)
         disp_aff = geometry.reoriented_affine(affine, ornt, image.shape)
-        src = SourceGeometry(path=path, shape=image.shape, affine=affine, ornt=ornt, header=header)
+        src = SourceGeometry(path=path, shape=image.shape, affine=affine, ornt=ornt, header=header,
+                             label_header=label_header, label_path=label_path)
         warnings = list(extra_warnings)
         if src.oblique:
             warnings.append(

@@ -7,7 +7,6 @@ is never used: it is 5-6x slower and takes 4x the memory for CT and labels.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import os
 import re
@@ -223,9 +222,7 @@ def load_case(
                 f"{lab.path}: labels are not on the image grid of {vol.path} "
                 f"(affines differ:\n{lab.affine}\nvs\n{vol.affine})"
             )
-        scheme = scheme or guess_label_scheme(lab.path)
-        native = labels_to_int(lab.array, lab.path)
-        labels = get_label_map(scheme).to_canonical_array(native, source=lab.path)
+        labels, scheme = _canonical_labels(lab, scheme)
         label_header = lab.header
     case = SpineCase.from_arrays(
         vol.array,
@@ -239,14 +236,9 @@ def load_case(
                   **(metadata or {})},
         header=vol.header,
         path=vol.path,
+        label_header=label_header,
+        label_path=str(labels_path or ""),
     )
-    if label_header is not None:
-        case = dataclasses.replace(
-            case,
-            source=dataclasses.replace(
-                case.source, label_header=label_header, label_path=str(labels_path)
-            ),
-        )
     return case
 
 
@@ -257,15 +249,18 @@ def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None
     path); callers show only the labels.
     """
     lab = read_nifti(path, what="labels")
-    scheme = label_scheme or guess_label_scheme(lab.path)
-    native = labels_to_int(lab.array, lab.path)
-    canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
-    case = SpineCase.from_arrays(
+    canon, scheme = _canonical_labels(lab, label_scheme)
+    return SpineCase.from_arrays(
         canon, lab.affine, canon, case_id=nifti_stem(lab.path),
         dataset="nifti", label_scheme=scheme, header=lab.header, path=lab.path,
+        label_header=lab.header, label_path=lab.path,
         metadata={"labels_path": lab.path, "labels_only": True},
     )
-    return dataclasses.replace(
-        case, source=dataclasses.replace(case.source, label_header=lab.header, label_path=lab.path)
-    )
+
+
+def _canonical_labels(lab: NiftiVolume, scheme: str | None) -> tuple[np.ndarray, str]:
+    """A labels file's ids in canonical ids, and the scheme used (guessed from the name)."""
+    scheme = scheme or guess_label_scheme(lab.path)
+    native = labels_to_int(lab.array, lab.path)
+    return get_label_map(scheme).to_canonical_array(native, source=lab.path), scheme
 
