@@ -8,7 +8,7 @@ def test_core_import_is_qt_and_torch_free():
     code = (
         "import sys, napari_spine\n"
         "from napari_spine import load_case, export_labels, make_phantom, ontology\n"
-        "import napari_spine.synthetic, napari_spine.export, napari_spine.cli\n"
+        "import napari_spine.synthetic, napari_spine.export, napari_spine.cli, napari_spine.inference\n"
         "bad = [m for m in ('qtpy', 'napari', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'torch',"
         " 'magicgui', 'vispy') if m in sys.modules]\n"
         "print(','.join(bad))\n"
@@ -20,7 +20,8 @@ def test_core_import_is_qt_and_torch_free():
 def test_public_api_names():
     import napari_spine as ns
 
-    for name in ("load_case", "export_labels", "make_phantom", "ontology", "SpineCase"):
+    for name in ("load_case", "export_labels", "make_phantom", "ontology", "SpineCase",
+                 "load_model", "predict"):
         assert hasattr(ns, name)
     assert ns.ontology.by_id(22).name == "L3"
     assert ns.ontology.by_name("L3").id == 22

@@ -25,6 +25,23 @@ def open_dataset(path, kind=None):
     return _open(path, kind)
 
 
+def load_model(source="default"):
+    """Load a model: ``"default"`` (bundled), a TorchScript file, an nnU-Net folder ...
+
+    See :mod:`napari_spine.inference.model`. Needs PyTorch.
+    """
+    from .inference import load_model as _load
+
+    return _load(source)
+
+
+def predict(case, model="default", device="auto", **kwargs):
+    """Run a model on a case; returns an :class:`~napari_spine.inference.Prediction`."""
+    from .inference import predict as _predict
+
+    return _predict(case, model, device, **kwargs)
+
+
 def load_case(image_or_ref, labels_path=None, **kwargs) -> SpineCase:
     """Load a case: a NIfTI image (+ labels) path, or a dataset :class:`CaseRef`.
 
@@ -54,8 +71,10 @@ __all__ = [
     "export_landmarks",
     "get_label_map",
     "load_case",
+    "load_model",
     "make_phantom",
     "open_dataset",
+    "predict",
     "ontology",
     "read_landmarks",
     "read_nifti",

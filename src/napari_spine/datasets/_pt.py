@@ -152,11 +152,12 @@ def _to_numpy(value: Any) -> Any:
     return value
 
 
-def load_pt(location: str) -> Any:
-    """Load a ``.pt`` file safely; tensors come back as numpy arrays.
+def safe_torch_load(location: str, what: str = "a plain array") -> Any:
+    """``torch.load(weights_only=True)`` with the numpy allow-list; tensors stay tensors.
 
     Raises SpineIOError (naming the location) when torch is missing, when the file is
-    not a torch file, or when it needs any global outside the numpy allow-list.
+    not a torch file, or when it needs any global outside the allow-list; in that case
+    nothing in the file was executed.
     """
     try:
         import torch
@@ -171,17 +172,23 @@ def load_pt(location: str) -> Any:
         raise SpineIOError(f"{location}: file is empty")
     try:
         with torch.serialization.safe_globals(_allow_list()):
-            obj = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+            return torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         detail = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        what = f"needs {detail.group(1)}" if detail else first
+        needs = f"needs {detail.group(1)}" if detail else first
         raise SpineIOError(
-            f"{location}: refused to load: the file {what}, which is not a plain array "
-            "(only numpy arrays and tensors are allowed; nothing in the file was executed)"
+            f"{location}: refused to load: the file {needs}, which is not {what} "
+            "(only numpy arrays, tensors and plain containers are allowed; nothing in the "
+            "file was executed)"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         raise SpineIOError(f"{location}: not a readable PyTorch file ({exc})") from exc
+
+
+def load_pt(location: str) -> Any:
+    """Load a ``.pt`` file safely (:func:`safe_torch_load`); tensors come back as numpy."""
+    obj = safe_torch_load(location)
     if isinstance(obj, dict):
         return {k: _to_numpy(v) for k, v in obj.items()}
     return _to_numpy(obj)

@@ -1,0 +1,27 @@
+"""Model inference on a case: devices, sliding window, model formats, the pipeline.
+
+Importing this package does not import torch; every function does so when called.
+"""
+
+from __future__ import annotations
+
+from .card import ModelCard, ModelError
+from .devices import available_devices, describe_device, resolve_device
+from .model import DEFAULT_MODEL, SpineModel, load_model
+from .predict import InferenceCancelled, Prediction, ProgressEvent, predict, predict_iter
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "InferenceCancelled",
+    "ModelCard",
+    "ModelError",
+    "Prediction",
+    "ProgressEvent",
+    "SpineModel",
+    "available_devices",
+    "describe_device",
+    "load_model",
+    "predict",
+    "predict_iter",
+    "resolve_device",
+]

@@ -1,0 +1,196 @@
+"""Loading models: the bundled default, TorchScript + card, nnU-Net folders, MMCSD DenseNet.
+
+:func:`load_model` looks at what it is given and picks the backend:
+
+- ``"default"``: the bundled phantom-trained 3-D U-Net (TorchScript + card).
+- a TorchScript file (``.ts``/``.pt``/``.pth``): the card is embedded (extra file
+  ``model_card.json``) or lies beside it as ``<stem>.json`` or ``model_card.json``.
+- an nnU-Net v2 trained-model folder (``plans.json``, ``dataset.json``,
+  ``fold_*/checkpoint_final.pth``), or one of its ``fold_*`` folders.
+- an nnU-Net v1 folder (``plans.pkl``, ``*/model_final_checkpoint.model``): see
+  :mod:`.nnunet`.
+- a plain state dict of MONAI's ``DenseNet121`` (the MMCSD outcome classifier).
+
+Checkpoints are read with ``torch.load(weights_only=True)`` and a numpy allow-list: a
+file that needs any other Python object is refused without running anything.
+TorchScript archives hold TorchScript code, which torch compiles and runs in its own
+interpreter, not pickled Python.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .card import ModelCard, ModelError
+
+__all__ = ["SpineModel", "load_model", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "default"
+_DEFAULT_FILE = "default_spine_unet.ts"
+
+
+@dataclass
+class SpineModel:
+    """A network and its card, ready for :func:`napari_spine.predict`.
+
+    ``network`` is a ``torch.nn.Module`` (or TorchScript module) on the CPU; it is moved
+    to the inference device on first use and cached there.
+    """
+
+    card: ModelCard
+    network: Any
+    source: str
+    backend: str  # "torchscript", "nnunetv2", "mmcsd-densenet"
+    info: dict = field(default_factory=dict)
+    _on: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def module_on(self, device):
+        """The network in eval mode on ``device`` (moved once, then cached)."""
+        import torch
+
+        device = torch.device(device)
+        key = str(device)
+        if key not in self._on:
+            self._on.clear()  # keep one copy: a model moved to the CPU frees the GPU
+            self._on[key] = self.network.to(device).eval()
+        return self._on[key]
+
+    def describe(self) -> str:
+        c = self.card
+        lines = [f"{c.name} ({self.backend}) from {self.source}"]
+        if c.description:
+            lines.append(c.description)
+        if c.task == "segmentation":
+            sp = "case spacing" if c.spacing is None else "x".join(f"{s:g}" for s in c.spacing) + " mm"
+            names = ", ".join(c.labels[k] for k in sorted(c.labels) if k)
+            lines.append(
+                f"{c.spatial_dims}-D segmentation, patch {'x'.join(map(str, c.patch_size))} "
+                f"at {sp}, outputs: {names}"
+            )
+        else:
+            lines.append(f"classification: {', '.join(c.classes)}")
+        return "\n".join(lines)
+
+
+def _require_torch(source: str):
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ModelError(
+            f"{source}: running models needs PyTorch (pip install 'napari-spine[torch]')"
+        ) from exc
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n or n.startswith("code/") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _load_torchscript(path: Path, card: ModelCard | None = None) -> SpineModel:
+    import torch
+
+    extra = {"model_card.json": ""}
+    try:
+        net = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
+        raise ModelError(f"{path}: not a loadable TorchScript model ({exc})") from None
+    if card is None:
+        if extra["model_card.json"]:
+            card = ModelCard.from_json(extra["model_card.json"], f"{path} (embedded card)")
+        else:
+            for cand in (path.with_suffix(".json"), path.parent / "model_card.json"):
+                if cand.is_file():
+                    card = ModelCard.read(cand)
+                    break
+    if card is None:
+        raise ModelError(
+            f"{path}: TorchScript model without a model card; embed model_card.json "
+            f"(torch.jit.save(..., _extra_files=...)) or put {path.stem}.json beside it"
+        )
+    return SpineModel(card, net, str(path), "torchscript")
+
+
+def _default_path() -> Path:
+    return Path(str(resources.files("napari_spine") / "models" / _DEFAULT_FILE))
+
+
+def load_model(source: str | Path = DEFAULT_MODEL) -> SpineModel:
+    """Load a model for :func:`napari_spine.predict` (see the module docstring)."""
+    src = str(source)
+    _require_torch(src)
+    if src == DEFAULT_MODEL:
+        path = _default_path()
+        if not path.is_file():
+            raise ModelError(f"{path}: the bundled default model is missing from the installation")
+        return _load_torchscript(path)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ModelError(f"{path}: no such file or folder")
+    if path.is_dir():
+        from . import nnunet
+
+        kind = nnunet.folder_kind(path)
+        if kind == "v2":
+            return nnunet.load_v2(path)
+        if kind == "v1":
+            return nnunet.load_v1(path)
+        if (path / "model_card.json").is_file():
+            scripts = sorted(path.glob("*.ts")) + sorted(path.glob("*.pt"))
+            if len(scripts) == 1:
+                return _load_torchscript(scripts[0])
+        raise ModelError(
+            f"{path}: not a model folder (expected an nnU-Net v2 folder with plans.json, "
+            "dataset.json and fold_*/checkpoint_final.pth, an nnU-Net v1 folder with "
+            "plans.pkl, or one TorchScript file with model_card.json)"
+        )
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path}: file is empty")
+    if _is_torchscript(path):
+        return _load_torchscript(path)
+    if path.name == "checkpoint_final.pth" or path.name.startswith("checkpoint_"):
+        from . import nnunet
+
+        if nnunet.folder_kind(path.parent.parent) == "v2":
+            return nnunet.load_v2(path.parent.parent, folds=(path.parent.name,),
+                                  checkpoint=path.name)
+    return _load_state_dict(path)
+
+
+def _load_state_dict(path: Path) -> SpineModel:
+    from ..datasets._pt import safe_torch_load
+    from ..errors import SpineIOError
+
+    try:
+        obj = safe_torch_load(str(path), what="a plain state dict")
+    except SpineIOError as exc:
+        raise ModelError(str(exc)) from None
+    if isinstance(obj, dict) and "network_weights" in obj:
+        raise ModelError(
+            f"{path}: an nnU-Net checkpoint: open the trained-model folder that holds "
+            "plans.json and dataset.json (the folder above fold_*)"
+        )
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj:
+        raise ModelError(f"{path}: not a state dict (got {type(obj).__name__})")
+    from . import classifier
+
+    if classifier.looks_like_densenet(obj):
+        return classifier.load_mmcsd(obj, path)
+    keys = ", ".join(list(obj)[:4])
+    raise ModelError(
+        f"{path}: a state dict of an unknown network (keys {keys} ...): napari-spine runs "
+        "TorchScript models with a model card, nnU-Net folders and the MMCSD DenseNet121; "
+        "export other networks with torch.jit.script/trace and a model_card.json"
+    )

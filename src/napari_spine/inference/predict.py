@@ -1,0 +1,381 @@
+"""Run a model on a case: orientation, normalisation, resampling, sliding window, labels.
+
+:func:`predict_iter` is a generator of :class:`ProgressEvent` that returns a
+:class:`Prediction`; the napari widget and the batch CLI both wrap it, and
+:func:`predict` runs it to the end. Steps for a segmentation model:
+
+1. Reorder the display-ordered image to the model's axis order (a view: a permutation
+   and flips, never a resampling) and convert to float32 on the device.
+2. Normalise as the card says, then resize linearly to the model's spacing.
+3. Sliding window with Gaussian blending; logits accumulate on the device when they fit
+   (half precision on GPUs), on the CPU otherwise.
+4. Resize logits back to the case grid slab by slab and take the argmax at once (no
+   full-resolution float logits), map output channels to canonical anatomy ids, undo the
+   axis reordering.
+
+On CUDA, windows run under bf16/fp16 autocast. A CUDA out-of-memory error halves the
+window batch, then reruns the case on the CPU with a message.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from nibabel.orientations import apply_orientation, axcodes2ornt, ornt_transform
+
+from .. import geometry
+from ..case import SpineCase
+from .card import ModelError
+from .model import SpineModel
+from .sliding import InferenceCancelled, _is_oom, sliding_window, window_slices
+
+__all__ = ["Prediction", "ProgressEvent", "predict", "predict_iter", "InferenceCancelled"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a prediction. ``total == 0`` means the step has no count."""
+
+    stage: str  # "device", "prepare", "windows", "finish", "warning", "done"
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        return self.done / self.total if self.total else None
+
+
+@dataclass
+class Prediction:
+    """What a model produced for a case, in the case's display order.
+
+    ``labels`` hold canonical anatomy ids (uint8, the case's shape; outside ``region``
+    zero). ``probabilities`` (optional) are ``(K, *shape)`` float16 with ``class_ids``
+    giving the canonical id of each channel. Classifiers fill ``scores`` (class name ->
+    probability) and ``recorded`` (the case's known outcome, if any).
+    """
+
+    model_name: str
+    device: str
+    labels: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    class_ids: tuple[int, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    recorded: dict[str, Any] = field(default_factory=dict)
+    region: tuple[int, int] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+    def apply_to(self, case: SpineCase) -> SpineCase:
+        """The case with these labels (segmentation models only)."""
+        if self.labels is None:
+            raise ValueError(f"{self.model_name} is a classifier: it produced no labels")
+        return case.with_labels(self.labels)
+
+
+# -- orientation -------------------------------------------------------------------------------
+def _spacing_through(spacing, ornt) -> tuple[float, ...]:
+    out = [0.0] * len(spacing)
+    for i, (ax, _) in enumerate(ornt):
+        out[int(ax)] = float(spacing[i])
+    return tuple(out)
+
+
+def _transpose_ornt(perm) -> np.ndarray:
+    """The orientation transform of ``np.transpose(a, perm)``."""
+    ornt = np.zeros((len(perm), 2))
+    for j, p in enumerate(perm):
+        ornt[int(p)] = (j, 1)
+    return ornt
+
+
+class _Orienter:
+    """Display order <-> the model's axis order, as a chain of permutations/flips."""
+
+    def __init__(self, case: SpineCase, axcodes: str, transpose=None):
+        if axcodes in ("file", "file-reversed"):
+            steps = [geometry.inverse_ornt(case.source.ornt)]
+            if axcodes == "file-reversed":
+                steps.append(_transpose_ornt((2, 1, 0)))
+        else:
+            steps = [ornt_transform(axcodes2ornt(geometry.DISPLAY_AXCODES), axcodes2ornt(tuple(axcodes)))]
+        if transpose is not None:
+            steps.append(_transpose_ornt(transpose))
+        self.steps = steps
+
+    def forward(self, arr: np.ndarray) -> np.ndarray:
+        for o in self.steps:
+            arr = apply_orientation(arr, o)
+        return arr
+
+    def backward(self, arr: np.ndarray) -> np.ndarray:
+        for o in reversed(self.steps):
+            arr = apply_orientation(arr, geometry.inverse_ornt(o))
+        return arr
+
+    def spacing(self, spacing) -> tuple[float, ...]:
+        for o in self.steps:
+            spacing = _spacing_through(spacing, o)
+        return tuple(spacing)
+
+
+def _plane_ornt(axcodes: str) -> np.ndarray:
+    """2-D models: display planes are (I, P); the card may ask for another order."""
+    return ornt_transform(axcodes2ornt(("I", "P"), labels=(("S", "I"), ("A", "P"))),
+                          axcodes2ornt(tuple(axcodes), labels=(("S", "I"), ("A", "P"))))
+
+
+# -- numerics ----------------------------------------------------------------------------------
+def _normalize(x, norm: Mapping[str, Any]):
+    scheme = norm.get("scheme", "none")
+    if scheme == "none":
+        return x
+    if scheme in ("ct", "window"):
+        x = x.clamp_(float(norm["lower"]), float(norm["upper"]))
+    if scheme == "window":
+        lo, hi = float(norm["lower"]), float(norm["upper"])
+        return x.sub_(lo).div_(max(hi - lo, 1e-8))
+    if "mean" in norm and "std" in norm:
+        mean, std = float(norm["mean"]), float(norm["std"])
+    else:
+        mean, std = float(x.mean()), float(x.std())
+    return x.sub_(mean).div_(max(std, 1e-8))
+
+
+def _phys_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _accumulator(device, n_classes: int, n_voxels: int):
+    """Where (device, dtype) the blended logits live: on the GPU in fp16 when they fit."""
+    import torch
+
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if n_classes * n_voxels * 2 < 0.4 * free:
+            return device, torch.float16
+        return torch.device("cpu"), torch.float16
+    if device.type == "mps":
+        return device, torch.float16
+    if n_classes * n_voxels * 4 < 0.25 * _phys_memory():
+        return torch.device("cpu"), torch.float32
+    return torch.device("cpu"), torch.float16
+
+
+def _autocast(device, card):
+    import contextlib
+
+    import torch
+
+    if device.type != "cuda" or card.extra.get("precision") == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _predictor(model: SpineModel, device):
+    import torch
+
+    net = model.module_on(device)
+    card = model.card
+
+    def run(batch):
+        with torch.inference_mode(), _autocast(device, card):
+            try:
+                return net(batch)
+            except Exception as exc:
+                if _is_oom(exc):
+                    raise
+                raise ModelError(
+                    f"{model.source}: {card.name} failed on a window of shape "
+                    f"{tuple(batch.shape)} ({str(exc).strip().splitlines()[-1]})"
+                ) from exc
+
+    return run
+
+
+# -- the pipeline ------------------------------------------------------------------------------
+def predict_iter(
+    case: SpineCase,
+    model: SpineModel | str,
+    device="auto",
+    *,
+    slice_index: int | None = None,
+    step: float | None = None,
+    batch_size: int = 1,
+    probabilities: bool = False,
+    cancel: Callable[[], bool] | None = None,
+) -> Generator[ProgressEvent, None, Prediction]:
+    """Predict ``case`` with ``model``, yielding progress; returns a :class:`Prediction`.
+
+    ``slice_index`` restricts a segmentation to one sagittal display slice (the napari
+    slider position); 3-D models then see a slab around it. ``cancel`` is polled between
+    windows and raises :class:`InferenceCancelled`.
+    """
+    import torch
+
+    from .devices import describe_device, resolve_device
+
+    if isinstance(model, str):
+        from .model import load_model
+
+        model = load_model(model)
+    dev = resolve_device(device)
+    yield ProgressEvent("device", message=f"{model.name} on {describe_device(dev)}")
+    t0 = time.perf_counter()
+    if model.card.task == "classification":
+        from .classifier import classify_iter
+
+        pred = yield from classify_iter(case, model, dev)
+        pred.timings["total_s"] = time.perf_counter() - t0
+        return pred
+    try:
+        pred = yield from _segment(case, model, dev, slice_index, step, batch_size,
+                                   probabilities, cancel)
+    except Exception as exc:
+        if dev.type == "cpu" or not _is_oom(exc):
+            raise
+        msg = f"out of memory on {dev}; running on the CPU instead (slower)"
+        yield ProgressEvent("warning", message=msg)
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        cpu = torch.device("cpu")
+        pred = yield from _segment(case, model, cpu, slice_index, step, batch_size,
+                                   probabilities, cancel)
+        pred.messages.append(msg)
+    pred.timings["total_s"] = time.perf_counter() - t0
+    return pred
+
+
+def predict(case: SpineCase, model: SpineModel | str, device="auto", **kwargs) -> Prediction:
+    """Run :func:`predict_iter` to the end and return its :class:`Prediction`."""
+    gen = predict_iter(case, model, device, **kwargs)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _region(case: SpineCase, model: SpineModel, slice_index: int | None) -> tuple[int, int, int, int]:
+    """(a, b) of display axis 0 to compute and (keep_a, keep_b) to keep."""
+    n = case.shape[0]
+    if slice_index is None:
+        return 0, n, 0, n
+    if not 0 <= slice_index < n:
+        raise IndexError(f"slice {slice_index} is outside 0..{n - 1}")
+    if model.card.spatial_dims == 2:
+        return slice_index, slice_index + 1, slice_index, slice_index + 1
+    card = model.card
+    sp = card.spacing or case.spacing
+    half = math.ceil(max(p * s for p, s in zip(card.patch_size, sp, strict=True)) / case.spacing[0] / 2)
+    return max(0, slice_index - half), min(n, slice_index + half + 1), slice_index, slice_index + 1
+
+
+def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel):
+    import torch
+
+    from .resample import grid_shape, logits_to_labels, resize
+
+    card = model.card
+    timings: dict[str, float] = {}
+    a, b, keep_a, keep_b = _region(case, model, slice_index)
+    lut = torch.tensor(card.label_ids, dtype=torch.uint8)
+    out = np.zeros(case.shape, dtype=np.uint8)
+    probs = np.zeros((len(lut), *case.shape), np.float16) if want_probs else None
+    step = step or card.step
+    pred = Prediction(model.name, str(dev), region=(keep_a, keep_b), class_ids=card.label_ids)
+    predictor = _predictor(model, dev)
+    t = time.perf_counter()
+    yield ProgressEvent("prepare", message="preparing the image")
+
+    if card.spatial_dims == 3:
+        orient = _Orienter(case, card.axcodes, card.extra.get("transpose"))
+        items = [(orient, case.image[a:b], (slice(a, b),))]
+    else:
+        po = _plane_ornt(card.axcodes)
+        items = [(po, case.image[s], (s,)) for s in range(a, b)]
+    # windows per item (the same for every plane of a 2-D model)
+    first = items[0]
+    sp0 = first[0].spacing(case.spacing) if card.spatial_dims == 3 else _spacing_through(case.spacing[1:], first[0])
+    shape0 = (first[0].forward(first[1]).shape if card.spatial_dims == 3
+              else apply_orientation(first[1], first[0]).shape)
+    mshape0 = grid_shape(shape0, sp0, card.spacing or sp0)
+    per_item = len(window_slices([max(m, p) for m, p in zip(mshape0, card.patch_size, strict=True)],
+                                 card.patch_size, step))
+    total = per_item * len(items)
+    done = 0
+    t_windows = t_finish = 0.0
+    for orient, arr, dst in items:
+        t = time.perf_counter()
+        if card.spatial_dims == 3:
+            oriented = orient.forward(arr)
+            sp = orient.spacing(case.spacing)
+        else:
+            oriented = apply_orientation(arr, orient)
+            sp = _spacing_through(case.spacing[1:], orient)
+        x = torch.from_numpy(np.ascontiguousarray(oriented)).to(dev, torch.float32)[None]
+        x = _normalize(x, card.normalization)
+        mshape = grid_shape(x.shape[1:], sp, card.spacing or sp)
+        x = resize(x, mshape)
+        nvox = int(np.prod([max(m, p) for m, p in zip(mshape, card.patch_size, strict=True)]))
+        out_dev, out_dtype = _accumulator(dev, len(lut), nvox)
+        t_prep = time.perf_counter() - t
+        t = time.perf_counter()
+        gen = sliding_window(x, predictor, card.patch_size, step=step, batch_size=batch_size,
+                             device=dev, out_device=out_dev, out_dtype=out_dtype, cancel=cancel)
+        while True:
+            try:
+                i, _n = next(gen)
+            except StopIteration as stop:
+                logits = stop.value
+                break
+            yield ProgressEvent("windows", done + i, total, f"window {done + i} of {total}")
+        done += per_item
+        del x
+        if logits.shape[0] != len(lut):
+            raise ModelError(
+                f"{model.source}: {card.name} produced {logits.shape[0]} output channels but "
+                f"its card names {len(lut)} labels"
+            )
+        t_windows += time.perf_counter() - t
+        t = time.perf_counter()
+        tp = (torch.empty((len(lut), *oriented.shape), dtype=torch.float16, device=logits.device)
+              if want_probs else None)
+        idx = logits_to_labels(logits, oriented.shape, probabilities=tp)
+        del logits
+        lab = lut[idx.cpu()].numpy()
+        if card.spatial_dims == 3:
+            out[dst] = orient.backward(lab)
+            if tp is not None:
+                probs[(slice(None), *dst)] = np.stack([orient.backward(c) for c in tp.cpu().numpy()])
+        else:
+            out[dst] = apply_orientation(lab, geometry.inverse_ornt(orient))
+            if tp is not None:
+                probs[:, dst[0]] = np.stack(
+                    [apply_orientation(c, geometry.inverse_ornt(orient)) for c in tp.cpu().numpy()])
+        t_finish += time.perf_counter() - t
+        timings["prepare_s"] = timings.get("prepare_s", 0.0) + t_prep
+    if (keep_a, keep_b) != (a, b):
+        out[:keep_a] = 0
+        out[keep_b:] = 0
+        if probs is not None:
+            probs[:, :keep_a] = 0
+            probs[:, keep_b:] = 0
+    timings["windows_s"] = t_windows
+    timings["finish_s"] = t_finish
+    pred.labels = out
+    pred.probabilities = probs
+    pred.timings.update(timings)
+    yield ProgressEvent("done", total, total, f"{card.name}: done")
+    return pred

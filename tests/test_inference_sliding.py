@@ -1,0 +1,173 @@
+"""Sliding-window stitching and resampling: networks whose right answer is known."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_spine.inference.resample import grid_shape, logits_to_labels, resize  # noqa: E402
+from napari_spine.inference.sliding import (  # noqa: E402
+    InferenceCancelled,
+    gaussian_weight,
+    sliding_window,
+    window_slices,
+    window_starts,
+)
+
+
+def run(gen):
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            return stop.value, events
+
+
+def coords(shape):
+    """(nd, *shape) float tensor whose channels are the voxel coordinates."""
+    return torch.stack(torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in shape],
+                                      indexing="ij"))
+
+
+CASES = [
+    ((37, 50, 41), (16, 16, 16), 0.5),
+    ((20, 9, 33), (8, 12, 8), 0.25),   # one axis smaller than the patch
+    ((5, 6, 7), (8, 8, 8), 0.5),       # whole volume smaller than the patch
+    ((70, 45), (32, 32), 0.5),         # 2-D
+    ((12, 100), (16, 24), 1.0),        # 2-D, no overlap, padded axis
+]
+
+
+@pytest.mark.parametrize(("shape", "patch", "step"), CASES)
+def test_identity_network_returns_its_input(shape, patch, step):
+    x = coords(shape) * 3.5 - 7.0
+    out, events = run(sliding_window(x, lambda b: b.clone(), patch, step=step))
+    assert out.shape == x.shape
+    torch.testing.assert_close(out, x, rtol=1e-5, atol=1e-4)
+    assert events[-1][0] == events[-1][1] == len(events)
+
+
+@pytest.mark.parametrize(("shape", "patch", "step"), CASES)
+def test_every_voxel_covered_and_weights_sum_to_one(shape, patch, step):
+    # a network that outputs a constant 1 for every class: the blend is 1 everywhere
+    # exactly when every voxel is covered and the blending weights sum to one
+    x = torch.zeros((1, *shape))
+    out, _ = run(sliding_window(x, lambda b: torch.ones((b.shape[0], 3, *b.shape[2:])), patch,
+                                step=step))
+    torch.testing.assert_close(out, torch.ones((3, *shape)), rtol=1e-6, atol=1e-6)
+    # and coverage directly, from the window list of the padded grid
+    padded = [max(s, p) for s, p in zip(shape, patch, strict=True)]
+    hit = np.zeros(padded, bool)
+    for sl in window_slices(padded, patch, step):
+        hit[sl] = True
+    assert hit.all()
+
+
+def test_patch_position_network_blends_neighbouring_windows():
+    # each window outputs its own origin: every voxel's result is a convex blend of the
+    # origins of the windows that cover it, so it lies between their min and max
+    shape, patch = (40, 33, 29), (16, 16, 16)
+    x = coords(shape)
+    out, _ = run(sliding_window(
+        x, lambda b: b[:, :, :1, :1, :1].expand_as(b).clone(), patch, step=0.5, mode="constant"))
+    for ax in range(3):
+        starts = np.array(window_starts(shape[ax], patch[ax], 0.5))
+        idx = np.arange(shape[ax])
+        lo = np.array([starts[(starts <= i) & (i < starts + patch[ax])].min() for i in idx])
+        hi = np.array([starts[(starts <= i) & (i < starts + patch[ax])].max() for i in idx])
+        o = out[ax].numpy().transpose(np.roll(range(3), -ax))  # axis ax first
+        assert (o >= lo[:, None, None] - 1e-4).all() and (o <= hi[:, None, None] + 1e-4).all()
+        # constant weights: the mean of the covering origins, exactly
+        np.testing.assert_allclose(o[:, 0, 0], [
+            starts[(starts <= i) & (i < starts + patch[ax])].mean() for i in idx], atol=1e-4)
+
+
+def test_window_starts_match_nnunet_rule():
+    assert window_starts(100, 32, 0.5) == [0, 14, 27, 41, 54, 68]  # ceil(68 / 16) + 1 = 6
+    assert window_starts(32, 32, 0.5) == [0]
+    assert window_starts(10, 32, 0.5) == [0]
+    s = window_starts(512, 128, 0.5)
+    assert s[0] == 0 and s[-1] == 512 - 128 and len(s) == 7
+    with pytest.raises(ValueError):
+        window_starts(10, 4, 0.0)
+
+
+def test_gaussian_weight_is_positive_peaked_and_symmetric():
+    w = gaussian_weight((9, 16, 5))
+    assert float(w.min()) > 0 and float(w.max()) == pytest.approx(1.0)
+    torch.testing.assert_close(w, w.flip(0).flip(1).flip(2))
+
+
+def test_cancel_between_windows():
+    calls = []
+
+    def net(b):
+        calls.append(1)
+        return b
+
+    gen = sliding_window(torch.zeros((1, 64, 64, 64)), net, (16, 16, 16),
+                         cancel=lambda: len(calls) >= 3)
+    with pytest.raises(InferenceCancelled, match="after 3 of"):
+        run(gen)
+    assert len(calls) == 3
+
+
+def test_batching_gives_the_same_result():
+    x = torch.randn((2, 30, 41, 25), generator=torch.Generator().manual_seed(0))
+    conv = torch.nn.Conv3d(2, 4, 3, padding=1)
+    with torch.no_grad():
+        a, ev1 = run(sliding_window(x, conv, (16, 16, 16), batch_size=1))
+        b, ev4 = run(sliding_window(x, conv, (16, 16, 16), batch_size=4))
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert len(ev4) < len(ev1)
+
+
+def test_half_precision_accumulator_stays_close():
+    x = coords((33, 20, 17)) * 0.6 - 10  # logit-like magnitudes
+    a, _ = run(sliding_window(x, lambda b: b, (16, 16, 16)))
+    h, _ = run(sliding_window(x, lambda b: b, (16, 16, 16), out_dtype=torch.float16))
+    assert h.dtype == torch.float16
+    torch.testing.assert_close(h.float(), a, rtol=2e-3, atol=0.05)
+
+
+def test_wrong_output_shape_is_reported():
+    with pytest.raises(ValueError, match="network output has shape"):
+        run(sliding_window(torch.zeros((1, 20, 20, 20)), lambda b: b[:, :, :8], (16, 16, 16)))
+
+
+# -- resampling ------------------------------------------------------------------------------
+def test_grid_shape_keeps_the_field_of_view():
+    assert grid_shape((100, 50, 7), (0.5, 1.0, 4.0), (1.0, 1.0, 1.0)) == (50, 50, 28)
+
+
+@pytest.mark.parametrize("out", [(23, 40, 31), (12, 20, 15), (12, 40, 15), (6, 9, 5)])
+def test_slab_argmax_equals_full_resize_argmax(out):
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn((5, 12, 20, 15), generator=g)
+    full = resize(logits, out).argmax(0)
+    probs = torch.empty((5, *out))
+    got = logits_to_labels(logits, out, slab=4, probabilities=probs)
+    agree = (got == full).float().mean().item()
+    assert agree > 0.999
+    torch.testing.assert_close(probs, torch.softmax(resize(logits, out), 0), rtol=1e-4, atol=1e-5)
+
+
+def test_slab_argmax_2d():
+    logits = torch.randn((3, 10, 14), generator=torch.Generator().manual_seed(2))
+    got = logits_to_labels(logits, (25, 9), slab=3)
+    assert (got == resize(logits, (25, 9)).argmax(0)).float().mean() > 0.999
+
+
+def test_down_and_up_resampling_does_not_shift():
+    # voxel centres: coarse voxel i of a 3x downsampling sits at fine coordinate 3i + 1, and
+    # linear interpolation reproduces a ramp exactly, so any shift would show
+    ramp = torch.arange(60, dtype=torch.float32).view(1, 60, 1, 1).expand(1, 60, 4, 4)
+    coarse = resize(ramp, (20, 4, 4))
+    np.testing.assert_allclose(coarse[0, :, 0, 0].numpy(), 3 * np.arange(20) + 1, atol=1e-5)
+    back = resize(coarse, (60, 4, 4))
+    np.testing.assert_allclose(back[0, 3:-3, 0, 0].numpy(), np.arange(3, 57), atol=1e-4)
+    # and the labels path: a two-class ramp boundary comes back where it was
+    logits = torch.cat([coarse - 29.5, 29.5 - coarse])  # class 0 where x > 29.5
+    lab = logits_to_labels(logits, (60, 4, 4))
+    assert (lab[:30, 0, 0] == 1).all() and (lab[30:, 0, 0] == 0).all()
