@@ -1,7 +1,6 @@
 import json
 import subprocess
 import sys
-
 import pytest
 
 from napari_spine.cli import main

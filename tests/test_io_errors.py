@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import save_nifti
-from napari_spine import (
-    ExportError,
-    GeometryError,
-    LabelMapError,
-    SpineIOError,
-    export_labels,
-    load_case,
-)
+from napari_spine import ExportError, GeometryError, LabelMapError, SpineIOError, export_labels, load_case
 
 
 def _grid(tmp_path, name="img.nii.gz", shape=(6, 7, 8), dtype=np.int16):

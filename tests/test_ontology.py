@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from napari_spine import ontology as o
-from napari_spine.errors import LabelMapError
 from napari_spine.labelmaps import available_schemes, get_label_map
+from napari_spine.errors import LabelMapError
 
 
 def test_canonical_ids_follow_verse_numbering():

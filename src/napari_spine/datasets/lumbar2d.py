@@ -140,7 +140,7 @@ class SSMSpineAdapter(DatasetAdapter):
             parts = _location_parts(loc, base)
             cases.append(CaseRef(
                 kind=self.kind, case_id=_case_id(loc, base, strip_file=False),
-                split=_split_from(parts), images=dict.fromkeys(self.VARIANTS, loc),
+                split=_split_from(parts), images={v: loc for v in self.VARIANTS},
                 labels=loc, metadata={"patient_texture": next((p for p in parts if re.match(r"^p\d+$", p)), "")},
             ))
         return cases
@@ -249,7 +249,9 @@ _INNER = re.compile(r"^(p\d+|train|test|vail|vali|val|validation)$", re.IGNORECA
 def _dataset_root(path: Path) -> Path:
     """Climb from a file or case folder over case (``p<k>``) and split folders to the root."""
     folder = path.parent if path.is_file() else path
-    if (folder / "img.pt").is_file() and folder != path or (folder / "img.pt").is_file() and path.is_dir() and _INNER.match(folder.parent.name):
+    if (folder / "img.pt").is_file() and folder != path:
+        folder = folder.parent
+    elif (folder / "img.pt").is_file() and path.is_dir() and _INNER.match(folder.parent.name):
         folder = folder.parent
     while _INNER.match(folder.name) and folder.parent != folder:
         folder = folder.parent
