@@ -100,9 +100,13 @@ def _is_torchscript(path: Path) -> bool:
 def _load_torchscript(path: Path, card: ModelCard | None = None) -> SpineModel:
     import torch
 
+    import warnings
+
     extra = {"model_card.json": ""}
     try:
-        net = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        with warnings.catch_warnings():  # torch >= 2.14 calls TorchScript deprecated
+            warnings.filterwarnings("ignore", ".*deprecated.*", FutureWarning)
+            net = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
         raise ModelError(f"{path}: not a loadable TorchScript model ({exc})") from None
     if card is None:

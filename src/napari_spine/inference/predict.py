@@ -215,12 +215,14 @@ def predict_iter(
     batch_size: int = 1,
     probabilities: bool = False,
     cancel: Callable[[], bool] | None = None,
+    blend: str | None = None,
 ) -> Generator[ProgressEvent, None, Prediction]:
     """Predict ``case`` with ``model``, yielding progress; returns a :class:`Prediction`.
 
     ``slice_index`` restricts a segmentation to one sagittal display slice (the napari
     slider position); 3-D models then see a slab around it. ``cancel`` is polled between
-    windows and raises :class:`InferenceCancelled`.
+    windows and raises :class:`InferenceCancelled`. ``blend`` is ``"gaussian"`` (default)
+    or ``"constant"`` window weighting.
     """
     import torch
 
@@ -241,7 +243,7 @@ def predict_iter(
         return pred
     try:
         pred = yield from _segment(case, model, dev, slice_index, step, batch_size,
-                                   probabilities, cancel)
+                                   probabilities, cancel, blend)
     except Exception as exc:
         if dev.type == "cpu" or not _is_oom(exc):
             raise
@@ -251,7 +253,7 @@ def predict_iter(
             torch.cuda.empty_cache()
         cpu = torch.device("cpu")
         pred = yield from _segment(case, model, cpu, slice_index, step, batch_size,
-                                   probabilities, cancel)
+                                   probabilities, cancel, blend)
         pred.messages.append(msg)
     pred.timings["total_s"] = time.perf_counter() - t0
     return pred
@@ -282,7 +284,7 @@ def _region(case: SpineCase, model: SpineModel, slice_index: int | None) -> tupl
     return max(0, slice_index - half), min(n, slice_index + half + 1), slice_index, slice_index + 1
 
 
-def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel):
+def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel, blend):
     import torch
 
     from .resample import grid_shape, logits_to_labels, resize
@@ -333,6 +335,7 @@ def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel
         t_prep = time.perf_counter() - t
         t = time.perf_counter()
         gen = sliding_window(x, predictor, card.patch_size, step=step, batch_size=batch_size,
+                             mode=blend or card.extra.get("blend", "gaussian"),
                              device=dev, out_device=out_dev, out_dtype=out_dtype, cancel=cancel)
         while True:
             try:

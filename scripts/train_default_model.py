@@ -1,0 +1,234 @@
+"""Train the bundled default model on synthetic phantoms and write it with its card.
+
+    .venv/bin/python scripts/train_default_model.py            # ~10 min on 2 CPU cores
+    .venv/bin/python scripts/train_default_model.py --iterations 20 --out /tmp/m.ts  # smoke
+
+Data recipe: phantoms from ``napari_spine.make_phantom`` at 2 mm, CT (HU) and MR T1/T2
+contrast, cervical, thoracic, thoracolumbar and lumbar level ranges, random curvature,
+noise, field of view and seed. Classes: background, vertebra (every level, endplates
+included), disc (every level), spinal canal, spinal cord; levels are not predicted (use
+*Identify levels*). Evaluation: Dice per class on held-out phantoms (other seeds) and on
+the real crops in ``../shared/realdata`` when present, through the full
+``napari_spine.predict`` pipeline; the numbers go into the model card and
+``docs/default_model.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from napari_spine import make_phantom, ontology  # noqa: E402
+from napari_spine.inference.card import ModelCard  # noqa: E402
+
+CLASSES = {0: "background", 1: "vertebral body", 2: "disc", 3: "spinal canal", 4: "spinal cord"}
+CLASS_NAMES = ["background", "vertebra", "disc", "spinal canal", "spinal cord"]
+SPACING = 2.0
+PATCH = 64
+LEVEL_RANGES = [("C2", "T2"), ("C3", "T4"), ("T3", "L1"), ("T8", "S1"), ("T11", "S1"), ("T12", "S1")]
+MODALITIES = ["CT", "MR-T1", "MR-T2"]
+
+
+def class_lut() -> np.ndarray:
+    """Canonical anatomy id -> training class."""
+    lut = np.zeros(256, np.int64)
+    for s in ontology.STRUCTURES:
+        if s.kind == "vertebra" or s.kind == "endplate":
+            lut[s.id] = 1
+        elif s.kind == "disc":
+            lut[s.id] = 2
+    lut[ontology.SPINAL_CANAL] = 3
+    lut[ontology.SPINAL_CORD] = 4
+    return lut
+
+
+def make_cases(seeds, rng_seed):
+    rng = np.random.default_rng(rng_seed)
+    out = []
+    for i, seed in enumerate(seeds):
+        levels = LEVEL_RANGES[rng.integers(len(LEVEL_RANGES))]
+        cervical = levels[0].startswith("C")
+        shape = (int(rng.integers(40, 64)), int(rng.integers(80, 112) if cervical else rng.integers(110, 170)),
+                 int(rng.integers(56, 90)))
+        case = make_phantom(shape, (SPACING,) * 3, levels=levels, modality=MODALITIES[i % 3],
+                            curvature=float(rng.uniform(0.3, 1.6)), noise=float(rng.uniform(0.5, 1.8)),
+                            seed=int(seed), case_id=f"train{seed}")
+        out.append(case)
+    return out
+
+
+def zscore(img):
+    img = img.astype(np.float32)
+    return (img - img.mean()) / max(float(img.std()), 1e-8)
+
+
+def sample(rng, img, lab):
+    shp = np.array(img.shape)
+    pad = np.maximum(PATCH - shp, 0)
+    if pad.any():
+        widths = [(p // 2, p - p // 2) for p in pad]
+        img = np.pad(img, widths, constant_values=float(img.min()))
+        lab = np.pad(lab, widths)
+        shp = np.array(img.shape)
+    if rng.random() < 0.7:
+        fg = np.argwhere(lab > 0)
+        c = fg[rng.integers(len(fg))]
+        start = np.clip(c - PATCH // 2 + rng.integers(-12, 13, 3), 0, shp - PATCH)
+    else:
+        start = np.array([rng.integers(0, s - PATCH + 1) for s in shp])
+    sl = tuple(slice(int(a), int(a) + PATCH) for a in start)
+    x, y = img[sl].copy(), lab[sl].copy()
+    x = x * rng.uniform(0.75, 1.3) + rng.uniform(-0.3, 0.3)
+    x = x + rng.normal(0, rng.uniform(0, 0.15), x.shape).astype(np.float32)
+    if rng.random() < 0.5:  # left-right mirror only: superior/anterior stay put
+        x, y = x[::-1].copy(), y[::-1].copy()
+    return x, y
+
+
+def dice_per_class(pred, ref, n=5):
+    out = {}
+    for c in range(1, n):
+        a, b = pred == c, ref == c
+        s = a.sum() + b.sum()
+        out[CLASS_NAMES[c]] = float(2 * (a & b).sum() / s) if s else float("nan")
+    return out
+
+
+def evaluate(model, lut):
+    import napari_spine
+    from napari_spine.labelmaps import get_label_map  # noqa: F401
+
+    res = {"phantoms": {}, "realdata": {}}
+    held = make_cases(range(1000, 1006), 7)
+    for case in held:
+        pred = napari_spine.predict(case, model, "cpu")
+        res["phantoms"][f"{case.case_id} {case.modality}"] = dice_per_class(
+            lut[pred.labels], lut[case.labels])
+    real = ROOT.parent / "shared" / "realdata"
+    pairs = [("tptbox_ct", "sub-ct_label-22_ct.nii.gz", "sub-ct_seg-vert_label-22_msk.nii.gz",
+              "sub-ct_seg-subreg_label-22_msk.nii.gz"),
+             ("tptbox_mri", "sub-mri_label-6_T2w.nii.gz", "sub-mri_seg-vert_label-6_msk.nii.gz",
+              "sub-mri_seg-subreg_label-6_msk.nii.gz")]
+    for folder, img, vert, sub in pairs:
+        if not (real / folder / img).is_file():
+            continue
+        case = napari_spine.load_case(real / folder / img, real / folder / vert, label_scheme="verse")
+        sub_case = napari_spine.load_case(real / folder / img, real / folder / sub, label_scheme="verse")
+        ref = lut[case.labels]
+        canal = np.isin(sub_case.labels, [ontology.SPINAL_CANAL])
+        cord = np.isin(sub_case.labels, [ontology.SPINAL_CORD])
+        ref[canal] = 3
+        ref[cord] = 4
+        pred = napari_spine.predict(case, model, "cpu")
+        d = dice_per_class(lut[pred.labels], ref)
+        if not canal.any():
+            d.pop("spinal canal")
+        if not cord.any():
+            d.pop("spinal cord")
+        res["realdata"][folder] = d
+    return res
+
+
+def main(argv=None):
+    import torch
+
+    from napari_spine.inference.nets import SmallUNet3d
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "src/napari_spine/models/default_spine_unet.ts"))
+    ap.add_argument("--iterations", type=int, default=700)
+    ap.add_argument("--cases", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    lut = class_lut()
+    t0 = time.time()
+    cases = make_cases(range(args.cases), args.seed)
+    data = [(zscore(c.image), lut[c.labels]) for c in cases]
+    print(f"{len(cases)} phantoms in {time.time() - t0:.1f} s", flush=True)
+    net = SmallUNet3d(1, len(CLASSES))
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.iterations,
+                                                pct_start=0.1)
+    t0 = time.time()
+    for it in range(args.iterations):
+        batch = [sample(rng, *data[rng.integers(len(data))]) for _ in range(args.batch)]
+        x = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None]
+        y = torch.from_numpy(np.stack([b[1] for b in batch]))
+        logits = net(x)
+        ce = torch.nn.functional.cross_entropy(logits, y)
+        p = torch.softmax(logits, 1)
+        oh = torch.nn.functional.one_hot(y, len(CLASSES)).permute(0, 4, 1, 2, 3).float()
+        inter = (p * oh).sum((0, 2, 3, 4))[1:]
+        denom = (p + oh).sum((0, 2, 3, 4))[1:]
+        dice = 1 - ((2 * inter + 1) / (denom + 1)).mean()
+        loss = ce + dice
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if it % 25 == 0 or it == args.iterations - 1:
+            print(f"it {it:4d}  loss {loss.item():.3f}  ce {ce.item():.3f}  "
+                  f"dice-loss {dice.item():.3f}  {time.time() - t0:.0f} s", flush=True)
+    train_s = time.time() - t0
+    net.eval()
+    card = ModelCard(
+        name="napari-spine default (phantom-trained 3-D U-Net)",
+        version="1",
+        description=(
+            "Vertebra, disc, spinal canal and cord on CT and MR, trained only on synthetic "
+            "phantoms: a demonstration and smoke-test model, not a clinical one. Levels are "
+            "not predicted (use Identify levels)."),
+        axcodes="LIP",
+        spacing=(SPACING,) * 3,
+        patch_size=(PATCH,) * 3,
+        normalization={"scheme": "zscore"},
+        labels=CLASSES,
+        modalities=("CT", "MR-T1", "MR-T2"),
+        extra={"training": {
+            "command": "python scripts/train_default_model.py "
+                       f"--iterations {args.iterations} --cases {args.cases} --seed {args.seed}",
+            "data": f"{args.cases} phantoms (make_phantom), 2 mm, CT/MR-T1/MR-T2, level ranges "
+                    f"{LEVEL_RANGES}", "train_seconds": round(train_s),
+            "torch": torch.__version__}},
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.script(net)
+        torch.jit.save(scripted, str(tmp), _extra_files={"model_card.json": card.to_json()})
+    os.replace(tmp, out)
+    from napari_spine.inference import load_model
+
+    model = load_model(out)
+    metrics = evaluate(model, lut)
+    card = ModelCard.from_json(card.to_json())
+    extra = dict(card.extra)
+    extra["metrics"] = metrics
+    card = ModelCard(**{**card.__dict__, "extra": extra})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(scripted, str(tmp), _extra_files={"model_card.json": card.to_json()})
+    os.replace(tmp, out)
+    print(json.dumps(metrics, indent=1))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), trained in {train_s:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""The prediction pipeline with networks whose right answer is known."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers import all_axcodes  # noqa: E402
+
+from napari_spine import SpineCase, geometry, make_phantom  # noqa: E402
+from napari_spine.inference import (  # noqa: E402
+    InferenceCancelled,
+    ModelCard,
+    ModelError,
+    available_devices,
+    load_model,
+    predict,
+    predict_iter,
+    resolve_device,
+)
+from napari_spine.inference.model import SpineModel  # noqa: E402
+
+
+class Sign(torch.nn.Module):
+    """Two classes: background where the input is negative, the other where positive."""
+
+    def forward(self, x):
+        return torch.cat([-x, x], 1)
+
+
+class TwoChannel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(2, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def save_ts(module, path, card: dict | None):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        s = torch.jit.script(module)
+        extra = {"model_card.json": json.dumps(card)} if card is not None else {}
+        torch.jit.save(s, str(path), _extra_files=extra)
+    return path
+
+
+def sign_card(**kw):
+    card = {"name": "sign", "axcodes": "LIP", "spacing": None, "patch_size": [16, 16, 16],
+            "normalization": {"scheme": "none"}, "labels": {"0": "background", "1": "L1"}}
+    card.update(kw)
+    return card
+
+
+def pattern_case(axcodes="RAS", shape=(23, 30, 19), spacing=(1.0, 1.0, 1.0)):
+    """A file-ordered random +-1 pattern; the sign is the right answer voxel by voxel."""
+    rng = np.random.default_rng(3)
+    img = np.where(rng.random(shape) > 0.6, 1, -1).astype(np.int16) * rng.integers(1, 5, shape)
+    aff = np.eye(4)
+    aff[:3, :3] = 0
+    for i, c in enumerate(axcodes):
+        w = next(k for k, pair in enumerate(("LR", "PA", "IS")) if c in pair)
+        aff[w, i] = (1 if c in "RAS" else -1) * spacing[i]
+    aff[:3, 3] = (4.0, -7.0, 11.0)
+    assert "".join(geometry.axcodes(aff)) == axcodes
+    return SpineCase.from_arrays(img.astype(np.int16), aff, modality="CT")
+
+
+def sign_model(tmp_path, **card):
+    return load_model(save_ts(Sign(), tmp_path / "sign.ts", sign_card(**card)))
+
+
+def test_l1_id():
+    from napari_spine import ontology
+
+    assert ontology.by_name("L1").id == 20
+
+
+@pytest.mark.parametrize("model_axes", ["LIP", "RAS", "PSL", "file", "file-reversed"])
+@pytest.mark.parametrize("file_axes", [a for i, a in enumerate(all_axcodes()) if i % 6 == 0])
+def test_orientation_round_trip_is_exact(tmp_path, file_axes, model_axes):
+    case = pattern_case("".join(file_axes))
+    model = sign_model(tmp_path, axcodes=model_axes)
+    pred = predict(case, model, "cpu")
+    assert pred.labels.shape == case.shape and pred.labels.dtype == np.uint8
+    np.testing.assert_array_equal(pred.labels, np.where(np.asarray(case.image) > 0, 20, 0))
+
+
+def test_resampling_to_model_spacing_and_back_keeps_a_blob_in_place(tmp_path):
+    # a smooth anisotropic blob at 0.8 x 0.8 x 3 mm, model at 2 mm isotropic
+    shape, sp = (60, 70, 16), (0.8, 0.8, 3.0)
+    g = np.meshgrid(*[(np.arange(n) + 0.5) * s for n, s in zip(shape, sp, strict=True)],
+                    indexing="ij")
+    c = (21.0, 30.0, 25.0)
+    r = np.sqrt(sum(((gi - ci) / rad) ** 2 for gi, ci, rad in zip(g, c, (10, 14, 12), strict=True)))
+    img = (100 * (1 - r)).astype(np.int16)  # positive inside the ellipsoid
+    case = SpineCase.from_arrays(img, np.diag([*sp, 1.0]), modality="CT")
+    pred = predict(case, sign_model(tmp_path, spacing=[2.0, 2.0, 2.0]), "cpu")
+    truth = np.asarray(case.image) > 0
+    got = pred.labels == 20
+    dice = 2 * (got & truth).sum() / (got.sum() + truth.sum())
+    assert dice > 0.95
+    np.testing.assert_allclose(np.argwhere(got).mean(0), np.argwhere(truth).mean(0), atol=0.35)
+
+
+@pytest.mark.parametrize("plane_axes", ["IP", "SA", "PI"])
+def test_2d_model_on_each_sagittal_plane(tmp_path, plane_axes):
+    class Sign2d(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([-x, x], 1)
+
+    path = save_ts(Sign2d(), tmp_path / "s2.ts",
+                   sign_card(spatial_dims=2, axcodes=plane_axes, patch_size=[16, 16]))
+    case = pattern_case("PIR", shape=(25, 31, 4))
+    pred = predict(case, load_model(path), "cpu")
+    np.testing.assert_array_equal(pred.labels, np.where(np.asarray(case.image) > 0, 20, 0))
+
+
+def test_current_slice_only(tmp_path):
+    case = pattern_case("LPS")
+    pred = predict(case, sign_model(tmp_path), "cpu", slice_index=7)
+    full = np.where(np.asarray(case.image) > 0, 20, 0)
+    np.testing.assert_array_equal(pred.labels[7], full[7])
+    assert not pred.labels[:7].any() and not pred.labels[8:].any()
+    assert pred.region == (7, 8)
+    with pytest.raises(IndexError):
+        predict(case, sign_model(tmp_path), "cpu", slice_index=99)
+
+
+def test_progress_events_and_probabilities(tmp_path):
+    case = pattern_case("RAS", shape=(40, 33, 20))
+    gen = predict_iter(case, sign_model(tmp_path), "cpu", probabilities=True)
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            pred = stop.value
+            break
+    windows = [e for e in events if e.stage == "windows"]
+    assert windows and [e.done for e in windows] == list(range(1, windows[-1].total + 1))
+    assert events[0].stage == "device" and "CPU" in events[0].message
+    assert events[-1].stage == "done"
+    assert pred.probabilities.shape == (2, *case.shape)
+    np.testing.assert_allclose(pred.probabilities.astype(np.float32).sum(0), 1, atol=2e-3)
+    assert pred.class_ids == (0, 20)
+    assert {"windows_s", "total_s"} <= set(pred.timings)
+
+
+def test_cancel(tmp_path):
+    case = pattern_case("RAS", shape=(60, 60, 60))
+    n = {"polls": 0}
+
+    def cancel():
+        n["polls"] += 1
+        return n["polls"] > 2
+
+    with pytest.raises(InferenceCancelled):
+        predict(case, sign_model(tmp_path), "cpu", cancel=cancel)
+
+
+# -- devices ---------------------------------------------------------------------------------
+def test_device_resolution(monkeypatch):
+    monkeypatch.delenv("NAPARI_SPINE_DEVICE", raising=False)
+    devs = available_devices()
+    assert devs[-1].name == "cpu" and "CPU" in devs[-1].label
+    auto = resolve_device("auto")
+    assert auto.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("NAPARI_SPINE_DEVICE", "cpu")
+    assert resolve_device("auto").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="not available here; available: cpu"):
+            resolve_device("cuda")
+        monkeypatch.setenv("NAPARI_SPINE_DEVICE", "cuda")
+        with pytest.raises(RuntimeError, match="not available"):
+            resolve_device("auto")
+    with pytest.raises(RuntimeError, match="unknown device"):
+        resolve_device("tpu-ish")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_matches_cpu():
+    model = load_model("default")
+    case = make_phantom((48, 96, 64), (2, 2, 2), levels=("T12", "S1"), seed=5)
+    a = predict(case, model, "cpu")
+    b = predict(case, model, "cuda")
+    assert b.device.startswith("cuda")
+    assert (a.labels == b.labels).mean() > 0.995
+
+
+# -- bad input -------------------------------------------------------------------------------
+def test_card_label_missing_from_the_anatomy_table(tmp_path):
+    p = save_ts(Sign(), tmp_path / "m.ts", sign_card(labels={"0": "background", "1": "femur"}))
+    with pytest.raises(ModelError, match=r"label 'femur' is not a structure of the anatomy table"):
+        load_model(p)
+
+
+def test_card_problems_are_named(tmp_path):
+    with pytest.raises(ModelError, match="expects 2 input channels"):
+        load_model(save_ts(Sign(), tmp_path / "a.ts", sign_card(in_channels=2)))
+    with pytest.raises(ModelError, match="patch_size needs 3"):
+        load_model(save_ts(Sign(), tmp_path / "b.ts", sign_card(patch_size=[16, 16])))
+    with pytest.raises(ModelError, match="normalization scheme 'magic'"):
+        load_model(save_ts(Sign(), tmp_path / "c.ts", sign_card(normalization={"scheme": "magic"})))
+    with pytest.raises(ModelError, match="without a model card"):
+        load_model(save_ts(Sign(), tmp_path / "d.ts", None))
+    (tmp_path / "e.json").write_text("{not json")
+    save_ts(Sign(), tmp_path / "e.ts", None)
+    with pytest.raises(ModelError, match=r"e\.json: model card is not valid JSON"):
+        load_model(tmp_path / "e.ts")
+
+
+def test_network_with_the_wrong_channel_count(tmp_path):
+    model = load_model(save_ts(TwoChannel(), tmp_path / "two.ts", sign_card()))
+    with pytest.raises(ModelError, match=r"two\.ts: sign failed on a window of shape \(1, 1, 16, 16, 16\)"):
+        predict(pattern_case(), model, "cpu")
+
+
+def test_output_channels_must_match_the_card(tmp_path):
+    p = save_ts(Sign(), tmp_path / "m.ts",
+                sign_card(labels={"0": "background", "1": "L1", "2": "L2"}))
+    with pytest.raises(ModelError, match="produced 2 output channels but its card names 3"):
+        predict(pattern_case(), load_model(p), "cpu")
+
+
+def test_corrupt_and_empty_files(tmp_path):
+    good = save_ts(Sign(), tmp_path / "good.ts", sign_card())
+    bad = tmp_path / "cut.ts"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ModelError, match=r"cut\.ts"):
+        load_model(bad)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(ModelError, match=r"empty\.pth: file is empty"):
+        load_model(tmp_path / "empty.pth")
+    (tmp_path / "noise.pth").write_bytes(os.urandom(4096))
+    with pytest.raises(ModelError, match=r"noise\.pth"):
+        load_model(tmp_path / "noise.pth")
+    with pytest.raises(ModelError, match="no such file"):
+        load_model(tmp_path / "missing.pth")
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"weights": torch.zeros(3), "payload": _Evil(str(marker))}, tmp_path / "evil.pth")
+    with pytest.raises(ModelError, match=r"evil\.pth: refused to load.*nothing in the file was executed"):
+        load_model(tmp_path / "evil.pth")
+    assert not marker.exists()
+    # the same with a plain pickle renamed .pth
+    (tmp_path / "evil2.pth").write_bytes(pickle.dumps(_Evil(str(marker))))
+    with pytest.raises(ModelError):
+        load_model(tmp_path / "evil2.pth")
+    assert not marker.exists()
+
+
+def test_state_dict_of_an_unknown_network(tmp_path):
+    torch.save(torch.nn.Linear(3, 2).state_dict(), tmp_path / "lin.pth")
+    with pytest.raises(ModelError, match=r"lin\.pth: a state dict of an unknown network"):
+        load_model(tmp_path / "lin.pth")
+
+
+def test_not_a_model_folder(tmp_path):
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(ModelError, match="not a model folder"):
+        load_model(tmp_path)
+
+
+def test_spine_model_describe(tmp_path):
+    m = sign_model(tmp_path)
+    assert isinstance(m, SpineModel) and "L1" in m.describe() and m.backend == "torchscript"
+
+
+def test_card_json_round_trip():
+    card = ModelCard.from_dict(sign_card(spacing=[1, 2, 3]))
+    again = ModelCard.from_json(card.to_json())
+    assert again == card and again.label_ids == (0, 20)
