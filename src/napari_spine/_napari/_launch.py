@@ -15,6 +15,7 @@ def open_viewer(paths=(), sample: str | None = None, show: bool = True):
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
     case_dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction", tabify=True)
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine inference", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine QA review", tabify=True)
     case_dock.raise_()  # the panel that describes the case on screen
     if paths:

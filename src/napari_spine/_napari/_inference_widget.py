@@ -1,0 +1,316 @@
+"""The "Spine inference" dock widget: run a model on the current image, off the UI thread.
+
+Model picker (the bundled model, or a TorchScript file / nnU-Net folder / MMCSD
+checkpoint), device picker (GPUs with name and free memory, then the CPU), whole volume
+or the current sagittal slice, a progress bar with a Cancel button. The result is always
+a *new* labels layer with anatomy colours and names; the annotator's layers are never
+touched. Classifiers show their probability next to the case's recorded outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..case import SpineCase
+from ..geometry import display_affine_from_transform
+from ._layers import case_from_layer, labels_layer_data
+
+if TYPE_CHECKING:
+    import napari
+
+DEFAULT_LABEL = "Bundled default (phantom-trained 3-D U-Net)"
+SCOPES = ("Whole volume", "Current slice")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+def case_for_layer(layer) -> SpineCase:
+    """The layer's spine case, or one built from a plain napari image layer."""
+    case = case_from_layer(layer)
+    if case is not None:
+        return case
+    data = np.asarray(layer.data)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise ValueError(f"'{layer.name}' is {data.ndim}-D; inference needs a 2-D or 3-D image")
+    scale = np.asarray(layer.scale[-3:], float) if len(layer.scale) >= 3 else np.r_[1.0, layer.scale]
+    trans = (np.asarray(layer.translate[-3:], float) if len(layer.translate) >= 3
+             else np.r_[0.0, layer.translate])
+    aff = display_affine_from_transform(scale, trans)
+    return SpineCase.from_arrays(data, aff, case_id=layer.name, dataset="napari")
+
+
+class InferenceWidget(QWidget):
+    """Pick a model and a device, run it on the current image, get a new labels layer."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._models: dict[str, Any] = {}  # combo text -> SpineModel (loaded lazily)
+        self._sources: dict[str, str] = {DEFAULT_LABEL: "default"}
+        self._worker = None
+        self._cancel = threading.Event()
+        self.last_prediction = None
+        self.last_layer = None
+
+        self.image = QComboBox()
+        self.model = QComboBox()
+        self.model.addItem(DEFAULT_LABEL)
+        self.model.currentTextChanged.connect(self._describe_model)
+        load_file = QPushButton("Model file…")
+        load_file.setToolTip("TorchScript with a model card, or an MMCSD DenseNet121 .pth")
+        load_file.clicked.connect(self._choose_file)
+        load_dir = QPushButton("Model folder…")
+        load_dir.setToolTip("nnU-Net v2 trained-model folder (plans.json, dataset.json, fold_*)")
+        load_dir.clicked.connect(self._choose_folder)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+        self.device = QComboBox()
+        self.scope = QComboBox()
+        self.scope.addItems(SCOPES)
+        self.run_btn = QPushButton("Run")
+        self.run_btn.clicked.connect(lambda: self.run())
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.result = QLabel("")
+        self.result.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Image", self.image)
+        form.addRow("Model", self.model)
+        row = QHBoxLayout()
+        row.addWidget(load_file)
+        row.addWidget(load_dir)
+        form.addRow("", _wrap(row))
+        form.addRow("Device", self.device)
+        form.addRow("Region", self.scope)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_btn)
+        buttons.addWidget(self.cancel_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.model_info)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(self.result)
+        lay.addStretch(1)
+
+        self._fill_devices()
+        self._fill_images()
+        self._describe_model(DEFAULT_LABEL)
+        self.viewer.layers.events.inserted.connect(self._fill_images)
+        self.viewer.layers.events.removed.connect(self._fill_images)
+
+    # -- choices ------------------------------------------------------------------------
+    def _fill_devices(self) -> None:
+        self.device.clear()
+        try:
+            from ..inference import available_devices
+
+            devs = available_devices()
+        except ImportError:
+            self.device.addItem("PyTorch is not installed", None)
+            self.run_btn.setEnabled(False)
+            return
+        self.device.addItem(f"Automatic ({devs[0].label})", "auto")
+        for d in devs:
+            self.device.addItem(d.label, d.name)
+
+    def _fill_images(self, *_: Any) -> None:
+        from napari.layers import Image
+
+        current = self.image.currentText()
+        names = [ly.name for ly in self.viewer.layers if isinstance(ly, Image)]
+        self.image.blockSignals(True)
+        self.image.clear()
+        self.image.addItems(names)
+        if current in names:
+            self.image.setCurrentText(current)
+        self.image.blockSignals(False)
+
+    def add_model_source(self, source: str) -> str:
+        """Offer a model file/folder in the picker and select it; returns its label."""
+        from pathlib import Path
+
+        label = f"{Path(source).name} ({source})"
+        if label not in self._sources:
+            self._sources[label] = str(source)
+            self.model.addItem(label)
+        self.model.setCurrentText(label)
+        return label
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "",
+                                              "Models (*.ts *.pt *.pth *.pt2);;All files (*)")
+        if path:
+            self.add_model_source(path)
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "nnU-Net trained-model folder")
+        if path:
+            self.add_model_source(path)
+
+    def _describe_model(self, label: str) -> None:
+        model = self._models.get(label)
+        if model is not None:
+            self.model_info.setText(model.describe())
+        elif label == DEFAULT_LABEL:
+            self.model_info.setText(
+                "Vertebra, disc, canal and cord on CT and MR; trained on synthetic phantoms only "
+                "(a demonstration model, not a clinical one). Levels: use Identify levels.")
+        else:
+            self.model_info.setText(f"{self._sources.get(label, '')} (loaded when run)")
+
+    def _layer(self, name: str):
+        return next((ly for ly in self.viewer.layers if ly.name == name), None)
+
+    # -- running ------------------------------------------------------------------------
+    def _job(self, label: str, case: SpineCase, device: str, slice_index: int | None):
+        """Generator run in a worker: load the model if needed, then predict."""
+        from ..inference import load_model, predict_iter
+        from ..inference.predict import ProgressEvent
+
+        try:
+            model = self._models.get(label)
+            if model is None:
+                yield ProgressEvent("prepare", message="loading the model")
+                model = load_model(self._sources[label])
+                self._models[label] = model
+            gen = predict_iter(case, model, device, slice_index=slice_index,
+                               cancel=self._cancel.is_set)
+            while True:
+                try:
+                    yield next(gen)
+                except StopIteration as stop:
+                    return stop.value
+        except Exception as exc:  # shown in the panel, never raised into Qt
+            return _Failure(exc)
+
+    def run(self, sync: bool = False):
+        """Start a prediction on the chosen image (``sync`` runs it here, for scripts/tests)."""
+        layer = self._layer(self.image.currentText())
+        if layer is None:
+            self.status.setText("Open an image first.")
+            return None
+        try:
+            case = case_for_layer(layer)
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
+        slice_index = None
+        if self.scope.currentText() == "Current slice":
+            point = self.viewer.dims.point[-layer.ndim:]
+            idx = layer.world_to_data(point)[0] if layer.ndim == 3 else 0
+            slice_index = int(np.clip(round(float(idx)), 0, case.shape[0] - 1))
+        label = self.model.currentText()
+        device = self.device.currentData() or "auto"
+        self._cancel.clear()
+        gen = self._job(label, case, device, slice_index)
+        self._started(layer)
+        if sync:
+            while True:
+                try:
+                    self._on_event(next(gen))
+                except StopIteration as stop:
+                    self._finish(layer, case, stop.value)
+                    return stop.value
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(lambda: (yield from gen))
+        worker.yielded.connect(self._on_event)
+        worker.returned.connect(lambda res: self._finish(layer, case, res))
+        worker.finished.connect(self._stopped)
+        self._worker = worker
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.status.setText("Cancelling…")
+
+    def _started(self, layer) -> None:
+        self.run_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.result.setText("")
+        self.status.setText(f"Running on '{layer.name}'…")
+
+    def _stopped(self) -> None:
+        self.run_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        self.progress.setVisible(False)
+        self._worker = None
+
+    def _on_event(self, ev) -> None:
+        if ev.total:
+            self.progress.setRange(0, ev.total)
+            self.progress.setValue(ev.done)
+        if ev.stage == "device":
+            self.device_used = ev.message
+        if ev.message:
+            self.status.setText(ev.message)
+
+    def _finish(self, layer, case: SpineCase, res) -> None:
+        from ..inference import InferenceCancelled
+
+        self._stopped()
+        if isinstance(res, _Failure):
+            err = res.error
+            self.status.setText("Cancelled; nothing was added." if isinstance(err, InferenceCancelled)
+                                else f"Failed: {err}")
+            return
+        self.last_prediction = res
+        self._describe_model(self.model.currentText())
+        t = res.timings.get("total_s", 0.0)
+        if res.labels is None:  # classifier
+            lines = [f"{name}: {p:.2f}" for name, p in res.scores.items()]
+            rec = res.recorded
+            lines.append("Recorded outcome: " + (
+                f"{rec['outcome_name']} (1-year VAS {rec.get('vas_post_1y')})" if rec else "unknown"))
+            self.result.setText("\n".join(lines))
+            self.status.setText(f"{res.model_name} on {res.device} in {t:.1f} s")
+            return
+        data, kwargs, _ = labels_layer_data(case, res.labels,
+                                            name=f"{case.case_id} prediction ({res.model_name})")
+        kwargs["scale"], kwargs["translate"] = layer.scale, layer.translate
+        kwargs["metadata"] = {**kwargs["metadata"], "napari_spine_prediction": {
+            "model": res.model_name, "device": res.device, "region": res.region,
+            "timings": dict(res.timings)}}
+        self.last_layer = self.viewer.add_labels(data, **kwargs)
+        found = len(np.unique(res.labels)) - 1
+        extra = "; ".join(res.messages)
+        self.status.setText(f"{res.model_name} on {res.device} in {t:.1f} s: {found} structures"
+                            + (f" ({extra})" if extra else ""))
+
+
+def _wrap(layout) -> QWidget:
+    w = QWidget()
+    layout.setContentsMargins(0, 0, 0, 0)
+    w.setLayout(layout)
+    return w

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_spine._napari._inference_widget import InferenceWidget  # noqa: E402
+
+PLUGIN = "napari-spine"
+
+
+class Sign(torch.nn.Module):
+    def forward(self, x):
+        return torch.cat([-x, x], 1)
+
+
+def sign_model(path, patch=(16, 16, 16)):
+    card = {"name": "sign", "axcodes": "LIP", "patch_size": list(patch),
+            "normalization": {"scheme": "none"}, "labels": {"0": "background", "1": "L1"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(Sign()), str(path),
+                       _extra_files={"model_card.json": json.dumps(card)})
+    return str(path)
+
+
+def _setup(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine inference")
+    assert isinstance(w, InferenceWidget)
+    return viewer, w
+
+
+def test_result_is_a_new_layer_and_the_annotators_labels_are_untouched(make_napari_viewer, tmp_path):
+    viewer, w = _setup(make_napari_viewer)
+    image, labels = viewer.layers[0], viewer.layers[1]
+    before = np.array(labels.data, copy=True)
+    n = len(viewer.layers)
+    w.image.setCurrentText(image.name)
+    w.add_model_source(sign_model(tmp_path / "sign.ts"))
+    w.device.setCurrentIndex(w.device.findData("cpu"))
+    pred = w.run(sync=True)
+    assert len(viewer.layers) == n + 1
+    new = viewer.layers[-1]
+    assert "prediction (sign)" in new.name and new is not labels
+    np.testing.assert_array_equal(np.asarray(new.data), np.where(np.asarray(image.data) > 0, 20, 0))
+    np.testing.assert_array_equal(np.asarray(labels.data), before)
+    np.testing.assert_allclose(new.scale, image.scale)
+    np.testing.assert_allclose(new.translate, image.translate)
+    assert pred.device == "cpu" and "sign on cpu" in w.status.text()
+    where = new.data_to_world(np.argwhere(np.asarray(new.data) == 20)[0])
+    assert new.get_value(where, world=True) == 20
+
+
+def test_current_slice_only(make_napari_viewer, tmp_path):
+    viewer, w = _setup(make_napari_viewer)
+    image = viewer.layers[0]
+    w.image.setCurrentText(image.name)
+    w.add_model_source(sign_model(tmp_path / "sign.ts"))
+    w.scope.setCurrentText("Current slice")
+    viewer.dims.set_point(0, image.data_to_world((12, 0, 0))[0])
+    w.run(sync=True)
+    data = np.asarray(viewer.layers[-1].data)
+    assert data[12].any() and not data[:12].any() and not data[13:].any()
+
+
+def test_background_run_with_progress_then_cancel(make_napari_viewer, qtbot, tmp_path):
+    viewer, w = _setup(make_napari_viewer)
+    w.image.setCurrentText(viewer.layers[0].name)
+    w.add_model_source(sign_model(tmp_path / "sign.ts", patch=(8, 8, 8)))  # many windows
+    seen = []
+    w.progress.valueChanged.connect(seen.append)
+    n = len(viewer.layers)
+    worker = w.run()
+    assert worker is not None and not w.run_btn.isEnabled() and w.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: len(seen) >= 3, timeout=60000)  # the UI thread stays free
+    w.cancel()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+    assert "Cancelled" in w.status.text() and len(viewer.layers) == n
+    assert w.run_btn.isEnabled() and not w.progress.isVisible()
+    # a second, complete background run
+    w.add_model_source(sign_model(tmp_path / "sign16.ts"))
+    seen.clear()
+    w.run()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=120000)
+    assert len(viewer.layers) == n + 1 and seen and max(seen) == w.progress.maximum()
+
+
+def test_a_broken_model_is_reported_and_nothing_is_added(make_napari_viewer, tmp_path):
+    viewer, w = _setup(make_napari_viewer)
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    w.add_model_source(str(bad))
+    n = len(viewer.layers)
+    w.run(sync=True)
+    assert w.status.text().startswith("Failed:") and "broken.pth" in w.status.text()
+    assert len(viewer.layers) == n and w.run_btn.isEnabled()
+
+
+def test_bundled_model_runs_from_the_panel(make_napari_viewer, qtbot):
+    viewer, w = _setup(make_napari_viewer)
+    w.image.setCurrentText(viewer.layers[0].name)
+    w.run()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=300000)
+    new = viewer.layers[-1]
+    assert "prediction" in new.name, w.status.text()
+    ids = set(np.unique(np.asarray(new.data)).tolist())
+    assert {50, 100} <= ids  # vertebrae and discs (levels not assigned)
+    assert "structures" in w.status.text()
+
+
+def test_devices_are_listed(make_napari_viewer):
+    _, w = _setup(make_napari_viewer)
+    items = [w.device.itemData(i) for i in range(w.device.count())]
+    assert items[0] == "auto" and items[-1] == "cpu"
+    assert "CPU" in w.device.itemText(w.device.count() - 1)
