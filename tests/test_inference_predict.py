@@ -289,3 +289,36 @@ def test_card_json_round_trip():
     card = ModelCard.from_dict(sign_card(spacing=[1, 2, 3]))
     again = ModelCard.from_json(card.to_json())
     assert again == card and again.label_ids == (0, 20)
+
+
+def test_out_of_memory_on_the_gpu_reruns_on_the_cpu_with_a_message(tmp_path, monkeypatch):
+    import importlib
+
+    from napari_spine.inference import devices
+
+    pmod = importlib.import_module("napari_spine.inference.predict")
+
+    real = pmod._segment
+
+    def segment(case, model, dev, *a):
+        if dev.type == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+            yield  # a generator, like the real one
+        return (yield from real(case, model, dev, *a))
+
+    monkeypatch.setattr(pmod, "_segment", segment)
+    monkeypatch.setattr(devices, "resolve_device", lambda d=None: torch.device("cuda", 0))
+    monkeypatch.setattr(devices, "describe_device", lambda d: "a GPU")
+    case = pattern_case()
+    gen = predict_iter(case, sign_model(tmp_path), "cuda")
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            pred = stop.value
+            break
+    warn = [e for e in events if e.stage == "warning"]
+    assert warn and "running on the CPU instead" in warn[0].message
+    assert pred.device == "cpu" and any("out of memory" in m for m in pred.messages)
+    np.testing.assert_array_equal(pred.labels, np.where(np.asarray(case.image) > 0, 20, 0))

@@ -171,3 +171,24 @@ def test_down_and_up_resampling_does_not_shift():
     logits = torch.cat([coarse - 29.5, 29.5 - coarse])  # class 0 where x > 29.5
     lab = logits_to_labels(logits, (60, 4, 4))
     assert (lab[:30, 0, 0] == 1).all() and (lab[30:, 0, 0] == 0).all()
+
+
+def test_out_of_memory_halves_the_batch_then_gives_up_at_one():
+    calls = []
+
+    def net(b):
+        calls.append(b.shape[0])
+        if b.shape[0] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return b
+
+    x = coords((40, 40, 20))
+    out, _ = run(sliding_window(x, net, (16, 16, 16), batch_size=4))
+    assert calls[:3] == [4, 2, 1] and set(calls[2:]) == {1}
+    torch.testing.assert_close(out, x, rtol=1e-5, atol=1e-4)
+
+    def always(b):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        run(sliding_window(x, always, (16, 16, 16), batch_size=2))

@@ -1,4 +1,5 @@
-"""Command line: ``napari-spine`` opens the viewer; ``napari-spine info`` describes files.
+"""Command line: ``napari-spine`` opens the viewer; ``napari-spine info`` describes files;
+``napari-spine batch {predict,qa,export} ROOT --out DIR`` processes whole datasets.
 
 ``main(argv)`` returns an exit code and is tested in-process.
 """
@@ -19,7 +20,8 @@ def _view_parser() -> argparse.ArgumentParser:
         prog="napari-spine",
         description="Spine CT/MRI viewer, labels and QA. Opens napari with the napari-spine "
         "widgets and the given files, or a sample phantom. Other commands: "
-        "'napari-spine info IMAGE [LABELS]'.",
+        "'napari-spine info IMAGE [LABELS]', "
+        "'napari-spine batch {predict,qa,export} ROOT --out DIR'.",
     )
     p.add_argument("paths", nargs="*", help="NIfTI images or segmentations to open")
     p.add_argument("--sample", choices=("ct", "mr", "none"), default=None,
@@ -39,6 +41,58 @@ def _info_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", default=None, help="label scheme of the labels file")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="napari-spine batch",
+        description="Run predict, qa or export over every case of a dataset (MMCSD, CSpineSeg, "
+        "CTSpine1K, SSMSpine, Spine-MSCA), on a Dask cluster. Per-case outputs, logs and "
+        "DIR/summary.csv; a rerun skips cases already done. Exit code 0 when every case "
+        "succeeded.",
+    )
+    p.add_argument("command", choices=("predict", "qa", "export"))
+    p.add_argument("root", help="dataset root, a folder inside it, a file or an archive")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local Dask worker processes (default: one per core; 0: no Dask, "
+                       "in this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--kind", default=None, help="dataset kind, when detection is ambiguous")
+    p.add_argument("--split", default=None, help="only cases of this split (train, test ...)")
+    p.add_argument("--case", dest="cases", action="append", default=[], metavar="ID",
+                   help="only this case (repeatable)")
+    p.add_argument("--glob", default=None, help="only case ids matching this pattern")
+    p.add_argument("--model", default="default",
+                   help="predict: 'default', a TorchScript file, an nnU-Net folder, an MMCSD .pth")
+    p.add_argument("--device", default="auto", help="predict: auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--scheme", default=None,
+                   help="label ids of written labels: native (export default), canonical "
+                   "(predict default) or a scheme name")
+    p.add_argument("--sequence", default=None, help="MMCSD sequence / SSMSpine image variant")
+    p.add_argument("--predictions", default=None, metavar="DIR",
+                   help="qa: compare the reference labels with a 'batch predict' output")
+    p.add_argument("--force", action="store_true", help="recompute cases that are up to date")
+    p.add_argument("--gpu-resource", action="store_true",
+                   help="ask for a Dask worker resource GPU=1 per case (see docs/batch.md)")
+    return p
+
+
+def _batch(args) -> int:
+    from .batch import BatchError, run
+
+    try:
+        res = run(args.command, args.root, args.out, kind=args.kind, split=args.split,
+                  case_ids=args.cases, glob=args.glob, workers=args.workers,
+                  scheduler=args.scheduler, model=args.model, device=args.device,
+                  scheme=args.scheme, sequence=args.sequence, predictions=args.predictions,
+                  force=args.force, gpu_resource=args.gpu_resource)
+    except BatchError as exc:
+        print(f"napari-spine batch: {exc}", file=sys.stderr)
+        return 2
+    return 0 if res.ok else 1
 
 
 def _case_doc(case) -> dict:
@@ -106,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return _info(_info_parser().parse_args(argv[1:]))
+    if argv and argv[0] == "batch":
+        return _batch(_batch_parser().parse_args(argv[1:]))
     if argv and argv[0] == "view":
         argv = argv[1:]
     return _view(_view_parser().parse_args(argv))

@@ -47,6 +47,10 @@ class CaseRef:
         object.__setattr__(self, "images", MappingProxyType(dict(self.images)))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
+    def __reduce__(self):  # picklable (for worker processes) despite the read-only mappings
+        return (CaseRef, (self.kind, self.case_id, self.split, dict(self.images), self.labels,
+                          dict(self.metadata)))
+
     @property
     def has_labels(self) -> bool:
         return self.labels is not None

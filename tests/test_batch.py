@@ -1,0 +1,238 @@
+"""Batch predict / qa / export over whole datasets, in-process and on a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_spine import batch
+from napari_spine.batch import BatchError
+from napari_spine.cli import main as cli_main
+from napari_spine.datasets import synthetic as syn
+
+pytest.importorskip("distributed")
+
+
+def write_kind(kind: str, root: Path) -> Path:
+    if kind == "ctspine1k":
+        return syn.write_ctspine1k(root)
+    if kind == "cspineseg":
+        return syn.write_cspineseg(root, n=4)
+    if kind == "mmcsd":
+        return syn.write_mmcsd(root)
+    if kind == "ssmspine":
+        return syn.write_ssmspine(root)
+    return syn.write_spine_msca(root, archives=False)
+
+
+def tree(out: Path) -> dict[str, object]:
+    """Every output file's content (NIfTI: data + affine; others: bytes), timings excluded."""
+    got = {}
+    for p in sorted(out.rglob("*")):
+        rel = str(p.relative_to(out))
+        if p.is_dir() or rel.startswith("logs/"):
+            continue
+        if p.name.endswith(".nii.gz"):
+            img = nib.load(str(p))
+            got[rel] = (np.asarray(img.dataobj).tobytes(), img.affine.tobytes(), str(img.get_data_dtype()))
+        elif p.name == "done.json":
+            d = json.loads(p.read_text())
+            d["row"].pop("seconds", None)
+            got[rel] = d
+        elif p.name == "summary.json":
+            got[rel] = json.loads(p.read_text())["cases"]
+        else:
+            got[rel] = p.read_bytes()
+    return got
+
+
+@pytest.mark.parametrize("kind", ["ctspine1k", "cspineseg", "mmcsd", "ssmspine", "spine_msca"])
+def test_export_two_workers_equals_one_process(tmp_path, kind):
+    root = write_kind(kind, tmp_path / "data")
+    one = batch.run("export", root, tmp_path / "one", workers=0, progress=lambda m: None)
+    two = batch.run("export", root, tmp_path / "two", workers=2, progress=lambda m: None)
+    assert one.ok and two.ok and len(one.rows) >= 2
+    assert one.rows == [{k: v for k, v in r.items()} for r in one.rows]
+    assert (tmp_path / "one" / "summary.csv").read_bytes() == (tmp_path / "two" / "summary.csv").read_bytes()
+    t1, t2 = tree(tmp_path / "one"), tree(tmp_path / "two")
+    assert t1.keys() == t2.keys() and t1 == t2
+    if kind != "mmcsd":  # MMCSD has no segmentation
+        assert any(k.endswith("labels.nii.gz") for k in t1)
+    for r in one.rows:
+        assert (tmp_path / "one" / "logs" / f"{batch.safe_name(r['case_id'])}.log").is_file()
+
+
+def test_exported_labels_keep_the_source_geometry(tmp_path):
+    root = write_kind("ctspine1k", tmp_path / "data")
+    res = batch.run("export", root, tmp_path / "o", workers=0, progress=lambda m: None)
+    ds = __import__("napari_spine").open_dataset(root)
+    for ref in ds.cases[:3]:
+        src = nib.load(ref.labels)
+        out = nib.load(str(tmp_path / "o" / "cases" / batch.safe_name(ref.case_id) / "labels.nii.gz"))
+        np.testing.assert_allclose(out.affine, src.affine, atol=1e-6)
+        np.testing.assert_array_equal(np.asarray(out.dataobj), np.asarray(src.dataobj))
+    assert res.ok
+
+
+def test_a_corrupt_case_is_isolated_and_reported(tmp_path, capsys):
+    root = write_kind("ctspine1k", tmp_path / "data")
+    ds = __import__("napari_spine").open_dataset(root)
+    victim = ds.cases[1]
+    image = Path(next(iter(victim.images.values())))
+    image.write_bytes(image.read_bytes()[:300])
+    rc = cli_main(["batch", "qa", str(root), "--out", str(tmp_path / "o"), "--workers", "2"])
+    assert rc == 1
+    import csv
+
+    with open(tmp_path / "o" / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    bad = [r for r in rows if r["case_id"] == victim.case_id]
+    assert len(rows) == len(ds.cases) and len(bad) == 1
+    assert bad[0]["status"] == "failed" and image.name in bad[0]["reason"]
+    assert sum(r["status"] == "ok" for r in rows) == len(ds.cases) - 1
+    log = (tmp_path / "o" / "logs" / f"{batch.safe_name(victim.case_id)}.log").read_text()
+    assert "Traceback" in log
+    assert not (tmp_path / "o" / "cases" / batch.safe_name(victim.case_id) / "done.json").exists()
+    assert (tmp_path / "o" / "report.html").is_file()
+    # a rerun retries only the failed case (the others are up to date)
+    res = batch.run("qa", root, tmp_path / "o", workers=0, progress=lambda m: None)
+    assert res.computed == [victim.case_id] and not res.ok
+    assert len(res.reused) == len(ds.cases) - 1
+
+
+class _Sign:
+    @staticmethod
+    def save(path: Path, patch=16) -> str:
+        import warnings
+
+        torch = pytest.importorskip("torch")
+
+        class Sign(torch.nn.Module):
+            def forward(self, x):
+                return torch.cat([-x, x], 1)
+
+        card = {"name": "sign", "axcodes": "LIP", "patch_size": [patch] * 3,
+                "normalization": {"scheme": "window", "lower": -100, "upper": 1500},
+                "labels": {"0": "background", "1": "vertebral body"}}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.save(torch.jit.script(Sign()), str(path),
+                           _extra_files={"model_card.json": json.dumps(card)})
+        return str(path)
+
+
+def test_predict_then_qa_against_the_predictions(tmp_path):
+    pytest.importorskip("torch")
+    root = write_kind("ctspine1k", tmp_path / "data")
+    model = _Sign.save(tmp_path / "sign.ts")
+    p1 = batch.run("predict", root, tmp_path / "p1", workers=0, model=model, device="cpu",
+                   progress=lambda m: None)
+    p2 = batch.run("predict", root, tmp_path / "p2", workers=2, model=model, device="cpu",
+                   progress=lambda m: None)
+    assert p1.ok and p2.ok and tree(tmp_path / "p1") == tree(tmp_path / "p2")
+    q = batch.run("qa", root, tmp_path / "q", workers=0, predictions=str(tmp_path / "p1"),
+                  progress=lambda m: None)
+    assert q.ok and all(r["mean_dice"] is not None for r in q.rows)
+    doc = json.loads((tmp_path / "q" / "cases" / batch.safe_name(q.rows[0]["case_id"]) / "qa.json").read_text())
+    assert doc["levels"] and {"dice", "hd95_mm", "identified"} <= set(doc["levels"][0])
+    # a different model is a different fingerprint: everything is recomputed
+    other = _Sign.save(tmp_path / "sign8.ts", patch=8)
+    again = batch.run("predict", root, tmp_path / "p1", workers=0, model=other, device="cpu",
+                      progress=lambda m: None)
+    assert again.reused == [] and len(again.computed) == len(p1.rows)
+
+
+def test_mmcsd_classifier_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from monai.networks.nets import DenseNet121
+
+    root = syn.write_mmcsd(tmp_path / "data", ids=(1, 2), train=(1,), test=(2,))
+    torch.save(DenseNet121(spatial_dims=3, in_channels=1, out_channels=2).state_dict(),
+               tmp_path / "best_auc.pth")
+    res = batch.run("predict", root, tmp_path / "o", workers=0, model=str(tmp_path / "best_auc.pth"),
+                    device="cpu", sequence="t2_sag", progress=lambda m: None)
+    assert res.ok
+    for r in res.rows:
+        doc = json.loads((tmp_path / "o" / "cases" / batch.safe_name(r["case_id"]) / "classification.json").read_text())
+        assert sum(doc["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert 0 <= r["score"] <= 1 and "outcome" in doc["recorded"]
+
+
+_SLOW = 12  # cases in the kill test
+
+
+def test_sigkill_midway_then_resume(tmp_path):
+    pytest.importorskip("torch")
+    root = syn.write_ctspine1k(tmp_path / "data", shape=(40, 60, 40))
+    model = _Sign.save(tmp_path / "sign.ts", patch=8)  # slow enough to kill midway
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "napari_spine", "batch", "predict", str(root), "--out", str(out),
+           "--workers", "2", "--model", model, "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    done = lambda: list(out.glob("cases/*/done.json"))  # noqa: E731
+    deadline = time.time() + 240
+    while len(done()) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_cases = len(__import__("napari_spine").open_dataset(root).cases)
+    finished = {p.parent.name for p in done()}
+    assert 3 <= len(finished) < n_cases, "the run was not interrupted midway"
+    assert not (out / "summary.csv").exists()
+    res = batch.run("predict", root, out, workers=2, model=model, device="cpu", progress=lambda m: None)
+    assert res.ok
+    assert {batch.safe_name(c) for c in res.reused} == finished
+    assert {batch.safe_name(c) for c in res.computed} == {batch.safe_name(r["case_id"]) for r in res.rows} - finished
+    ref = batch.run("predict", root, tmp_path / "ref", workers=0, model=model, device="cpu",
+                    progress=lambda m: None)
+    assert ref.ok and tree(out) == tree(tmp_path / "ref")
+    assert not list(out.rglob("*.tmp*"))  # no half-written file survived the kill
+
+
+# -- bad input ----------------------------------------------------------------------------------
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchError, match="the folder is empty"):
+        batch.run("export", tmp_path / "empty", tmp_path / "o1", workers=0)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("hello")
+    (other / "photo.png").write_bytes(b"\x89PNG")
+    with pytest.raises(BatchError, match="not recognised as MMCSD, CSpineSeg, CTSpine1K"):
+        batch.run("export", other, tmp_path / "o2", workers=0)
+    root = write_kind("ctspine1k", tmp_path / "data")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(BatchError, match="output folder is not writable"):
+        batch.run("export", root, blocker / "out", workers=0)
+    with pytest.raises(BatchError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
+        batch.run("export", root, tmp_path / "o3", scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(BatchError, match=r"nope\.ts: no such model"):
+        batch.run("predict", root, tmp_path / "o4", workers=0, model=str(tmp_path / "nope.ts"))
+    for o in ("o1", "o2", "o3", "o4"):
+        assert not (tmp_path / o).exists()
+    assert cli_main(["batch", "export", str(tmp_path / "empty"), "--out", str(tmp_path / "o5")]) == 2
+    assert "the folder is empty" in capsys.readouterr().err
+
+
+def test_filters(tmp_path):
+    root = write_kind("ctspine1k", tmp_path / "data")
+    ds = __import__("napari_spine").open_dataset(root)
+    train = [c.case_id for c in ds.cases if c.split == "train"]
+    r = batch.run("export", root, tmp_path / "a", workers=0, split="train", progress=lambda m: None)
+    assert [x["case_id"] for x in r.rows] == train
+    r = batch.run("export", root, tmp_path / "b", workers=0, glob="liver_*", progress=lambda m: None)
+    assert r.rows and all(x["case_id"].startswith("liver_") for x in r.rows)
+    with pytest.raises(BatchError, match="no case"):
+        batch.run("export", root, tmp_path / "c", workers=0, case_ids=["nope"])
