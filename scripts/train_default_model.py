@@ -52,17 +52,50 @@ def class_lut() -> np.ndarray:
     return lut
 
 
-def make_cases(seeds, rng_seed):
+def _to_model_grid(case):
+    """Resample a phantom to the model's 2 mm grid as inference does (linear / nearest)."""
+    import torch
+    import torch.nn.functional as F
+
+    from napari_spine.inference.resample import grid_shape
+
+    size = grid_shape(case.shape, case.spacing, (SPACING,) * 3)
+    img = torch.from_numpy(case.image.astype(np.float32))[None, None]
+    img = F.interpolate(img, size=size, mode="trilinear", align_corners=False)[0, 0].numpy()
+    lab = torch.from_numpy(np.ascontiguousarray(case.labels).astype(np.int64))[None, None].float()
+    lab = F.interpolate(lab, size=size, mode="nearest-exact")[0, 0].numpy().astype(np.uint8)
+    return img, lab
+
+
+def make_cases(seeds, rng_seed, prefix="train"):
+    """Phantoms on the model grid: 2/3 isotropic at 2 mm, 1/3 thick-slice sagittal MR-like
+    (3-4.5 mm left-right, 0.6-1 mm in plane) resampled to 2 mm, as real sagittal series are."""
+    from napari_spine.case import SpineCase
+    from napari_spine.geometry import display_affine_from_transform
+
     rng = np.random.default_rng(rng_seed)
     out = []
     for i, seed in enumerate(seeds):
         levels = LEVEL_RANGES[rng.integers(len(LEVEL_RANGES))]
         cervical = levels[0].startswith("C")
-        shape = (int(rng.integers(40, 64)), int(rng.integers(80, 112) if cervical else rng.integers(110, 170)),
-                 int(rng.integers(56, 90)))
-        case = make_phantom(shape, (SPACING,) * 3, levels=levels, modality=MODALITIES[i % 3],
+        height = float(rng.uniform(160, 224) if cervical else rng.uniform(220, 340))  # mm
+        fov = np.array([rng.uniform(80, 128), height, rng.uniform(112, 180)])
+        if i % 3 == 2:
+            sp = np.array([rng.uniform(3.0, 4.5), rng.uniform(0.6, 1.0), 0.0])
+            sp[2] = sp[1]
+            modality = MODALITIES[1 + int(rng.integers(2))]
+        else:
+            sp = np.full(3, SPACING)
+            modality = MODALITIES[i % 3]
+        shape = tuple(int(round(f / s)) for f, s in zip(fov, sp, strict=True))
+        case = make_phantom(shape, tuple(sp), levels=levels, modality=modality,
                             curvature=float(rng.uniform(0.3, 1.6)), noise=float(rng.uniform(0.5, 1.8)),
-                            seed=int(seed), case_id=f"train{seed}")
+                            seed=int(seed), case_id=f"{prefix}{seed}")
+        if not np.allclose(sp, SPACING):
+            img, lab = _to_model_grid(case)
+            aff = display_affine_from_transform((SPACING,) * 3, (0.0, 0.0, 0.0))  # (L, I, P)
+            case = SpineCase.from_arrays(img, aff, lab,
+                                         case_id=case.case_id, modality=case.modality)
         out.append(case)
     return out
 
@@ -89,6 +122,13 @@ def sample(rng, img, lab):
     sl = tuple(slice(int(a), int(a) + PATCH) for a in start)
     x, y = img[sl].copy(), lab[sl].copy()
     x = x * rng.uniform(0.75, 1.3) + rng.uniform(-0.3, 0.3)
+    if rng.random() < 0.3:  # gamma on the [0, 1]-rescaled patch
+        lo, hi = float(x.min()), float(x.max())
+        x = ((x - lo) / max(hi - lo, 1e-6)) ** rng.uniform(0.7, 1.5) * (hi - lo) + lo
+    if rng.random() < 0.2:  # partial-volume / thick-slice blur
+        from scipy import ndimage
+
+        x = ndimage.gaussian_filter(x, rng.uniform(0.3, 1.2, 3)).astype(np.float32)
     x = x + rng.normal(0, rng.uniform(0, 0.15), x.shape).astype(np.float32)
     if rng.random() < 0.5:  # left-right mirror only: superior/anterior stay put
         x, y = x[::-1].copy(), y[::-1].copy()
@@ -109,7 +149,7 @@ def evaluate(model, lut):
     from napari_spine.labelmaps import get_label_map  # noqa: F401
 
     res = {"phantoms": {}, "realdata": {}}
-    held = make_cases(range(1000, 1006), 7)
+    held = make_cases(range(1000, 1006), 7, prefix="heldout")
     for case in held:
         pred = napari_spine.predict(case, model, "cpu")
         res["phantoms"][f"{case.case_id} {case.modality}"] = dice_per_class(
@@ -146,7 +186,7 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "src/napari_spine/models/default_spine_unet.ts"))
-    ap.add_argument("--iterations", type=int, default=700)
+    ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--cases", type=int, default=30)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -158,9 +198,10 @@ def main(argv=None):
     lut = class_lut()
     t0 = time.time()
     cases = make_cases(range(args.cases), args.seed)
-    data = [(zscore(c.image), lut[c.labels]) for c in cases]
+    data = [(zscore(np.asarray(c.image)), lut[np.asarray(c.labels)]) for c in cases]
     print(f"{len(cases)} phantoms in {time.time() - t0:.1f} s", flush=True)
     net = SmallUNet3d(1, len(CLASSES))
+    class_weight = torch.tensor([1.0, 1.0, 1.0, 1.0, 3.0])  # the thin cord
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.iterations,
                                                 pct_start=0.1)
@@ -170,7 +211,7 @@ def main(argv=None):
         x = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None]
         y = torch.from_numpy(np.stack([b[1] for b in batch]))
         logits = net(x)
-        ce = torch.nn.functional.cross_entropy(logits, y)
+        ce = torch.nn.functional.cross_entropy(logits, y, weight=class_weight)
         p = torch.softmax(logits, 1)
         oh = torch.nn.functional.one_hot(y, len(CLASSES)).permute(0, 4, 1, 2, 3).float()
         inter = (p * oh).sum((0, 2, 3, 4))[1:]

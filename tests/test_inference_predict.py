@@ -10,7 +10,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from helpers import all_axcodes  # noqa: E402
-
 from napari_spine import SpineCase, geometry, make_phantom  # noqa: E402
 from napari_spine.inference import (  # noqa: E402
     InferenceCancelled,
@@ -75,12 +74,6 @@ def pattern_case(axcodes="RAS", shape=(23, 30, 19), spacing=(1.0, 1.0, 1.0)):
 
 def sign_model(tmp_path, **card):
     return load_model(save_ts(Sign(), tmp_path / "sign.ts", sign_card(**card)))
-
-
-def test_l1_id():
-    from napari_spine import ontology
-
-    assert ontology.by_name("L1").id == 20
 
 
 @pytest.mark.parametrize("model_axes", ["LIP", "RAS", "PSL", "file", "file-reversed"])

@@ -98,9 +98,9 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def _load_torchscript(path: Path, card: ModelCard | None = None) -> SpineModel:
-    import torch
-
     import warnings
+
+    import torch
 
     extra = {"model_card.json": ""}
     try:
