@@ -152,6 +152,11 @@ _MODELS: dict[str, Any] = {}  # one loaded model per worker process
 
 def _model(source: str):
     if source not in _MODELS:
+        threads = os.environ.get("NAPARI_SPINE_TORCH_THREADS")
+        if threads:  # set by the local cluster: cores shared between worker processes
+            import torch
+
+            torch.set_num_threads(max(1, int(threads)))
         from .inference import load_model
 
         _MODELS[source] = load_model(source)
@@ -302,6 +307,8 @@ def process_case(ref, opts: BatchOptions, out: str, fingerprint: str) -> dict[st
                    outputs="")
         lines.append(traceback.format_exc())
     row["seconds"] = round(time.perf_counter() - t0, 3)
+    row["peak_rss_mb"] = _peak_rss_mb()
+    lines.append(f"{row['seconds']:.2f} s, peak memory of this process {row['peak_rss_mb']:.0f} MB")
     try:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(log_path) as tmp:
@@ -309,6 +316,16 @@ def process_case(ref, opts: BatchOptions, out: str, fingerprint: str) -> dict[st
     except OSError:
         pass
     return row
+
+
+def _peak_rss_mb() -> float:
+    try:
+        import resource
+
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+        return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+    except (ImportError, OSError):
+        return float("nan")
 
 
 def _up_to_date(ref, out: Path, fingerprint: str) -> dict | None:
@@ -407,9 +424,12 @@ def _local_cluster(workers: int, gpu_resource: bool):
     import importlib.util
 
     dashboard = ":0" if importlib.util.find_spec("bokeh") else None
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=dashboard, silence_logs=logging.ERROR,
-                           resources={"GPU": 1} if gpu_resource else None)
+                           resources={"GPU": 1} if gpu_resource else None,
+                           env={"NAPARI_SPINE_TORCH_THREADS": str(threads),
+                                "OMP_NUM_THREADS": str(threads)})
     return Client(cluster), cluster
 
 
