@@ -31,3 +31,46 @@ def save_nifti(path, data, affine, *, qcode=1, scode=1, header=None) -> Path:
     return Path(path)
 
 
+
+
+def drain(gen):
+    """Run a generator to the end: (yielded items, returned value)."""
+    items = []
+    while True:
+        try:
+            items.append(next(gen))
+        except StopIteration as stop:
+            return items, stop.value
+
+
+def save_torchscript(module, path, card: dict | None) -> Path:
+    """Script ``module`` and save it with ``card`` embedded as model_card.json."""
+    import json
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch 2.14
+        extra = {"model_card.json": json.dumps(card)} if card is not None else {}
+        torch.jit.save(torch.jit.script(module), str(path), _extra_files=extra)
+    return Path(path)
+
+
+def sign_card(**overrides) -> dict:
+    """Card of a two-class model: background where the input is negative, L1 where positive."""
+    card = {"name": "sign", "axcodes": "LIP", "spacing": None, "patch_size": [16, 16, 16],
+            "normalization": {"scheme": "none"}, "labels": {"0": "background", "1": "L1"}}
+    card.update(overrides)
+    return card
+
+
+def sign_model_file(path, **card_overrides) -> Path:
+    """A TorchScript "sign" network (logits [-x, x]) with its card."""
+    import torch
+
+    class Sign(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([-x, x], 1)
+
+    return save_torchscript(Sign(), path, sign_card(**card_overrides))

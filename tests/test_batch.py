@@ -14,6 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from helpers import sign_model_file
 from napari_spine import batch
 from napari_spine.batch import BatchError
 from napari_spine.cli import main as cli_main
@@ -62,7 +63,7 @@ def test_export_two_workers_equals_one_process(tmp_path, kind):
     two = batch.run("export", root, tmp_path / "two", workers=2, progress=lambda m: None)
     assert one.ok and two.ok and len(one.rows) >= 2
     def strip(rows):
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+        return [{k: v for k, v in r.items() if k not in ("seconds", "peak_rss_mb")} for r in rows]
 
     assert strip(one.rows) == strip(two.rows)
     assert (tmp_path / "one" / "summary.csv").read_bytes() == (tmp_path / "two" / "summary.csv").read_bytes()
@@ -112,31 +113,16 @@ def test_a_corrupt_case_is_isolated_and_reported(tmp_path, capsys):
     assert len(res.reused) == len(ds.cases) - 1
 
 
-class _Sign:
-    @staticmethod
-    def save(path: Path, patch=16) -> str:
-        import warnings
-
-        torch = pytest.importorskip("torch")
-
-        class Sign(torch.nn.Module):
-            def forward(self, x):
-                return torch.cat([-x, x], 1)
-
-        card = {"name": "sign", "axcodes": "LIP", "patch_size": [patch] * 3,
-                "normalization": {"scheme": "window", "lower": -100, "upper": 1500},
-                "labels": {"0": "background", "1": "vertebral body"}}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.jit.save(torch.jit.script(Sign()), str(path),
-                           _extra_files={"model_card.json": json.dumps(card)})
-        return str(path)
+def sign_model(path: Path, patch=16) -> str:
+    pytest.importorskip("torch")
+    return str(sign_model_file(path, patch_size=[patch] * 3, labels={"0": "background", "1": "vertebral body"},
+                               normalization={"scheme": "window", "lower": -100, "upper": 1500}))
 
 
 def test_predict_then_qa_against_the_predictions(tmp_path):
     pytest.importorskip("torch")
     root = write_kind("ctspine1k", tmp_path / "data")
-    model = _Sign.save(tmp_path / "sign.ts")
+    model = sign_model(tmp_path / "sign.ts")
     p1 = batch.run("predict", root, tmp_path / "p1", workers=0, model=model, device="cpu",
                    progress=lambda m: None)
     p2 = batch.run("predict", root, tmp_path / "p2", workers=2, model=model, device="cpu",
@@ -148,7 +134,7 @@ def test_predict_then_qa_against_the_predictions(tmp_path):
     doc = json.loads((tmp_path / "q" / "cases" / batch.safe_name(q.rows[0]["case_id"]) / "qa.json").read_text())
     assert doc["levels"] and {"dice", "hd95_mm", "identified"} <= set(doc["levels"][0])
     # a different model is a different fingerprint: everything is recomputed
-    other = _Sign.save(tmp_path / "sign8.ts", patch=8)
+    other = sign_model(tmp_path / "sign8.ts", patch=8)
     again = batch.run("predict", root, tmp_path / "p1", workers=0, model=other, device="cpu",
                       progress=lambda m: None)
     assert again.reused == [] and len(again.computed) == len(p1.rows)
@@ -177,7 +163,7 @@ _SLOW = 12  # cases in the kill test
 def test_sigkill_midway_then_resume(tmp_path):
     pytest.importorskip("torch")
     root = syn.write_ctspine1k(tmp_path / "data", shape=(40, 60, 40))
-    model = _Sign.save(tmp_path / "sign.ts", patch=8)  # slow enough to kill midway
+    model = sign_model(tmp_path / "sign.ts", patch=8)  # slow enough to kill midway
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "napari_spine", "batch", "predict", str(root), "--out", str(out),
            "--workers", "2", "--model", model, "--device", "cpu"]

@@ -1,6 +1,5 @@
 """The prediction pipeline with networks whose right answer is known."""
 
-import json
 import os
 import pickle
 
@@ -9,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import all_axcodes  # noqa: E402
+from helpers import all_axcodes, drain, save_torchscript, sign_card, sign_model_file  # noqa: E402
 from napari_spine import SpineCase, geometry, make_phantom  # noqa: E402
 from napari_spine.inference import (  # noqa: E402
     InferenceCancelled,
@@ -40,24 +39,6 @@ class TwoChannel(torch.nn.Module):
         return self.conv(x)
 
 
-def save_ts(module, path, card: dict | None):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        s = torch.jit.script(module)
-        extra = {"model_card.json": json.dumps(card)} if card is not None else {}
-        torch.jit.save(s, str(path), _extra_files=extra)
-    return path
-
-
-def sign_card(**kw):
-    card = {"name": "sign", "axcodes": "LIP", "spacing": None, "patch_size": [16, 16, 16],
-            "normalization": {"scheme": "none"}, "labels": {"0": "background", "1": "L1"}}
-    card.update(kw)
-    return card
-
-
 def pattern_case(axcodes="RAS", shape=(23, 30, 19), spacing=(1.0, 1.0, 1.0)):
     """A file-ordered random +-1 pattern; the sign is the right answer voxel by voxel."""
     rng = np.random.default_rng(3)
@@ -73,7 +54,7 @@ def pattern_case(axcodes="RAS", shape=(23, 30, 19), spacing=(1.0, 1.0, 1.0)):
 
 
 def sign_model(tmp_path, **card):
-    return load_model(save_ts(Sign(), tmp_path / "sign.ts", sign_card(**card)))
+    return load_model(sign_model_file(tmp_path / "sign.ts", **card))
 
 
 @pytest.mark.parametrize("model_axes", ["LIP", "RAS", "PSL", "file", "file-reversed"])
@@ -109,7 +90,7 @@ def test_2d_model_on_each_sagittal_plane(tmp_path, plane_axes):
         def forward(self, x):
             return torch.cat([-x, x], 1)
 
-    path = save_ts(Sign2d(), tmp_path / "s2.ts",
+    path = save_torchscript(Sign2d(), tmp_path / "s2.ts",
                    sign_card(spatial_dims=2, axcodes=plane_axes, patch_size=[16, 16]))
     case = pattern_case("PIR", shape=(25, 31, 4))
     pred = predict(case, load_model(path), "cpu")
@@ -130,13 +111,7 @@ def test_current_slice_only(tmp_path):
 def test_progress_events_and_probabilities(tmp_path):
     case = pattern_case("RAS", shape=(40, 33, 20))
     gen = predict_iter(case, sign_model(tmp_path), "cpu", probabilities=True)
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            pred = stop.value
-            break
+    events, pred = drain(gen)
     windows = [e for e in events if e.stage == "windows"]
     assert windows and [e.done for e in windows] == list(range(1, windows[-1].total + 1))
     assert events[0].stage == "device" and "CPU" in events[0].message
@@ -191,41 +166,41 @@ def test_gpu_matches_cpu():
 
 # -- bad input -------------------------------------------------------------------------------
 def test_card_label_missing_from_the_anatomy_table(tmp_path):
-    p = save_ts(Sign(), tmp_path / "m.ts", sign_card(labels={"0": "background", "1": "femur"}))
+    p = save_torchscript(Sign(), tmp_path / "m.ts", sign_card(labels={"0": "background", "1": "femur"}))
     with pytest.raises(ModelError, match=r"label 'femur' is not a structure of the anatomy table"):
         load_model(p)
 
 
 def test_card_problems_are_named(tmp_path):
     with pytest.raises(ModelError, match="expects 2 input channels"):
-        load_model(save_ts(Sign(), tmp_path / "a.ts", sign_card(in_channels=2)))
+        load_model(save_torchscript(Sign(), tmp_path / "a.ts", sign_card(in_channels=2)))
     with pytest.raises(ModelError, match="patch_size needs 3"):
-        load_model(save_ts(Sign(), tmp_path / "b.ts", sign_card(patch_size=[16, 16])))
+        load_model(save_torchscript(Sign(), tmp_path / "b.ts", sign_card(patch_size=[16, 16])))
     with pytest.raises(ModelError, match="normalization scheme 'magic'"):
-        load_model(save_ts(Sign(), tmp_path / "c.ts", sign_card(normalization={"scheme": "magic"})))
+        load_model(save_torchscript(Sign(), tmp_path / "c.ts", sign_card(normalization={"scheme": "magic"})))
     with pytest.raises(ModelError, match="without a model card"):
-        load_model(save_ts(Sign(), tmp_path / "d.ts", None))
+        load_model(save_torchscript(Sign(), tmp_path / "d.ts", None))
     (tmp_path / "e.json").write_text("{not json")
-    save_ts(Sign(), tmp_path / "e.ts", None)
+    save_torchscript(Sign(), tmp_path / "e.ts", None)
     with pytest.raises(ModelError, match=r"e\.json: model card is not valid JSON"):
         load_model(tmp_path / "e.ts")
 
 
 def test_network_with_the_wrong_channel_count(tmp_path):
-    model = load_model(save_ts(TwoChannel(), tmp_path / "two.ts", sign_card()))
+    model = load_model(save_torchscript(TwoChannel(), tmp_path / "two.ts", sign_card()))
     with pytest.raises(ModelError, match=r"two\.ts: sign failed on a window of shape \(1, 1, 16, 16, 16\)"):
         predict(pattern_case(), model, "cpu")
 
 
 def test_output_channels_must_match_the_card(tmp_path):
-    p = save_ts(Sign(), tmp_path / "m.ts",
+    p = save_torchscript(Sign(), tmp_path / "m.ts",
                 sign_card(labels={"0": "background", "1": "L1", "2": "L2"}))
     with pytest.raises(ModelError, match="produced 2 output channels but its card names 3"):
         predict(pattern_case(), load_model(p), "cpu")
 
 
 def test_corrupt_and_empty_files(tmp_path):
-    good = save_ts(Sign(), tmp_path / "good.ts", sign_card())
+    good = save_torchscript(Sign(), tmp_path / "good.ts", sign_card())
     bad = tmp_path / "cut.ts"
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(ModelError, match=r"cut\.ts"):
@@ -304,13 +279,7 @@ def test_out_of_memory_on_the_gpu_reruns_on_the_cpu_with_a_message(tmp_path, mon
     monkeypatch.setattr(devices, "describe_device", lambda d: "a GPU")
     case = pattern_case()
     gen = predict_iter(case, sign_model(tmp_path), "cuda")
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            pred = stop.value
-            break
+    events, pred = drain(gen)
     warn = [e for e in events if e.stage == "warning"]
     assert warn and "running on the CPU instead" in warn[0].message
     assert pred.device == "cpu" and any("out of memory" in m for m in pred.messages)

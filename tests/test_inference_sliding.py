@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from helpers import drain
+
 torch = pytest.importorskip("torch")
 
 from napari_spine.inference.resample import grid_shape, logits_to_labels, resize  # noqa: E402
@@ -16,12 +18,8 @@ from napari_spine.inference.sliding import (  # noqa: E402
 
 
 def run(gen):
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
+    out, events = drain(gen)[::-1]
+    return out, events
 
 
 def coords(shape):

@@ -1,31 +1,18 @@
 from __future__ import annotations
 
-import json
-import warnings
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import sign_model_file  # noqa: E402
 from napari_spine._napari._inference_widget import InferenceWidget  # noqa: E402
 
 PLUGIN = "napari-spine"
 
 
-class Sign(torch.nn.Module):
-    def forward(self, x):
-        return torch.cat([-x, x], 1)
-
-
 def sign_model(path, patch=(16, 16, 16)):
-    card = {"name": "sign", "axcodes": "LIP", "patch_size": list(patch),
-            "normalization": {"scheme": "none"}, "labels": {"0": "background", "1": "L1"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(torch.jit.script(Sign()), str(path),
-                       _extra_files={"model_card.json": json.dumps(card)})
-    return str(path)
+    return str(sign_model_file(path, patch_size=list(patch)))
 
 
 def _setup(make_napari_viewer):
