@@ -174,10 +174,14 @@ def test_missing_pieces(tmp_path):
         load_model(folder)
 
 
-def test_v1_folder_gets_a_clear_message(tmp_path):
+def test_v1_folder_without_nnunet_1_gets_a_clear_message(tmp_path, monkeypatch):
+    import pickle
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nnunet.network_architecture.generic_UNet", None)
     root = tmp_path / "nnUNetTrainerV2__nnUNetPlansv2.1"
     (root / "all").mkdir(parents=True)
-    (root / "plans.pkl").write_bytes(b"\x80\x04N.")
+    (root / "plans.pkl").write_bytes(pickle.dumps({"plans_per_stage": {0: {}}}))
     (root / "all" / "model_final_checkpoint.model").write_bytes(b"x")
-    with pytest.raises(ModelError, match=r"nnU-Net v1 model.*nnunet==1\.7\.1.*ctspine1k"):
+    with pytest.raises(ModelError, match=r"nnU-Net v1 model.*pip install nnunet==1\.7\.1"):
         load_model(root)

@@ -80,7 +80,8 @@ class InferenceWidget(QWidget):
         load_file.setToolTip("TorchScript with a model card, or an MMCSD DenseNet121 .pth")
         load_file.clicked.connect(self._choose_file)
         load_dir = QPushButton("Model folder…")
-        load_dir.setToolTip("nnU-Net v2 trained-model folder (plans.json, dataset.json, fold_*)")
+        load_dir.setToolTip("nnU-Net trained-model folder: v2 (plans.json, dataset.json, fold_*) "
+                            "or v1 (plans.pkl, <fold>/model_final_checkpoint.model)")
         load_dir.clicked.connect(self._choose_folder)
         self.model_info = QLabel("")
         self.model_info.setWordWrap(True)

@@ -7,8 +7,8 @@
   ``model_card.json``) or lies beside it as ``<stem>.json`` or ``model_card.json``.
 - an nnU-Net v2 trained-model folder (``plans.json``, ``dataset.json``,
   ``fold_*/checkpoint_final.pth``), or one of its ``fold_*`` folders.
-- an nnU-Net v1 folder (``plans.pkl``, ``*/model_final_checkpoint.model``): see
-  :mod:`.nnunet`.
+- an nnU-Net v1 folder (``plans.pkl``, ``*/model_final_checkpoint.model``; CTSpine1K):
+  see :mod:`.nnunet`.
 - a plain state dict of MONAI's ``DenseNet121`` (the MMCSD outcome classifier).
 
 Checkpoints are read with ``torch.load(weights_only=True)`` and a numpy allow-list: a

@@ -17,9 +17,19 @@ Output labels are named in ``dataset.json``; names map onto the anatomy table
 ``napari_spine_labels.json`` (``{"native name": "anatomy name" or "background"}``) for
 names that do not map by themselves.
 
-**v1** (``plans.pkl``, ``*/model_final_checkpoint.model`` + ``.model.pkl``; the
-CTSpine1K model) is recognised but not run: its ``.pkl`` files are plain pickles whose
-loading can execute code, and nnunet 1.x loads them that way.
+**v1** (``plans.pkl``, ``<fold>/model_final_checkpoint.model`` + ``.model.pkl``; the
+CTSpine1K model) runs through the same pipeline with the network class of ``nnunet`` 1.x
+(``Generic_UNet`` built as ``nnUNetTrainerV2`` builds it; ``pip install nnunet==1.7.1``).
+nnunet 1.x itself is never asked to load anything: its ``.pkl`` files are plain pickles, so
+napari-spine reads them with a restricted unpickler that admits only numpy arrays,
+scalars, dtypes and ordered dicts (anything else is refused before it runs), and the
+``.model`` checkpoint with ``torch.load(weights_only=True)``. The case is fed in the voxel
+order nnU-Net v1 saw: the file's own order reversed, or, for CTSpine1K's
+``Task056_VerSe`` (trained on volumes whose orientation nnU-Net had normalised to an
+identity ITK direction), (S, P, L); ``napari_spine_model.json`` in the folder can set
+``axcodes`` and ``label_scheme`` for other v1 models. Differences from v1's own
+inference: v1 normalises after resampling and blends softmax probabilities (napari-spine
+blends logits); a test compares the two on a tiny v1 network.
 """
 
 from __future__ import annotations
@@ -235,11 +245,179 @@ def load_v2(folder: Path, folds=None, checkpoint: str = "checkpoint_final.pth"):
                       info={"folds": [p.name for p in fold_dirs], "configuration": config})
 
 
-def load_v1(folder: Path):
-    raise ModelError(
-        f"{folder}: an nnU-Net v1 model (such as CTSpine1K's). napari-spine does not run v1 "
-        "folders: their plans.pkl and .model.pkl are plain pickles that execute code when "
-        "loaded. Run it with nnunet 1.7.1 in its own environment (pip install nnunet==1.7.1; "
-        "nnUNet_predict -i IN -o OUT -t 056 -m 3d_fullres -f all), then open the predicted "
-        "NIfTI with napari-spine (label scheme ctspine1k)."
+# -- nnU-Net v1 -----------------------------------------------------------------------------------
+_V1_TRAINERS = ("nnUNetTrainerV2", "nnUNetTrainerV2_noMirroring", "nnUNetTrainerV2_ep4000",
+                "nnUNetTrainerV2_Loss_DiceCE_noSmooth")
+
+
+def restricted_pickle_load(path: Path):
+    """Unpickle a v1 ``.pkl`` admitting only numpy data and plain containers."""
+    import collections
+    import pickle
+
+    import numpy as np
+
+    allowed = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("collections", "defaultdict"): collections.defaultdict,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "slice"): slice,
+    }
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(mod, "_reconstruct")] = np._core.multiarray._reconstruct
+        allowed[(mod, "scalar")] = np._core.multiarray.scalar
+    dtype_classes = {type(np.dtype(t)).__name__: type(np.dtype(t)) for t in
+                     (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
+                      np.int64, np.uint64, np.float16, np.float32, np.float64)}
+    for name, cls in dtype_classes.items():
+        allowed[("numpy.dtypes", name)] = cls
+
+    class _Restricted(pickle.Unpickler):
+        def find_class(self, module, name):
+            try:
+                return allowed[(module, name)]
+            except KeyError:
+                raise pickle.UnpicklingError(f"{module}.{name}") from None
+
+    try:
+        with open(path, "rb") as f:
+            return _Restricted(f).load()
+    except pickle.UnpicklingError as exc:
+        raise ModelError(
+            f"{path}: refused to load: the file needs {exc}, which is not plain data "
+            "(only numpy arrays, scalars and dicts are allowed; nothing in the file was executed)"
+        ) from None
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise ModelError(f"{path}: not a readable nnU-Net v1 pickle ({exc})") from None
+
+
+def _v1_overrides(folder: Path) -> dict:
+    p = folder / "napari_spine_model.json"
+    return _read_json(p) if p.is_file() else {}
+
+
+def _v1_is_verse(folder: Path) -> bool:
+    return any(part.startswith("Task056") for part in folder.resolve().parts)
+
+
+def load_v1(folder: Path, folds=None):
+    """Load an nnU-Net v1 trained-model folder (``Generic_UNet`` of nnunet 1.x)."""
+    import contextlib
+    import io
+
+    import numpy as np
+
+    from ..datasets._pt import safe_torch_load
+    from ..errors import SpineIOError
+    from ..labelmaps import get_label_map
+    from .model import SpineModel
+
+    folder = Path(folder)
+    plans = restricted_pickle_load(folder / "plans.pkl")
+    if not isinstance(plans, dict) or "plans_per_stage" not in plans:
+        raise ModelError(f"{folder}/plans.pkl: not an nnU-Net v1 plans file")
+    ckpts = sorted(folder.glob("*/model_final_checkpoint.model"))
+    if folds is not None:
+        ckpts = [c for c in ckpts if c.parent.name in {str(f) for f in folds}
+                 or c.parent.name in {f"fold_{f}" for f in folds}]
+    if not ckpts:
+        raise ModelError(f"{folder}: no <fold>/model_final_checkpoint.model")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # nnunet 1.x prints a banner on import
+            import torch.nn as nn
+            from nnunet.network_architecture.generic_UNet import Generic_UNet
+    except ImportError:
+        raise ModelError(
+            f"{folder}: an nnU-Net v1 model (such as CTSpine1K's): its network class comes "
+            "from nnunet 1.x: pip install nnunet==1.7.1 (or napari-spine[nnunet1])"
+        ) from None
+    info_path = Path(str(ckpts[0]) + ".pkl")
+    info = restricted_pickle_load(info_path) if info_path.is_file() else {}
+    trainer = info.get("name", "nnUNetTrainerV2")
+    if trainer not in _V1_TRAINERS:
+        raise ModelError(f"{info_path}: trainer {trainer} is not supported (nnUNetTrainerV2 family only)")
+    stages = sorted(plans["plans_per_stage"])
+    init = info.get("init") or ()
+    stage = init[5] if len(init) > 5 and init[5] in plans["plans_per_stage"] else stages[-1]
+    sp = plans["plans_per_stage"][stage]
+    patch = [int(p) for p in sp["patch_size"]]
+    if len(patch) != 3:
+        raise ModelError(f"{folder}: 2-D nnU-Net v1 models are not supported")
+    n_in = int(plans.get("num_modalities", 1))
+    if n_in != 1:
+        raise ModelError(f"{folder}: the model takes {n_in} input channels; cases have one image")
+    n_classes = int(plans["num_classes"]) + 1
+    pools = [list(map(int, k)) for k in sp["pool_op_kernel_sizes"]]
+    kernels = [list(map(int, k)) for k in sp["conv_kernel_sizes"]]
+    nets = []
+    for ck in ckpts:
+        try:
+            obj = safe_torch_load(str(ck), what="an nnU-Net v1 checkpoint")
+        except SpineIOError as exc:
+            raise ModelError(str(exc)) from None
+        state = obj.get("state_dict") if isinstance(obj, dict) else None
+        if not isinstance(state, dict):
+            raise ModelError(f"{ck}: not an nnU-Net v1 checkpoint (no 'state_dict')")
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        net = Generic_UNet(
+            n_in, int(plans["base_num_features"]), n_classes, len(pools),
+            int(plans.get("conv_per_stage", 2)), 2, nn.Conv3d, nn.InstanceNorm3d,
+            {"eps": 1e-5, "affine": True}, nn.Dropout3d, {"p": 0, "inplace": True},
+            nn.LeakyReLU, {"negative_slope": 1e-2, "inplace": True}, True, False,
+            lambda x: x, None, pools, kernels, False, True, True)
+        net.do_ds = False
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            msg = " ".join(x.strip() for x in str(exc).strip().splitlines()[:3])
+            raise ModelError(f"{ck}: the weights do not fit the network of plans.pkl ({msg})") from None
+        nets.append(net)
+    over = _v1_overrides(folder)
+    verse = _v1_is_verse(folder)
+    classes = [int(c) for c in plans.get("all_classes", range(1, n_classes))]
+    scheme = over.get("label_scheme") or (
+        "ctspine1k" if verse or classes == list(range(1, 26)) else None)
+    if scheme is None and "labels" not in over:
+        raise ModelError(
+            f"{folder}: nnU-Net v1 plans do not name their labels; put napari_spine_model.json "
+            'in the folder with {"label_scheme": "<scheme>"} or {"labels": {"1": "L1", ...}}')
+    if "labels" in over:
+        names = {0: "background", **{int(k): str(v) for k, v in over["labels"].items()}}
+    else:
+        lm = get_label_map(scheme)
+        names = {0: "background"}
+        for c in range(1, n_classes):
+            if c not in lm.to_canonical:
+                raise ModelError(f"{folder}: output {c} has no entry in the {scheme} label map")
+            names[c] = ontology.name_of(lm.to_canonical[c])
+    norm_name = plans["normalization_schemes"][0]
+    if norm_name == "CT":
+        ip = plans["dataset_properties"]["intensityproperties"][0]
+        norm = {"scheme": "ct", "lower": float(ip["percentile_00_5"]),
+                "upper": float(ip["percentile_99_5"]), "mean": float(ip["mean"]),
+                "std": float(ip["sd"])}
+    elif norm_name == "nonCT":
+        norm = {"scheme": "zscore"}
+    elif norm_name == "noNorm":
+        norm = {"scheme": "none"}
+    else:
+        raise ModelError(f"{folder}/plans.pkl: normalisation {norm_name} is not supported")
+    axcodes = over.get("axcodes") or ("SPL" if verse else "file-reversed")
+    card = ModelCard(
+        name=f"{folder.parent.name or folder.name} 3d_fullres (nnU-Net v1, {len(nets)} "
+        f"fold{'s' if len(nets) > 1 else ''})",
+        axcodes=axcodes,
+        spacing=tuple(float(s) for s in np.asarray(sp["current_spacing"])),
+        patch_size=tuple(patch),
+        normalization=norm,
+        labels=names,
+        extra={"transpose": [int(t) for t in plans.get("transpose_forward", (0, 1, 2))]},
+        description=f"nnU-Net v1 model from {folder}",
     )
+    card.validate(str(folder))
+    return SpineModel(card, _ensemble(nets), str(folder), "nnunetv1",
+                      info={"folds": [c.parent.name for c in ckpts], "stage": stage,
+                            "trainer": trainer})
