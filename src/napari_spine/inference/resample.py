@@ -59,6 +59,8 @@ def logits_to_labels(logits, size: Sequence[int], *, slab: int = 16, probabiliti
 
     size = tuple(int(s) for s in size)
     k, *spatial = logits.shape
+    if tuple(spatial) == size and probabilities is None:
+        return logits.argmax(0)  # same grid: one pass, nothing to resize
     out = torch.empty(size, dtype=torch.int64, device=logits.device)
     same0 = spatial[0] == size[0]
     if not same0:

@@ -188,8 +188,11 @@ def sliding_window(
         if acc is None:
             acc = torch.zeros((out.shape[1], *spatial), dtype=out_dtype, device=out_device)
         for b, sl in enumerate(chunk):
-            o = (out[b].float() * weight).to(out_device, out_dtype)
-            acc[(slice(None), *sl)] += o
+            o = out[b]
+            if o.device != out_device:
+                o = o.to(out_device)
+            # fused multiply-add into the accumulator: no patch-sized temporary
+            acc[(slice(None), *sl)].addcmul_(o, weight_out)
             wsum[sl] += weight_out
         done += len(chunk)
         yield done, total
