@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from napari_spine import make_phantom, ontology  # noqa: E402
 from napari_spine.inference.card import ModelCard  # noqa: E402
 
-CLASSES = {0: "background", 1: "vertebral body", 2: "disc", 3: "spinal canal", 4: "spinal cord"}
+CLASSES = {0: "background", 1: "vertebra", 2: "disc", 3: "spinal canal", 4: "spinal cord"}
 CLASS_NAMES = ["background", "vertebra", "disc", "spinal canal", "spinal cord"]
 SPACING = 2.0
 PATCH = 64

@@ -28,7 +28,7 @@ def test_bundled_model_is_small_and_carries_its_card():
     assert path.is_file() and path.stat().st_size < 10 * 2**20
     model = napari_spine.load_model("default")
     card = model.card
-    assert card.label_ids == (0, 50, 100, 61, 60)
+    assert card.label_ids == (0, 51, 100, 61, 60)  # whole vertebrae, discs, canal, cord
     assert card.spacing == (2.0, 2.0, 2.0) and card.axcodes == "LIP"
     assert "python scripts/train_default_model.py" in card.extra["training"]["command"]
     assert "phantoms" in card.extra["metrics"] and card.extra["metrics"]["phantoms"]

@@ -26,6 +26,20 @@ def test_levels_recovered_from_semantic_masks():
     assert set(np.unique(semantic)) == {0, 50, 100}  # input untouched
 
 
+def test_whole_vertebrae_are_numbered_too():
+    # the bundled model's output: 51 whole vertebra, 100 disc
+    case = make_phantom((24, 160, 96), (1.0, 1.0, 1.0), levels=("C2", "T1"), modality="MR-T2",
+                        include_canal=False)
+    semantic = np.where(np.isin(case.labels, [ontology.vertebra_id(v) for v in
+                                              ("C2", "C3", "C4", "C5", "C6", "C7", "T1")]),
+                        ontology.GENERIC_VERTEBRA, case.labels).astype(np.uint8)
+    semantic[(semantic > 100) & (semantic < 200)] = ontology.GENERIC_DISC
+    res = identify_levels(semantic, anchor="C2", spacing=case.spacing)
+    assert np.array_equal(res.labels, case.labels)
+    assert ontology.by_name("vertebra").id == ontology.GENERIC_VERTEBRA
+    assert ontology.by_name("vertebral body").id == ontology.GENERIC_VERTEBRAL_BODY
+
+
 def test_anchor_is_editable_and_off_by_one_shifts_everything():
     case = make_phantom((24, 128, 96), levels=("L1", "L4"), include_canal=False)
     semantic = _semantic(case)

@@ -52,7 +52,7 @@ def identify_levels(
     anchor: str = "C2",
     *,
     spacing=(1.0, 1.0, 1.0),
-    body_id: int = ontology.GENERIC_VERTEBRAL_BODY,
+    body_id: int | tuple[int, ...] = (ontology.GENERIC_VERTEBRAL_BODY, ontology.GENERIC_VERTEBRA),
     disc_id: int = ontology.GENERIC_DISC,
     min_volume_mm3: float = 50.0,
 ) -> LevelResult:
@@ -76,7 +76,7 @@ def identify_levels(
     min_vox = max(1, int(round(min_volume_mm3 / vox_mm3)))
     result = LevelResult(labels=out)
 
-    body_lab, bodies = _components(labels == body_id, min_vox)
+    body_lab, bodies = _components(np.isin(labels, np.atleast_1d(body_id)), min_vox)
     start = seq.index(anchor)
     for k, (comp, row, _) in enumerate(bodies):
         if start + k >= len(seq):

@@ -14,6 +14,7 @@ ids          structures
 28           T13 (transitional thoracic vertebra)
 41-49        vertebral sub-regions (arch, processes, facets, body border)
 50           vertebral body, level not assigned
+51           whole vertebra (body and arch), level not assigned
 60, 61       spinal cord, spinal canal
 62           endplate, level not assigned
 100          intervertebral disc, level not assigned
@@ -42,6 +43,7 @@ __all__ = [
     "DISC_OFFSET",
     "ENDPLATE_OFFSET",
     "GENERIC_DISC",
+    "GENERIC_VERTEBRA",
     "GENERIC_VERTEBRAL_BODY",
     "SPINAL_CANAL",
     "SPINAL_CORD",
@@ -68,6 +70,7 @@ Region = Literal["C", "T", "L", "S", "Co"]
 DISC_OFFSET = 100
 ENDPLATE_OFFSET = 200
 GENERIC_VERTEBRAL_BODY = 50
+GENERIC_VERTEBRA = 51  # a whole vertebra (body and arch), level not assigned
 GENERIC_DISC = 100
 GENERIC_ENDPLATE = 62
 SPINAL_CORD = 60
@@ -200,13 +203,15 @@ def _build() -> tuple[Structure, ...]:
         (49, "Vertebral body border", "subregion", (0.55, 0.55, 0.55)),
         (GENERIC_VERTEBRAL_BODY, "Vertebral body (level not assigned)", "vertebra",
          (0.93, 0.80, 0.55)),
+        (GENERIC_VERTEBRA, "Vertebra (level not assigned)", "vertebra", (0.85, 0.72, 0.62)),
         (SPINAL_CORD, "Spinal cord", "neural", (1.0, 0.95, 0.2)),
         (SPINAL_CANAL, "Spinal canal", "neural", (0.35, 0.65, 1.0)),
         (GENERIC_ENDPLATE, "Endplate (level not assigned)", "endplate", (0.6, 0.3, 0.2)),
         (GENERIC_DISC, "Disc (level not assigned)", "disc", (0.3, 0.9, 0.85)),
     ]
     aliases_generic = {
-        GENERIC_VERTEBRAL_BODY: ("vertebral body", "vertebra", "vertebrae", "corpus"),
+        GENERIC_VERTEBRAL_BODY: ("vertebral body", "vertebral bodies", "corpus"),
+        GENERIC_VERTEBRA: ("vertebra", "vertebrae", "whole vertebra"),
         GENERIC_DISC: ("disc", "intervertebral disc", "ivd"),
         SPINAL_CORD: ("cord",),
         SPINAL_CANAL: ("canal", "csf"),

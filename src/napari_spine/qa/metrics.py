@@ -115,7 +115,7 @@ def level_metrics(
                 hd95 = float(max(np.percentile(d_ab, 95), np.percentile(d_ba, 95)))
                 msd = float((d_ab.mean() + d_ba.mean()) / 2.0)
         identified = None
-        if ontology.is_vertebra(sid) and sid != ontology.GENERIC_VERTEBRAL_BODY and n_ref[sid]:
+        if ontology.is_vertebra(sid) and sid not in (ontology.GENERIC_VERTEBRAL_BODY, ontology.GENERIC_VERTEBRA) and n_ref[sid]:
             identified = False
             if n_cand[sid] and dist <= IDENTIFICATION_MM:
                 d_all = {j: float(np.linalg.norm(cen_r[sid] - cen_c[j])) for j in present_c}
