@@ -11,6 +11,7 @@ Output folder::
 
     DIR/summary.csv            one row per case (status, reason, outputs, key numbers)
     DIR/summary.json           the same rows, plus the run's options
+    DIR/summary.parquet        the same table (when pandas and pyarrow are installed)
     DIR/report.html            QA report (qa, and predict when there are reference labels)
     DIR/cases/<case>/...       per-case outputs (labels NIfTI, *.json)
     DIR/cases/<case>/done.json fingerprint of inputs, options and model, written last
@@ -380,6 +381,19 @@ def write_summary(rows: list[dict], out: Path, meta: dict) -> Path:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
     _write_json(out / "summary.json", {"options": meta,
                                        "cases": [{k: r.get(k) for k in SUMMARY_FIELDS} for r in rows]})
+    try:  # the same table for pandas/Arrow users, when they are installed
+        import pandas as pd
+
+        frame = pd.DataFrame([{k: r.get(k) for k in SUMMARY_FIELDS} for r in rows],
+                             columns=list(SUMMARY_FIELDS))
+        for col in ("structures", "errors", "warnings"):
+            frame[col] = frame[col].astype("Int64")
+        for col in ("mean_dice", "score"):
+            frame[col] = frame[col].astype("Float64")
+        with atomic_path(out / "summary.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+    except ImportError:
+        pass
     return target
 
 
