@@ -71,6 +71,16 @@ def main(argv=None) -> int:
                 f = validate_sequence(case.labels, case.spacing)
                 (out / f"{ref.case_id}.json").write_text(json.dumps([x.message for x in f]))
 
+    def cluster_start_stop():
+        from napari_spine.batch import _local_cluster
+
+        client, cluster = _local_cluster(1, False)
+        client.close()
+        cluster.close()
+
+    t_cluster, _ = timed(cluster_start_stop)
+    res["cluster_start_stop_s"] = t_cluster
+    print(f"a 1-worker LocalCluster starts and stops in {t_cluster:.2f} s")
     commands = ["qa", "export"] + (["predict"] if args.predict else [])
     for command in commands:
         runs = {}
@@ -88,6 +98,7 @@ def main(argv=None) -> int:
             tp, _ = timed(lambda: plain(command))
             entry["plain_loop_s"] = round(tp, 2)
             entry["overhead_1_worker"] = runs["workers=1"][0] / tp - 1
+            entry["overhead_1_worker_after_start"] = (runs["workers=1"][0] - t_cluster) / tp - 1
             entry["overhead_in_process"] = runs["workers=0"][0] / tp - 1
         res[command] = entry
         print(command, json.dumps({k: (round(v, 3) if isinstance(v, float) else v)

@@ -320,6 +320,15 @@ def process_case(ref, opts: BatchOptions, out: str, fingerprint: str) -> dict[st
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux VmHWM: unlike ``ru_maxrss`` it is not
+    inherited from the parent that spawned a worker)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     try:
         import resource
 
