@@ -110,6 +110,17 @@ def _build_network(folder: Path, cfg, n_in: int, n_out: int):
         raise ModelError(f"{folder}/plans.json: cannot build the network {cls} ({exc})") from None
 
 
+def _with_weights(net, state, checkpoint: Path, plans_name: str):
+    """``net`` with ``state`` loaded strictly, or a ModelError naming the checkpoint."""
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        msg = " ".join(x.strip() for x in str(exc).strip().splitlines()[:3])
+        raise ModelError(
+            f"{checkpoint}: the weights do not fit the network of {plans_name} ({msg})") from None
+    return net
+
+
 def _ensemble(nets):
     import torch
 
@@ -223,12 +234,7 @@ def load_v2(folder: Path, folds=None, checkpoint: str = "checkpoint_final.pth"):
     nets = []
     for ck, state in states:
         net = _build_network(folder, cfg, n_in, len(by_index))
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            msg = " ".join(s.strip() for s in str(exc).strip().splitlines()[:3])
-            raise ModelError(f"{ck}: the weights do not fit the network of plans.json ({msg})") from None
-        nets.append(net)
+        nets.append(_with_weights(net, state, ck, "plans.json"))
     card = ModelCard(
         name=f"{dataset.get('name') or plans.dataset_name} {config} (nnU-Net v2, "
         f"{len(nets)} fold{'s' if len(nets) > 1 else ''})",
@@ -369,12 +375,7 @@ def load_v1(folder: Path, folds=None):
             nn.LeakyReLU, {"negative_slope": 1e-2, "inplace": True}, True, False,
             lambda x: x, None, pools, kernels, False, True, True)
         net.do_ds = False
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            msg = " ".join(x.strip() for x in str(exc).strip().splitlines()[:3])
-            raise ModelError(f"{ck}: the weights do not fit the network of plans.pkl ({msg})") from None
-        nets.append(net)
+        nets.append(_with_weights(net, state, ck, "plans.pkl"))
     over = _v1_overrides(folder)
     verse = _v1_is_verse(folder)
     classes = [int(c) for c in plans.get("all_classes", range(1, n_classes))]
