@@ -106,3 +106,19 @@ def test_landmark_export_refuses_unknown_suffix(tmp_path):
     with pytest.raises(Exception, match=r"\.json or \.csv"):
         export_landmarks(case, tmp_path / "lm.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_generic_structure_exports_in_the_canonical_scheme(tmp_path):
+    # predictions of level-free models (vertebra 51, body 50, disc 100, canal, cord)
+    import numpy as np
+
+    from napari_spine import export_labels, make_phantom, ontology
+
+    case = make_phantom((20, 40, 30), levels=("L1", "L3"), seed=3)
+    lab = np.zeros(case.shape, np.uint8)
+    ids = [ontology.GENERIC_VERTEBRA, ontology.GENERIC_VERTEBRAL_BODY, ontology.GENERIC_DISC,
+           ontology.SPINAL_CANAL, ontology.SPINAL_CORD]
+    for k, sid in enumerate(ids):
+        lab[k * 4 : k * 4 + 3, 5:10, 5:10] = sid
+    res = export_labels(case, lab, tmp_path / "p.nii.gz", scheme="canonical")
+    assert set(res.counts) == set(ids)
