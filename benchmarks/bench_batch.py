@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=8)
     ap.add_argument("--predict", action="store_true")
+    ap.add_argument("--predict-cases", type=int, default=4,
+                    help="cases for the predict comparison (about 40 s each on 2 CPU cores)")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     root = tmp / "CTSpine1K"
@@ -84,13 +86,15 @@ def main(argv=None) -> int:
     commands = ["qa", "export"] + (["predict"] if args.predict else [])
     for command in commands:
         runs = {}
+        ids = [c.case_id for c in ds.cases][: args.predict_cases] if command == "predict" else ()
         for label, workers in (("workers=0", 0), ("workers=1", 1), ("workers=2", 2)):
             out = tmp / f"{command}-{label}"
             t, r = timed(lambda: batch.run(command, root, out, workers=workers, progress=quiet,
-                                           device="cpu"))
+                                           device="cpu", case_ids=ids))
             assert r.ok, r.failed
             runs[label] = (t, r)
         entry = {k: round(v[0], 2) for k, v in runs.items()}
+        entry["cases"] = len(runs["workers=0"][1].rows)
         entry["speedup_2_vs_1"] = runs["workers=1"][0] / runs["workers=2"][0]
         entry["peak_rss_mb_per_worker"] = max(row.get("peak_rss_mb", 0) for row in runs["workers=2"][1].rows
                                               if "peak_rss_mb" in row)
