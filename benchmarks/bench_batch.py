@@ -89,8 +89,8 @@ def main(argv=None) -> int:
         ids = [c.case_id for c in ds.cases][: args.predict_cases] if command == "predict" else ()
         for label, workers in (("workers=0", 0), ("workers=1", 1), ("workers=2", 2)):
             out = tmp / f"{command}-{label}"
-            t, r = timed(lambda: batch.run(command, root, out, workers=workers, progress=quiet,
-                                           device="cpu", case_ids=ids))
+            t, r = timed(lambda c=command, o=out, w=workers, i=ids: batch.run(
+                c, root, o, workers=w, progress=quiet, device="cpu", case_ids=i))
             assert r.ok, r.failed
             runs[label] = (t, r)
         entry = {k: round(v[0], 2) for k, v in runs.items()}
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         entry["peak_rss_mb_per_worker"] = max(row.get("peak_rss_mb", 0) for row in runs["workers=2"][1].rows
                                               if "peak_rss_mb" in row)
         if command != "predict":
-            tp, _ = timed(lambda: plain(command))
+            tp, _ = timed(lambda c=command: plain(c))
             entry["plain_loop_s"] = round(tp, 2)
             entry["overhead_1_worker"] = runs["workers=1"][0] / tp - 1
             entry["overhead_1_worker_after_start"] = (runs["workers=1"][0] - t_cluster) / tp - 1

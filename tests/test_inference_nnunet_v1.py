@@ -138,6 +138,17 @@ def test_a_plans_pickle_that_would_run_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_corrupt_v1_pickles(tmp_path):
+    folder, _ = make_v1_folder(tmp_path / "Task056_VerSe" / "T")
+    good = (folder / "plans.pkl").read_bytes()
+    rng = np.random.default_rng(1)
+    for i in range(20):
+        cut = good[: int(rng.integers(1, len(good)))] if i % 2 else rng.bytes(2000)
+        (folder / "plans.pkl").write_bytes(cut)
+        with pytest.raises(ModelError, match=r"plans\.pkl"):
+            load_model(folder)
+
+
 def test_v1_checkpoint_for_another_network(tmp_path):
     folder, _ = make_v1_folder(tmp_path / "Task056_VerSe" / "T")
     torch.save({"state_dict": torch.nn.Conv3d(1, 2, 3).state_dict()},

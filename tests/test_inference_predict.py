@@ -1,6 +1,5 @@
 """The prediction pipeline with networks whose right answer is known."""
 
-import os
 import pickle
 
 import numpy as np
@@ -208,9 +207,17 @@ def test_corrupt_and_empty_files(tmp_path):
     (tmp_path / "empty.pth").write_bytes(b"")
     with pytest.raises(ModelError, match=r"empty\.pth: file is empty"):
         load_model(tmp_path / "empty.pth")
-    (tmp_path / "noise.pth").write_bytes(os.urandom(4096))
-    with pytest.raises(ModelError, match=r"noise\.pth"):
-        load_model(tmp_path / "noise.pth")
+    rng = np.random.default_rng(0)
+    for i in range(30):  # random bytes break the unpickler in many different ways
+        noise = tmp_path / f"noise{i}.pth"
+        noise.write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        with pytest.raises(ModelError, match=rf"noise{i}\.pth"):
+            load_model(noise)
+    pk = tmp_path / "cut.pth"  # a real checkpoint cut short
+    torch.save({"w": torch.zeros(1000)}, pk)
+    pk.write_bytes(pk.read_bytes()[:700])
+    with pytest.raises(ModelError, match=r"cut\.pth"):
+        load_model(pk)
     with pytest.raises(ModelError, match="no such file"):
         load_model(tmp_path / "missing.pth")
 

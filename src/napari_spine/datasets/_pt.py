@@ -182,8 +182,10 @@ def safe_torch_load(location: str, what: str = "a plain array") -> Any:
             "(only numpy arrays, tensors and plain containers are allowed; nothing in the "
             "file was executed)"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise SpineIOError(f"{location}: not a readable PyTorch file ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - corrupt bytes fail anywhere in the unpickler
+        raise SpineIOError(
+            f"{location}: not a readable PyTorch file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def load_pt(location: str) -> Any:

@@ -296,8 +296,9 @@ def restricted_pickle_load(path: Path):
             f"{path}: refused to load: the file needs {exc}, which is not plain data "
             "(only numpy arrays, scalars and dicts are allowed; nothing in the file was executed)"
         ) from None
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise ModelError(f"{path}: not a readable nnU-Net v1 pickle ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - corrupt bytes fail anywhere in the unpickler
+        raise ModelError(
+            f"{path}: not a readable nnU-Net v1 pickle ({type(exc).__name__}: {exc})") from None
 
 
 def _v1_overrides(folder: Path) -> dict:
