@@ -7,6 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
+from helpers import FileOpeningPickle
+
 torch = pytest.importorskip("torch")
 with contextlib.redirect_stdout(io.StringIO()):
     v1 = pytest.importorskip("nnunet.network_architecture.generic_UNet")
@@ -121,18 +123,10 @@ def test_v1_labels_must_be_named(tmp_path):
         load_model(folder)
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_a_plans_pickle_that_would_run_code_is_refused(tmp_path):
     folder, _ = make_v1_folder(tmp_path / "Task056_VerSe" / "T")
     marker = tmp_path / "pwned"
-    (folder / "plans.pkl").write_bytes(pickle.dumps({"plans_per_stage": _Evil(str(marker))}))
+    (folder / "plans.pkl").write_bytes(pickle.dumps({"plans_per_stage": FileOpeningPickle(str(marker))}))
     with pytest.raises(ModelError, match=r"plans\.pkl: refused to load: the file needs io\.open"):
         load_model(folder)
     assert not marker.exists()

@@ -7,7 +7,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import all_axcodes, drain, save_torchscript, sign_card, sign_model_file  # noqa: E402
+from helpers import (  # noqa: E402
+    FileOpeningPickle,
+    all_axcodes,
+    drain,
+    save_torchscript,
+    sign_card,
+    sign_model_file,
+)
 from napari_spine import SpineCase, geometry, make_phantom  # noqa: E402
 from napari_spine.inference import (  # noqa: E402
     InferenceCancelled,
@@ -222,22 +229,14 @@ def test_corrupt_and_empty_files(tmp_path):
         load_model(tmp_path / "missing.pth")
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "pwned"
-    torch.save({"weights": torch.zeros(3), "payload": _Evil(str(marker))}, tmp_path / "evil.pth")
+    torch.save({"weights": torch.zeros(3), "payload": FileOpeningPickle(str(marker))}, tmp_path / "evil.pth")
     with pytest.raises(ModelError, match=r"evil\.pth: refused to load.*nothing in the file was executed"):
         load_model(tmp_path / "evil.pth")
     assert not marker.exists()
     # the same with a plain pickle renamed .pth
-    (tmp_path / "evil2.pth").write_bytes(pickle.dumps(_Evil(str(marker))))
+    (tmp_path / "evil2.pth").write_bytes(pickle.dumps(FileOpeningPickle(str(marker))))
     with pytest.raises(ModelError):
         load_model(tmp_path / "evil2.pth")
     assert not marker.exists()
