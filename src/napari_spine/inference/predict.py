@@ -99,7 +99,11 @@ def _transpose_ornt(perm) -> np.ndarray:
 class _Orienter:
     """Display order <-> the model's axis order, as a chain of permutations/flips."""
 
-    def __init__(self, case: SpineCase, axcodes: str, transpose=None):
+    def __init__(self, steps):
+        self.steps = list(steps)
+
+    @classmethod
+    def for_volume(cls, case: SpineCase, axcodes: str, transpose=None) -> _Orienter:
         if axcodes in ("file", "file-reversed"):
             steps = [geometry.inverse_ornt(case.source.ornt)]
             if axcodes == "file-reversed":
@@ -108,7 +112,14 @@ class _Orienter:
             steps = [ornt_transform(axcodes2ornt(geometry.DISPLAY_AXCODES), axcodes2ornt(tuple(axcodes)))]
         if transpose is not None:
             steps.append(_transpose_ornt(transpose))
-        self.steps = steps
+        return cls(steps)
+
+    @classmethod
+    def for_plane(cls, axcodes: str) -> _Orienter:
+        """2-D models: display planes are (I, P); the card may ask for another order."""
+        labels = (("S", "I"), ("A", "P"))
+        return cls([ornt_transform(axcodes2ornt(("I", "P"), labels=labels),
+                                   axcodes2ornt(tuple(axcodes), labels=labels))])
 
     def forward(self, arr: np.ndarray) -> np.ndarray:
         for o in self.steps:
@@ -124,12 +135,6 @@ class _Orienter:
         for o in self.steps:
             spacing = _spacing_through(spacing, o)
         return tuple(spacing)
-
-
-def _plane_ornt(axcodes: str) -> np.ndarray:
-    """2-D models: display planes are (I, P); the card may ask for another order."""
-    return ornt_transform(axcodes2ornt(("I", "P"), labels=(("S", "I"), ("A", "P"))),
-                          axcodes2ornt(tuple(axcodes), labels=(("S", "I"), ("A", "P"))))
 
 
 # -- numerics ----------------------------------------------------------------------------------
@@ -290,7 +295,6 @@ def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel
     from .resample import grid_shape, logits_to_labels, resize
 
     card = model.card
-    timings: dict[str, float] = {}
     a, b, keep_a, keep_b = _region(case, model, slice_index)
     lut = torch.tensor(card.label_ids, dtype=torch.uint8)
     out = np.zeros(case.shape, dtype=np.uint8)
@@ -298,41 +302,31 @@ def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel
     step = step or card.step
     pred = Prediction(model.name, str(dev), region=(keep_a, keep_b), class_ids=card.label_ids)
     predictor = _predictor(model, dev)
-    t = time.perf_counter()
     yield ProgressEvent("prepare", message="preparing the image")
 
+    # a 3-D model sees the slab a:b at once, a 2-D model each of its sagittal planes
     if card.spatial_dims == 3:
-        orient = _Orienter(case, card.axcodes, card.extra.get("transpose"))
-        items = [(orient, case.image[a:b], (slice(a, b),))]
+        orient = _Orienter.for_volume(case, card.axcodes, card.extra.get("transpose"))
+        items = [(case.image[a:b], slice(a, b))]
+        sp = orient.spacing(case.spacing)
     else:
-        po = _plane_ornt(card.axcodes)
-        items = [(po, case.image[s], (s,)) for s in range(a, b)]
-    # windows per item (the same for every plane of a 2-D model)
-    first = items[0]
-    sp0 = first[0].spacing(case.spacing) if card.spatial_dims == 3 else _spacing_through(case.spacing[1:], first[0])
-    shape0 = (first[0].forward(first[1]).shape if card.spatial_dims == 3
-              else apply_orientation(first[1], first[0]).shape)
-    mshape0 = grid_shape(shape0, sp0, card.spacing or sp0)
-    per_item = len(window_slices([max(m, p) for m, p in zip(mshape0, card.patch_size, strict=True)],
-                                 card.patch_size, step))
+        orient = _Orienter.for_plane(card.axcodes)
+        items = [(case.image[s], s) for s in range(a, b)]
+        sp = orient.spacing(case.spacing[1:])
+    target = card.spacing or sp
+    mshape = grid_shape(orient.forward(items[0][0]).shape, sp, target)
+    padded = [max(m, p) for m, p in zip(mshape, card.patch_size, strict=True)]
+    per_item = len(window_slices(padded, card.patch_size, step))
+    out_dev, out_dtype = _accumulator(dev, len(lut), int(np.prod(padded)))
     total = per_item * len(items)
     done = 0
-    t_windows = t_finish = 0.0
-    for orient, arr, dst in items:
+    t_prep = t_windows = t_finish = 0.0
+    for arr, dst in items:
         t = time.perf_counter()
-        if card.spatial_dims == 3:
-            oriented = orient.forward(arr)
-            sp = orient.spacing(case.spacing)
-        else:
-            oriented = apply_orientation(arr, orient)
-            sp = _spacing_through(case.spacing[1:], orient)
+        oriented = orient.forward(arr)
         x = torch.from_numpy(np.ascontiguousarray(oriented)).to(dev, torch.float32)[None]
-        x = _normalize(x, card.normalization)
-        mshape = grid_shape(x.shape[1:], sp, card.spacing or sp)
-        x = resize(x, mshape)
-        nvox = int(np.prod([max(m, p) for m, p in zip(mshape, card.patch_size, strict=True)]))
-        out_dev, out_dtype = _accumulator(dev, len(lut), nvox)
-        t_prep = time.perf_counter() - t
+        x = resize(_normalize(x, card.normalization), mshape)
+        t_prep += time.perf_counter() - t
         t = time.perf_counter()
         gen = sliding_window(x, predictor, card.patch_size, step=step, batch_size=batch_size,
                              mode=blend or card.extra.get("blend", "gaussian"),
@@ -357,28 +351,15 @@ def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel
               if want_probs else None)
         idx = logits_to_labels(logits, oriented.shape, probabilities=tp)
         del logits
-        lab = lut[idx.cpu()].numpy()
-        if card.spatial_dims == 3:
-            out[dst] = orient.backward(lab)
-            if tp is not None:
-                probs[(slice(None), *dst)] = np.stack([orient.backward(c) for c in tp.cpu().numpy()])
-        else:
-            out[dst] = apply_orientation(lab, geometry.inverse_ornt(orient))
-            if tp is not None:
-                probs[:, dst[0]] = np.stack(
-                    [apply_orientation(c, geometry.inverse_ornt(orient)) for c in tp.cpu().numpy()])
+        # back to display order; of a 3-D slab only the rows asked for are kept
+        keep = slice(keep_a - a, keep_b - a) if card.spatial_dims == 3 else slice(None)
+        dst_keep = slice(keep_a, keep_b) if card.spatial_dims == 3 else dst
+        out[dst_keep] = orient.backward(lut[idx.cpu()].numpy())[keep]
+        if tp is not None:
+            probs[:, dst_keep] = np.stack([orient.backward(c)[keep] for c in tp.cpu().numpy()])
         t_finish += time.perf_counter() - t
-        timings["prepare_s"] = timings.get("prepare_s", 0.0) + t_prep
-    if (keep_a, keep_b) != (a, b):
-        out[:keep_a] = 0
-        out[keep_b:] = 0
-        if probs is not None:
-            probs[:, :keep_a] = 0
-            probs[:, keep_b:] = 0
-    timings["windows_s"] = t_windows
-    timings["finish_s"] = t_finish
     pred.labels = out
     pred.probabilities = probs
-    pred.timings.update(timings)
+    pred.timings.update(prepare_s=t_prep, windows_s=t_windows, finish_s=t_finish)
     yield ProgressEvent("done", total, total, f"{card.name}: done")
     return pred
