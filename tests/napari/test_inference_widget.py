@@ -106,3 +106,18 @@ def test_devices_are_listed(make_napari_viewer):
     items = [w.device.itemData(i) for i in range(w.device.count())]
     assert items[0] == "auto" and items[-1] == "cpu"
     assert "CPU" in w.device.itemText(w.device.count() - 1)
+
+
+def test_a_plain_napari_image_layer_can_be_segmented(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    data = (rng.integers(-5, 6, (12, 30, 20)) * 10).astype(np.int16)
+    image = viewer.add_image(data, name="plain", scale=(2.0, 1.0, 0.5), translate=(3.0, -4.0, 1.0))
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine inference")
+    w.image.setCurrentText("plain")
+    w.add_model_source(sign_model(tmp_path / "sign.ts"))
+    w.run(sync=True)
+    new = viewer.layers[-1]
+    np.testing.assert_array_equal(np.asarray(new.data), np.where(data > 0, 20, 0))
+    np.testing.assert_allclose(new.scale, image.scale)
+    np.testing.assert_allclose(new.translate, image.translate)

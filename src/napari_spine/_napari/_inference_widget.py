@@ -27,8 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..case import SpineCase
-from ..geometry import display_affine_from_transform
-from ._layers import case_from_layer, labels_layer_data
+from ._layers import case_from_layer, labels_layer_data, plain_case
 
 if TYPE_CHECKING:
     import napari
@@ -48,15 +47,11 @@ def case_for_layer(layer) -> SpineCase:
     if case is not None:
         return case
     data = np.asarray(layer.data)
-    if data.ndim == 2:
-        data = data[None]
-    if data.ndim != 3:
+    if data.ndim not in (2, 3):
         raise ValueError(f"'{layer.name}' is {data.ndim}-D; inference needs a 2-D or 3-D image")
-    scale = np.asarray(layer.scale[-3:], float) if len(layer.scale) >= 3 else np.r_[1.0, layer.scale]
-    trans = (np.asarray(layer.translate[-3:], float) if len(layer.translate) >= 3
-             else np.r_[0.0, layer.translate])
-    aff = display_affine_from_transform(scale, trans)
-    return SpineCase.from_arrays(data, aff, case_id=layer.name, dataset="napari")
+    if data.ndim == 2:  # one sagittal plane
+        return plain_case(data[None], [1.0, *layer.scale], [0.0, *layer.translate], layer.name)
+    return plain_case(data, layer.scale, layer.translate, layer.name)
 
 
 class InferenceWidget(QWidget):
@@ -272,8 +267,6 @@ class InferenceWidget(QWidget):
         if ev.total:
             self.progress.setRange(0, ev.total)
             self.progress.setValue(ev.done)
-        if ev.stage == "device":
-            self.device_used = ev.message
         if ev.message:
             self.status.setText(ev.message)
 

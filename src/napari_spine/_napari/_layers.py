@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ontology
+from .. import geometry, ontology
 from ..case import Landmarks, SpineCase
 
 __all__ = [
@@ -185,6 +185,13 @@ def case_to_layer_data(case: SpineCase, image_name: str | None = None) -> list[t
         if outlines is not None:
             layers.append(outlines)
     return layers
+
+
+def plain_case(image: np.ndarray, scale, translate, case_id: str) -> SpineCase:
+    """A case for an array that napari shows with a diagonal ``scale``/``translate`` (a layer
+    that napari-spine did not open): its geometry is the display frame's."""
+    affine = geometry.display_affine_from_transform(list(scale)[-3:], list(translate)[-3:])
+    return SpineCase.from_arrays(image, affine, case_id=case_id, dataset="napari")
 
 
 def case_from_layer(layer_or_meta: Any) -> SpineCase | None:

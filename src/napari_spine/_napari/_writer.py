@@ -12,20 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from .. import geometry
 from ..case import Landmarks, SpineCase
 from ..export import export_labels, export_landmarks
-from ._layers import case_from_layer
+from ._layers import case_from_layer, plain_case
 
 
 def _fallback_case(data: np.ndarray, meta: dict[str, Any]) -> SpineCase:
     ndim = data.ndim
-    scale = list(meta.get("scale", [1.0] * ndim))[-3:]
-    translate = list(meta.get("translate", [0.0] * ndim))[-3:]
-    affine = geometry.display_affine_from_transform(scale, translate)
-    return SpineCase.from_arrays(
-        np.zeros(data.shape[-3:], dtype=np.uint8), affine, case_id=str(meta.get("name", "labels"))
-    )
+    return plain_case(np.zeros(data.shape[-3:], dtype=np.uint8),
+                      meta.get("scale", [1.0] * ndim), meta.get("translate", [0.0] * ndim),
+                      str(meta.get("name", "labels")))
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
