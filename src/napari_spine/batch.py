@@ -12,7 +12,7 @@ Output folder::
     DIR/summary.csv            one row per case (status, reason, outputs, key numbers)
     DIR/summary.json           the same rows, plus the run's options
     DIR/summary.parquet        the same table (when pandas and pyarrow are installed)
-    DIR/report.html            QA report (qa, and predict when there are reference labels)
+    DIR/report.html            QA report (qa)
     DIR/cases/<case>/...       per-case outputs (labels NIfTI, *.json)
     DIR/cases/<case>/done.json fingerprint of inputs, options and model, written last
     DIR/logs/<case>.log        per-case log (timings, messages, the traceback on failure)
@@ -166,7 +166,8 @@ def _model(source: str):
 
 def _write_json(path: Path, obj) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=_jsonable), encoding="utf-8")
+        tmp.write_text(json.dumps(_clean(obj), indent=1, sort_keys=True, default=_jsonable),
+                       encoding="utf-8")
 
 
 def _jsonable(v):
@@ -176,8 +177,6 @@ def _jsonable(v):
         return v.item()
     if isinstance(v, np.ndarray):
         return v.tolist()
-    if isinstance(v, float) and v != v:
-        return None
     return str(v)
 
 
@@ -268,7 +267,7 @@ def _do_qa(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[st
             raise SpineIOError(f"{p}: the prediction is not on the case's grid")
         cand = pc.labels
         rows = level_metrics(case.labels, cand, case.spacing)
-        out["levels"] = [_clean(r.as_dict()) for r in rows]
+        out["levels"] = [r.as_dict() for r in rows]
         dice = [r.dice for r in rows]
         row["mean_dice"] = round(float(np.mean(dice)), 6) if dice else None
     _write_json(case_dir / "qa.json", out)
@@ -509,8 +508,8 @@ def run(
     if command == "predict":
         from .inference import load_model
 
-        try:
-            load_model(opts.model)  # fail early, before any worker starts, on a bad model
+        try:  # fail early, before any worker starts, on a bad model; reused in-process
+            _MODELS[opts.model] = load_model(opts.model)
         except SpineIOError as exc:
             raise BatchError(str(exc)) from None
     client = _connect(scheduler) if scheduler else None  # before anything is written
@@ -587,7 +586,7 @@ def run(
     meta = {"command": command, "root": str(root), "kind": ds.kind, **asdict(opts),
             "split": split, "cases": list(case_ids), "glob": glob}
     write_summary(result.rows, out, meta)
-    if command in ("qa", "predict"):
+    if command == "qa":
         _write_report(result.rows, out, f"napari-spine {command}: {ds.kind} {root.name}")
     n_fail = len(result.failed)
     say(f"done: {len(result.rows) - n_fail} ok, {n_fail} failed; summary {out / 'summary.csv'}")
