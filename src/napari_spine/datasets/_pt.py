@@ -167,12 +167,20 @@ def safe_torch_load(location: str, what: str = "a plain array") -> Any:
         ) from exc
     import pickle
 
-    raw = read_location(location)
-    if not raw:
+    if SEP in location:  # an archive member: read it whole
+        source: Any = io.BytesIO(read_location(location))
+        empty = not source.getbuffer().nbytes
+    else:  # a plain file: torch reads it in place (no second copy of a large checkpoint)
+        try:
+            empty = Path(location).stat().st_size == 0
+        except OSError as exc:
+            raise SpineIOError(f"{location}: cannot read ({exc})") from exc
+        source = location
+    if empty:
         raise SpineIOError(f"{location}: file is empty")
     try:
         with torch.serialization.safe_globals(_allow_list()):
-            return torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+            return torch.load(source, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         detail = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
