@@ -139,3 +139,11 @@ def test_totalsegmentator_organs_are_background():
     lm = get_label_map("totalseg_total")
     native = np.array([0, 5, 27, 31, 50, 25, 26, 79, 51], dtype=np.uint8)
     assert lm.to_canonical_array(native).tolist() == [0, 0, 24, 20, 1, 26, 26, 60, 0]
+
+
+def test_the_canonical_scheme_writes_every_structure_of_the_anatomy_table():
+    # the canonical (VerSe) map must follow the table: a new structure is writable at once
+    lm = get_label_map("canonical")
+    ids = {s.id for s in o.STRUCTURES}
+    assert set(lm.to_canonical) == ids == set(lm.from_canonical)
+    assert all(lm.to_canonical[i] == i == lm.from_canonical[i] for i in ids)
