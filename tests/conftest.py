@@ -9,6 +9,12 @@ import pytest
 from helpers import REALDATA
 
 
+@pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path_factory, monkeypatch):
+    """Each test gets an empty napari-spine configuration folder (trusted models ...)."""
+    monkeypatch.setenv("NAPARI_SPINE_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture
 def realdata() -> Path:
     if not REALDATA.is_dir():

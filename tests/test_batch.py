@@ -131,9 +131,9 @@ def test_predict_then_qa_against_the_predictions(tmp_path):
     root = write_kind("ctspine1k", tmp_path / "data")
     model = sign_model(tmp_path / "sign.ts")
     p1 = batch.run("predict", root, tmp_path / "p1", workers=0, model=model, device="cpu",
-                   progress=lambda m: None)
+                   trust_model=True, progress=lambda m: None)
     p2 = batch.run("predict", root, tmp_path / "p2", workers=2, model=model, device="cpu",
-                   progress=lambda m: None)
+                   trust_model=True, progress=lambda m: None)
     assert p1.ok and p2.ok and tree(tmp_path / "p1") == tree(tmp_path / "p2")
     q = batch.run("qa", root, tmp_path / "q", workers=0, predictions=str(tmp_path / "p1"),
                   progress=lambda m: None)
@@ -143,7 +143,7 @@ def test_predict_then_qa_against_the_predictions(tmp_path):
     # a different model is a different fingerprint: everything is recomputed
     other = sign_model(tmp_path / "sign8.ts", patch=8)
     again = batch.run("predict", root, tmp_path / "p1", workers=0, model=other, device="cpu",
-                      progress=lambda m: None)
+                      trust_model=True, progress=lambda m: None)
     assert again.reused == [] and len(again.computed) == len(p1.rows)
 
 
@@ -173,7 +173,7 @@ def test_sigkill_midway_then_resume(tmp_path):
     model = sign_model(tmp_path / "sign.ts", patch=8)  # slow enough to kill midway
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "napari_spine", "batch", "predict", str(root), "--out", str(out),
-           "--workers", "2", "--model", model, "--device", "cpu"]
+           "--workers", "2", "--model", model, "--device", "cpu", "--trust-model"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     done = lambda: list(out.glob("cases/*/done.json"))  # noqa: E731
@@ -186,12 +186,13 @@ def test_sigkill_midway_then_resume(tmp_path):
     finished = {p.parent.name for p in done()}
     assert 3 <= len(finished) < n_cases, "the run was not interrupted midway"
     assert not (out / "summary.csv").exists()
-    res = batch.run("predict", root, out, workers=2, model=model, device="cpu", progress=lambda m: None)
+    res = batch.run("predict", root, out, workers=2, model=model, device="cpu", trust_model=True,
+                    progress=lambda m: None)
     assert res.ok
     assert {batch.safe_name(c) for c in res.reused} == finished
     assert {batch.safe_name(c) for c in res.computed} == {batch.safe_name(r["case_id"]) for r in res.rows} - finished
     ref = batch.run("predict", root, tmp_path / "ref", workers=0, model=model, device="cpu",
-                    progress=lambda m: None)
+                    trust_model=True, progress=lambda m: None)
     assert ref.ok and tree(out) == tree(tmp_path / "ref")
     assert not list(out.rglob("*.tmp*"))  # no half-written file survived the kill
 

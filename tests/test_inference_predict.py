@@ -60,7 +60,7 @@ def pattern_case(axcodes="RAS", shape=(23, 30, 19), spacing=(1.0, 1.0, 1.0)):
 
 
 def sign_model(tmp_path, **card):
-    return load_model(sign_model_file(tmp_path / "sign.ts", **card))
+    return load_model(sign_model_file(tmp_path / "sign.ts", **card), trust=True)
 
 
 @pytest.mark.parametrize("model_axes", ["LIP", "RAS", "PSL", "file", "file-reversed"])
@@ -99,7 +99,7 @@ def test_2d_model_on_each_sagittal_plane(tmp_path, plane_axes):
     path = save_torchscript(Sign2d(), tmp_path / "s2.ts",
                    sign_card(spatial_dims=2, axcodes=plane_axes, patch_size=[16, 16]))
     case = pattern_case("PIR", shape=(25, 31, 4))
-    pred = predict(case, load_model(path), "cpu")
+    pred = predict(case, load_model(path, trust=True), "cpu")
     np.testing.assert_array_equal(pred.labels, np.where(np.asarray(case.image) > 0, 20, 0))
 
 
@@ -174,26 +174,26 @@ def test_gpu_matches_cpu():
 def test_card_label_missing_from_the_anatomy_table(tmp_path):
     p = save_torchscript(Sign(), tmp_path / "m.ts", sign_card(labels={"0": "background", "1": "femur"}))
     with pytest.raises(ModelError, match=r"label 'femur' is not a structure of the anatomy table"):
-        load_model(p)
+        load_model(p, trust=True)
 
 
 def test_card_problems_are_named(tmp_path):
     with pytest.raises(ModelError, match="expects 2 input channels"):
-        load_model(save_torchscript(Sign(), tmp_path / "a.ts", sign_card(in_channels=2)))
+        load_model(save_torchscript(Sign(), tmp_path / "a.ts", sign_card(in_channels=2)), trust=True)
     with pytest.raises(ModelError, match="patch_size needs 3"):
-        load_model(save_torchscript(Sign(), tmp_path / "b.ts", sign_card(patch_size=[16, 16])))
+        load_model(save_torchscript(Sign(), tmp_path / "b.ts", sign_card(patch_size=[16, 16])), trust=True)
     with pytest.raises(ModelError, match="normalization scheme 'magic'"):
-        load_model(save_torchscript(Sign(), tmp_path / "c.ts", sign_card(normalization={"scheme": "magic"})))
+        load_model(save_torchscript(Sign(), tmp_path / "c.ts", sign_card(normalization={"scheme": "magic"})), trust=True)
     with pytest.raises(ModelError, match="without a model card"):
-        load_model(save_torchscript(Sign(), tmp_path / "d.ts", None))
+        load_model(save_torchscript(Sign(), tmp_path / "d.ts", None), trust=True)
     (tmp_path / "e.json").write_text("{not json")
     save_torchscript(Sign(), tmp_path / "e.ts", None)
     with pytest.raises(ModelError, match=r"e\.json: model card is not valid JSON"):
-        load_model(tmp_path / "e.ts")
+        load_model(tmp_path / "e.ts", trust=True)
 
 
 def test_network_with_the_wrong_channel_count(tmp_path):
-    model = load_model(save_torchscript(TwoChannel(), tmp_path / "two.ts", sign_card()))
+    model = load_model(save_torchscript(TwoChannel(), tmp_path / "two.ts", sign_card()), trust=True)
     with pytest.raises(ModelError, match=r"two\.ts: sign failed on a window of shape \(1, 1, 16, 16, 16\)"):
         predict(pattern_case(), model, "cpu")
 
@@ -202,7 +202,7 @@ def test_output_channels_must_match_the_card(tmp_path):
     p = save_torchscript(Sign(), tmp_path / "m.ts",
                 sign_card(labels={"0": "background", "1": "L1", "2": "L2"}))
     with pytest.raises(ModelError, match="produced 2 output channels but its card names 3"):
-        predict(pattern_case(), load_model(p), "cpu")
+        predict(pattern_case(), load_model(p, trust=True), "cpu")
 
 
 def test_corrupt_and_empty_files(tmp_path):

@@ -25,14 +25,15 @@ def open_dataset(path, kind=None):
     return _open(path, kind)
 
 
-def load_model(source="default"):
+def load_model(source="default", *, trust=False):
     """Load a model: ``"default"`` (bundled), a TorchScript file, an nnU-Net folder ...
 
-    See :mod:`napari_spine.inference.model`. Needs PyTorch.
+    See :mod:`napari_spine.inference.model`. Needs PyTorch. A TorchScript file is code and
+    loads only with ``trust=True`` (or when its content was trusted before).
     """
     from .inference import load_model as _load
 
-    return _load(source)
+    return _load(source, trust=trust)
 
 
 def predict(case, model="default", device="auto", **kwargs):

@@ -66,6 +66,7 @@ class BatchOptions:
     device: str = "auto"
     sequence: str | None = None
     predictions: str | None = None  # qa: a previous ``batch predict`` output folder
+    trust_model: bool = False  # the user trusts a model file that carries code (TorchScript)
 
     def __post_init__(self) -> None:
         if self.command not in COMMANDS:
@@ -133,6 +134,13 @@ def model_fingerprint(source: str) -> str:
     return h.hexdigest()
 
 
+def _fingerprinted(opts: BatchOptions) -> dict:
+    """The options that change a case's outputs (trusting a model changes none)."""
+    d = asdict(opts)
+    d.pop("trust_model")
+    return d
+
+
 def case_fingerprint(ref, opts: BatchOptions, model_fp: str) -> str:
     from . import __version__
 
@@ -142,7 +150,7 @@ def case_fingerprint(ref, opts: BatchOptions, model_fp: str) -> str:
     if opts.command == "qa" and opts.predictions:
         pred = Path(opts.predictions) / "cases" / safe_name(ref.case_id) / "prediction.nii.gz"
         stamps.append(_location_stamp(str(pred)))
-    blob = json.dumps({"version": __version__, "options": asdict(opts), "inputs": stamps,
+    blob = json.dumps({"version": __version__, "options": _fingerprinted(opts), "inputs": stamps,
                        "model": model_fp}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -151,7 +159,7 @@ def case_fingerprint(ref, opts: BatchOptions, model_fp: str) -> str:
 _MODELS: dict[str, Any] = {}  # one loaded model per worker process
 
 
-def _model(source: str):
+def _model(source: str, trust: bool = False):
     if source not in _MODELS:
         threads = os.environ.get("NAPARI_SPINE_TORCH_THREADS")
         if threads:  # set by the local cluster: cores shared between worker processes
@@ -160,7 +168,7 @@ def _model(source: str):
             torch.set_num_threads(max(1, int(threads)))
         from .inference import load_model
 
-        _MODELS[source] = load_model(source)
+        _MODELS[source] = load_model(source, trust=trust)
     return _MODELS[source]
 
 
@@ -224,7 +232,7 @@ def _do_predict(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, li
     from .export import export_labels
     from .inference import predict
 
-    model = _model(opts.model)
+    model = _model(opts.model, opts.trust_model)
     pred = predict(case, model, opts.device)
     log(f"{pred.model_name} on {pred.device}: "
         + ", ".join(f"{k} {v:.2f}" for k, v in pred.timings.items()))
@@ -473,6 +481,7 @@ def run(
     predictions: str | None = None,
     force: bool = False,
     gpu_resource: bool = False,
+    trust_model: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> BatchResult:
     """Run ``command`` over a dataset (see the module docstring).
@@ -481,12 +490,15 @@ def run(
     this process, ``N`` starts N worker processes; ``scheduler`` uses an existing Dask
     cluster instead. ``gpu_resource`` asks for a worker resource ``GPU=1`` per case (one
     model per GPU worker; see docs/batch.md). ``force`` recomputes up-to-date cases.
+    ``trust_model`` lets a model file that carries code (TorchScript) run; without it such
+    a model stops the run before any worker starts.
     """
     from . import open_dataset
 
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     opts = BatchOptions(command, scheme=scheme, model=str(model), device=device,
-                        sequence=sequence, predictions=str(predictions) if predictions else None)
+                        sequence=sequence, predictions=str(predictions) if predictions else None,
+                        trust_model=bool(trust_model))
     root, out = Path(root), Path(out)
     if not root.exists():
         raise BatchError(f"{root}: no such folder")
@@ -509,7 +521,7 @@ def run(
         from .inference import load_model
 
         try:  # fail early, before any worker starts, on a bad model; reused in-process
-            _MODELS[opts.model] = load_model(opts.model)
+            _MODELS[opts.model] = load_model(opts.model, trust=opts.trust_model)
         except SpineIOError as exc:
             raise BatchError(str(exc)) from None
     client = _connect(scheduler) if scheduler else None  # before anything is written

@@ -77,6 +77,9 @@ def _batch_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute cases that are up to date")
     p.add_argument("--gpu-resource", action="store_true",
                    help="ask for a Dask worker resource GPU=1 per case (see docs/batch.md)")
+    p.add_argument("--trust-model", action="store_true",
+                   help="predict: let a model file that carries code (TorchScript) run; "
+                   "only for files from a source you trust")
     return p
 
 
@@ -88,7 +91,8 @@ def _batch(args) -> int:
                   case_ids=args.cases, glob=args.glob, workers=args.workers,
                   scheduler=args.scheduler, model=args.model, device=args.device,
                   scheme=args.scheme, sequence=args.sequence, predictions=args.predictions,
-                  force=args.force, gpu_resource=args.gpu_resource)
+                  force=args.force, gpu_resource=args.gpu_resource,
+                  trust_model=args.trust_model)
     except BatchError as exc:
         print(f"napari-spine batch: {exc}", file=sys.stderr)
         return 2

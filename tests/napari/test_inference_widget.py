@@ -20,6 +20,7 @@ def _setup(make_napari_viewer):
     viewer.open_sample(PLUGIN, "ct_lumbar")
     _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine inference")
     assert isinstance(w, InferenceWidget)
+    w.confirm_trust = lambda err: True  # the test models are the tests' own code
     return viewer, w
 
 
@@ -121,3 +122,25 @@ def test_a_plain_napari_image_layer_can_be_segmented(make_napari_viewer, tmp_pat
     np.testing.assert_array_equal(np.asarray(new.data), np.where(data > 0, 20, 0))
     np.testing.assert_allclose(new.scale, image.scale)
     np.testing.assert_allclose(new.translate, image.translate)
+
+
+def test_a_torchscript_file_runs_only_after_the_user_trusts_it(make_napari_viewer, tmp_path):
+    viewer, w = _setup(make_napari_viewer)
+    asked = []
+    w.confirm_trust = lambda err: asked.append(err) or False  # the user says no
+    n = len(viewer.layers)
+    w.image.setCurrentText(viewer.layers[0].name)
+    path = sign_model(tmp_path / "sign.ts")
+    w.add_model_source(path)
+    w.device.setCurrentIndex(w.device.findData("cpu"))
+    w.run(sync=True)
+    assert len(asked) == 1 and asked[0].path == path and len(asked[0].sha256) == 64
+    assert len(viewer.layers) == n and "was not trusted" in w.status.text()
+    assert w.run_btn.isEnabled() and w._worker is None  # nothing started
+    w.confirm_trust = lambda err: asked.append(err) or True  # asked again, and the user says yes
+    pred = w.run(sync=True)
+    assert len(asked) == 2 and pred.labels is not None and len(viewer.layers) == n + 1
+    w.confirm_trust = lambda err: pytest.fail("asked again for a file already trusted")
+    w._models.clear()
+    w.run(sync=True)
+    assert len(viewer.layers) == n + 2

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -54,8 +55,24 @@ def case_for_layer(layer) -> SpineCase:
     return plain_case(data, layer.scale, layer.translate, layer.name)
 
 
+def ask_trust(parent: QWidget, err) -> bool:
+    """Ask the user whether a model file that carries code may run (names file and hash)."""
+    text = (f"{err.path}\n\nis a {err.kind}: a program that runs on this computer when it is "
+            "loaded and at every prediction, with your permissions.\n\nRun it only if you "
+            f"trust where it came from.\n\nSHA-256: {err.sha256}")
+    answer = QMessageBox.question(parent, "Run this model?", text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
 class InferenceWidget(QWidget):
-    """Pick a model and a device, run it on the current image, get a new labels layer."""
+    """Pick a model and a device, run it on the current image, get a new labels layer.
+
+    A model file that carries code (TorchScript) runs only after the user confirms it
+    (:attr:`confirm_trust`, a question naming the file and its SHA-256); the answer is
+    remembered for that file content.
+    """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
         super().__init__(parent)
@@ -66,6 +83,7 @@ class InferenceWidget(QWidget):
         self._cancel = threading.Event()
         self.last_prediction = None
         self.last_layer = None
+        self.confirm_trust = lambda err: ask_trust(self, err)
 
         self.image = QComboBox()
         self.model = QComboBox()
@@ -224,6 +242,8 @@ class InferenceWidget(QWidget):
             idx = layer.world_to_data(point)[0] if layer.ndim == 3 else 0
             slice_index = int(np.clip(round(float(idx)), 0, case.shape[0] - 1))
         label = self.model.currentText()
+        if not self._trusted(label):
+            return None
         device = self.device.currentData() or "auto"
         self._cancel.clear()
         gen = self._job(label, case, device, slice_index)
@@ -301,6 +321,27 @@ class InferenceWidget(QWidget):
         extra = "; ".join(res.messages)
         self.status.setText(f"{res.model_name} on {res.device} in {t:.1f} s: {found} structures"
                             + (f" ({extra})" if extra else ""))
+
+
+    def _trusted(self, label: str) -> bool:
+        """Ask before a model file that carries code is loaded; False when the user says no."""
+        from ..inference.model import trust_question
+        from ..inference.trust import remember_trust
+
+        if label in self._models:
+            return True
+        try:
+            err = trust_question(self._sources[label])
+        except OSError as exc:
+            self.status.setText(f"Failed: {exc}")
+            return False
+        if err is None:
+            return True
+        if not self.confirm_trust(err):
+            self.status.setText(f"Not run: {err.path} was not trusted; nothing in it was run.")
+            return False
+        remember_trust(err.path, err.sha256)
+        return True
 
 
 def _wrap(layout) -> QWidget:

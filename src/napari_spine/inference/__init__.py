@@ -9,6 +9,7 @@ from .card import ModelCard, ModelError
 from .devices import available_devices, describe_device, resolve_device
 from .model import DEFAULT_MODEL, SpineModel, load_model
 from .predict import InferenceCancelled, Prediction, ProgressEvent, predict, predict_iter
+from .trust import UntrustedModelError
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -18,6 +19,7 @@ __all__ = [
     "Prediction",
     "ProgressEvent",
     "SpineModel",
+    "UntrustedModelError",
     "available_devices",
     "describe_device",
     "load_model",

@@ -13,8 +13,10 @@
 
 Checkpoints are read with ``torch.load(weights_only=True)`` and a numpy allow-list: a
 file that needs any other Python object is refused without running anything.
-TorchScript archives hold TorchScript code, which torch compiles and runs in its own
-interpreter, not pickled Python.
+TorchScript archives are programs (their code runs while loading and at every
+prediction), so they load only with the user's trust (``trust=True``; see
+:mod:`.trust`); a TorchScript archive named like a weights file (``.pth``, ``.ckpt``) is
+refused with a message that says what it is, never loaded in place of the weights-only path.
 """
 
 from __future__ import annotations
@@ -97,10 +99,50 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def _load_torchscript(path: Path, card: ModelCard | None = None) -> SpineModel:
+def _torchscript_of(source: str | Path) -> Path | None:
+    """The TorchScript file ``load_model(source)`` would load, or None for other formats."""
+    if str(source) == DEFAULT_MODEL:
+        return None
+    path = Path(source).expanduser()
+    if path.is_dir():
+        from . import nnunet
+
+        if nnunet.folder_kind(path) is None and (path / "model_card.json").is_file():
+            scripts = sorted(path.glob("*.ts")) + sorted(path.glob("*.pt"))
+            return scripts[0] if len(scripts) == 1 else None
+        return None
+    return path if path.is_file() and _is_torchscript(path) else None
+
+
+def trust_question(source: str | Path):
+    """The :class:`~.trust.UntrustedModelError` that loading ``source`` would raise (the
+    file carries code and was never trusted), or None: what a panel asks about before it
+    loads anything."""
+    from .trust import UntrustedModelError, file_sha256, is_trusted
+
+    path = _torchscript_of(source)
+    if path is None:
+        return None
+    sha = file_sha256(path)
+    return None if is_trusted(sha) else UntrustedModelError(path, sha, _code_kind(path))
+
+
+def _code_kind(path: Path) -> str:
+    if path.suffix.lower() in (".pth", ".ckpt", ".bin", ".model"):
+        return f"TorchScript archive named like a weights file ({path.suffix})"
+    return "TorchScript model"
+
+
+def _load_torchscript(path: Path, *, trust: bool, bundled: bool = False) -> SpineModel:
     import warnings
 
     import torch
+
+    if not bundled:
+        from .trust import require_trust
+
+        require_trust(path, trust, _code_kind(path))
+    card = None
 
     extra = {"model_card.json": ""}
     try:
@@ -129,15 +171,21 @@ def _default_path() -> Path:
     return Path(str(resources.files("napari_spine") / "models" / _DEFAULT_FILE))
 
 
-def load_model(source: str | Path = DEFAULT_MODEL) -> SpineModel:
-    """Load a model for :func:`napari_spine.predict` (see the module docstring)."""
+def load_model(source: str | Path = DEFAULT_MODEL, *, trust: bool = False) -> SpineModel:
+    """Load a model for :func:`napari_spine.predict` (see the module docstring).
+
+    ``trust=True`` says the user trusts a model file that carries code (TorchScript) and
+    remembers its hash; without it such a file raises
+    :class:`~napari_spine.inference.trust.UntrustedModelError` before anything in it runs.
+    Weights-only formats ignore ``trust``.
+    """
     src = str(source)
     _require_torch(src)
     if src == DEFAULT_MODEL:
         path = _default_path()
         if not path.is_file():
             raise ModelError(f"{path}: the bundled default model is missing from the installation")
-        return _load_torchscript(path)
+        return _load_torchscript(path, trust=True, bundled=True)
     path = Path(source).expanduser()
     if not path.exists():
         raise ModelError(f"{path}: no such file or folder")
@@ -152,7 +200,7 @@ def load_model(source: str | Path = DEFAULT_MODEL) -> SpineModel:
         if (path / "model_card.json").is_file():
             scripts = sorted(path.glob("*.ts")) + sorted(path.glob("*.pt"))
             if len(scripts) == 1:
-                return _load_torchscript(scripts[0])
+                return _load_torchscript(scripts[0], trust=trust)
         raise ModelError(
             f"{path}: not a model folder (expected an nnU-Net v2 folder with plans.json, "
             "dataset.json and fold_*/checkpoint_final.pth, an nnU-Net v1 folder with "
@@ -161,7 +209,7 @@ def load_model(source: str | Path = DEFAULT_MODEL) -> SpineModel:
     if path.stat().st_size == 0:
         raise ModelError(f"{path}: file is empty")
     if _is_torchscript(path):
-        return _load_torchscript(path)
+        return _load_torchscript(path, trust=trust)
     if path.name == "checkpoint_final.pth" or path.name.startswith("checkpoint_"):
         from . import nnunet
 

@@ -41,9 +41,38 @@ from pathlib import Path
 from .. import ontology
 from .card import ModelCard, ModelError
 
-__all__ = ["folder_kind", "load_v1", "load_v2", "canonical_from_label_name"]
+__all__ = ["allowed_class", "folder_kind", "load_v1", "load_v2", "canonical_from_label_name"]
 
-_ALLOWED_IMPORT_PREFIXES = ("dynamic_network_architectures.", "torch.nn.")
+# Every class a plan may name, by its fully qualified name (nnU-Net writes the long form,
+# ``torch.nn.modules.conv.Conv3d``; older plans the short one, ``torch.nn.Conv3d``). Names are
+# looked up exactly in this table and resolved by importing the module and taking one
+# attribute: nothing in a plan is ever walked attribute by attribute (``pydoc.locate``), so a
+# plan cannot reach ``torch.hub.load``, ``logging.basicConfig`` or any other callable.
+_DNA = "dynamic_network_architectures.architectures"
+_ALLOWED_NETWORKS = tuple(
+    [f"{_DNA}.unet.{n}" for n in ("PlainConvUNet", "ResidualEncoderUNet", "ResidualUNet")]
+    + [f"{_DNA}.primus.{n}" for n in (
+        "Primus", "PrimusX", "PrimusS", "PrimusB", "PrimusM", "PrimusL",
+        "PrimusV2", "PrimusV2X", "PrimusV2S", "PrimusV2B", "PrimusV2M", "PrimusV2L",
+        "PrimusV3", "PrimusV3X", "PrimusV3S", "PrimusV3B", "PrimusV3M", "PrimusV3L")]
+)
+_TORCH_NN_OPS = {
+    "conv": ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
+    "instancenorm": ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"),
+    "batchnorm": ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
+    "normalization": ("GroupNorm", "LayerNorm"),
+    "dropout": ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d"),
+    "activation": ("LeakyReLU", "ReLU", "PReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh"),
+    "linear": ("Identity",),
+}
+_ALLOWED_OPS = {
+    **{f"torch.nn.modules.{mod}.{n}": (f"torch.nn.modules.{mod}", n)
+       for mod, names in _TORCH_NN_OPS.items() for n in names},
+    **{f"torch.nn.{n}": (f"torch.nn.modules.{mod}", n)
+       for mod, names in _TORCH_NN_OPS.items() for n in names},
+}
+_ALLOWED_CLASSES = {**{n: tuple(n.rsplit(".", 1)) for n in _ALLOWED_NETWORKS}, **_ALLOWED_OPS}
+
 
 
 def folder_kind(path: Path) -> str | None:
@@ -87,27 +116,46 @@ def _read_json(path: Path) -> dict:
         raise ModelError(f"{path}: cannot read ({e})") from None
 
 
-def _check_importable(name: str | None, folder: Path) -> None:
-    if name is not None and not str(name).startswith(_ALLOWED_IMPORT_PREFIXES):
+def allowed_class(name, folder: Path, *, networks: bool = False):
+    """The class a plan names, looked up exactly in the allow-list, or a ModelError.
+
+    ``networks`` selects the architecture table (``network_class_name``); otherwise the
+    ``torch.nn`` building blocks (``_kw_requires_import`` entries such as ``conv_op``).
+    """
+    import importlib
+
+    table = dict.fromkeys(_ALLOWED_NETWORKS) if networks else _ALLOWED_OPS
+    if not isinstance(name, str) or name not in table:
+        what = "network class" if networks else "building block"
         raise ModelError(
-            f"{folder}/plans.json: refuses to build {name!r}: only classes from "
-            "dynamic_network_architectures and torch.nn are allowed in a plan"
-        )
+            f"{folder}/plans.json: refuses to build {name!r} ({what}): a plan may name only "
+            "the nnU-Net architectures of dynamic_network_architectures and the torch.nn "
+            "conv/norm/dropout/activation classes (nothing was imported or run)")
+    module, attr = _ALLOWED_CLASSES[name]
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        raise ModelError(f"{folder}/plans.json: {name} is not in the installed "
+                         f"{module.split('.')[0]} (update it)") from None
+    if not isinstance(cls, type):  # pragma: no cover - the table names classes only
+        raise ModelError(f"{folder}/plans.json: {name} is not a class")
+    return cls
 
 
 def _build_network(folder: Path, cfg, n_in: int, n_out: int):
-    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-
-    cls = cfg.network_arch_class_name
-    _check_importable(cls, folder)
-    kwargs = cfg.network_arch_init_kwargs
+    """The plan's network, built as nnunetv2's ``get_network_from_plans`` builds it but with
+    every class resolved through :func:`allowed_class` (never ``pydoc.locate``)."""
+    name = cfg.network_arch_class_name
+    cls = allowed_class(name, folder, networks=True)
+    kwargs = dict(cfg.network_arch_init_kwargs)
     for key in cfg.network_arch_init_kwargs_req_import:
-        _check_importable(kwargs.get(key), folder)
+        if kwargs.get(key) is not None:
+            kwargs[key] = allowed_class(kwargs[key], folder)
+    kwargs["deep_supervision"] = False
     try:
-        return get_network_from_plans(cls, kwargs, cfg.network_arch_init_kwargs_req_import,
-                                      n_in, n_out, allow_init=False, deep_supervision=False)
+        return cls(input_channels=n_in, num_classes=n_out, **kwargs)
     except Exception as exc:  # noqa: BLE001 - plans can fail in many ways
-        raise ModelError(f"{folder}/plans.json: cannot build the network {cls} ({exc})") from None
+        raise ModelError(f"{folder}/plans.json: cannot build the network {name} ({exc})") from None
 
 
 def _with_weights(net, state, checkpoint: Path, plans_name: str):
