@@ -30,7 +30,7 @@ import numpy as np
 from nibabel.fileholders import FileHolder
 
 from . import geometry, ontology
-from ._fastgz import read_gz_payload
+from ._fastgz import read_gz_array
 from .case import Landmarks, SpineCase
 from .errors import ExportError, LabelMapError
 from .io_nifti import split_name
@@ -237,9 +237,7 @@ def _verify(tmp: Path, target: Path, expected: np.ndarray, hdr, expected_affine)
     try:
         back = nib.load(str(tmp))
         # libdeflate (a different codec from the ISA-L writer) decodes the payload
-        data = read_gz_payload(tmp, back) if tmp.name.endswith(".gz") else None
-        if data is None:
-            data = np.asanyarray(back.dataobj)
+        data = read_gz_array(tmp, back) if tmp.name.endswith(".gz") else np.asanyarray(back.dataobj)
     except Exception as exc:
         raise ExportError(f"{target}: written file cannot be re-read ({exc}); not saved") from exc
     problems = []

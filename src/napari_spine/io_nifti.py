@@ -8,6 +8,7 @@ is never used: it is 5-6x slower and takes 4x the memory for CT and labels.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import zlib
@@ -19,7 +20,7 @@ import nibabel as nib
 import numpy as np
 
 from . import geometry
-from ._fastgz import read_gz_payload
+from ._fastgz import gunzip_verified, is_gzip, max_gunzipped_size, read_gz_array
 from .case import SpineCase
 from .errors import GeometryError, SpineIOError
 from .labelmaps import get_label_map
@@ -98,6 +99,8 @@ def read_nifti(path: str | os.PathLike, *, what: str = "image") -> NiftiVolume:
     try:
         img = nib.load(src)
     except Exception as exc:  # nibabel raises many kinds; name the problem
+        if src.lower().endswith(".gz") and is_gzip(src):
+            gunzip_verified(src)  # a damaged gzip stream says so (nibabel: "file type")
         raise SpineIOError(f"{src}: cannot read as NIfTI ({_describe(exc)})") from exc
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise SpineIOError(f"{src}: not a NIfTI-1/2 image ({type(img).__name__})")
@@ -106,9 +109,11 @@ def read_nifti(path: str | os.PathLike, *, what: str = "image") -> NiftiVolume:
         raise GeometryError(
             f"{src}: {what} must be a 3-D volume, got {len(img.shape)}-D shape {img.shape}"
         )
+    check_header(img, src, p.stat().st_size)
     affine = geometry.check_affine(img.affine, src)
-    arr = read_gz_payload(src, img) if src.lower().endswith(".gz") else None
-    if arr is None:
+    if src.lower().endswith(".gz"):
+        arr = read_gz_array(src, img)  # every gzip member's CRC-32 and length checked
+    else:
         try:
             arr = np.asanyarray(img.dataobj)
         except Exception as exc:
@@ -118,6 +123,63 @@ def read_nifti(path: str | os.PathLike, *, what: str = "image") -> NiftiVolume:
     if what == "labels" and not arr.flags.writeable:
         arr = arr.copy(order="K")  # labels are painted in place
     return NiftiVolume(path=src, array=arr, affine=affine, header=img.header.copy())
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""  # pragma: no cover
+
+
+def _bitpix_on_disk(src: str, hdr) -> int:
+    """``bitpix`` as the file has it (nibabel quietly repairs it on load)."""
+    where = 14 if isinstance(hdr, nib.Nifti2Header) else 72
+    with nib.openers.ImageOpener(src) as f:
+        raw = f.read(where + 2)
+    return int(np.frombuffer(raw, dtype=np.dtype(np.int16).newbyteorder(hdr.endianness),
+                             count=1, offset=where)[0])
+
+
+def check_header(img, src: str, file_size: int) -> None:
+    """Refuse a NIfTI header that contradicts itself or its file, before any voxel is read.
+
+    Checks: the voxel data start after the header and its extensions (``vox_offset``);
+    ``bitpix`` matches the data type; the dimensions are positive and the data they
+    declare fit in the file (for ``.nii.gz``: in what the compressed size can hold at
+    deflate's best ratio); voxel sizes are finite and below 1 m.
+    """
+    hdr = img.header
+    dtype = np.dtype(hdr.get_data_dtype())
+    shape = tuple(int(d) for d in hdr.get_data_shape())
+    if not shape or any(d <= 0 for d in shape):
+        raise SpineIOError(f"{src}: the header's dimensions {shape} are not all positive")
+    bitpix = _bitpix_on_disk(src, hdr)
+    if bitpix != dtype.itemsize * 8:
+        raise SpineIOError(
+            f"{src}: the header is inconsistent: bitpix {bitpix} for data type {dtype} "
+            f"({dtype.itemsize * 8} bits); the file is corrupt")
+    offset = int(getattr(img.dataobj, "offset", hdr.get_data_offset()))
+    ext_bytes = sum(e.get_sizeondisk() for e in getattr(hdr, "extensions", ()))
+    min_offset = int(hdr["sizeof_hdr"]) + 4 + ext_bytes
+    if offset < min_offset:
+        raise SpineIOError(
+            f"{src}: vox_offset {offset} points inside the header (the voxel data cannot start "
+            f"before byte {min_offset}); the header is corrupt")
+    nbytes = math.prod(shape) * dtype.itemsize
+    gz = src.lower().endswith(".gz")
+    room = max_gunzipped_size(file_size) if gz else file_size
+    if offset + nbytes > room:
+        what = (f"a {_size(file_size)} gzip file can hold at most {_size(room)}" if gz
+                else f"the file holds {_size(max(0, file_size - offset))} after the header")
+        raise SpineIOError(
+            f"{src}: the header declares {_size(nbytes)} of voxel data ({shape}, {dtype}), but "
+            f"{what}: the header is corrupt or the file is truncated")
+    zooms = np.asarray(hdr["pixdim"][1:1 + min(3, len(shape))], dtype=np.float64)
+    if not np.all(np.isfinite(zooms)) or np.any(np.abs(zooms) > 1000):
+        raise SpineIOError(
+            f"{src}: implausible voxel size {', '.join(f'{z:g}' for z in zooms)} mm in the header")
 
 
 def _describe(exc: BaseException) -> str:
