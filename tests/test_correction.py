@@ -278,3 +278,104 @@ def test_nnunet_raw_dataset(tmp_path):
         assert np.array_equal(np.asanyarray(img.dataobj),
                               __import__("napari_spine").geometry.from_display(case.image, case.source.ornt))
     assert doc["labels"]["L1"] == {canon: k for k, canon in back.items()}[20]
+
+
+# -- the journal under real-world use ----------------------------------------------------------
+def _two_subjects(tmp_path):
+    """Two cases whose files share a stem (``ct``) in different subject folders."""
+    from napari_spine import make_phantom
+
+    a = make_phantom((16, 64, 40), levels=("T12", "L3"), seed=1).labels
+    b = make_phantom((16, 64, 40), levels=("L1", "L4"), seed=2).labels
+    src_a, src_b = tmp_path / "sub-01" / "ct.nii.gz", tmp_path / "sub-02" / "ct.nii.gz"
+    return (a, src_a), (b, src_b)
+
+
+def test_same_stem_in_two_folders_has_two_journals(tmp_path):
+    (a, src_a), (b, src_b) = _two_subjects(tmp_path)
+    ja = EditJournal(tmp_path / "j", "nifti-ct", a.shape, source=src_a)
+    s = CorrectionSession(a, ja)
+    edited = relabel(a, 20, 0)  # subject 1 loses L1
+    assert s.commit(edited, "erase L1") > 0  # ... then the program dies
+    jb = EditJournal(tmp_path / "j", "nifti-ct", b.shape, source=src_b)
+    assert ja.dir != jb.dir
+    assert not jb.has_pending()  # subject 2 is not offered subject 1's edits
+    sb = CorrectionSession(b, jb)
+    assert not sb.pending and np.array_equal(sb.restore(), b)
+    assert (b == 20).sum() > 0 and np.array_equal(EditJournal(tmp_path / "j", "nifti-ct", a.shape,
+                                                              source=src_a).replay(a), edited)
+
+
+def test_a_declined_restore_never_comes_back(tmp_path, lumbar):
+    src = tmp_path / "case.nii.gz"
+    first = CorrectionSession(lumbar.labels, EditJournal(tmp_path, "c", lumbar.labels.shape, source=src))
+    old_edit = relabel(lumbar.labels, 60, 0)
+    first.commit(old_edit, "erase cord")  # crash: these edits are pending
+    second = CorrectionSession(lumbar.labels, EditJournal(tmp_path, "c", lumbar.labels.shape, source=src))
+    assert second.pending
+    second.decline()  # the user says no
+    new_edit = relabel(lumbar.labels, 61, 0)
+    second.commit(new_edit, "erase canal")  # crash again
+    third = EditJournal(tmp_path, "c", lumbar.labels.shape, source=src)
+    assert [e.op for e in third.entries()] == ["erase canal"]
+    assert np.array_equal(third.replay(lumbar.labels), new_edit)  # the cord is back
+    # editing without answering declines too
+    fourth = CorrectionSession(lumbar.labels, third)
+    assert fourth.pending
+    other = relabel(lumbar.labels, 20, 0)
+    fourth.commit(other, "erase L1")
+    assert [e.op for e in EditJournal(tmp_path, "c", lumbar.labels.shape, source=src).entries()] == ["erase L1"]
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_edit(tmp_path, lumbar):
+    src = tmp_path / "case.nii.gz"
+    s = CorrectionSession(lumbar.labels, EditJournal(tmp_path, "c", lumbar.labels.shape, source=src))
+    a = relabel(lumbar.labels, 60, 0)
+    s.commit(a, "one")
+    j = EditJournal(tmp_path, "c", lumbar.labels.shape, source=src)
+    with open(j._log, "a") as f:
+        f.write('{"seq": 2, "op": "to')  # the crash tore this line
+    s2 = CorrectionSession(lumbar.labels, j)
+    s2.restore()
+    b = relabel(a, 61, 0)
+    s2.commit(b, "two")  # appended after the torn fragment
+    back = EditJournal(tmp_path, "c", lumbar.labels.shape, source=src)
+    assert [e.op for e in back.entries()] == ["one", "two"]
+    assert np.array_equal(back.replay(lumbar.labels), b)
+
+
+def test_commit_cost_does_not_grow_with_the_journal(tmp_path, monkeypatch):
+    """3,000 commits: the journal is read once, never again per commit (counted, not timed)."""
+    labels = np.zeros((8, 8, 8), np.uint8)
+    j = EditJournal(tmp_path, "c", labels.shape, source=tmp_path / "x.nii.gz")
+    reads = {"n": 0}
+    real = EditJournal.entries
+
+    def counting(self):
+        reads["n"] += 1
+        return real(self)
+
+    monkeypatch.setattr(EditJournal, "entries", counting)
+    s = CorrectionSession(labels, j)
+    cur = labels.copy()
+    for k in range(3000):
+        cur[k % 8, (k // 8) % 8, (k // 64) % 8] = 1 + k % 7
+        s.commit(cur, "paint")
+    assert reads["n"] <= 2  # has_pending at the start, the sequence number once
+    assert len(real(j)) == 3000 and [e.seq for e in real(j)][-3:] == [2998, 2999, 3000]
+
+
+def test_a_full_disk_while_journalling_names_the_journal(tmp_path, lumbar, monkeypatch):
+    import errno
+
+    from napari_spine.correction import JournalError
+    from napari_spine.correction import journal as journal_mod
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    s = CorrectionSession(lumbar.labels, EditJournal(tmp_path, "c", lumbar.labels.shape,
+                                                     source=tmp_path / "x.nii.gz"))
+    monkeypatch.setattr(journal_mod.np, "savez_compressed", full)
+    with pytest.raises(JournalError, match=rf"{tmp_path}.*No space left on device.*save the labels"):
+        s.commit(relabel(lumbar.labels, 60, 0), "x")

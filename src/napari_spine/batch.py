@@ -99,7 +99,9 @@ def safe_name(case_id: str) -> str:
 
 
 def _location_stamp(loc: str) -> list:
-    path = loc.split("::", 1)[0]
+    from .datasets._pt import location_path
+
+    path = location_path(loc)
     try:
         st = os.stat(path)
         return [loc, st.st_size, st.st_mtime_ns]

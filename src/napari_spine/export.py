@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise ExportError(f"{target}: folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
         raise ExportError(f"{target}: folder {target.parent} is not writable")
+    remove_stale_parts(target.parent)
     base, ext = split_name(target)
     # hidden sibling with the same extension, so readers recognise the format on re-read
     tmp = target.with_name(f".{base}.part-{os.getpid()}-{secrets.token_hex(4)}{ext}")
@@ -73,6 +75,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+_PART_FILE = re.compile(r"^\..+\.part-(?P<pid>\d+)-[0-9a-f]{8}(\.[A-Za-z.]+)?$")
+
+
+def remove_stale_parts(folder: Path) -> list[Path]:
+    """Remove the temporary files of writes whose process is gone (killed mid-write).
+
+    Only names of the form :func:`atomic_path` makes, with a process id that no longer
+    runs, are touched; returns what was removed.
+    """
+    removed = []
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(".") and ".part-" in e.name]
+    except OSError:
+        return removed
+    for e in entries:
+        m = _PART_FILE.match(e.name)
+        if m is None or not e.is_file(follow_symlinks=False):
+            continue
+        pid = int(m.group("pid"))
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        try:
+            os.unlink(e.path)
+            removed.append(Path(e.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would end the process there; nothing to ask: keep the file
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: leave its files alone
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -111,13 +154,15 @@ def _label_header(case: SpineCase, shape, dtype) -> tuple[Any, type]:
     return hdr, klass
 
 
-def _write_nifti(tmp: Path, img, compresslevel: int | None) -> None:
-    """Serialise ``img`` into ``tmp``: gzip (ISA-L) when ``compresslevel`` is set."""
+def _write_nifti(tmp: Path, img, compresslevel: int | None, name: str) -> None:
+    """Serialise ``img`` into ``tmp``: gzip (ISA-L) when ``compresslevel`` is set. The gzip
+    header carries the final file ``name`` and no time stamp, so reruns give the same bytes."""
     with open(tmp, "wb") as raw:
         if compresslevel is not None:
             from isal import igzip
 
-            with igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0) as f:
+            with igzip.IGzipFile(filename=name, fileobj=raw, mode="wb", compresslevel=compresslevel,
+                                 mtime=0) as f:
                 img.to_file_map({"image": FileHolder(fileobj=f), "header": FileHolder(fileobj=f)})
         else:
             img.to_file_map({"image": FileHolder(fileobj=raw), "header": FileHolder(fileobj=raw)})
@@ -128,7 +173,9 @@ def _write_nifti(tmp: Path, img, compresslevel: int | None) -> None:
 def _originals(case: SpineCase) -> set[Path]:
     paths = {case.source.path, case.source.label_path, case.metadata.get("image_path", ""),
              case.metadata.get("labels_path", "")}
-    return {Path(p).resolve() for p in paths if p and "::" not in str(p)}
+    from .datasets._pt import location_path
+
+    return {Path(location_path(str(p))).resolve() for p in paths if p}
 
 
 def _protect_original(case: SpineCase, target: Path, overwrite_original: bool) -> Path | None:
@@ -216,7 +263,7 @@ def export_labels(
     try:
         with atomic_path(target) as tmp:
             gz = target.name.lower().endswith(".gz")
-            _write_nifti(tmp, img, compresslevel if gz else None)
+            _write_nifti(tmp, img, compresslevel if gz else None, target.name)
             # the re-read must equal what was meant to be written, voxel for voxel, so the
             # counts above are the counts of the file
             _verify(tmp, target, file_order, hdr, expected_affine)
@@ -384,6 +431,7 @@ def export_image(case: SpineCase, path: str | os.PathLike, *, compresslevel: int
     _protect_original(case, target, overwrite_original)
     img = klass(file_order, None, hdr)
     with atomic_path(target) as tmp:
-        _write_nifti(tmp, img, compresslevel if target.name.lower().endswith(".gz") else None)
+        _write_nifti(tmp, img, compresslevel if target.name.lower().endswith(".gz") else None,
+                     target.name)
         _verify(tmp, target, file_order, hdr, hdr.get_best_affine())
     return target

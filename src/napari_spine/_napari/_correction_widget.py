@@ -234,6 +234,15 @@ class CorrectionWidget(QWidget):
         return f"{case.dataset}-{case.case_id}" if case is not None else layer.name
 
     @staticmethod
+    def _source(layer) -> str | None:
+        """The file a layer's labels come from (else its image): the journal's key."""
+        case = case_from_layer(layer)
+        if case is None:
+            return None
+        return (case.source.label_path or case.source.path or case.metadata.get("labels_path")
+                or case.metadata.get("image_path") or None)
+
+    @staticmethod
     def _key(layer) -> str:
         # napari hands plugins proxies of its layers (a new object per access): key by the
         # layer's own id, never by the Python object
@@ -245,9 +254,10 @@ class CorrectionWidget(QWidget):
             return None
         key = self._key(layer)
         if key not in self.sessions:
-            journal = corr.EditJournal(self.output / ".journal", self._case_id(layer), layer.data.shape)
-            pending = journal.has_pending()
+            journal = corr.EditJournal(self.output / ".journal", self._case_id(layer), layer.data.shape,
+                                       source=self._source(layer))
             self.sessions[key] = corr.CorrectionSession(np.asarray(layer.data), journal)
+            pending = self.sessions[key].pending
             self.restore_btn.setVisible(pending)
             if pending:
                 n = len(journal.entries())
@@ -514,11 +524,18 @@ class CorrectionWidget(QWidget):
         """Apply the edits recorded for this case in an earlier (crashed) session."""
         layer = self.labels_layer()
         s = self.session(layer)
-        if s is None or s.journal is None:
+        if s is None or s.journal is None or not s.pending:
             return 0
-        restored = s.journal.replay(s.baseline)
+        restored = s.restore()  # already in the journal: applying them records nothing new
         self.restore_btn.setVisible(False)
         return self.apply(restored, "restore unsaved edits")
+
+    def decline_restore(self) -> None:
+        """Throw away the edits of an earlier session (they never come back)."""
+        s = self.session()
+        if s is not None:
+            s.decline()
+        self.restore_btn.setVisible(False)
 
     def save_labels(self, path: str | Path | None = None) -> Path | None:
         layer = self.labels_layer()

@@ -4,7 +4,7 @@ Everything here is pure numpy/scipy on display-ordered canonical label arrays; t
 Correction dock widget calls these functions.
 """
 
-from .journal import CorrectionSession, EditJournal, revert_structure
+from .journal import CorrectionSession, EditJournal, JournalError, revert_structure
 from .ops import (
     fill_holes,
     interpolate_between_slices,
@@ -23,6 +23,7 @@ __all__ = [
     "CorrectionSession",
     "EditJournal",
     "Finding",
+    "JournalError",
     "fill_holes",
     "interpolate_between_slices",
     "keep_largest",

@@ -2,13 +2,19 @@
 
 Layout, one folder per case beside the user's output::
 
-    <folder>/<case id>/journal.jsonl     one JSON line per edit (fsync'd)
-    <folder>/<case id>/edits/000001.npz  changed voxel indices, old and new values
-    <folder>/<case id>/CLOSED            written when the edits were saved or discarded
+    <folder>/<case id>-<hash>/journal.jsonl     one JSON line per edit (fsync'd)
+    <folder>/<case id>-<hash>/edits/000001.npz  changed voxel indices, old and new values
+    <folder>/<case id>-<hash>/CLOSED            written when the edits were saved
 
-An edit's ``.npz`` is written to a temporary file and renamed before its journal line is
-appended, so after a crash or ``kill -9`` every journal line points at a complete file; a
-torn last line is ignored. Opening the case again offers :meth:`EditJournal.replay`.
+``<hash>`` is a hash of the full path of the case's source file, so two cases with the
+same file stem in different folders (``sub-01/ct.nii.gz``, ``sub-02/ct.nii.gz``) never
+share a journal. An edit's ``.npz`` is written to a temporary file and renamed before its
+journal line is appended, so after a crash or ``kill -9`` every journal line points at a
+complete file. A line torn by a crash is cut off before the next edit is appended (it
+never glues onto the next entry). Opening the case again offers :meth:`EditJournal.replay`;
+edits the user declines to restore are deleted (:meth:`EditJournal.discard`), so they
+cannot come back after a later crash. Recording an edit costs the same however long the
+journal is: the next sequence number is kept in memory.
 :class:`CorrectionSession` keeps the loaded labels as a baseline, finds what changed
 since the last record (whatever the tool: a widget operation or a paint stroke) and
 reverts single structures to the baseline.
@@ -16,9 +22,11 @@ reverts single structures to the baseline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CorrectionSession", "EditJournal", "JournalEntry", "revert_structure"]
+from ..errors import SpineIOError
+
+__all__ = ["CorrectionSession", "EditJournal", "JournalEntry", "JournalError", "revert_structure"]
 
 
 def _safe(name: str) -> str:
@@ -45,12 +55,17 @@ class JournalEntry:
 class EditJournal:
     """Append-only, crash-safe record of the edits of one case."""
 
-    def __init__(self, folder: str | os.PathLike, case_id: str, shape: tuple[int, ...]):
-        self.dir = Path(folder) / _safe(case_id)
+    def __init__(self, folder: str | os.PathLike, case_id: str, shape: tuple[int, ...],
+                 source: str | os.PathLike | None = None):
+        """``source`` is the case's file (labels, else image): its full path keys the journal."""
+        self.source = str(Path(source).expanduser().resolve()) if source else ""
+        key = hashlib.sha256(self.source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        self.dir = Path(folder) / (f"{_safe(case_id)}-{key}" if self.source else _safe(case_id))
         self.case_id = case_id
         self.shape = tuple(int(s) for s in shape)
         self._edits = self.dir / "edits"
         self._log = self.dir / "journal.jsonl"
+        self._next_seq: int | None = None  # known once the log was read or repaired
 
     # -- state -------------------------------------------------------------------------
     def entries(self) -> list[JournalEntry]:
@@ -76,23 +91,57 @@ class EditJournal:
         if not meta.is_file():
             return True
         try:
-            return tuple(json.loads(meta.read_text())["shape"]) == self.shape
-        except (ValueError, KeyError):
+            doc = json.loads(meta.read_text())
+            return tuple(doc["shape"]) == self.shape and doc.get("source", "") == self.source
+        except (ValueError, KeyError, TypeError):
             return False
+
+    def _prepare_append(self) -> int:
+        """Cut a torn last line off the log (a crash mid-write) and return the next
+        sequence number; done once, then kept in memory."""
+        if self._next_seq is None:
+            if self._log.is_file():
+                with open(self._log, "rb+") as f:
+                    data = f.read()
+                    if data and not data.endswith(b"\n"):
+                        f.truncate(data.rfind(b"\n") + 1)
+                        f.flush()
+                        os.fsync(f.fileno())
+            entries = self.entries()
+            self._next_seq = (entries[-1].seq + 1) if entries else 1
+        return self._next_seq
 
     # -- writing -----------------------------------------------------------------------
     def record(self, op: str, flat_index: np.ndarray, old: np.ndarray, new: np.ndarray) -> JournalEntry | None:
-        """Record one edit (flat C-order indices into the display array, old and new values)."""
+        """Record one edit (flat C-order indices into the display array, old and new values).
+
+        Raises :class:`JournalError` naming the journal when it cannot be written (a full
+        disk, a read-only folder); the edit itself stays in the labels.
+        """
         if len(flat_index) == 0:
             return None
-        self._edits.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._record(op, flat_index, old, new)
+        except JournalError:
+            raise
+        except OSError as exc:
+            raise JournalError(f"{self.dir}: the edit could not be journalled "
+                               f"({exc.strerror or exc}); save the labels now") from None
+
+    def _record(self, op: str, flat_index, old, new) -> JournalEntry:
+        try:
+            self._edits.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"{self.dir}: cannot keep the edit journal here "
+                               f"({exc.strerror or exc})") from None
         closed = self.dir / "CLOSED"
         if closed.exists():
             closed.unlink()
         meta = self.dir / "case.json"
         if not meta.exists():
-            _atomic_write(meta, json.dumps({"case_id": self.case_id, "shape": self.shape}).encode())
-        seq = (self.entries()[-1].seq + 1) if self._log.exists() and self.entries() else 1
+            _atomic_write(meta, json.dumps({"case_id": self.case_id, "shape": self.shape,
+                                            "source": self.source}).encode())
+        seq = self._prepare_append()
         name = f"{seq:06d}.npz"
         tmp = self._edits / f".{name}.part"
         with open(tmp, "wb") as f:
@@ -106,18 +155,29 @@ class EditJournal:
             f.write(json.dumps(entry.__dict__) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        self._next_seq = seq + 1
         return entry
 
     def close(self) -> None:
-        """Mark the edits as saved (or deliberately discarded): no restore is offered."""
+        """Mark the edits as saved: no restore is offered."""
         if self.dir.is_dir():
             _atomic_write(self.dir / "CLOSED", str(time.time()).encode())
+
+    def discard(self) -> None:
+        """Delete the recorded edits (the user declined to restore them): they can never be
+        offered or replayed again, whatever happens later."""
+        if self.dir.is_dir():
+            trash = self.dir.with_name(f".{self.dir.name}.discarded-{os.getpid()}")
+            os.replace(self.dir, trash)  # one atomic step: no half-deleted journal
+            shutil.rmtree(trash, ignore_errors=True)
+        self._next_seq = None
 
     # -- reading -----------------------------------------------------------------------
     def replay(self, labels: np.ndarray, upto: int | None = None) -> np.ndarray:
         """Apply the recorded edits in order to a copy of ``labels`` (the loaded version)."""
         if tuple(labels.shape) != self.shape or not self._meta_ok():
-            raise ValueError(f"{self.dir}: journal is for shape {self.shape}, labels are {labels.shape}")
+            raise JournalError(f"{self.dir}: journal is for shape {self.shape} of {self.source or self.case_id}, "
+                               f"labels are {labels.shape}")
         out = np.array(labels, copy=True)
         for e in self.entries():
             if upto is not None and e.seq > upto:
@@ -126,6 +186,10 @@ class EditJournal:
                 idx = np.unravel_index(z["index"], out.shape)
                 out[idx] = z["new"]
         return out
+
+
+class JournalError(SpineIOError):
+    """The edit journal cannot be written (folder missing, read-only or full)."""
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -159,15 +223,39 @@ class CorrectionSession:
         self.baseline = np.array(labels, copy=True, order="C")
         self.recorded = np.array(labels, copy=True, order="C")  # as of the last journal entry
         self.journal = journal
+        #: edits of an earlier session that were neither restored nor declined yet
+        self.pending = journal is not None and journal.has_pending()
+
+    def restore(self) -> np.ndarray:
+        """The labels with the pending edits of an earlier session applied (kept in the
+        journal: they are the first edits of this session now)."""
+        if self.journal is None or not self.pending:
+            return np.array(self.recorded, copy=True)
+        restored = self.journal.replay(self.baseline)
+        self.recorded = np.array(restored, copy=True, order="C")
+        self.pending = False
+        return restored
+
+    def decline(self) -> None:
+        """Throw the pending edits away for good."""
+        if self.journal is not None and self.pending:
+            self.journal.discard()
+        self.pending = False
 
     def commit(self, current: Any, op: str) -> int:
-        """Record whatever changed since the last commit; returns the number of voxels."""
+        """Record whatever changed since the last commit; returns the number of voxels.
+
+        Editing while earlier edits wait to be restored declines them: the journal then
+        holds this session's edits only.
+        """
         cur = np.asarray(current)
         changed = np.flatnonzero(cur.ravel() != self.recorded.ravel())
         if not changed.size:
             return 0
         new = cur.ravel()[changed]  # ravel is C order whatever the memory layout
         old = self.recorded.ravel()[changed]
+        if self.pending:
+            self.decline()
         if self.journal is not None:
             self.journal.record(op, changed, old, new)
         self.recorded.ravel()[changed] = new

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from ..errors import SpineIOError
+from . import _pt
 from .base import CaseRef, Dataset, DatasetAdapter, Detection
 from .cspineseg import CSpineSegAdapter
 from .ctspine1k import CTSpine1KAdapter
@@ -58,7 +59,7 @@ def _mentions(ref: CaseRef, path: Path) -> bool:
     """Whether a case is stored in (or inside) the file ``path``."""
     s = str(path)
     locations = [*ref.images.values(), *([ref.labels] if ref.labels else [])]
-    return any(loc == s or loc.startswith(s + "::") for loc in locations)
+    return any(loc == s or _pt.location_path(loc) == s for loc in locations)
 
 
 def open_dataset(path: str | os.PathLike, kind: str | None = None) -> Dataset:
@@ -79,13 +80,15 @@ def open_dataset(path: str | os.PathLike, kind: str | None = None) -> Dataset:
                 "(see the README for the layouts each one expects)"
             )
         adapter = get_adapter(det.kind)
+    warnings: list[str] = []
+    warn = lambda msg: warnings.append(msg) if msg not in warnings else None  # noqa: E731
     if p.is_file():
-        cases = [c for c in adapter.list_cases(det.root) if _mentions(c, p)]
+        cases = [c for c in adapter.list_cases(det.root, warn=warn) if _mentions(c, p)]
         if not cases:
-            cases = adapter.list_cases(det.root, within=p)
+            cases = adapter.list_cases(det.root, within=p, warn=warn)
     else:
-        cases = adapter.list_cases(det.root, within=p if p != det.root else None)
-    warnings = adapter.dataset_warnings(det.root)
+        cases = adapter.list_cases(det.root, within=p if p != det.root else None, warn=warn)
+    warnings[:0] = adapter.dataset_warnings(det.root)
     if not cases:
         warnings.append(f"{p}: no cases found for {adapter.title}")
     return Dataset(kind=adapter.kind, root=det.root, adapter=adapter, cases=cases,

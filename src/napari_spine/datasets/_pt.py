@@ -16,6 +16,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -28,6 +29,40 @@ from ..errors import SpineIOError
 
 SEP = "::"
 _PART = re.compile(r"^(?P<base>.+\.zip)\.(?P<n>\d{3})$", re.IGNORECASE)
+_ARCHIVE = re.compile(r"\.zip(\.\d{3})?$", re.IGNORECASE)
+#: No ``.pt`` of these datasets comes near this (a 2-D slice dict is a few MB): a bigger
+#: member is refused before it is read (a zip bomb, or not this dataset)
+MAX_MEMBER_BYTES = 1 << 30
+
+
+def split_location(location: str) -> tuple[str, str | None]:
+    """``(file path, archive member or None)`` of a location.
+
+    ``"<archive>::<member>"`` splits where the left side is a zip archive on disk, so a
+    folder whose name contains ``::`` is still a plain path.
+
+    >>> split_location("/data/with::sep/ct.nii.gz")
+    ('/data/with::sep/ct.nii.gz', None)
+    """
+    if SEP not in location:
+        return location, None
+    start = 0
+    fallback = None
+    while (i := location.find(SEP, start)) >= 0:
+        left = location[:i]
+        if _ARCHIVE.search(left):
+            if Path(left).is_file():
+                return left, location[i + len(SEP):]
+            fallback = fallback or (left, location[i + len(SEP):])
+        start = i + 1
+    if fallback is not None and not Path(location).exists():
+        return fallback
+    return location, None
+
+
+def location_path(location: str) -> str:
+    """The file on disk that holds a location (the archive for an archive member)."""
+    return split_location(location)[0]
 
 
 class JoinedParts(io.RawIOBase):
@@ -116,20 +151,36 @@ def list_members(archive: str | os.PathLike, suffix: str = ".pt") -> list[str]:
 
 
 def read_location(location: str) -> bytes:
-    """Raw bytes of a file path or an ``archive::member`` location."""
-    if SEP in location:
-        archive, member = location.split(SEP, 1)
+    """Raw bytes of a file path or an ``archive::member`` location.
+
+    A member larger than :data:`MAX_MEMBER_BYTES` uncompressed, encrypted, compressed
+    with a method zipfile lacks, or damaged is a :class:`SpineIOError` naming it.
+    """
+    archive, member = split_location(location)
+    if member is not None:
         try:
             with open_archive(archive) as z:
-                return z.read(member)
+                info = z.getinfo(member)
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise SpineIOError(
+                        f"{location}: the member is {info.file_size / 1e9:.1f} GB uncompressed, "
+                        f"more than any .pt file of these datasets; it was not read")
+                if info.flag_bits & 0x1:
+                    raise SpineIOError(f"{location}: the member is encrypted (password-protected zip)")
+                return z.read(info)
         except KeyError as exc:
             raise SpineIOError(f"{location}: no such member in the archive") from exc
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise SpineIOError(f"{location}: corrupt archive member ({exc})") from exc
+        except NotImplementedError as exc:
+            raise SpineIOError(f"{location}: compressed with a method that cannot be read ({exc})") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, zlib.error, ValueError) as exc:
+            raise SpineIOError(f"{location}: corrupt archive member ({type(exc).__name__}: {exc})") from exc
+    p = Path(location)
+    if p.is_dir():
+        raise SpineIOError(f"{location}: is a folder, expected a file")
     try:
-        return Path(location).read_bytes()
+        return p.read_bytes()
     except OSError as exc:
-        raise SpineIOError(f"{location}: cannot read ({exc})") from exc
+        raise SpineIOError(f"{location}: cannot read ({exc.strerror or exc})") from exc
 
 
 @lru_cache(maxsize=1)
@@ -167,7 +218,7 @@ def safe_torch_load(location: str, what: str = "a plain array") -> Any:
         ) from exc
     import pickle
 
-    if SEP in location:  # an archive member: read it whole
+    if split_location(location)[1] is not None:  # an archive member: read it whole
         source: Any = io.BytesIO(read_location(location))
         empty = not source.getbuffer().nbytes
     else:  # a plain file: torch reads it in place (no second copy of a large checkpoint)
@@ -182,17 +233,22 @@ def safe_torch_load(location: str, what: str = "a plain array") -> Any:
         with torch.serialization.safe_globals(_allow_list()):
             return torch.load(source, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's own text advises weights_only=False, which would run the file's code: the
+        # user is told what the file needs, never that
         detail = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        needs = f"needs {detail.group(1)}" if detail else first
+        needs = (f"needs {detail.group(1)}" if detail
+                 else "uses Python objects outside the allow-list")
         raise SpineIOError(
             f"{location}: refused to load: the file {needs}, which is not {what} "
             "(only numpy arrays, tensors and plain containers are allowed; nothing in the "
             "file was executed)"
         ) from exc
     except Exception as exc:  # noqa: BLE001 - corrupt bytes fail anywhere in the unpickler
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights_only" in text:
+            text = "the file is damaged or not a PyTorch file"
         raise SpineIOError(
-            f"{location}: not a readable PyTorch file ({type(exc).__name__}: {exc})"
+            f"{location}: not a readable PyTorch file ({type(exc).__name__}: {text})"
         ) from exc
 
 
@@ -209,13 +265,29 @@ def peek_keys(location: str) -> set[str]:
     return set(obj) if isinstance(obj, dict) else set()
 
 
-def iter_pt_files(root: Path) -> Iterator[str]:
-    """``.pt`` locations under ``root``: plain files, and members of ``*.zip`` / ``*.zip.001``."""
+def iter_pt_files(root: Path, warn=None) -> Iterator[str]:
+    """``.pt`` locations under ``root``: plain files, and members of ``*.zip`` / ``*.zip.001``.
+
+    Parts of a split archive whose ``.001`` is missing are reported to ``warn`` (their
+    cases cannot be read), not skipped silently.
+    """
     from .base import scan_files
 
+    firsts = set()
     for f in scan_files(root, (".pt", ".zip", ".zip.001")):
         if f.name.lower().endswith(".pt"):
             yield str(f)
         else:
+            firsts.add(f.name.lower().removesuffix(".001"))
             for m in list_members(f):
                 yield f"{f}{SEP}{m}"
+    if warn is None:
+        return
+    orphans: dict[Path, list[str]] = {}
+    for f in scan_files(root, tuple(f".zip.{i:03d}" for i in range(2, 100))):
+        m = _PART.match(f.name)
+        if m and m.group("base").lower() not in firsts:
+            orphans.setdefault(f.parent / m.group("base"), []).append(f.name)
+    for base, names in sorted(orphans.items()):
+        warn(f"{base}.001: missing, so the split archive {base.name} ({', '.join(sorted(names))}) "
+             "cannot be read; its cases are not listed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -85,7 +85,10 @@ class DatasetAdapter:
     def detect(self, path: Path) -> Detection | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:  # pragma: no cover
+    def list_cases(self, root: Path, within: Path | None = None, *,
+                   warn: Callable[[str], None] | None = None) -> list[CaseRef]:  # pragma: no cover
+        """The cases under ``root`` (or ``within``); problems found while listing (duplicate
+        IDs, a case in two splits, missing archive parts ...) go to ``warn``."""
         raise NotImplementedError
 
     def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:  # pragma: no cover
@@ -165,15 +168,54 @@ def scan_files(root: Path, suffixes: Sequence[str], max_depth: int = 6) -> Itera
         stack.extend(reversed(subdirs))
 
 
-def pair_images_and_masks(base: Path, mask_suffix: str) -> tuple[list[Path], dict[str, Path]]:
-    """NIfTI files under ``base`` split into images and masks (``<stem><mask_suffix>``),
-    the masks keyed by their image's stem. The suffix is case-sensitive (``_SEG`` vs ``_seg``)."""
+def pair_images_and_masks(base: Path, mask_suffix: str, warn: Callable[[str], None] | None = None
+                           ) -> list[tuple[Path, Path | None]]:
+    """NIfTI files under ``base`` as ``(image, mask or None)`` pairs; a mask is
+    ``<stem><mask_suffix>`` (case-sensitive: ``_SEG`` vs ``_seg``).
+
+    A mask pairs with the image of its stem in the folder of the same name
+    (``volumes/COLONOG/X`` with ``labels/COLONOG/X_seg``; both in one folder), or, when its
+    stem is unique in the whole tree, with that image wherever it lies. A stem found in two
+    groups is never paired across them; a mask nobody claims goes to ``warn``.
+    """
     images: list[Path] = []
-    masks: dict[str, Path] = {}
+    masks: dict[tuple[str, str], Path] = {}
+    by_stem: dict[str, list[Path]] = {}
     for f in scan_files(base, (".nii.gz", ".nii")):
         stem = nifti_stem(f)
         if stem.endswith(mask_suffix):
-            masks[stem[: -len(mask_suffix)]] = f
+            key = stem[: -len(mask_suffix)]
+            masks[(f.parent.name, key)] = f
+            by_stem.setdefault(key, []).append(f)
         else:
             images.append(f)
-    return images, masks
+    image_stems = Counter(nifti_stem(f) for f in images)
+    pairs, used = [], set()
+    for img in images:
+        stem = nifti_stem(img)
+        mask = masks.get((img.parent.name, stem))
+        if mask is None and len(by_stem.get(stem, ())) == 1 and image_stems[stem] == 1:
+            mask = by_stem[stem][0]
+        if mask is not None:
+            used.add(mask)
+        pairs.append((img, mask))
+    if warn is not None:
+        for stem, files in sorted(by_stem.items()):
+            for f in files:
+                if f not in used:
+                    warn(f"{f}: a mask without its image ({stem} in the same group folder)")
+    return pairs
+
+
+def unique_case_ids(ids: Sequence[str], groups: Sequence[str],
+                    warn: Callable[[str], None] | None = None) -> list[str]:
+    """Case ids made unique: an id found in several groups becomes ``<group>/<id>``."""
+    count = Counter(ids)
+    out = []
+    for cid, group in zip(ids, groups, strict=True):
+        out.append(f"{group}/{cid}" if count[cid] > 1 else cid)
+    if warn is not None:
+        for cid, n in sorted(count.items()):
+            if n > 1:
+                warn(f"case {cid} appears in {n} groups; listed as <group>/{cid}")
+    return out

@@ -15,8 +15,10 @@ import re
 from pathlib import Path
 
 from ..case import SpineCase
+from ..errors import SpineIOError
 from ..io_nifti import load_case as load_nifti_case
-from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, pair_images_and_masks, scan_files
+from .base import (CaseRef, DatasetAdapter, Detection, nifti_stem, pair_images_and_masks,
+                   scan_files, unique_case_ids)
 
 _STEM = re.compile(r"^\d{6}-\d{6}_Study-MR-\d+_Series-\d+$")
 _TSV = re.compile(r"^(annotation_file|case|clinical_manifest|image_manifest|imaging_study|mr_series)_.*\.tsv$")
@@ -29,14 +31,37 @@ def _tsv_files(root: Path) -> dict[str, Path]:
             continue
         for f in folder.iterdir():
             m = _TSV.match(f.name)
-            if m:
+            if m and f.is_file():
                 out.setdefault(m.group(1), f)
     return out
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
+    """Rows of a MIDRC TSV. The files do not quote values, so quotes are read as text: an
+    unbalanced quote cannot swallow the lines after it."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except csv.Error as exc:
+        raise SpineIOError(f"{path}: not a readable TSV file ({exc})") from None
+    except OSError as exc:
+        raise SpineIOError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _keyed(rows: list[dict[str, str]], key: str, path: Path, warn) -> dict[str, dict[str, str]]:
+    """Rows by ``key``; a key on several rows goes to ``warn`` and the first row is kept."""
+    out: dict[str, dict[str, str]] = {}
+    dups: list[str] = []
+    for r in rows:
+        k = r.get(key) or ""
+        if k in out:
+            dups.append(k)
+            continue
+        out[k] = r
+    if dups and warn is not None:
+        shown = ", ".join(sorted(set(dups))[:5])
+        warn(f"{path}: {len(dups)} duplicate {key} value(s) ({shown}); the first row of each is used")
+    return out
 
 
 def _first(value: str | None) -> str:
@@ -54,14 +79,17 @@ class MidrcMetadata:
                    "series_description", "repetition_time", "echo_time")
     KEEP_STUDY = ("study_description", "body_part_examined", "age_at_imaging")
 
-    def __init__(self, files: dict[str, Path]):
+    def __init__(self, files: dict[str, Path], warn=None):
         self.files = files
-        rows = {k: _read_tsv(v) for k, v in files.items() if k in
-                ("annotation_file", "case", "imaging_study", "mr_series")}
-        self.annotation = {r.get("file_name", ""): r for r in rows.get("annotation_file", [])}
-        self.series = {r.get("submitter_id", ""): r for r in rows.get("mr_series", [])}
-        self.study = {r.get("submitter_id", ""): r for r in rows.get("imaging_study", [])}
-        self.case = {r.get("submitter_id", ""): r for r in rows.get("case", [])}
+
+        def table(name: str, key: str) -> dict[str, dict[str, str]]:
+            path = files.get(name)
+            return _keyed(_read_tsv(path), key, path, warn) if path is not None else {}
+
+        self.annotation = table("annotation_file", "file_name")
+        self.series = table("mr_series", "submitter_id")
+        self.study = table("imaging_study", "submitter_id")
+        self.case = table("case", "submitter_id")
 
     def for_file(self, image_name: str) -> dict[str, str]:
         meta: dict[str, str] = {}
@@ -85,15 +113,17 @@ def _nnunet_json(root: Path) -> dict | None:
     if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text())
+        doc = json.loads(p.read_text())
     except (OSError, ValueError):
         return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _is_cspineseg_nnunet(doc: dict | None) -> bool:
     if not doc:
         return False
-    labels = {str(k).lower(): v for k, v in (doc.get("labels") or {}).items()}
+    labels = doc.get("labels")
+    labels = {str(k).lower(): v for k, v in labels.items()} if isinstance(labels, dict) else {}
     name = str(doc.get("name", doc.get("dataset_name", ""))).lower()
     return "cspineseg" in name or ("vertebrae" in labels and any("disc" in k for k in labels))
 
@@ -134,20 +164,20 @@ class CSpineSegAdapter(DatasetAdapter):
                 return Detection(self.kind, path, 0.85, "<stem>_SEG.nii.gz masks")
         return None
 
-    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:
+    def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
         root = Path(root)
         base = Path(within) if within is not None else root
         doc = _nnunet_json(root)
         if doc is not None and ((root / "imagesTr").is_dir() or (root / "imagesTs").is_dir()):
             return self._list_nnunet(root, base)
-        meta = MidrcMetadata(_tsv_files(root))
-        images, masks = pair_images_and_masks(base, "_SEG")
+        meta = MidrcMetadata(_tsv_files(root), warn)
+        pairs = pair_images_and_masks(base, "_SEG", warn)
+        ids = unique_case_ids([nifti_stem(img) for img, _ in pairs],
+                              [img.parent.name for img, _ in pairs], warn)
         cases = []
-        for img in images:
-            stem = nifti_stem(img)
-            m = masks.get(stem)
+        for (img, m), case_id in zip(pairs, ids, strict=True):
             cases.append(CaseRef(
-                kind=self.kind, case_id=stem, split="unknown", images={"T2 sag": str(img)},
+                kind=self.kind, case_id=case_id, split="unknown", images={"T2 sag": str(img)},
                 labels=str(m) if m else None, metadata=meta.for_file(img.name),
             ))
         cases.sort(key=lambda c: c.case_id)

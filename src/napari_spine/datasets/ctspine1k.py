@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..case import SpineCase
 from ..io_nifti import load_case as load_nifti_case
-from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, pair_images_and_masks, scan_files
+from .base import (CaseRef, DatasetAdapter, Detection, nifti_stem, pair_images_and_masks,
+                   scan_files, unique_case_ids)
 
 _STEM = re.compile(r"^(1\.3\.6\.1\.4\.1\.9328\.50\.4\.\d+|CTC-\d+|liver_\d+|HN_P\d+|volume-covid19-A-\d+(_\d+)?_ct)$")
 _GROUPS = {"COLONOG", "COVID-19", "HNSCC-3DCT-RT", "MSD-T10"}
@@ -97,23 +98,24 @@ class CTSpine1KAdapter(DatasetAdapter):
                 return Detection(self.kind, folder, 0.8, "CTSpine1K names with _seg labels")
         return Detection(self.kind, folder, 0.6, "CTSpine1K file names") if n else None
 
-    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:
+    def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
         root = Path(root)
         base = Path(within) if within is not None else root
         split_path = _split_file(root)
         splits = parse_split_file(split_path) if split_path else {}
-        images, seg = pair_images_and_masks(base, "_seg")
+        pairs = pair_images_and_masks(base, "_seg", warn)
+        groups = [img.parent.name if img.parent.name in _GROUPS else group_of(nifti_stem(img))
+                  for img, _ in pairs]
+        ids = unique_case_ids([nifti_stem(img) for img, _ in pairs], groups, warn)
         cases = []
-        for img in images:
+        for (img, lab), group, case_id in zip(pairs, groups, ids, strict=True):
             stem = nifti_stem(img)
-            group = img.parent.name if img.parent.name in _GROUPS else group_of(stem)
             split = splits.get(img.name) or splits.get(f"{stem}.nii.gz")
             if split is None:
                 parts = {p.lower() for p in img.relative_to(base).parts[:-1]}
                 split = "train" if "train" in parts else "test" if "test" in parts else "unknown"
-            lab = seg.get(stem)
             cases.append(CaseRef(
-                kind=self.kind, case_id=stem, split=split, images={"CT": str(img)},
+                kind=self.kind, case_id=case_id, split=split, images={"CT": str(img)},
                 labels=str(lab) if lab else None,
                 metadata={"group": group, "file": img.name},
             ))

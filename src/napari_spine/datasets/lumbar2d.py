@@ -40,8 +40,8 @@ def _split_from(parts: list[str]) -> str:
 
 
 def _location_parts(loc: str, base: Path) -> list[str]:
-    if _pt.SEP in loc:
-        archive, member = loc.split(_pt.SEP, 1)
+    archive, member = _pt.split_location(loc)
+    if member is not None:
         stem, inner = Path(archive).name.split(".zip")[0], list(PurePosixPath(member).parts)
         return inner if inner and inner[0].lower() == stem.lower() else [stem, *inner]
     try:
@@ -133,10 +133,10 @@ class SSMSpineAdapter(DatasetAdapter):
                              ".pt dict with img, label, bone and disk")
         return None
 
-    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:
+    def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
         base = Path(within) if within is not None else Path(root)
         cases = []
-        for loc in (_pt.iter_pt_files(base) if base.is_dir() else [str(base)]):
+        for loc in (_pt.iter_pt_files(base, warn) if base.is_dir() else [str(base)]):
             parts = _location_parts(loc, base)
             cases.append(CaseRef(
                 kind=self.kind, case_id=_case_id(loc, base, strip_file=False),
@@ -190,20 +190,20 @@ class SpineMSCAAdapter(DatasetAdapter):
                 if (f.parent / "label.pt").is_file():
                     return Detection(self.kind, path, 0.9, "folders with img.pt and label.pt")
         first = _first_pt(path)
-        if first is not None and Path(first.split(_pt.SEP)[-1]).name not in ("img.pt", "label.pt"):
+        if first is not None and PurePosixPath(_pt.split_location(first)[1] or first).name not in ("img.pt", "label.pt"):
             if _pt.peek_keys(first) == {"img", "label"}:
                 return Detection(self.kind, _dataset_root(path), 0.85,
                                  ".pt dict with exactly img and label")
         return None
 
-    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:
+    def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
         base = Path(within) if within is not None else Path(root)
-        locs = list(_pt.iter_pt_files(base)) if base.is_dir() else (
+        locs = list(_pt.iter_pt_files(base, warn)) if base.is_dir() else (
             [f"{base}{_pt.SEP}{m}" for m in _pt.list_members(base)] if ".zip" in base.name.lower() else [str(base)])
         folders: dict[str, dict[str, str]] = {}
         singles: list[str] = []
         for loc in locs:
-            fname = PurePosixPath(loc.split(_pt.SEP)[-1]).name
+            fname = PurePosixPath(_pt.split_location(loc)[1] or Path(loc).name).name
             if fname in ("img.pt", "label.pt"):
                 folders.setdefault(loc.rsplit("/", 1)[0] if "/" in loc else loc, {})[fname] = loc
             else:

@@ -9,6 +9,7 @@ spreadsheet is read by header name, case-insensitively; columns that are not rec
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,14 @@ def _norm_header(h: Any) -> str:
 
 
 def _num(v: Any) -> float | None:
+    """A finite number from a cell, else None ("NaN", "inf", text and blanks are missing)."""
     if v is None or v == "":
         return None
     try:
-        return float(v)
-    except (TypeError, ValueError):
+        x = float(v)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return x if math.isfinite(x) else None
 
 
 def _yes_no(v: Any) -> str | None:
@@ -52,10 +55,16 @@ def _yes_no(v: Any) -> str | None:
     return {1.0: "yes", 2.0: "no"}.get(n) if n is not None else None
 
 
-def read_clinical(path: Path) -> dict[int, dict[str, Any]]:
+def _noop(msg: str) -> None:
+    return None
+
+
+def read_clinical(path: Path, warn=None) -> dict[int, dict[str, Any]]:
     """Clinical rows by integer patient ID, from ``high_pain_text.xlsx``.
 
-    Raises SpineIOError naming the file when no sheet has an ``ID`` column.
+    Raises SpineIOError naming the file when no sheet has an ``ID`` column or the file is
+    not a readable spreadsheet; a patient ID on several rows goes to ``warn`` (the first
+    row is used).
     """
     try:
         import openpyxl
@@ -73,7 +82,12 @@ def read_clinical(path: Path) -> dict[int, dict[str, Any]]:
             cols = {_norm_header(h): i for i, h in enumerate(header)}
             if "id" not in cols:
                 continue
-            return _parse_rows(cols, rows)
+            return _parse_rows(cols, rows, lambda m: (warn or _noop)(f"{path}: {m}"))
+    except SpineIOError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - openpyxl/lxml fail in many ways on bad files
+        raise SpineIOError(f"{path}: cannot read the clinical spreadsheet "
+                           f"({type(exc).__name__}: {exc})") from None
     finally:
         wb.close()
     raise SpineIOError(f"{path}: no sheet has an 'ID' column (looked in {', '.join(wb.sheetnames)})")
@@ -88,7 +102,7 @@ def _find(cols: dict[str, int], *needles: str, exact: str | None = None) -> int 
     return None
 
 
-def _parse_rows(cols: dict[str, int], rows) -> dict[int, dict[str, Any]]:
+def _parse_rows(cols: dict[str, int], rows, warn=_noop) -> dict[int, dict[str, Any]]:
     idx = {
         "age": _find(cols, exact="age"),
         "sex": _find(cols, exact="gender") if "gender" in cols else _find(cols, exact="sex"),
@@ -104,13 +118,16 @@ def _parse_rows(cols: dict[str, int], rows) -> dict[int, dict[str, Any]]:
         pid = patient_id(row[cols["id"]]) if row and row[cols["id"]] is not None else None
         if pid is None:
             continue
+        if pid in out:
+            warn(f"patient {pid} is on more than one row; the first row is used")
+            continue
 
         def get(key):
             i = idx[key]
             return row[i] if i is not None and i < len(row) else None
 
         rec: dict[str, Any] = {}
-        if (a := _num(get("age"))) is not None:
+        if (a := _num(get("age"))) is not None and 0 <= a < 150:
             rec["age"] = int(a)
         sex = _num(get("sex"))
         if sex is not None:
@@ -119,7 +136,7 @@ def _parse_rows(cols: dict[str, int], rows) -> dict[int, dict[str, Any]]:
             if (yn := _yes_no(get(key))) is not None:
                 rec[key] = yn
         ap = _num(get("approach"))
-        if ap is not None:
+        if ap is not None and ap.is_integer():
             rec["surgical_approach"] = _APPROACH.get(int(ap), f"code {int(ap)}")
         lesions = [name for i, name in levels if _num(row[i] if i < len(row) else None) == 1.0]
         if levels:
@@ -171,11 +188,13 @@ class MMCSDAdapter(DatasetAdapter):
             return Detection(self.kind, path, 0.7, "high_pain_text.xlsx")
         return None
 
-    def _clinical(self, root: Path) -> tuple[dict[int, dict[str, Any]], list[str]]:
+    def _clinical(self, root: Path, warn=None) -> tuple[dict[int, dict[str, Any]], list[str]]:
         warnings = []
         for f in list(root.glob("text/*.xlsx")) + list(root.glob("*.xlsx")):
+            if not f.is_file():
+                continue
             try:
-                return read_clinical(f), warnings
+                return read_clinical(f, warn), warnings
             except SpineIOError as exc:
                 warnings.append(str(exc))
         return {}, warnings
@@ -186,20 +205,26 @@ class MMCSDAdapter(DatasetAdapter):
             warnings.append(f"{root}: no clinical spreadsheet (text/high_pain_text.xlsx) found")
         return warnings
 
-    def _splits(self, root: Path) -> dict[int, str]:
+    def _splits(self, root: Path, warn=_noop) -> dict[int, str]:
         out: dict[int, str] = {}
+        where: dict[int, Path] = {}
         for folder in (root / "code", root):
             for name, split in (("train_id4.txt", "train"), ("test_id4.txt", "test")):
                 f = folder / name
-                if f.is_file():
-                    for pid in read_ids(f):
-                        out.setdefault(pid, split)
+                if not f.is_file():
+                    continue
+                for pid in read_ids(f):
+                    if pid in out and out[pid] != split:
+                        warn(f"patient {pid} is listed in both {where[pid]} and {f}; "
+                             f"kept in {out[pid]}")
+                    out.setdefault(pid, split)
+                    where.setdefault(pid, f)
         return out
 
-    def list_cases(self, root: Path, within: Path | None = None) -> list[CaseRef]:
+    def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
         root = Path(root)
-        clinical, _ = self._clinical(root)
-        splits = self._splits(root)
+        clinical, _ = self._clinical(root, warn)
+        splits = self._splits(root, warn or _noop)
         volumes: dict[int, dict[str, str]] = {}
         for seq in SEQUENCES:
             seq_dir = root / "image" / seq
