@@ -100,3 +100,33 @@ def test_locked_database_gives_a_clear_error(tmp_path):
         locker.execute("ROLLBACK")
         locker.close()
     assert db.claim_next("ana") is not None  # nothing was lost
+
+
+def test_a_crashed_reviewers_claim_is_offered_again_once_stale(tmp_path, monkeypatch):
+    import napari_spine.qa.review as review
+
+    clock = {"t": 1_000_000.0}
+    monkeypatch.setattr(review.time, "time", lambda: clock["t"])  # time is injected, not slept
+    db = _db(tmp_path, n=2)
+    gone = db.claim_next("ana")  # ana's program dies with the case claimed, 'in review'
+    assert gone.case_key == "ds/c01" and gone.status == "in review"
+    clock["t"] += 600
+    assert db.claim_next("ben", stale_after_s=3600).case_key == "ds/c00"  # fresh claim: skipped
+    clock["t"] += 3600
+    again = db.claim_next("cy", stale_after_s=3600)
+    assert again is not None and again.case_key == "ds/c01" and again.claimed_by == "cy"
+    with pytest.raises(ReviewConflict, match="ana does not hold this case.*cy does"):
+        db.update("ds/c01", again.version, reviewer="ana", status="approved")
+    done = db.update("ds/c01", again.version, reviewer="cy", status="approved", release=True)
+    assert done.status == "approved" and db.claim_next("dee", stale_after_s=3600) is None
+
+
+def test_only_the_holder_may_update(tmp_path):
+    db = _db(tmp_path, n=3)
+    case = db.get("ds/c00")
+    with pytest.raises(ReviewConflict, match="nobody has claimed it"):
+        db.update("ds/c00", case.version, reviewer="eve", status="approved")
+    held = db.claim("ds/c00", "ana")
+    with pytest.raises(ReviewConflict, match="eve does not hold this case"):
+        db.update("ds/c00", held.version, reviewer="eve", comment="mine now")
+    assert db.get("ds/c00").comment == "" and db.get("ds/c00").version == held.version

@@ -388,8 +388,8 @@ class QAWidget(QWidget):
         db.add_cases([(key, dataset, key.split("/", 1)[-1], score, None)])
         try:
             cur = db.get(key)
-            if cur.claimed_by not in (None, reviewer) and cur.status == "in review":
-                raise ReviewConflict(f"{key} is being reviewed by {cur.claimed_by}")
+            if cur.claimed_by != reviewer:  # only the holder may update: claim it (refused
+                cur = db.claim(key, reviewer)  # while someone else reviews it)
             status = self.status.currentText()
             self.current = db.update(key, cur.version, reviewer=reviewer, status=status,
                                      comment=self.comment.text(), release=status != "in review")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SpineIOError
+
 __all__ = ["STATUSES", "CaseReview", "ReviewConflict", "ReviewDB", "ReviewDBError"]
 
 STATUSES = ("to do", "in review", "approved", "needs correction")
@@ -67,7 +69,7 @@ CREATE INDEX IF NOT EXISTS cases_queue ON cases(status, triage DESC);
 """
 
 
-class ReviewDBError(RuntimeError):
+class ReviewDBError(SpineIOError, RuntimeError):
     """The review database cannot be used (corrupt, locked, unwritable); names the file."""
 
 
@@ -172,13 +174,17 @@ class ReviewDB:
         return [_review(r) for r in rows]
 
     def claim_next(self, reviewer: str, stale_after_s: float = 3600.0) -> CaseReview | None:
-        """Atomically claim the most suspicious unclaimed 'to do' case (or a stale claim)."""
+        """Atomically claim the most suspicious unclaimed 'to do' case, or a case whose
+        reviewer claimed it more than ``stale_after_s`` ago and never finished it (a
+        crashed or abandoned review)."""
         with self._connect(immediate=True) as con:
             now = time.time()  # taken once the write lock is held
             row = con.execute(
-                "SELECT case_key FROM cases WHERE status='to do' AND "
-                "(claimed_by IS NULL OR claimed_at < ?) ORDER BY triage DESC, case_key LIMIT 1",
-                (now - stale_after_s,)).fetchone()
+                "SELECT case_key FROM cases WHERE "
+                "(status='to do' AND (claimed_by IS NULL OR claimed_at < ?)) OR "
+                "(status='in review' AND claimed_by IS NOT NULL AND claimed_by != ? AND claimed_at < ?) "
+                "ORDER BY triage DESC, case_key LIMIT 1",
+                (now - stale_after_s, reviewer, now - stale_after_s)).fetchone()
             if row is None:
                 return None
             key = row["case_key"]
@@ -205,23 +211,33 @@ class ReviewDB:
 
     def update(self, case_key: str, expected_version: int, *, reviewer: str, status: str | None = None,
                comment: str | None = None, release: bool = False) -> CaseReview:
-        """Set status/comment if nobody changed the case since ``expected_version``."""
+        """Set status/comment if nobody changed the case since ``expected_version``.
+
+        Only the reviewer who holds the claim may update a case (claim it first);
+        anyone else gets :class:`ReviewConflict`.
+        """
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
         with self._connect(immediate=True) as con:
             now = time.time()  # taken once the write lock is held
-            cur = con.execute(
-                "UPDATE cases SET status=COALESCE(?, status), comment=COALESCE(?, comment), reviewer=?, "
-                "updated_at=?, version=version+1, claimed_by=CASE WHEN ? THEN NULL ELSE claimed_by END "
-                "WHERE case_key=? AND version=?",
-                (status, comment, reviewer, now, int(release), case_key, int(expected_version)))
-            if cur.rowcount != 1:
-                row = con.execute("SELECT version, reviewer FROM cases WHERE case_key=?", (case_key,)).fetchone()
-                if row is None:
-                    raise KeyError(f"{self.path}: no case {case_key!r}")
+            row = con.execute("SELECT version, reviewer, claimed_by FROM cases WHERE case_key=?",
+                              (case_key,)).fetchone()
+            if row is None:
+                raise KeyError(f"{self.path}: no case {case_key!r}")
+            if int(row["version"]) != int(expected_version):
                 raise ReviewConflict(
                     f"{case_key} was changed by {row['reviewer']} (version {row['version']}, you had "
                     f"{expected_version}); reload it")
+            if row["claimed_by"] != reviewer:
+                who = row["claimed_by"]
+                raise ReviewConflict(
+                    f"{case_key}: {reviewer} does not hold this case "
+                    + (f"({who} does)" if who else "(nobody has claimed it)") + "; claim it first")
+            con.execute(
+                "UPDATE cases SET status=COALESCE(?, status), comment=COALESCE(?, comment), reviewer=?, "
+                "updated_at=?, version=version+1, claimed_by=CASE WHEN ? THEN NULL ELSE claimed_by END "
+                "WHERE case_key=?",
+                (status, comment, reviewer, now, int(release), case_key))
             con.execute("INSERT INTO history VALUES (?, ?, ?, 'update', ?)",
                         (case_key, now, reviewer, json.dumps({"status": status, "comment": comment})))
             out = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
