@@ -167,3 +167,15 @@ def test_failed_verification_keeps_the_previous_file(tmp_path, phantom_files, mo
         export_labels(case, changed, target)
     assert target.read_bytes() == before
     assert _listing(tmp_path / "out") == ["keep.nii.gz"]  # no temporary file left behind
+
+
+def test_a_huge_label_id_does_not_allocate_a_huge_table(tmp_path):
+    from napari_spine.labelmaps import LabelMap
+
+    lm = LabelMap(name="t", description="test", to_canonical={1: 20, 2: 21}, from_canonical={20: 1, 21: 2},
+                  unmapped="background")
+    lab = np.zeros((6, 5, 4), np.int64)
+    lab[1, 1, 1], lab[2, 2, 2], lab[3, 3, 3] = 1, 2, 2**40
+    out = lm.to_canonical_array(lab)  # a lookup table would need 1 TiB here
+    assert out.dtype == np.uint8 and out[1, 1, 1] == 20 and out[2, 2, 2] == 21 and out[3, 3, 3] == 0
+    assert np.count_nonzero(out) == 2

@@ -49,12 +49,12 @@ def load_case(image_or_ref, labels_path=None, **kwargs) -> SpineCase:
     For a ``CaseRef`` (from :func:`open_dataset`), ``sequence=`` picks an MMCSD sequence or
     an SSMSpine image variant.
     """
-    from .datasets.base import CaseRef
+    from .datasets.base import CaseRef, load_ref
 
     if isinstance(image_or_ref, CaseRef):
         from .datasets import get_adapter
 
-        return get_adapter(image_or_ref.kind).load_case(image_or_ref, kwargs.get("sequence"))
+        return load_ref(get_adapter(image_or_ref.kind), image_or_ref, kwargs.get("sequence"))
     return load_nifti_case(image_or_ref, labels_path, **kwargs)
 
 __all__ = [

@@ -121,9 +121,9 @@ def _case_doc(case) -> dict:
 
 
 def _info(args) -> int:
+    from . import load_case
     from .datasets import detect, open_dataset
     from .errors import SpineIOError
-    from .io_nifti import load_case
 
     path = Path(args.image)
     try:

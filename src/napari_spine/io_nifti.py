@@ -22,7 +22,7 @@ import numpy as np
 from . import geometry
 from ._fastgz import gunzip_verified, is_gzip, max_gunzipped_size, read_gz_array
 from .case import SpineCase
-from .errors import GeometryError, SpineIOError
+from .errors import GeometryError, SpineIOError, reading
 from .labelmaps import get_label_map
 
 __all__ = ["NiftiVolume", "guess_label_scheme", "guess_modality", "is_nifti_path",
@@ -264,8 +264,16 @@ def load_case(
 
     The image and labels are reoriented to the display convention of
     :mod:`napari_spine.geometry` as views (no copy); labels are mapped to canonical ids
-    as ``uint8``. The file geometry and headers are kept for an exact export.
+    as ``uint8``. The file geometry and headers are kept for an exact export. Every
+    failure is a :class:`SpineIOError` naming the file.
     """
+    with reading(image_path, "load"):
+        return _load_case(image_path, labels_path, label_scheme=label_scheme, modality=modality,
+                          case_id=case_id, dataset=dataset, metadata=metadata)
+
+
+def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, dataset,
+               metadata) -> SpineCase:
     vol = read_nifti(image_path, what="image")
     if vol.array.dtype.kind not in "uif":
         raise SpineIOError(f"{vol.path}: unsupported image dtype {vol.array.dtype}")
@@ -310,8 +318,9 @@ def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None
     The "image" is the label array itself (so geometry and display are the same code
     path); callers show only the labels.
     """
-    lab = read_nifti(path, what="labels")
-    canon, scheme = _canonical_labels(lab, label_scheme)
+    with reading(path, "load as labels"):
+        lab = read_nifti(path, what="labels")
+        canon, scheme = _canonical_labels(lab, label_scheme)
     return SpineCase.from_arrays(
         canon, lab.affine, canon, case_id=nifti_stem(lab.path),
         dataset="nifti", label_scheme=scheme, header=lab.header, path=lab.path,

@@ -53,6 +53,9 @@ class LabelMap:
         if labels.dtype == np.uint8 and all(self.to_canonical.get(int(i), 0) == i for i in ids if i):
             return labels  # every present id maps to itself (VerSe, CTSpine1K): no copy
         size = int(max(ids.max(initial=0), max(self.to_canonical, default=0))) + 1
+        if size > 1 << 16:  # a huge id (2**40) must not become a 1 TiB lookup table
+            values = np.array([self.to_canonical.get(int(i), 0) for i in ids], dtype=np.uint8)
+            return values[np.searchsorted(ids, labels)]
         lut = _lut(self.to_canonical, size, np.uint8)
         return lut[_as_index(labels)]
 

@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..datasets import CaseRef, Dataset, open_dataset
+from ..datasets.base import load_ref
 from ..errors import SpineIOError
 from ._layers import case_to_layer_data
 
@@ -224,7 +225,7 @@ class DatasetWidget(QWidget):
         try:
             if choice == "all":
                 return list(ds.adapter.load_sequences(ref).values())
-            return [ds.adapter.load_case(ref, choice or None)]
+            return [load_ref(ds.adapter, ref, choice or None)]
         except Exception as exc:  # shown to the user with the file and the problem
             return _Failure(exc)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import SpineIOError
+from ..errors import SpineIOError, reading
 from . import _pt
 from .base import CaseRef, Dataset, DatasetAdapter, Detection
 from .cspineseg import CSpineSegAdapter
@@ -42,7 +42,8 @@ def detect(path: str | os.PathLike) -> Detection | None:
     errors: list[str] = []
     for a in ADAPTERS:
         try:
-            d = a.detect(p)
+            with reading(p, f"check as {a.kind}"):
+                d = a.detect(p)
         except SpineIOError as exc:  # e.g. a refused .pt: remember, let others try
             errors.append(str(exc))
             continue
@@ -67,8 +68,16 @@ def open_dataset(path: str | os.PathLike, kind: str | None = None) -> Dataset:
 
     ``path`` may be the dataset root, a folder inside it (only the cases below it are
     listed; splits and metadata still come from the root), a single file or an archive.
+    Every problem with the files is a :class:`SpineIOError` naming the file.
     """
-    p = Path(path)
+    if kind is not None:
+        get_adapter(kind)  # an unknown kind is a KeyError, as before
+    with reading(path, "open as a dataset"):
+        return _open_dataset(Path(path), kind)
+
+
+def _open_dataset(path: Path, kind: str | None) -> Dataset:
+    p = path
     if kind is not None:
         adapter = get_adapter(kind)
         det = adapter.detect(p) or Detection(kind, p if p.is_dir() else p.parent, 0.0, "forced")

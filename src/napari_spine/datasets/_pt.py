@@ -229,6 +229,7 @@ def safe_torch_load(location: str, what: str = "a plain array") -> Any:
         source = location
     if empty:
         raise SpineIOError(f"{location}: file is empty")
+    _check_crcs(source, location)
     try:
         with torch.serialization.safe_globals(_allow_list()):
             return torch.load(source, weights_only=True, map_location="cpu")
@@ -250,6 +251,25 @@ def safe_torch_load(location: str, what: str = "a plain array") -> Any:
         raise SpineIOError(
             f"{location}: not a readable PyTorch file ({type(exc).__name__}: {text})"
         ) from exc
+
+
+def _check_crcs(source: Any, location: str) -> None:
+    """Compare every member of a zip-format ``.pt`` with its CRC-32 (torch does not): a
+    flipped bit in a tensor is an error, never a silently different array. Legacy
+    (non-zip) files carry no checksum."""
+    try:
+        if not zipfile.is_zipfile(source):
+            return
+        with zipfile.ZipFile(source) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+            zlib.error) as exc:
+        raise SpineIOError(f"{location}: damaged PyTorch file ({type(exc).__name__}: {exc})") from None
+    finally:
+        if hasattr(source, "seek"):
+            source.seek(0)
+    if bad is not None:
+        raise SpineIOError(f"{location}: damaged PyTorch file: {bad} fails its CRC-32 check")
 
 
 def load_pt(location: str) -> Any:

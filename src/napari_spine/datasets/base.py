@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..case import SpineCase
+from ..errors import reading
 from ..io_nifti import nifti_stem  # noqa: F401 - the adapters import it from here
 
 __all__ = ["CaseRef", "Dataset", "DatasetAdapter", "Detection", "scan_files"]
@@ -100,7 +101,7 @@ class DatasetAdapter:
 
     def load_sequences(self, ref: CaseRef) -> dict[str, SpineCase]:
         """Every image sequence of a case (multi-sequence datasets override nothing else)."""
-        return {seq: self.load_case(ref, seq) for seq in ref.images}
+        return {seq: load_ref(self, ref, seq) for seq in ref.images}
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Dataset:
 
     def load_case(self, key: int | str | CaseRef, sequence: str | None = None) -> SpineCase:
         ref = key if isinstance(key, CaseRef) else self[key]
-        return self.adapter.load_case(ref, sequence)
+        return load_ref(self.adapter, ref, sequence)
 
     def filter(self, text: str = "", split: str | None = None) -> list[CaseRef]:
         t = text.strip().lower()
@@ -144,6 +145,13 @@ class Dataset:
                 continue
             out.append(c)
         return out
+
+
+def load_ref(adapter: DatasetAdapter, ref: CaseRef, sequence: str | None = None) -> SpineCase:
+    """``adapter.load_case`` with every failure a :class:`SpineIOError` naming the case."""
+    where = next(iter(ref.images.values()), None) or f"{ref.kind} case {ref.case_id}"
+    with reading(where, f"load {ref.kind} case {ref.case_id}"):
+        return adapter.load_case(ref, sequence)
 
 
 def scan_files(root: Path, suffixes: Sequence[str], max_depth: int = 6) -> Iterable[Path]:
@@ -168,16 +176,18 @@ def scan_files(root: Path, suffixes: Sequence[str], max_depth: int = 6) -> Itera
         stack.extend(reversed(subdirs))
 
 
-def pair_images_and_masks(base: Path, mask_suffix: str, warn: Callable[[str], None] | None = None
-                           ) -> list[tuple[Path, Path | None]]:
+def pair_images_and_masks(base: Path, mask_suffix: str, warn: Callable[[str], None] | None = None,
+                           groups: Iterable[str] = ()) -> list[tuple[Path, Path | None]]:
     """NIfTI files under ``base`` as ``(image, mask or None)`` pairs; a mask is
     ``<stem><mask_suffix>`` (case-sensitive: ``_SEG`` vs ``_seg``).
 
     A mask pairs with the image of its stem in the folder of the same name
     (``volumes/COLONOG/X`` with ``labels/COLONOG/X_seg``; both in one folder), or, when its
-    stem is unique in the whole tree, with that image wherever it lies. A stem found in two
-    groups is never paired across them; a mask nobody claims goes to ``warn``.
+    stem is unique in the whole tree, with that image wherever it lies (``annotation/X`` with
+    ``segmentation/X_SEG``), unless either folder is one of the dataset's ``groups``: a mask
+    is never paired across groups. A mask nobody claims goes to ``warn``.
     """
+    groups = set(groups)
     images: list[Path] = []
     masks: dict[tuple[str, str], Path] = {}
     by_stem: dict[str, list[Path]] = {}
@@ -195,7 +205,9 @@ def pair_images_and_masks(base: Path, mask_suffix: str, warn: Callable[[str], No
         stem = nifti_stem(img)
         mask = masks.get((img.parent.name, stem))
         if mask is None and len(by_stem.get(stem, ())) == 1 and image_stems[stem] == 1:
-            mask = by_stem[stem][0]
+            other = by_stem[stem][0]
+            if img.parent.name not in groups and other.parent.name not in groups:
+                mask = other
         if mask is not None:
             used.add(mask)
         pairs.append((img, mask))

@@ -103,7 +103,7 @@ class CTSpine1KAdapter(DatasetAdapter):
         base = Path(within) if within is not None else root
         split_path = _split_file(root)
         splits = parse_split_file(split_path) if split_path else {}
-        pairs = pair_images_and_masks(base, "_seg", warn)
+        pairs = pair_images_and_masks(base, "_seg", warn, groups=_GROUPS)
         groups = [img.parent.name if img.parent.name in _GROUPS else group_of(nifti_stem(img))
                   for img, _ in pairs]
         ids = unique_case_ids([nifti_stem(img) for img, _ in pairs], groups, warn)

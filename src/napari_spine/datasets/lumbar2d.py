@@ -179,8 +179,8 @@ class SpineMSCAAdapter(DatasetAdapter):
         name = path.name.lower()
         if path.is_file() and re.match(r"^(train\.zip\.\d{3}|vail\.zip|test\.zip|train\.zip)$", name):
             return Detection(self.kind, path.parent, 0.9, "Spine-MSCA archive name")
-        if path.is_dir() and ((path / "Train.zip.001").exists() or (path / "Vail.zip").exists()):
-            return Detection(self.kind, path, 0.95, "Train.zip.001 / Vail.zip")
+        if path.is_dir() and ((path / "Vail.zip").exists() or any(path.glob("Train.zip.[0-9][0-9][0-9]"))):
+            return Detection(self.kind, path, 0.95, "Train.zip.NNN / Vail.zip")
         if path.is_file() and path.name in ("img.pt", "label.pt") and (path.parent / "img.pt").is_file():
             return Detection(self.kind, _dataset_root(path), 0.9, "a case folder with img.pt and label.pt")
         if path.is_dir() and (path / "img.pt").is_file() and (path / "label.pt").is_file():
