@@ -200,3 +200,28 @@ def test_temporary_files_of_a_killed_export_are_removed(tmp_path):
     unrelated.write_text("mine")
     export_labels(case, None, tmp_path / "labels.nii.gz")
     assert not stale.exists() and alive.exists() and unrelated.exists()
+
+
+def test_a_full_disk_while_writing_landmarks_names_the_file(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    from napari_spine import Landmarks, export_landmarks
+
+    img = _nii(tmp_path / "CTC-5.nii.gz", _vol(5))
+    case = load_case(img)
+    lm = Landmarks(np.array([[1.0, 2.0, 3.0]]), np.array([20]), ("L1",))
+    target = tmp_path / "lm.json"
+    target.write_text("previous")
+    real_open = builtins.open
+
+    def full_disk(file, mode="r", *args, **kwargs):
+        if ".part-" in str(file) and "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", full_disk)
+    with pytest.raises(ExportError, match=r"lm\.json: not written \(No space left on device\)"):
+        export_landmarks(case, target, lm)
+    monkeypatch.undo()
+    assert target.read_text() == "previous" and not list(tmp_path.glob(".lm.part-*"))

@@ -55,7 +55,9 @@ class ExportResult:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success rename it over ``path``.
 
-    On any exception the temporary file is removed and the target is untouched.
+    On any exception the temporary file is removed and the target is untouched; an
+    ``OSError`` (a full disk, a vanished folder) becomes an :class:`ExportError` naming the
+    target. Temporary files that killed writers left in the folder are removed first.
     """
     target = Path(path)
     if target.is_dir():
@@ -71,8 +73,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, ExportError):  # a full disk ...
+            raise ExportError(f"{target}: not written ({exc.strerror or exc}); the previous file, "
+                              "if any, is untouched") from exc
         raise
     _fsync_dir(target.parent)
 
