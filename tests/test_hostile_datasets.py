@@ -225,3 +225,31 @@ def test_a_full_disk_while_writing_landmarks_names_the_file(tmp_path, monkeypatc
         export_landmarks(case, target, lm)
     monkeypatch.undo()
     assert target.read_text() == "previous" and not list(tmp_path.glob(".lm.part-*"))
+
+
+def test_a_member_stored_twice_in_an_archive_is_one_case_and_a_warning(tmp_path):
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    def member(seed):
+        buf = io.BytesIO()
+        rng = np.random.default_rng(seed)
+        label = np.zeros((1, 16, 16), np.uint8)
+        label[0, 2:5, 3:12] = 1
+        torch.save({"img": rng.random((16, 16), dtype=np.float32), "label": label,
+                    "bone": rng.random((6, 8, 2)).astype(np.float32) * 15,
+                    "disk": rng.random((5, 8, 2)).astype(np.float32) * 15}, buf)
+        return buf.getvalue()
+
+    root = tmp_path / "dataset"
+    root.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile: "Duplicate name"
+        with zipfile.ZipFile(root / "SSMSpine_Train.zip", "w") as zf:
+            zf.writestr("Train/p1/aug0.pt", member(1))
+            zf.writestr("Train/p1/aug0.pt", member(2))
+            zf.writestr("Train/p1/aug1.pt", member(3))
+    ds = open_dataset(root)
+    assert len(ds.cases) == 2 and len({c.case_id for c in ds.cases}) == 2
+    assert any("1 member name(s) stored twice (Train/p1/aug0.pt)" in w for w in ds.warnings)

@@ -115,6 +115,7 @@ def test_a_plain_napari_image_layer_can_be_segmented(make_napari_viewer, tmp_pat
     data = (rng.integers(-5, 6, (12, 30, 20)) * 10).astype(np.int16)
     image = viewer.add_image(data, name="plain", scale=(2.0, 1.0, 0.5), translate=(3.0, -4.0, 1.0))
     _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine inference")
+    w.confirm_trust = lambda err: True  # the test model is the test's own code
     w.image.setCurrentText("plain")
     w.add_model_source(sign_model(tmp_path / "sign.ts"))
     w.run(sync=True)

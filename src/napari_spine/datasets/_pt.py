@@ -17,6 +17,7 @@ import os
 import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -299,7 +300,12 @@ def iter_pt_files(root: Path, warn=None) -> Iterator[str]:
             yield str(f)
         else:
             firsts.add(f.name.lower().removesuffix(".001"))
-            for m in list_members(f):
+            members = list_members(f)
+            twice = sorted(m for m, n in Counter(members).items() if n > 1)
+            if twice and warn is not None:
+                warn(f"{f}: {len(twice)} member name(s) stored twice ({', '.join(twice[:3])}); "
+                     "the last copy of each is read")
+            for m in dict.fromkeys(members):
                 yield f"{f}{SEP}{m}"
     if warn is None:
         return
