@@ -124,11 +124,16 @@ def _info(args) -> int:
     from . import load_case
     from .datasets import detect, open_dataset
     from .errors import SpineIOError
+    from .io_nifti import is_label_file, load_labels_file
 
     path = Path(args.image)
     try:
         det = detect(path) if args.labels is None and args.scheme is None else None
-        if det is None:
+        if det is None and args.labels is None and path.is_file() and is_label_file(path):
+            case = load_labels_file(path, label_scheme=args.scheme)  # a segmentation alone
+            doc = _case_doc(case)
+            text = case.describe()
+        elif det is None:
             case = load_case(path, args.labels, label_scheme=args.scheme)
             doc = _case_doc(case)
             text = case.describe()

@@ -25,7 +25,7 @@ from .case import SpineCase
 from .errors import GeometryError, SpineIOError, reading
 from .labelmaps import get_label_map
 
-__all__ = ["NiftiVolume", "guess_label_scheme", "guess_modality", "is_nifti_path",
+__all__ = ["NiftiVolume", "guess_label_scheme", "guess_modality", "is_label_file", "is_nifti_path",
            "load_case", "nifti_stem", "read_nifti", "split_name"]
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -60,6 +60,22 @@ def is_nifti_path(path: str | os.PathLike) -> bool:
 def looks_like_labels(path: str | os.PathLike) -> bool:
     """True when a NIfTI file name says it holds a segmentation."""
     return bool(_LABEL_NAME.search(Path(path).name))
+
+
+def is_label_file(path: str | os.PathLike) -> bool:
+    """True when a NIfTI file is a segmentation: its name says so, or its header carries a
+    label table (TotalSegmentator writes one into every output, whatever the file name).
+    Reads the header only."""
+    if looks_like_labels(path):
+        return True
+    from .labelnames import read_header_names
+
+    try:
+        header = nib.load(str(path)).header
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the loader
+        return False
+    found = read_header_names(header, str(path))
+    return found is not None and bool(found.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +295,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
         raise SpineIOError(f"{vol.path}: unsupported image dtype {vol.array.dtype}")
     labels = None
     label_header = None
+    label_warnings: list[str] = []
     scheme = label_scheme
     if labels_path is not None:
         lab = read_nifti(labels_path, what="labels")
@@ -292,7 +309,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
                 f"{lab.path}: labels are not on the image grid of {vol.path} "
                 f"(affines differ:\n{lab.affine}\nvs\n{vol.affine})"
             )
-        labels, scheme = _canonical_labels(lab, scheme)
+        labels, scheme, label_warnings = _canonical_labels(lab, scheme)
         label_header = lab.header
     case = SpineCase.from_arrays(
         vol.array,
@@ -308,6 +325,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
         path=vol.path,
         label_header=label_header,
         label_path=str(labels_path or ""),
+        extra_warnings=label_warnings,
     )
     return case
 
@@ -320,18 +338,42 @@ def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None
     """
     with reading(path, "load as labels"):
         lab = read_nifti(path, what="labels")
-        canon, scheme = _canonical_labels(lab, label_scheme)
+        canon, scheme, label_warnings = _canonical_labels(lab, label_scheme)
     return SpineCase.from_arrays(
         canon, lab.affine, canon, case_id=nifti_stem(lab.path),
         dataset="nifti", label_scheme=scheme, header=lab.header, path=lab.path,
         label_header=lab.header, label_path=lab.path,
-        metadata={"labels_path": lab.path, "labels_only": True},
+        metadata={"labels_path": lab.path, "labels_only": True}, extra_warnings=label_warnings,
     )
 
 
-def _canonical_labels(lab: NiftiVolume, scheme: str | None) -> tuple[np.ndarray, str]:
-    """A labels file's ids in canonical ids, and the scheme used (guessed from the name)."""
-    scheme = scheme or guess_label_scheme(lab.path)
+def _canonical_labels(lab: NiftiVolume, scheme: str | None) -> tuple[np.ndarray, str, list[str]]:
+    """A labels file's ids in canonical ids, the scheme used and what the user must be told.
+
+    Without a given scheme the file's own words come first: a label table in its header
+    extension or a sidecar beside it (:mod:`napari_spine.labelnames`); only a file that
+    names nothing falls back to the scheme its file name suggests.
+    """
     native = labels_to_int(lab.array, lab.path)
-    return get_label_map(scheme).to_canonical_array(native, source=lab.path), scheme
+    warnings: list[str] = []
+    if scheme is None:
+        from .labelmaps import label_map_from_names, present_ids, register_label_map
+        from .labelnames import read_label_names
+
+        names = read_label_names(lab.path, lab.header)
+        if names is not None:
+            warnings.extend(names.warnings)
+        if names is not None and names.names:
+            present = present_ids(native)
+            lm = label_map_from_names(names, present, lab.path)
+            scheme = register_label_map(lm)
+            others = sorted({names.names[int(i)] for i in present
+                             if int(i) and lm.to_canonical.get(int(i)) is None})
+            if others:
+                shown = ", ".join(others[:6]) + (f" and {len(others) - 6} more" if len(others) > 6 else "")
+                warnings.append(f"{len(others)} structure(s) outside the spine table are not shown "
+                                f"as spine labels: {shown}")
+            return lm.to_canonical_array(native, source=lab.path), scheme, warnings
+    scheme = scheme or guess_label_scheme(lab.path)
+    return get_label_map(scheme).to_canonical_array(native, source=lab.path), scheme, warnings
 

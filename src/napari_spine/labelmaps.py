@@ -22,7 +22,8 @@ import numpy as np
 from . import ontology
 from .errors import LabelMapError
 
-__all__ = ["LabelMap", "available_schemes", "get_label_map", "present_ids"]
+__all__ = ["LabelMap", "available_schemes", "get_label_map", "label_map_from_names", "present_ids",
+           "register_label_map"]
 
 
 @dataclass(frozen=True)
@@ -204,8 +205,54 @@ def available_schemes() -> tuple[str, ...]:
     return tuple(sorted({lm.name for lm in _registry().values()}))
 
 
+#: schemes made from the names a file carries (header label table, sidecar), by name
+_FROM_NAMES: dict[str, LabelMap] = {}
+
+
+def register_label_map(lm: LabelMap) -> str:
+    """Make a scheme built at run time (from a file's own names) known by its name."""
+    _FROM_NAMES[lm.name] = lm
+    return lm.name
+
+
+def label_map_from_names(names, present=(), source: str = "<labels>") -> LabelMap:
+    """The scheme a file's own names define (:class:`~napari_spine.labelnames.LabelNames`).
+
+    Spine structures map to their anatomy ids; named structures outside the spine table
+    (organs, ribs ...) are background in the anatomy view. An id present in the file that
+    no name explains is a :class:`LabelMapError` naming it, so no structure is ever given
+    a guessed spine name. Several native ids with one anatomy id (TotalSegmentator's
+    ``sacrum`` and ``vertebrae_S1``) write back as the one present in the file.
+    """
+    import hashlib
+
+    anatomy = names.anatomy_ids()
+    unnamed = sorted(int(i) for i in present if int(i) and int(i) not in anatomy)
+    if unnamed:
+        raise LabelMapError(
+            f"{source}: label id(s) {_fmt_ids(unnamed)} are not named by {names.where} "
+            f"({names.source}); name them there or choose a scheme (--scheme, or the Spine case "
+            "panel's scheme picker)")
+    to_canonical = {k: v for k, v in anatomy.items() if v}
+    present = {int(i) for i in present}
+    from_canonical: dict[int, int] = {}
+    for native, canon in sorted(to_canonical.items(), key=lambda kv: (kv[0] not in present, kv[0])):
+        from_canonical.setdefault(canon, native)
+    digest = hashlib.sha256(json.dumps(sorted(names.names.items())).encode()).hexdigest()[:10]
+    return LabelMap(
+        name=f"names-{digest}",
+        description=f"names from the {names.source} ({names.where})",
+        to_canonical=MappingProxyType(to_canonical),
+        from_canonical=MappingProxyType(from_canonical),
+        unmapped="background",
+        native_names=MappingProxyType(dict(names.names)),
+    )
+
+
 def get_label_map(name: str) -> LabelMap:
     """The label scheme called ``name`` (or one of its aliases, e.g. ``"tptbox"``)."""
+    if name in _FROM_NAMES:
+        return _FROM_NAMES[name]
     key = name.strip().lower().replace("-", "_")
     reg = _registry()
     if key in reg:

@@ -133,3 +133,16 @@ def test_open_a_pt_slice(make_napari_viewer, tmp_path):
     layers = viewer.open(str(root / "Test" / "p1" / "aug0.pt"), plugin=PLUGIN)
     assert [ly._type_string for ly in layers] == ["image", "labels", "points", "shapes"]
     assert layers[1].data.shape == (1, 96, 96)
+
+
+def test_a_totalsegmentator_file_opens_as_labels_by_its_header_whatever_its_name(realdata, tmp_path):
+    import shutil
+
+    from napari_spine._napari._reader import read_nifti_layers
+
+    plain = tmp_path / "total.nii.gz"  # TotalSegmentator --ml output name: no "_seg" in it
+    shutil.copy(realdata / "totalseg_small" / "multilabel" / "example_seg.nii.gz", plain)
+    (layer,) = read_nifti_layers(str(plain))
+    data, kwargs, kind = layer
+    assert kind == "labels"
+    assert {20, 21, 60} <= set(np.unique(np.asarray(data)).tolist())

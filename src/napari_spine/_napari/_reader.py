@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..io_nifti import (
+    is_label_file,
     is_nifti_path,
     load_case,
     load_labels_file,
-    looks_like_labels,
     nifti_stem,
     split_name,
 )
@@ -54,7 +54,7 @@ def read_nifti_layers(path: str | list[str]) -> list[tuple]:
     paths = _paths(path)
     layers: list[tuple] = []
     for p in paths:
-        if looks_like_labels(p):
+        if is_label_file(p):
             case = load_labels_file(p)
             layers.append(labels_layer_data(case, name=nifti_stem(p)))
         else:

@@ -35,7 +35,6 @@ blends logits); a test compares the two on a tiny v1 network.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from .. import ontology
@@ -85,28 +84,17 @@ def folder_kind(path: Path) -> str | None:
 
 
 def canonical_from_label_name(name: str, overrides: dict | None = None) -> int | None:
-    """Anatomy id for an nnU-Net label name, or None when it does not map."""
+    """Anatomy id for an nnU-Net label name, or None when it does not map.
+
+    ``overrides`` (``napari_spine_labels.json``) come first; then the names real tools use
+    (:func:`napari_spine.labelnames.match_anatomy`).
+    """
     if overrides and name in overrides:
         target = str(overrides[name])
         return 0 if target.lower() == "background" else ontology.by_name(target).id
-    if name.lower() in ("background", "bg"):
-        return 0
-    cand = [name, name.replace("_", " ")]
-    low = name.lower().replace("-", "_")
-    m = re.fullmatch(r"(?:vertebrae|vertebra|vert)_?([ctls]\d{1,2})", low)
-    if m:
-        cand.append(m.group(1).upper())
-    m = re.fullmatch(r"(?:disc|ivd|intervertebral_disc)_?([ctls]\d{1,2})_?([ctls]\d{1,2})", low)
-    if m:
-        cand.append(f"{m.group(1).upper()}/{m.group(2).upper()} disc")
-    if low.endswith("s"):
-        cand.append(low[:-1].replace("_", " "))
-    for c in cand:
-        try:
-            return ontology.by_name(c).id
-        except KeyError:
-            continue
-    return None
+    from ..labelnames import match_anatomy
+
+    return match_anatomy(name)
 
 
 def _read_json(path: Path) -> dict:

@@ -1,0 +1,283 @@
+"""Label names as the files give them: header label tables, sidecars, and a name matcher.
+
+A label file often says what its ids mean. napari-spine reads, in this order:
+
+1. **the NIfTI header extension**: the XML label table TotalSegmentator (and Caret /
+   Connectome Workbench) store in an extension, ``<Label Key="N" Red=".." Green=".."
+   Blue=".." Alpha=".."><![CDATA[name]]></Label>``. It is read with a tolerant scanner (no
+   XML parser, so no entities are ever expanded): attribute order, quotes and a missing
+   ``CDATA`` do not matter; a table that cannot be read is a warning, not an error;
+2. **a sidecar beside the file**: ``<stem>.json`` (``{"labels": {id: name}}``), an nnU-Net
+   ``dataset.json`` in the folder or its parent (``{"labels": {name: id}}``), a BIDS
+   ``<stem>.tsv`` / ``*_dseg.tsv`` (``index`` and ``name`` columns), an ITK-SNAP label
+   description (``<stem>.txt``, ``labels.txt``: ``IDX R G B A VIS MSH "LABEL"``) or a 3D
+   Slicer colour table (``<stem>.ctbl``, ``<stem>.txt``: ``id name R G B A``).
+
+:func:`match_anatomy` turns the names real tools use (``vertebrae_L1``, ``L1 vertebra``,
+``sacrum``, ``disc_L4_L5``, ``L4/L5``, ``intervertebral_discs``, ``spinal_cord`` ...) into
+anatomy-table ids; the table is data (``label_maps/names/tool_names.json``). Names that
+are not spine structures (``liver``) match nothing and stay what they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import ontology
+
+__all__ = ["LabelNames", "match_anatomy", "read_header_names", "read_label_names",
+           "read_sidecar_names"]
+
+Color = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class LabelNames:
+    """Names (and colours, when given) of a label file's ids, and where they came from."""
+
+    names: Mapping[int, str]
+    source: str  # "file header", "sidecar" ...
+    where: str  # the file that said it
+    colors: Mapping[int, Color] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def anatomy_ids(self) -> dict[int, int | None]:
+        """Native id -> anatomy id (None for structures outside the spine table)."""
+        return {k: match_anatomy(v) for k, v in self.names.items()}
+
+
+# -- the name matcher ----------------------------------------------------------------------------
+@cache
+def _name_table() -> tuple[dict[str, str], tuple[tuple[re.Pattern, str], ...]]:
+    raw = json.loads(resources.files("napari_spine").joinpath(
+        "label_maps", "names", "tool_names.json").read_text(encoding="utf-8"))
+    exact = {_key(k): v for k, v in raw["exact"].items()}
+    patterns = tuple((re.compile(p), t) for p, t in raw["patterns"])
+    return exact, patterns
+
+
+def _key(name: str) -> str:
+    k = re.sub(r"[\s\-./]+", "_", str(name).strip().lower())
+    return re.sub(r"_+", "_", k).strip("_")
+
+
+def match_anatomy(name: str) -> int | None:
+    """The anatomy-table id of a class name real tools use, or None (0 for background).
+
+    >>> [match_anatomy(n) for n in ("vertebrae_L1", "L1 vertebra", "sacrum", "disc_L4_L5",
+    ...                             "L4/L5", "intervertebral_discs", "spinal_cord", "liver")]
+    [20, 20, 26, 123, 123, 100, 60, None]
+    """
+    exact, patterns = _name_table()
+    key = _key(name)
+    target = exact.get(key)
+    if target is None:
+        for pattern, template in patterns:
+            m = pattern.match(key)
+            if m:
+                target = template.format(None, *(g.upper() for g in m.groups()))
+                break
+    if target is None:
+        target = name  # the anatomy table's own names ("L1", "Spinal canal" ...)
+    if str(target).lower() == "background":
+        return 0
+    try:
+        return ontology.by_name(str(target)).id
+    except KeyError:
+        return None
+
+
+# -- the header extension ------------------------------------------------------------------------
+_LABEL = re.compile(r"<\s*Label\b([^>]*)>(.*?)<\s*/\s*Label\s*>", re.IGNORECASE | re.DOTALL)
+_ATTR = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
+
+
+def _parse_label_xml(text: str, where: str) -> tuple[dict[int, str], dict[int, Color], list[str]]:
+    names: dict[int, str] = {}
+    colors: dict[int, Color] = {}
+    warnings: list[str] = []
+    for m in _LABEL.finditer(text):
+        attrs = {k.lower(): a or b for k, a, b in _ATTR.findall(m.group(1))}
+        body = m.group(2)
+        cdata = _CDATA.search(body)
+        name = (cdata.group(1) if cdata else re.sub(r"<[^>]*>", "", body)).strip()
+        try:
+            key = int(attrs["key"])
+        except (KeyError, ValueError):
+            warnings.append(f"{where}: a label without a readable Key ({m.group(0)[:60]!r}) was skipped")
+            continue
+        if key in names and names[key] != name:
+            warnings.append(f"{where}: label {key} is named twice ({names[key]!r}, {name!r}); "
+                            "the first name is used")
+            continue
+        names[key] = name
+        try:
+            rgba = tuple(float(attrs.get(c, d)) for c, d in
+                         (("red", "nan"), ("green", "nan"), ("blue", "nan"), ("alpha", "1")))
+        except ValueError:
+            continue
+        if all(0.0 <= v <= 1.0 for v in rgba):
+            colors[key] = rgba  # type: ignore[assignment]
+    return names, colors, warnings
+
+
+def read_header_names(header: Any, where: str) -> LabelNames | None:
+    """The label table in a NIfTI header's extensions, or None when there is none."""
+    for ext in getattr(header, "extensions", ()) or ():
+        try:
+            raw = ext.get_content()
+        except Exception:  # noqa: BLE001 - a broken extension is no label table
+            continue
+        if isinstance(raw, bytes | bytearray):
+            text = bytes(raw).decode("utf-8", errors="replace")
+        else:
+            text = str(raw)
+        if "label" not in text.lower():
+            continue
+        names, colors, warnings = _parse_label_xml(text, where)
+        if names:
+            return LabelNames(names, "file header", where, colors, tuple(warnings))
+        if re.search(r"<\s*LabelTable", text, re.IGNORECASE):
+            return LabelNames({}, "file header", where, {},
+                              (f"{where}: the header's label table could not be read; "
+                               "names come from elsewhere",))
+    return None
+
+
+# -- sidecars ------------------------------------------------------------------------------------
+def _stem(path: Path) -> str:
+    name = path.name
+    for ext in (".nii.gz", ".nii", ".npy", ".nrrd", ".mha"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return path.stem
+
+
+def _ints(d: Mapping, where: str, value_is_id: bool = False) -> tuple[dict[int, str], list[str]]:
+    out: dict[int, str] = {}
+    warnings = []
+    for k, v in d.items():
+        ident, name = (v, k) if value_is_id else (k, v)
+        try:
+            i = int(ident)
+        except (TypeError, ValueError):
+            warnings.append(f"{where}: {ident!r} is not a label id; skipped")
+            continue
+        out[i] = str(name)
+    return out, warnings
+
+
+def _json_sidecar(path: Path) -> LabelNames | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return LabelNames({}, "sidecar", str(path), {}, (f"{path}: not readable JSON; ignored",))
+    if not isinstance(doc, dict) or not isinstance(doc.get("labels"), dict):
+        return None
+    labels = doc["labels"]
+    # nnU-Net's dataset.json maps name -> id; napari-spine's sidecar id -> name
+    value_is_id = all(isinstance(v, int) for v in labels.values())
+    names, warnings = _ints(labels, str(path), value_is_id=value_is_id)
+    return LabelNames(names, "sidecar", str(path), {}, tuple(warnings)) if names else None
+
+
+def _tsv_sidecar(path: Path) -> LabelNames | None:
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except (OSError, csv.Error):
+        return None
+    if not rows or not {"index", "name"} <= set(rows[0]):
+        return None
+    names, warnings = _ints({r["index"]: r["name"] for r in rows}, str(path))
+    return LabelNames(names, "sidecar", str(path), {}, tuple(warnings)) if names else None
+
+
+_ITKSNAP = re.compile(r'^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+"(.*)"\s*$')
+_SLICER = re.compile(r"^\s*(\d+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)(?:\s+(\d+))?\s*$")
+
+
+def _text_table(path: Path) -> LabelNames | None:
+    """An ITK-SNAP label description or a 3D Slicer colour table."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    names: dict[int, str] = {}
+    colors: dict[int, Color] = {}
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _ITKSNAP.match(line)
+        if m:
+            i = int(m.group(1))
+            names[i] = m.group(8)
+            colors[i] = (int(m.group(2)) / 255, int(m.group(3)) / 255, int(m.group(4)) / 255,
+                         min(1.0, float(m.group(5))))
+            continue
+        m = _SLICER.match(line)
+        if m:
+            i = int(m.group(1))
+            names[i] = m.group(2)
+            alpha = int(m.group(6)) / 255 if m.group(6) else 1.0
+            colors[i] = (int(m.group(3)) / 255, int(m.group(4)) / 255, int(m.group(5)) / 255, alpha)
+            continue
+        return None  # a line of neither form: not a label table
+    return LabelNames(names, "sidecar", str(path), colors) if names else None
+
+
+def read_sidecar_names(path: str | Path) -> LabelNames | None:
+    """The first sidecar beside a label file that names its ids (see the module docstring)."""
+    path = Path(path)
+    folder, stem = path.parent, _stem(path)
+    candidates: list[tuple[Path, Any]] = [(folder / f"{stem}.json", _json_sidecar)]
+    candidates += [(folder / f"{stem}.tsv", _tsv_sidecar)]
+    dseg = sorted(folder.glob("*_dseg.tsv"))
+    if len(dseg) == 1:
+        candidates.append((dseg[0], _tsv_sidecar))
+    for name in (f"{stem}.ctbl", f"{stem}.txt", f"{stem}_labels.txt", "labels.txt",
+                 "label_description.txt", "label_descriptions.txt"):
+        candidates.append((folder / name, _text_table))
+    candidates += [(folder / "dataset.json", _json_sidecar),
+                   (folder.parent / "dataset.json", _json_sidecar)]
+    for cand, reader in candidates:
+        if cand.is_file() and cand != path:
+            found = reader(cand)
+            if found is not None and found.names:
+                return found
+    return None
+
+
+def read_label_names(path: str | Path, header: Any = None) -> LabelNames | None:
+    """The names a label file carries: its header first, then a sidecar.
+
+    When both name an id differently the header wins, and a warning names both.
+    """
+    where = str(path)
+    from_header = read_header_names(header, where) if header is not None else None
+    sidecar = read_sidecar_names(path)
+    if from_header is None or not from_header.names:
+        if sidecar is not None and from_header is not None:
+            return LabelNames(sidecar.names, sidecar.source, sidecar.where, sidecar.colors,
+                              from_header.warnings + sidecar.warnings)
+        return sidecar or from_header
+    if sidecar is None:
+        return from_header
+    clash = [k for k in from_header.names if k in sidecar.names
+             and match_anatomy(sidecar.names[k]) != match_anatomy(from_header.names[k])]
+    if not clash:
+        return from_header
+    shown = ", ".join(f"{k}: {from_header.names[k]!r} vs {sidecar.names[k]!r}" for k in clash[:3])
+    warning = (f"{where}: the header and {sidecar.where} name {len(clash)} id(s) differently "
+               f"({shown}); the header's names are used")
+    return LabelNames(from_header.names, from_header.source, from_header.where, from_header.colors,
+                      (*from_header.warnings, warning))

@@ -1,0 +1,180 @@
+"""Label names read from the files themselves: header label tables, sidecars, the matcher.
+
+Every fixture is written here by hand in the format its tool documents (TotalSegmentator's
+XML header extension, nnU-Net dataset.json, BIDS dseg.tsv, ITK-SNAP label descriptions,
+3D Slicer colour tables), not with napari-spine's writers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_spine import LabelMapError, load_case, ontology
+from napari_spine.io_nifti import load_labels_file
+from napari_spine.labelnames import match_anatomy, read_label_names
+
+AFFINE = np.diag([1.5, 1.5, 3.0, 1.0])
+
+
+def _xml(labels: dict[int, str], style: str = "exact") -> bytes:
+    if style == "exact":  # TotalSegmentator's own form
+        rows = "\n".join(f'<Label Key="{k}" Red="0.0" Green="1.0" Blue="0.0" Alpha="1"><![CDATA[{v}]]></Label>'
+                         for k, v in labels.items())
+    else:  # minor variants: single quotes, other attribute order, no CDATA, lower-case tags
+        rows = "\n".join(f"<label Alpha='1' key='{k}' red='1' green='0' blue='0'>{v}</label>"
+                         for k, v in labels.items())
+    return (f'<?xml version="1.0" encoding="UTF-8"?> <CaretExtension> <VolumeInformation Index="0"> '
+            f"<LabelTable>\n{rows}\n</LabelTable> </VolumeInformation></CaretExtension>").encode()
+
+
+def _labels_file(path, data, header_labels=None, style="exact", raw_ext: bytes | None = None):
+    img = nib.Nifti1Image(data, AFFINE)
+    if header_labels is not None or raw_ext is not None:
+        content = raw_ext if raw_ext is not None else _xml(header_labels, style)
+        img.header.extensions.append(nib.nifti1.Nifti1Extension(0, content))
+    nib.save(img, str(path))
+    return path
+
+
+def _bands(ids, shape=(20, 24, 30)) -> np.ndarray:
+    """Ids in bands from top (high z = superior) to bottom, as a spine lies."""
+    out = np.zeros(shape, np.uint8)
+    for k, i in enumerate(ids):
+        out[5:15, 8:16, shape[2] - 3 - 3 * k: shape[2] - 1 - 3 * k] = i
+    return out
+
+
+# -- the matcher ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, expected", [
+    ("vertebrae_L1", "L1"), ("L1", "L1"), ("L1 vertebra", "L1"), ("vertebra_L1", "L1"),
+    ("vertebrae_S1", "S1"), ("sacrum", "S1"), ("vertebrae_T13", "T13"), ("vertebrae_C1", "C1"),
+    ("vertebrae_body", "Vertebral body (level not assigned)"),
+    ("vertebrae", "Vertebra (level not assigned)"),
+    ("intervertebral_discs", "Disc (level not assigned)"), ("disc_L4_L5", "L4/L5"),
+    ("L4/L5", "L4/L5"), ("L5-S1", "L5/S1"), ("disc_T12_L1", "T12/L1"),
+    ("spinal_cord", "Spinal cord"), ("spinal_canal", "Spinal canal"), ("Spinal cord", "Spinal cord"),
+])
+def test_names_real_tools_use(name, expected):
+    assert ontology.name_of(match_anatomy(name)) == expected
+
+
+@pytest.mark.parametrize("name", ["liver", "rib_left_1", "kidney_right", "femur", "vertebrae_X1", "L99", ""])
+def test_structures_outside_the_spine_table_match_nothing(name):
+    assert match_anatomy(name) is None
+
+
+# -- header label tables ---------------------------------------------------------------------
+def test_totalsegmentator_vertebrae_body_is_bodies_and_discs_not_c1_c2(tmp_path):
+    p = _labels_file(tmp_path / "vertebrae_body.nii.gz", _bands([1, 2, 1, 2, 1]),
+                     {1: "vertebrae_body", 2: "intervertebral_discs"})
+    case = load_labels_file(p)
+    assert [ontology.name_of(i) for i in case.structures_present] == [
+        "Vertebral body (level not assigned)", "Disc (level not assigned)"]
+
+
+def test_total_mr_organs_are_not_vertebrae(tmp_path):
+    mr = {1: "spleen", 2: "kidney_right", 3: "kidney_left", 5: "liver", 18: "sacrum", 19: "vertebrae",
+          20: "intervertebral_discs", 21: "spinal_cord"}
+    p = _labels_file(tmp_path / "total_mr.nii.gz", _bands([1, 2, 3, 5, 19, 20, 19, 18, 21]), mr, style="variant")
+    case = load_labels_file(p)
+    names = {ontology.name_of(i) for i in case.structures_present}
+    assert names == {"Vertebra (level not assigned)", "Disc (level not assigned)", "S1", "Spinal cord"}
+    assert not names & {"C1", "C2", "C3", "C5"}  # what the file-name guess used to show
+    assert any("4 structure(s) outside the spine table" in w and "liver" in w for w in case.warnings)
+
+
+def test_a_totalsegmentator_total_file_beside_its_ct_opens_with_names(realdata):
+    folder = realdata / "totalseg_small"
+    case = load_case(folder / "example_ct_sm.nii.gz", folder / "multilabel" / "example_seg.nii.gz")
+    present = [ontology.name_of(i) for i in case.structures_present]
+    assert present == ["T11", "T12", "L1", "L2", "Spinal cord"]
+    truth = np.asarray(nib.load(folder / "multilabel" / "example_seg.nii.gz").dataobj)
+    # every voxel the file calls vertebrae_L1 (31) is L1 (20) in the anatomy view
+    from napari_spine import geometry
+
+    shown = geometry.to_display(truth, case.source.ornt)
+    assert np.array_equal(np.asarray(case.labels) == 20, shown == 31)
+    assert any("36 structure(s) outside the spine table" in w and "aorta" in w for w in case.warnings)
+
+
+def test_malformed_xml_is_a_warning_and_a_sidecar_is_used(tmp_path):
+    p = _labels_file(tmp_path / "x_seg.nii.gz", _bands([20, 21]),
+                     raw_ext=b"<LabelTable><Label Key=oops>L1</Label")
+    (tmp_path / "x_seg.json").write_text(json.dumps({"labels": {"20": "vertebrae_L1", "21": "vertebrae_L2"}}))
+    case = load_labels_file(p)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["L1", "L2"]
+    assert any("label table could not be read" in w for w in case.warnings)
+
+
+def test_header_wins_over_a_contradicting_sidecar(tmp_path):
+    p = _labels_file(tmp_path / "y_seg.nii.gz", _bands([1, 2]), {1: "vertebrae_L3", 2: "vertebrae_L4"})
+    (tmp_path / "y_seg.json").write_text(json.dumps({"labels": {"1": "liver", "2": "vertebrae_L4"}}))
+    names = read_label_names(p, nib.load(p).header)
+    assert names.source == "file header" and names.names[1] == "vertebrae_L3"
+    assert any("y_seg.json" in w and "'vertebrae_L3' vs 'liver'" in w for w in names.warnings)
+
+
+def test_a_label_named_twice_keeps_the_first_name(tmp_path):
+    xml = _xml({1: "vertebrae_L1"}).replace(b"</LabelTable>",
+                                            b'<Label Key="1"><![CDATA[liver]]></Label></LabelTable>')
+    p = _labels_file(tmp_path / "d_seg.nii.gz", _bands([1]), raw_ext=xml)
+    names = read_label_names(p, nib.load(p).header)
+    assert names.names == {1: "vertebrae_L1"} and any("named twice" in w for w in names.warnings)
+
+
+def test_an_id_nobody_names_is_an_error_naming_the_option(tmp_path):
+    p = _labels_file(tmp_path / "z_seg.nii.gz", _bands([1, 2, 7]), {1: "vertebrae_L1", 2: "vertebrae_L2"})
+    with pytest.raises(LabelMapError, match=r"z_seg\.nii\.gz: label id\(s\) 7 are not named.*--scheme"):
+        load_labels_file(p)
+
+
+# -- sidecars --------------------------------------------------------------------------------
+def test_nnunet_dataset_json_in_the_parent_folder(tmp_path):
+    (tmp_path / "labelsTr").mkdir()
+    (tmp_path / "dataset.json").write_text(json.dumps({
+        "channel_names": {"0": "MRI"}, "labels": {"background": 0, "vertebrae_C3": 1, "disc_C3_C4": 2,
+                                                   "vertebrae_C4": 3}, "numTraining": 1}))
+    p = _labels_file(tmp_path / "labelsTr" / "case_001.nii.gz", _bands([1, 2, 3]))
+    case = load_labels_file(p)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["C3", "C4", "C3/C4"]
+
+
+def test_bids_dseg_tsv(tmp_path):
+    (tmp_path / "sub-01_dseg.tsv").write_text("index\tname\tabbreviation\n1\tspinal_cord\tSC\n2\tspinal_canal\tCSF\n")
+    p = _labels_file(tmp_path / "sub-01_dseg.nii.gz", _bands([1, 2]))
+    case = load_labels_file(p)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["Spinal cord", "Spinal canal"]
+
+
+def test_itksnap_label_description(tmp_path):
+    (tmp_path / "seg.txt").write_text(
+        "################################################\n# ITK-SnAP Label Description File\n"
+        '    0     0    0    0        0  0  0    "Clear Label"\n'
+        '    1   255    0    0        1  1  1    "L5"\n'
+        '    2     0  255    0        1  1  1    "L5/S1 disc"\n'
+        '    3     0    0  255        1  1  1    "sacrum"\n')
+    p = _labels_file(tmp_path / "seg.nii.gz", _bands([1, 2, 3]))
+    names = read_label_names(p, nib.load(p).header)
+    assert names.colors[1] == (1.0, 0.0, 0.0, 1.0)
+    case = load_labels_file(p)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["L5", "S1", "L5/S1"]
+
+
+def test_slicer_colour_table(tmp_path):
+    (tmp_path / "mask.ctbl").write_text("# Color table file mask.ctbl\n# 3 values\n0 Background 0 0 0 0\n"
+                                        "4 vertebrae_T12 230 120 20 255\n9 spinal_cord 200 200 0 255\n")
+    p = _labels_file(tmp_path / "mask.nii.gz", _bands([4, 9]))
+    case = load_labels_file(p)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["T12", "Spinal cord"]
+
+
+def test_a_file_that_names_nothing_keeps_its_dataset_scheme(tmp_path):
+    # no header table, no sidecar: VerSe/TPTBox numbering as before
+    p = _labels_file(tmp_path / "sub-1_seg-vert_msk.nii.gz", _bands([20, 21, 120]))
+    case = load_labels_file(p)
+    assert case.label_scheme == "verse"
+    assert [ontology.name_of(i) for i in case.structures_present] == ["L1", "L2", "L1/L2"]
