@@ -373,7 +373,7 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None) -> tuple[np.ndarray,
                 shown = ", ".join(others[:6]) + (f" and {len(others) - 6} more" if len(others) > 6 else "")
                 warnings.append(f"{len(others)} structure(s) outside the spine table are not shown "
                                 f"as spine labels: {shown}")
-            return lm.to_canonical_array(native, source=lab.path), scheme, warnings
+            return lm.to_canonical_array(native, source=lab.path, ids=present), scheme, warnings
     scheme = scheme or guess_label_scheme(lab.path)
     return get_label_map(scheme).to_canonical_array(native, source=lab.path), scheme, warnings
 

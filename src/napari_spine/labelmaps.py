@@ -38,12 +38,14 @@ class LabelMap:
     native_names: Mapping[int, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
 
-    def to_canonical_array(self, labels: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
+    def to_canonical_array(self, labels: np.ndarray, source: str | Path = "<array>",
+                           ids: np.ndarray | None = None) -> np.ndarray:
         """Map a native label array to canonical ids, returned as ``uint8``.
 
+        ``ids`` (the sorted ids present, if the caller already counted them) saves a pass.
         Raises :class:`LabelMapError` naming ``source`` and the ids without an entry.
         """
-        ids = present_ids(labels)
+        ids = present_ids(labels) if ids is None else np.asarray(ids)
         known = set(self.to_canonical) | {0}
         unknown = [int(i) for i in ids if int(i) not in known]
         if unknown and self.unmapped != "background":

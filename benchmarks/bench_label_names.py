@@ -1,0 +1,75 @@
+"""On-demand benchmark: what reading a file's own label names adds to loading it.
+
+    .venv/bin/python benchmarks/bench_label_names.py [--size 512 512 535] [--repeat 5]
+
+A TotalSegmentator-style multi-label file (117 named classes in its header extension) is
+loaded as labels twice, interleaved, in the same run:
+- NAMES-1  load_labels_file(path)                       names read from the header, scheme built
+- base     load_labels_file(path, label_scheme="...")   the same scheme given, nothing read
+Target: NAMES-1 / base <= 1.05. Results go to bench_label_names.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+
+def _file(folder: Path, size) -> Path:
+    from napari_spine.labelmaps import get_label_map
+
+    names = dict(get_label_map("totalseg_total").native_names)
+    names.update({i: f"organ_{i}" for i in range(1, 118) if i not in names})
+    rows = "\n".join(f'<Label Key="{k}" Red="0.5" Green="0.5" Blue="0.5" Alpha="1"><![CDATA[{v}]]></Label>'
+                     for k, v in sorted(names.items()))
+    xml = f"<CaretExtension><VolumeInformation><LabelTable>\n{rows}\n</LabelTable></VolumeInformation></CaretExtension>"
+    data = np.zeros(size, np.uint8)
+    z = np.linspace(0, size[2], 27).astype(int)
+    for k, lev in enumerate(range(26, 51)):  # 25 vertebrae stacked along z, organs beside them
+        data[size[0] // 3: size[0] // 2, size[1] // 3: size[1] // 2, z[k]: z[k + 1] - 1] = lev
+    data[: size[0] // 4, : size[1] // 4, :] = 5  # a liver-sized block
+    img = nib.Nifti1Image(data, np.diag([0.8, 0.8, 1.0, 1.0]))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(0, xml.encode()))
+    path = folder / "total.nii.gz"
+    nib.save(img, str(path))
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", nargs=3, type=int, default=(512, 512, 535))
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args(argv)
+    from napari_spine.io_nifti import load_labels_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _file(Path(tmp), tuple(args.size))
+        scheme = load_labels_file(path).label_scheme  # the scheme the names define
+        load_labels_file(path, label_scheme=scheme)  # warm the page cache
+        named, given = [], []
+        for _ in range(args.repeat):  # interleaved: both see the same machine state
+            t0 = time.perf_counter()
+            load_labels_file(path)
+            named.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            load_labels_file(path, label_scheme=scheme)
+            given.append(time.perf_counter() - t0)
+    result = {"size": list(args.size), "names_s": statistics.median(named),
+              "given_s": statistics.median(given)}
+    result["ratio"] = result["names_s"] / result["given_s"]
+    print(f"NAMES-1 reading names: {result['names_s']:.3f} s vs scheme given {result['given_s']:.3f} s "
+          f"= {result['ratio']:.3f}x (target <= 1.05)")
+    Path("bench_label_names.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
