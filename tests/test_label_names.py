@@ -178,3 +178,60 @@ def test_a_file_that_names_nothing_keeps_its_dataset_scheme(tmp_path):
     case = load_labels_file(p)
     assert case.label_scheme == "verse"
     assert [ontology.name_of(i) for i in case.structures_present] == ["L1", "L2", "L1/L2"]
+
+
+# -- a folder of one mask per class (TotalSegmentator's default output) -----------------------
+def test_the_totalsegmentator_folder_is_one_named_label_map(realdata):
+    from napari_spine.io_masks import is_mask_folder, load_mask_folder
+
+    folder = realdata / "totalseg_small" / "segmentations"
+    assert is_mask_folder(folder)
+    case = load_mask_folder(folder)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["T11", "T12", "L1", "L2", "Spinal cord"]
+    l1 = np.asarray(nib.load(folder / "vertebrae_L1.nii.gz").dataobj) != 0
+    from napari_spine import geometry
+
+    assert np.array_equal(np.asarray(case.labels) == 20, geometry.to_display(l1, case.source.ornt))
+    assert any("35 structure(s) outside the spine table" in w for w in case.warnings)
+
+
+def _mask(path, box, shape=(10, 12, 14), affine=AFFINE):
+    data = np.zeros(shape, np.uint8)
+    data[box] = 1
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+
+
+def test_overlapping_masks_are_reported_and_the_first_class_keeps_its_voxels(tmp_path):
+    from napari_spine.io_masks import load_mask_folder
+
+    _mask(tmp_path / "vertebrae_L1.nii.gz", np.s_[2:6, 2:6, 8:12])
+    _mask(tmp_path / "vertebrae_L2.nii.gz", np.s_[2:6, 2:6, 3:9])  # one slice shared with L1
+    _mask(tmp_path / "liver.nii.gz", np.s_[7:9, 0:3, 0:3])
+    _mask(tmp_path / "spinal_cord.nii.gz", np.s_[0:0, 0:0, 0:0])  # empty, as most are
+    case = load_mask_folder(tmp_path)
+    lab = np.asarray(case.labels)
+    assert (lab == 20).sum() == 4 * 4 * 4 and (lab == 21).sum() == 4 * 4 * 5  # L1 kept its slice
+    assert any("16 voxel(s) of vertebrae_L2 are also in vertebrae_L1" in w for w in case.warnings)
+    assert any("1 structure(s) outside the spine table" in w and "liver" in w for w in case.warnings)
+
+
+def test_bad_mask_folders(tmp_path):
+    from napari_spine import GeometryError, SpineIOError
+    from napari_spine.io_masks import load_mask_folder
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _mask(empty / "vertebrae_L1.nii.gz", np.s_[0:0, 0:0, 0:0])
+    _mask(empty / "vertebrae_L2.nii.gz", np.s_[0:0, 0:0, 0:0])
+    with pytest.raises(SpineIOError, match=r"empty: every mask in this folder is empty \(2 files\)"):
+        load_mask_folder(empty)
+    grids = tmp_path / "grids"
+    grids.mkdir()
+    _mask(grids / "vertebrae_L1.nii.gz", np.s_[1:3, 1:3, 1:3])
+    _mask(grids / "vertebrae_L2.nii.gz", np.s_[1:3, 1:3, 1:3], shape=(10, 12, 15))
+    with pytest.raises(GeometryError, match=r"vertebrae_L2\.nii\.gz: this mask is on another grid"):
+        load_mask_folder(grids)
+    none = tmp_path / "none"
+    none.mkdir()
+    with pytest.raises(SpineIOError, match="no NIfTI masks"):
+        load_mask_folder(none)

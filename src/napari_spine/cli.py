@@ -124,12 +124,18 @@ def _info(args) -> int:
     from . import load_case
     from .datasets import detect, open_dataset
     from .errors import SpineIOError
+    from .io_masks import load_mask_folder, mask_folder_of
     from .io_nifti import is_label_file, load_labels_file
 
     path = Path(args.image)
     try:
-        det = detect(path) if args.labels is None and args.scheme is None else None
-        if det is None and args.labels is None and path.is_file() and is_label_file(path):
+        folder = mask_folder_of(path) if args.labels is None and path.is_dir() else None
+        det = detect(path) if folder is None and args.labels is None and args.scheme is None else None
+        if folder is not None:  # one binary mask per class (TotalSegmentator's output folder)
+            case = load_mask_folder(folder)
+            doc = _case_doc(case)
+            text = case.describe()
+        elif det is None and args.labels is None and path.is_file() and is_label_file(path):
             case = load_labels_file(path, label_scheme=args.scheme)  # a segmentation alone
             doc = _case_doc(case)
             text = case.describe()

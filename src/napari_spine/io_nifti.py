@@ -347,12 +347,14 @@ def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None
     )
 
 
-def _canonical_labels(lab: NiftiVolume, scheme: str | None) -> tuple[np.ndarray, str, list[str]]:
+def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None
+                      ) -> tuple[np.ndarray, str, list[str]]:
     """A labels file's ids in canonical ids, the scheme used and what the user must be told.
 
     Without a given scheme the file's own words come first: a label table in its header
     extension or a sidecar beside it (:mod:`napari_spine.labelnames`); only a file that
-    names nothing falls back to the scheme its file name suggests.
+    names nothing falls back to the scheme its file name suggests. ``names`` are names the
+    caller already knows (a folder of masks named by class).
     """
     native = labels_to_int(lab.array, lab.path)
     warnings: list[str] = []
@@ -360,7 +362,8 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None) -> tuple[np.ndarray,
         from .labelmaps import label_map_from_names, present_ids, register_label_map
         from .labelnames import read_label_names
 
-        names = read_label_names(lab.path, lab.header)
+        if names is None:
+            names = read_label_names(lab.path, lab.header)
         if names is not None:
             warnings.extend(names.warnings)
         if names is not None and names.names:

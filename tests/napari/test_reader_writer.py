@@ -146,3 +146,15 @@ def test_a_totalsegmentator_file_opens_as_labels_by_its_header_whatever_its_name
     data, kwargs, kind = layer
     assert kind == "labels"
     assert {20, 21, 60} <= set(np.unique(np.asarray(data)).tolist())
+
+
+def test_the_totalsegmentator_folder_or_a_file_in_it_opens_as_one_labels_layer(realdata):
+    from napari_spine._napari._reader import read_nifti_layers
+
+    folder = realdata / "totalseg_small" / "segmentations"
+    assert callable(get_reader(str(folder)))
+    for path in (str(folder), str(folder / "vertebrae_L1.nii.gz")):
+        (layer,) = read_nifti_layers(path)
+        data, kwargs, kind = layer
+        assert kind == "labels" and kwargs["name"] == "segmentations"
+        assert {19, 20, 21, 60} <= set(np.unique(np.asarray(data)).tolist())

@@ -30,8 +30,13 @@ def _paths(path: str | os.PathLike | list) -> list:
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
-    """Return a reader for NIfTI paths, ``None`` for anything else (never raises)."""
+    """Return a reader for NIfTI paths or a folder of per-class masks, ``None`` for anything
+    else (never raises)."""
+    from ..io_masks import is_mask_folder
+
     paths = _paths(path)
+    if len(paths) == 1 and isinstance(paths[0], str | os.PathLike) and is_mask_folder(paths[0]):
+        return read_nifti_layers
     if not paths or not all(isinstance(p, str | os.PathLike) and is_nifti_path(p) for p in paths):
         return None
     return read_nifti_layers
@@ -51,9 +56,18 @@ def find_sibling_labels(image_path: str | os.PathLike) -> Path | None:
 
 def read_nifti_layers(path: str | list[str]) -> list[tuple]:
     """Layer data for one or more NIfTI files (errors name the file and the problem)."""
+    from ..io_masks import load_mask_folder, mask_folder_of
+
     paths = _paths(path)
     layers: list[tuple] = []
+    done: set[Path] = set()
     for p in paths:
+        folder = mask_folder_of(p)  # a folder of per-class masks, or a file inside one
+        if folder is not None:
+            if folder not in done:
+                done.add(folder)
+                layers.append(labels_layer_data(load_mask_folder(folder), name=folder.name))
+            continue
         if is_label_file(p):
             case = load_labels_file(p)
             layers.append(labels_layer_data(case, name=nifti_stem(p)))
