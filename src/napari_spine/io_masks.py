@@ -74,7 +74,7 @@ def load_mask_folder(folder: str | os.PathLike) -> SpineCase:
 
 
 def _load(folder: Path) -> SpineCase:
-    from .io_nifti import _canonical_labels, nifti_stem, read_nifti, NiftiVolume
+    from .io_nifti import NiftiVolume, _canonical_labels, nifti_stem, read_nifti
     from .labelnames import LabelNames
 
     files = _masks(folder)
