@@ -76,8 +76,7 @@ def open_dataset(path: str | os.PathLike, kind: str | None = None) -> Dataset:
         return _open_dataset(Path(path), kind)
 
 
-def _open_dataset(path: Path, kind: str | None) -> Dataset:
-    p = path
+def _open_dataset(p: Path, kind: str | None) -> Dataset:
     if kind is not None:
         adapter = get_adapter(kind)
         det = adapter.detect(p) or Detection(kind, p if p.is_dir() else p.parent, 0.0, "forced")
@@ -90,7 +89,11 @@ def _open_dataset(path: Path, kind: str | None) -> Dataset:
             )
         adapter = get_adapter(det.kind)
     warnings: list[str] = []
-    warn = lambda msg: warnings.append(msg) if msg not in warnings else None  # noqa: E731
+
+    def warn(msg: str) -> None:  # the same problem is said once, however often it is met
+        if msg not in warnings:
+            warnings.append(msg)
+
     if p.is_file():
         cases = [c for c in adapter.list_cases(det.root, warn=warn) if _mentions(c, p)]
         if not cases:
