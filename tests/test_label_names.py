@@ -40,9 +40,9 @@ def _labels_file(path, data, header_labels=None, style="exact", raw_ext: bytes |
     return path
 
 
-def _bands(ids, shape=(20, 24, 30)) -> np.ndarray:
+def _bands(ids, shape=(20, 24, 30), dtype=np.uint8) -> np.ndarray:
     """Ids in bands from top (high z = superior) to bottom, as a spine lies."""
-    out = np.zeros(shape, np.uint8)
+    out = np.zeros(shape, dtype)
     for k, i in enumerate(ids):
         out[5:15, 8:16, shape[2] - 3 - 3 * k: shape[2] - 1 - 3 * k] = i
     return out
@@ -235,3 +235,70 @@ def test_bad_mask_folders(tmp_path):
     none.mkdir()
     with pytest.raises(SpineIOError, match="no NIfTI masks"):
         load_mask_folder(none)
+
+
+# -- native ids are the data: lossless round trips ------------------------------------------------
+@pytest.mark.parametrize("dtype, ids", [
+    (np.uint8, {1: "liver", 2: "vertebrae_L1", 3: "vertebrae_L2", 250: "rib_left_1"}),
+    (np.uint16, {1: "liver", 7: "vertebrae_L1", 8: "intervertebral_discs", 300: "kidney_left"}),
+    (np.int32, {4: "spleen", 9: "vertebrae_T12", 70000: "aorta"}),
+    (np.float64, {1: "liver", 2: "vertebrae_L1", 3: "spinal_cord"}),
+])
+def test_native_export_is_voxel_identical_organs_and_all(tmp_path, dtype, ids):
+    from napari_spine import export_labels
+
+    data = _bands(list(ids), dtype=np.int64)
+    data[0:3, 0:4, 0:5] = list(ids)[0]  # an organ block off the spine
+    path = tmp_path / "multi.nii.gz"
+    img = nib.Nifti1Image(data.astype(dtype), AFFINE, dtype=dtype)
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(0, _xml(ids)))
+    nib.save(img, str(path))
+    image = tmp_path / "ct.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(data.shape, np.int16), AFFINE), str(image))
+    case = load_case(image, path)
+    out = export_labels(case, None, tmp_path / "back.nii.gz").path
+    back = nib.load(out)
+    assert back.header.get_data_dtype() == np.dtype(dtype)
+    assert np.array_equal(np.asarray(back.dataobj), np.asarray(nib.load(path).dataobj))
+    assert read_label_names(out, back.header).names == ids  # the header extension is kept
+
+
+def test_edits_map_back_to_native_ids_and_new_structures_are_named(tmp_path):
+    from napari_spine import export_labels
+
+    ids = {1: "liver", 2: "vertebrae_L1", 3: "vertebrae_L2", 61: "aorta"}
+    data = _bands([1, 2, 3, 61])
+    path = _labels_file(tmp_path / "multi.nii.gz", data, ids)
+    case = load_labels_file(path)
+    lab = np.array(case.labels)
+    l1 = lab == 20
+    lab[l1] = 21  # the annotator relabels L1 as L2 ...
+    canal = np.zeros_like(l1)
+    canal[10:12, 0:2, 0:2] = True
+    lab[canal] = 61  # ... and paints a spinal canal, which this file has no id for (61 is aorta)
+    out = export_labels(case, lab, tmp_path / "edited.nii.gz").path
+    got = np.asarray(nib.load(out).dataobj)
+    from napari_spine import geometry
+
+    shown = lambda a: geometry.to_display(a, case.source.ornt)  # noqa: E731
+    assert np.array_equal(shown(got)[l1], np.full(l1.sum(), 3))  # L2's native id
+    assert set(np.unique(shown(got)[canal])) == {62}  # the next free id, not aorta's 61
+    untouched = ~(l1 | canal)
+    assert np.array_equal(shown(got)[untouched], shown(data)[untouched])  # liver and aorta kept
+    names = read_label_names(out, nib.load(out).header)
+    assert names.names[62] == "Spinal canal" and names.names[61] == "aorta"
+    assert json.loads((tmp_path / "edited.json").read_text())["labels"]["62"] == "Spinal canal"
+    again = load_labels_file(out)
+    assert {ontology.name_of(i) for i in again.structures_present} == {"L2", "Spinal canal"}
+
+
+def test_a_prediction_never_carries_the_loaded_files_organs(tmp_path):
+    from napari_spine import export_labels
+
+    ids = {1: "liver", 2: "vertebrae_L1"}
+    path = _labels_file(tmp_path / "multi.nii.gz", _bands([1, 2]), ids)
+    case = load_labels_file(path)
+    predicted = case.with_labels(np.where(np.asarray(case.labels) == 20, 21, 0).astype(np.uint8))
+    assert predicted.native_labels is None
+    got = np.asarray(nib.load(export_labels(predicted, None, tmp_path / "p.nii.gz", scheme="canonical").path).dataobj)
+    assert set(np.unique(got)) == {0, 21}

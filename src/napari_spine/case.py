@@ -128,7 +128,12 @@ class SpineCase:
     affine : (4, 4) array
         Voxel-to-world (RAS+ mm) affine of ``image``.
     labels : (D0, D1, D2) uint8 array or None
-        Canonical anatomy ids, same grid as ``image``.
+        Canonical anatomy ids, same grid as ``image``: the anatomy view of the labels.
+    native_labels : (D0, D1, D2) integer array or None
+        The label file's own ids as loaded (display order), kept when the anatomy view
+        loses something (ids outside the spine table, another dtype, another numbering), so
+        that a native export writes them back voxel for voxel wherever the anatomy view was
+        not edited. ``None`` when the anatomy view is the file's ids.
     label_scheme : str
         The native scheme the labels came from (used by ``scheme="native"`` exports).
     landmarks : Landmarks or None
@@ -152,6 +157,7 @@ class SpineCase:
     modality: str = "unknown"
     metadata: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    native_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3:
@@ -165,6 +171,9 @@ class SpineCase:
                 )
             if self.labels.dtype.kind not in "ui":
                 raise TypeError(f"{self.case_id}: labels must be integer, got {self.labels.dtype}")
+        if self.native_labels is not None and self.native_labels.shape != self.image.shape:
+            raise GeometryError(f"{self.case_id}: native labels shape {self.native_labels.shape} "
+                                f"differs from image shape {self.image.shape}")
         if self.modality not in MODALITIES:
             raise ValueError(f"{self.case_id}: unknown modality {self.modality!r}")
         if not isinstance(self.metadata, MappingProxyType):
@@ -196,13 +205,17 @@ class SpineCase:
 
     # -- functional updates --------------------------------------------------------------
     def with_labels(self, labels: np.ndarray | None, label_scheme: str | None = None) -> SpineCase:
-        """A copy of the case with other labels (canonical ids, display order)."""
+        """A copy of the case with other labels (canonical ids, display order).
+
+        The copy has no native labels: other labels (a prediction, a renumbering) are not
+        the file's, so nothing of the loaded file is written back with them.
+        """
         if labels is not None:
             labels = np.asarray(labels)
             if labels.dtype != np.uint8 and labels.size and int(labels.max(initial=0)) < 256:
                 labels = labels.astype(np.uint8)
         return dataclasses.replace(
-            self, labels=labels, label_scheme=label_scheme or self.label_scheme
+            self, labels=labels, label_scheme=label_scheme or self.label_scheme, native_labels=None
         )
 
     def with_landmarks(self, landmarks: Landmarks | None) -> SpineCase:
@@ -239,11 +252,12 @@ class SpineCase:
         label_header: Any = None,
         label_path: str = "",
         extra_warnings: Sequence[str] = (),
+        native_labels: np.ndarray | None = None,
     ) -> SpineCase:
         """Build a case from file-ordered arrays and the file's affine.
 
-        ``labels`` must already hold canonical ids. ``landmarks`` are in display voxel
-        coordinates.
+        ``labels`` must already hold canonical ids; ``native_labels`` are the file's own ids
+        when they differ. ``landmarks`` are in display voxel coordinates.
         """
         image = np.asanyarray(image)
         if image.ndim != 3:
@@ -266,6 +280,7 @@ class SpineCase:
             affine=disp_aff,
             source=src,
             labels=None if labels is None else geometry.to_display(labels, ornt),
+            native_labels=None if native_labels is None else geometry.to_display(native_labels, ornt),
             label_scheme=label_scheme,
             landmarks=landmarks,
             modality=modality,

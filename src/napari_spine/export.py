@@ -254,14 +254,21 @@ def export_labels(
         lmap = scheme
     else:
         lmap = get_label_map({"native": case.label_scheme, "canonical": "verse"}.get(scheme, scheme))
-    file_order = lmap.from_canonical_array(
-        file_canonical, target=target, ids=np.array([0, *canon_counts], dtype=np.int64)
-    )
-    counts: dict[int, int] = {}
-    for cid, n in canon_counts.items():
-        nid = lmap.from_canonical.get(cid, cid)
-        counts[nid] = counts.get(nid, 0) + n
+    added: dict[int, str] = {}
+    if scheme == "native" and case.native_labels is not None:
+        file_order, added = _native_ids(case, lmap, file_canonical, target)
+        counts = label_counts(file_order)
+    else:
+        file_order = lmap.from_canonical_array(
+            file_canonical, target=target, ids=np.array([0, *canon_counts], dtype=np.int64)
+        )
+        counts = {}
+        for cid, n in canon_counts.items():
+            nid = lmap.from_canonical.get(cid, cid)
+            counts[nid] = counts.get(nid, 0) + n
     hdr, klass = _label_header(case, file_order.shape, file_order.dtype)
+    if added:
+        _name_in_header(hdr, added)
     expected_affine = hdr.get_best_affine()
     img = klass(file_order, None, hdr)
     _protect_original(case, target, overwrite_original)
@@ -276,6 +283,8 @@ def export_labels(
         raise
     except OSError as exc:
         raise ExportError(f"{target}: write failed ({exc}); nothing was written") from exc
+    if added:
+        _write_names_sidecar(target, lmap, added)
     return ExportResult(
         path=target,
         scheme=lmap.name,
@@ -283,6 +292,86 @@ def export_labels(
         counts=counts,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _native_ids(case: SpineCase, lmap: LabelMap, file_canonical: np.ndarray, target: Path
+                ) -> tuple[np.ndarray, dict[int, str]]:
+    """The file's own ids with the edits of the anatomy view written into them.
+
+    Every voxel whose anatomy id is what the loaded file gave keeps its native id (organs,
+    ids outside the spine table, the file's dtype); an edited voxel gets the native id of
+    its new structure, or, for a structure the file has no id for, its anatomy id, which is
+    (or the next free id, when that is another structure's id in the file), which is then
+    named in the written label table (returned as ``{id: name}``).
+    """
+    native = geometry.from_display(case.native_labels, case.source.ornt)
+    baseline = lmap.to_canonical_array(native, source=target)
+    changed = file_canonical != baseline
+    if case.source.label_header is not None:
+        dtype = np.dtype(case.source.label_header.get_data_dtype())
+    else:
+        dtype = native.dtype
+    out = np.array(native, dtype=dtype, order="K", copy=True) if changed.any() or dtype != native.dtype \
+        else native
+    added: dict[int, str] = {}
+    if changed.any():
+        new = file_canonical[changed]
+        ids = np.unique(new)
+        used = set(lmap.to_canonical) | set(getattr(lmap, "native_names", {}) or {})
+        table = dict(lmap.from_canonical)
+        used |= set(int(i) for i in np.unique(native))
+        free = max(used, default=0) + 1
+        for cid in (int(i) for i in ids if i):
+            if cid in table:
+                continue
+            nid = cid
+            if nid in used:  # the anatomy id is another structure's id in this file: a new id
+                nid, free = free, free + 1
+            if dtype.kind in "ui" and nid > np.iinfo(dtype).max:
+                raise LabelMapError(f"{target}: no free {dtype} id left for {ontology.name_of(cid)}; "
+                                    "export with scheme='canonical'")
+            table[cid] = nid
+            used.add(nid)
+            added[nid] = ontology.name_of(cid)
+        lut = np.zeros(int(ids.max(initial=0)) + 1, dtype=dtype)
+        for cid, nid in table.items():
+            if 0 < cid < lut.size:
+                lut[cid] = nid
+        out[changed] = lut[new]
+    return out, added
+
+
+_XML_LABEL = '<Label Key="{k}" Red="{r}" Green="{g}" Blue="{b}" Alpha="1"><![CDATA[{name}]]></Label>'
+
+
+def _name_in_header(hdr, added: dict[int, str]) -> None:
+    """Add names to the header's XML label table (TotalSegmentator's form), or start one."""
+    def row(k: int, name: str) -> str:
+        r, g, b, _ = ontology.color_of(ontology.by_name(name).id)
+        return _XML_LABEL.format(k=k, name=name, r=r, g=g, b=b)
+
+    rows = "\n".join(row(k, v) for k, v in sorted(added.items()))
+    for ext in list(hdr.extensions):
+        content = ext.get_content()
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+        if "</LabelTable>" in text:
+            hdr.extensions.remove(ext)
+            hdr.extensions.append(nib.nifti1.Nifti1Extension(
+                ext.get_code(), text.replace("</LabelTable>", rows + "\n</LabelTable>", 1).encode()))
+            return
+    xml = ('<?xml version="1.0" encoding="UTF-8"?><CaretExtension><VolumeInformation Index="0">'
+           f"<LabelTable>\n{rows}\n</LabelTable></VolumeInformation></CaretExtension>")
+    hdr.extensions.append(nib.nifti1.Nifti1Extension(0, xml.encode()))
+
+
+def _write_names_sidecar(target: Path, lmap: LabelMap, added: dict[int, str]) -> None:
+    """``<stem>.json`` beside the written file naming every id in it (the file's own names
+    and the ones added)."""
+    names = {**{int(k): str(v) for k, v in (lmap.native_names or {}).items()}, **added}
+    stem = split_name(target)[0]
+    with atomic_path(target.with_name(f"{stem}.json")) as tmp:
+        tmp.write_text(json.dumps({"labels": {str(k): v for k, v in sorted(names.items())}}, indent=1),
+                       encoding="utf-8")
 
 
 def _verify(tmp: Path, target: Path, expected: np.ndarray, hdr, expected_affine) -> None:

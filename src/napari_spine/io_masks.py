@@ -109,10 +109,11 @@ def _load(folder: Path) -> SpineCase:
         raise SpineIOError(f"{folder}: every mask in this folder is empty ({len(files)} files)")
     label_names = LabelNames(names, "file names", str(folder))
     merged = NiftiVolume(path=str(folder), array=combined, affine=first.affine, header=first.header)
-    canon, scheme, label_warnings = _canonical_labels(merged, None, names=label_names)
+    canon, scheme, label_warnings, native = _canonical_labels(merged, None, names=label_names)
     return SpineCase.from_arrays(
         canon, first.affine, canon, case_id=folder.name, dataset="nifti", label_scheme=scheme,
         header=first.header, path=str(folder), label_header=first.header, label_path=str(folder),
         metadata={"labels_path": str(folder), "labels_only": True, "mask_files": len(files)},
+        native_labels=native,
         extra_warnings=[*warnings, *label_warnings],
     )

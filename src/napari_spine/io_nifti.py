@@ -294,6 +294,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
     if vol.array.dtype.kind not in "uif":
         raise SpineIOError(f"{vol.path}: unsupported image dtype {vol.array.dtype}")
     labels = None
+    native = None
     label_header = None
     label_warnings: list[str] = []
     scheme = label_scheme
@@ -309,7 +310,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
                 f"{lab.path}: labels are not on the image grid of {vol.path} "
                 f"(affines differ:\n{lab.affine}\nvs\n{vol.affine})"
             )
-        labels, scheme, label_warnings = _canonical_labels(lab, scheme)
+        labels, scheme, label_warnings, native = _canonical_labels(lab, scheme)
         label_header = lab.header
     case = SpineCase.from_arrays(
         vol.array,
@@ -326,6 +327,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
         label_header=label_header,
         label_path=str(labels_path or ""),
         extra_warnings=label_warnings,
+        native_labels=native,
     )
     return case
 
@@ -338,18 +340,18 @@ def load_labels_file(path: str | os.PathLike, *, label_scheme: str | None = None
     """
     with reading(path, "load as labels"):
         lab = read_nifti(path, what="labels")
-        canon, scheme, label_warnings = _canonical_labels(lab, label_scheme)
+        canon, scheme, label_warnings, native = _canonical_labels(lab, label_scheme)
     return SpineCase.from_arrays(
-        canon, lab.affine, canon, case_id=nifti_stem(lab.path),
+        canon, lab.affine, canon, case_id=nifti_stem(lab.path), native_labels=native,
         dataset="nifti", label_scheme=scheme, header=lab.header, path=lab.path,
         label_header=lab.header, label_path=lab.path,
         metadata={"labels_path": lab.path, "labels_only": True}, extra_warnings=label_warnings,
     )
 
 
-def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None
-                      ) -> tuple[np.ndarray, str, list[str]]:
-    """A labels file's ids in canonical ids, the scheme used and what the user must be told.
+def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
+    """A labels file's ids in canonical ids, the scheme used, what the user must be told,
+    and the file's own ids when the canonical view is not the same array (else None).
 
     Without a given scheme the file's own words come first: a label table in its header
     extension or a sidecar beside it (:mod:`napari_spine.labelnames`); only a file that
@@ -376,7 +378,9 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None
                 shown = ", ".join(others[:6]) + (f" and {len(others) - 6} more" if len(others) > 6 else "")
                 warnings.append(f"{len(others)} structure(s) outside the spine table are not shown "
                                 f"as spine labels: {shown}")
-            return lm.to_canonical_array(native, source=lab.path, ids=present), scheme, warnings
+            canon = lm.to_canonical_array(native, source=lab.path, ids=present)
+            return canon, scheme, warnings, (None if canon is native else native)
     scheme = scheme or guess_label_scheme(lab.path)
-    return get_label_map(scheme).to_canonical_array(native, source=lab.path), scheme, warnings
+    canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
+    return canon, scheme, warnings, (None if canon is native else native)
 

@@ -116,7 +116,9 @@ def labels_layer_data(case: SpineCase, labels: np.ndarray | None = None, name: s
         "colormap": labels_colormap(),
         "features": labels_features(case.structures_present if labels is None else ()),
         "opacity": 0.5,
-        "metadata": _meta(case, "labels"),
+        # labels that are not the case's own (a prediction) travel without the file's native
+        # ids, so saving them never writes the loaded file's other structures back
+        "metadata": _meta(case if labels is None else case.with_labels(lab), "labels"),
         "units": "mm",
     }
     return (lab, kwargs, "labels")
