@@ -302,3 +302,24 @@ def test_a_prediction_never_carries_the_loaded_files_organs(tmp_path):
     assert predicted.native_labels is None
     got = np.asarray(nib.load(export_labels(predicted, None, tmp_path / "p.nii.gz", scheme="canonical").path).dataobj)
     assert set(np.unique(got)) == {0, 21}
+
+
+# -- the label table: one source of names per case ---------------------------------------------
+def test_the_label_table_says_what_each_native_id_is_and_where_the_name_came_from(tmp_path):
+    ids = {1: "liver", 2: "vertebrae_L1", 3: "intervertebral_discs"}
+    case = load_labels_file(_labels_file(tmp_path / "m.nii.gz", _bands([1, 2, 3]), ids))
+    table = case.label_table()
+    assert {k: (e.name, e.anatomy_id, e.source) for k, e in table.items()} == {
+        1: ("liver", None, "file header"), 2: ("L1", 20, "file header"),
+        3: ("Disc (level not assigned)", 100, "file header")}
+    assert [e.name for e in case.other_structures()] == ["liver"]
+    assert "other structures (1): liver" in case.describe()
+    # a dataset's documented scheme, and a scheme that leaves ids unexplained
+    cspine = load_case(_labels_file(tmp_path / "x.nii.gz", _bands([1])),
+                       _labels_file(tmp_path / "x_SEG.nii.gz", _bands([1, 2])), label_scheme="cspineseg")
+    assert {e.source for e in cspine.label_table().values()} == {"dataset"}
+    total = load_labels_file(_labels_file(tmp_path / "t.nii.gz", _bands([5, 31])), label_scheme="totalseg_total")
+    assert {k: e.name for k, e in total.label_table().items()} == {5: "Label 5 (unknown)", 31: "L1"}
+    plain = load_labels_file(_labels_file(tmp_path / "v_seg.nii.gz", _bands([20, 120])))
+    assert {k: (e.name, e.source) for k, e in plain.label_table().items()} == {
+        20: ("L1", "scheme"), 120: ("L1/L2", "scheme")}

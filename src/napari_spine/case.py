@@ -17,7 +17,7 @@ from nibabel.affines import voxel_sizes
 from . import geometry, ontology
 from .errors import GeometryError
 
-__all__ = ["Landmarks", "SourceGeometry", "SpineCase", "MODALITIES"]
+__all__ = ["LabelEntry", "Landmarks", "SourceGeometry", "SpineCase", "MODALITIES"]
 
 MODALITIES = ("CT", "MR-T1", "MR-T2", "MR", "X-ray", "unknown")
 
@@ -114,6 +114,34 @@ class SourceGeometry:
         return self.obliquity_deg > geometry.OBLIQUE_TOLERANCE_DEG
 
 
+@dataclass(frozen=True)
+class LabelEntry:
+    """What one native label id of a case is.
+
+    ``anatomy_id`` is the anatomy-table id (``None`` for structures outside the spine
+    table, such as ``liver``); ``source`` says where the name came from: ``"file header"``,
+    ``"sidecar"``, ``"file names"``, ``"dataset"``, ``"scheme"`` or ``"unknown"``.
+    """
+
+    native_id: int
+    name: str
+    anatomy_id: int | None
+    color: tuple[float, float, float, float]
+    source: str
+
+    @property
+    def is_spine(self) -> bool:
+        return self.anatomy_id is not None
+
+
+def _other_color(i: int) -> tuple[float, float, float, float]:
+    """A fixed, distinct colour for a structure outside the anatomy table."""
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.45, 0.85)
+    return (r, g, b, 1.0)
+
+
 @dataclass(frozen=True, slots=True)
 class SpineCase:
     """One case: image, labels and landmarks in display order, plus where they came from.
@@ -203,6 +231,45 @@ class SpineCase:
             return ()
         return tuple(int(i) for i in present_ids(self.labels) if i != 0)
 
+    def label_table(self) -> dict[int, LabelEntry]:
+        """Every native label id present, with its name, anatomy id, colour and the source of
+        the name: the one place panels, ``describe()`` and ``info`` read names from.
+
+        Ids of the file's own numbering when it has one (:attr:`native_labels`), else the
+        anatomy ids themselves. An id no source explains reads ``"Label N (unknown)"``.
+        """
+        from .labelmaps import get_label_map, present_ids
+
+        if self.labels is None:
+            return {}
+        try:
+            lmap = get_label_map(self.label_scheme)
+        except Exception:  # noqa: BLE001 - a scheme unknown here: anatomy ids only
+            lmap = None
+        native = self.native_labels is not None and lmap is not None
+        ids = present_ids(self.native_labels if native else self.labels)
+        present_anatomy = set(self.structures_present)
+        table: dict[int, LabelEntry] = {}
+        for i in (int(v) for v in ids if v):
+            anatomy = lmap.to_canonical.get(i) if native else i
+            if anatomy is not None and anatomy not in ontology.BY_ID:
+                anatomy = None
+            own = lmap.native_names.get(i) if lmap is not None and native else None
+            if anatomy is not None:
+                name = ontology.display_name(anatomy, present_anatomy)
+                source = lmap.source if lmap is not None and native else "scheme"
+                color = ontology.color_of(anatomy)
+            elif own:
+                name, source, color = own, lmap.source, _other_color(i)
+            else:
+                name, source, color = f"Label {i} (unknown)", "unknown", _other_color(i)
+            table[i] = LabelEntry(i, name, anatomy, color, source)
+        return table
+
+    def other_structures(self) -> list[LabelEntry]:
+        """The label table's structures outside the spine anatomy table."""
+        return [e for e in self.label_table().values() if not e.is_spine]
+
     # -- functional updates --------------------------------------------------------------
     def with_labels(self, labels: np.ndarray | None, label_scheme: str | None = None) -> SpineCase:
         """A copy of the case with other labels (canonical ids, display order).
@@ -228,8 +295,13 @@ class SpineCase:
             f"spacing ({sp}) mm, file orientation {''.join(self.source.axcodes)}",
         ]
         if self.labels is not None:
-            names = ", ".join(ontology.name_of(i) for i in self.structures_present)
+            names = ", ".join(ontology.display_name(i, self.structures_present)
+                              for i in self.structures_present)
             lines.append(f"structures: {names or 'none'}")
+            others = self.other_structures()
+            if others:
+                lines.append(f"other structures ({len(others)}): "
+                             + ", ".join(e.name for e in others))
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 

@@ -115,6 +115,8 @@ def _case_doc(case) -> dict:
         "label_scheme": case.label_scheme if case.labels is not None else None,
         "structures": [ontology.display_name(i, case.structures_present)
                        for i in case.structures_present],
+        "other_structures": [{"id": e.native_id, "name": e.name, "source": e.source}
+                             for e in case.other_structures()],
         "landmarks": len(case.landmarks) if case.landmarks is not None else 0,
         "warnings": list(case.warnings),
     }

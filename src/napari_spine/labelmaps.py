@@ -37,6 +37,9 @@ class LabelMap:
     unmapped: str = "error"  # or "background"
     native_names: Mapping[int, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    #: where the names come from: "file header", "sidecar", "file names" (a folder of
+    #: masks), "dataset" (a dataset's documented scheme) or "scheme"
+    source: str = "scheme"
 
     def to_canonical_array(self, labels: np.ndarray, source: str | Path = "<array>",
                            ids: np.ndarray | None = None) -> np.ndarray:
@@ -188,6 +191,7 @@ def _load(path) -> LabelMap:
         unmapped=raw.get("unmapped", "error"),
         native_names=MappingProxyType({int(k): str(v) for k, v in raw.get("names", {}).items()}),
         aliases=tuple(raw.get("aliases", ())),
+        source=raw.get("source", "scheme"),
     )
 
 
@@ -248,6 +252,7 @@ def label_map_from_names(names, present=(), source: str = "<labels>") -> LabelMa
         from_canonical=MappingProxyType(from_canonical),
         unmapped="background",
         native_names=MappingProxyType(dict(names.names)),
+        source=names.source,
     )
 
 

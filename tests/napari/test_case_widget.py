@@ -88,3 +88,27 @@ def test_structure_list_follows_edits(viewer_widget, qtbot):
     qtbot.waitUntil(lambda: "L6" in names(), timeout=3000)
     labels.data = np.where(labels.data == 22, 0, labels.data).astype(np.uint8)
     qtbot.waitUntil(lambda: "L3" not in names(), timeout=3000)
+
+
+def test_a_totalsegmentator_file_alone_lists_spine_and_other_structures(viewer_widget, realdata):
+    viewer, w = viewer_widget
+    (layer,) = viewer.open(str(realdata / "totalseg_small" / "multilabel" / "example_seg.nii.gz"),
+                           plugin=PLUGIN)
+    assert layer.__class__.__name__ == "Labels"
+    viewer.layers.selection.active = layer
+    w._refresh_structures()
+    rows = [w.structures.item(i).text().strip() for i in range(w.structures.count())]
+    spine = [r.split("  ")[0] for r in rows[:5]]
+    assert spine == ["T11", "T12", "L1", "L2", "Spinal cord"]
+    head = next(r for r in rows if r.startswith("Other structures"))
+    assert "36" in head and "file header" in head
+    assert any(r.startswith("liver  (") for r in rows) and not any(r.startswith("C1") for r in rows)
+    where = layer.data_to_world(np.argwhere(np.asarray(layer.data) == 20)[0])
+    viewer.dims.set_point(range(3), where)
+    assert layer.get_value(where, world=True) == 20
+    assert w.describe_position(where).startswith("L1")  # names under the cursor
+    case = w.current_case() or __import__("napari_spine")._napari._layers.case_from_layer(layer)
+    liver = next(e.native_id for e in case.other_structures() if e.name == "liver")
+    at = layer.data_to_world(np.argwhere(np.asarray(case.native_labels) == liver)[0])
+    viewer.dims.set_point(range(3), at)
+    assert w.describe_position(at).startswith("liver (other structure)")

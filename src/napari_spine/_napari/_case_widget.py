@@ -232,6 +232,26 @@ class CaseWidget(QWidget):
                 item.setIcon(QIcon(_swatch(ontology.BY_ID[sid].color)))
             item.setData(Qt.ItemDataRole.UserRole, int(sid))
             self.structures.addItem(item)
+        self._add_other_structures(layer, vox_ml)
+
+    def _add_other_structures(self, layer, vox_ml: float) -> None:
+        """Structures of the file outside the spine table (organs ...), with their own names
+        and colours, as loaded; they are not part of the spine labels layer."""
+        case = case_from_layer(layer)
+        if case is None:
+            return
+        others, native_counts = self._other_structures(case)
+        if not others:
+            return
+        head = QListWidgetItem(f"Other structures ({len(others)}, as loaded; names: {others[0].source})")
+        head.setFlags(Qt.ItemFlag.NoItemFlags)
+        self.structures.addItem(head)
+        for e in others:
+            n = native_counts.get(e.native_id, 0)
+            item = QListWidgetItem(f"  {e.name}  ({n * vox_ml:.2f} mL)")
+            item.setIcon(QIcon(_swatch(e.color)))
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.structures.addItem(item)
 
     def apply_window(self, text: str) -> tuple[float, float] | None:
         """Apply a window preset by its label (``"Bone"``, ``"Soft tissue"``, ``"Auto ..."``)."""
@@ -276,7 +296,7 @@ class CaseWidget(QWidget):
             value = layer.get_value(world, world=True)
             if value is not None and not isinstance(value, tuple):
                 v = int(value)
-                parts.append("background" if v == 0 else ontology.name_of(v))
+                parts.append(ontology.name_of(v) if v else self._other_at(layer, world))
         case = self.current_case()
         if case is not None:
             img = self.image_layer() or layer
@@ -285,6 +305,30 @@ class CaseWidget(QWidget):
                 ras = geometry.voxel_to_world(case.affine, ijk[None])[0]
                 parts.append("RAS ({:.1f}, {:.1f}, {:.1f}) mm".format(*ras))
         return ", ".join(parts) if parts else "-"
+
+    def _other_structures(self, case: SpineCase) -> tuple[list, dict[int, int]]:
+        """The case's structures outside the spine table and their voxel counts, worked
+        out once per loaded case (the file's own ids do not change while it is shown)."""
+        if getattr(self, "_others", (None,))[0] is not case:
+            others = case.other_structures()
+            counts = (label_counts(np.asarray(case.native_labels))
+                      if others and case.native_labels is not None else {})
+            self._others = (case, others, counts)
+        return self._others[1], self._others[2]
+
+    def _other_at(self, layer, world) -> str:
+        """'background', or the file's own name of a structure outside the spine table."""
+        case = case_from_layer(layer)
+        if case is None or case.native_labels is None:
+            return "background"
+        ijk = np.round(np.asarray(layer.world_to_data(world))[-3:]).astype(int)
+        if np.any(ijk < 0) or np.any(ijk >= case.native_labels.shape):
+            return "background"
+        native = int(case.native_labels[tuple(ijk)])
+        if not native:
+            return "background"
+        entry = next((e for e in self._other_structures(case)[0] if e.native_id == native), None)
+        return f"{entry.name} (other structure)" if entry is not None else f"Label {native}"
 
     def _on_mouse_move(self, viewer, event) -> None:
         self.cursor.setText(f"Under cursor: {self.describe_position(viewer.cursor.position)}")
