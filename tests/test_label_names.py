@@ -323,3 +323,27 @@ def test_the_label_table_says_what_each_native_id_is_and_where_the_name_came_fro
     plain = load_labels_file(_labels_file(tmp_path / "v_seg.nii.gz", _bands([20, 120])))
     assert {k: (e.name, e.source) for k, e in plain.label_table().items()} == {
         20: ("L1", "scheme"), 120: ("L1/L2", "scheme")}
+
+
+# -- a guess that does not hold is shown as a guess ----------------------------------------------
+def test_organs_that_would_read_as_c1_c5_come_out_unknown(tmp_path):
+    # five large blobs numbered 1-5, in scrambled head-to-foot order: not C1-C5
+    data = np.zeros((60, 60, 60), np.uint8)
+    for k, i in enumerate([3, 1, 5, 2, 4]):
+        data[5:55, 5:55, 2 + 11 * k: 12 + 11 * k] = i
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])  # 50 x 50 x 10 voxels of 8 uL: 200 mL each
+    nib.save(nib.Nifti1Image(data, affine), str(tmp_path / "organs_seg.nii.gz"))
+    case = load_labels_file(tmp_path / "organs_seg.nii.gz")
+    assert case.structures_present == ()  # nothing is called a vertebra
+    assert {k: (e.name, e.source) for k, e in case.label_table().items()} == {
+        i: (f"Label {i} (unknown)", "unknown") for i in range(1, 6)}
+    assert any("do not look like 'verse' spine labels" in w and "head-to-foot" in w and "--scheme" in w
+               for w in case.warnings)
+    # the same ids in spine order and spine sizes are read as vertebrae
+    spine = np.zeros((60, 60, 60), np.uint8)
+    for k, i in enumerate([1, 2, 3, 4, 5]):
+        spine[25:35, 25:35, 55 - 11 * k: 63 - 11 * k] = i
+    nib.save(nib.Nifti1Image(spine, affine), str(tmp_path / "spine_seg.nii.gz"))
+    ok = load_labels_file(tmp_path / "spine_seg.nii.gz")
+    assert [ontology.name_of(i) for i in ok.structures_present] == ["C1", "C2", "C3", "C4", "C5"]
+    assert not any("do not look like" in w for w in ok.warnings)

@@ -285,6 +285,41 @@ class SpineCase:
             self, labels=labels, label_scheme=label_scheme or self.label_scheme, native_labels=None
         )
 
+    def file_ids(self) -> np.ndarray | None:
+        """The label file's own ids (display order): the native labels, or the labels
+        themselves when the scheme maps every id to itself."""
+        return self.native_labels if self.native_labels is not None else self.labels
+
+    def with_scheme(self, scheme: str) -> SpineCase:
+        """The case with its label file's ids read in another scheme (the image is kept).
+
+        Raises :class:`~napari_spine.errors.LabelMapError` naming the ids the scheme lacks.
+        """
+        from .labelmaps import get_label_map
+
+        native = self.file_ids()
+        if native is None:
+            raise ValueError(f"{self.case_id}: no labels to read in another scheme")
+        lmap = get_label_map(scheme)
+        canon = lmap.to_canonical_array(native, source=self.source.label_path or self.case_id)
+        return dataclasses.replace(self, labels=canon, label_scheme=lmap.name,
+                                   native_labels=None if canon is native else native)
+
+    def fitting_schemes(self) -> list[str]:
+        """The schemes that can read every id of the label file: the current one first."""
+        from .labelmaps import available_schemes, get_label_map, present_ids
+
+        native = self.file_ids()
+        if native is None:
+            return []
+        ids = {int(i) for i in present_ids(native) if i}
+        out = [self.label_scheme]
+        for name in available_schemes():
+            lm = get_label_map(name)
+            if name != self.label_scheme and (lm.unmapped == "background" or ids <= set(lm.to_canonical)):
+                out.append(name)
+        return out
+
     def with_landmarks(self, landmarks: Landmarks | None) -> SpineCase:
         return dataclasses.replace(self, landmarks=landmarks)
 

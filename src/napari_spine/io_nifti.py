@@ -380,7 +380,30 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
                                 f"as spine labels: {shown}")
             canon = lm.to_canonical_array(native, source=lab.path, ids=present)
             return canon, scheme, warnings, (None if canon is native else native)
+    guessed = scheme is None
     scheme = scheme or guess_label_scheme(lab.path)
+    if guessed:
+        doubts = _doubts(native, lab, scheme)
+        if doubts:  # a guess that does not hold: the ids are shown as what they are, unknown
+            from .labelmaps import label_map_from_names, present_ids, register_label_map
+            from .labelnames import LabelNames
+
+            present = present_ids(native)
+            unknown = LabelNames({int(i): f"Label {int(i)} (unknown)" for i in present if i},
+                                 "unknown", lab.path)
+            lm = label_map_from_names(unknown, present, lab.path)
+            warnings.append(
+                f"{lab.path}: the file does not say what its ids are, and they do not look like "
+                f"'{scheme}' spine labels ({'; '.join(doubts)}): they are shown as unknown labels; "
+                "choose a scheme with --scheme or the Spine case panel")
+            canon = lm.to_canonical_array(native, source=lab.path, ids=present)
+            return canon, register_label_map(lm), warnings, native
     canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
     return canon, scheme, warnings, (None if canon is native else native)
+
+
+def _doubts(native: np.ndarray, lab: NiftiVolume, scheme: str) -> list[str]:
+    from .labelnames import spine_doubts
+
+    return spine_doubts(native, lab.affine, get_label_map(scheme).to_canonical)
 

@@ -54,7 +54,9 @@ class LabelMap:
         if unknown and self.unmapped != "background":
             raise LabelMapError(
                 f"{source}: label id(s) {_fmt_ids(unknown)} have no entry in the "
-                f"'{self.name}' label map ({self.description})"
+                f"'{self.name}' label map ({self.description}); choose the file's scheme "
+                f"(--scheme NAME, label_scheme=, or the Spine case panel; known: "
+                f"{', '.join(available_schemes())}) or name the ids in a <stem>.json sidecar"
             )
         if labels.dtype == np.uint8 and all(self.to_canonical.get(int(i), 0) == i for i in ids if i):
             return labels  # every present id maps to itself (VerSe, CTSpine1K): no copy

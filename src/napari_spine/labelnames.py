@@ -281,3 +281,43 @@ def read_label_names(path: str | Path, header: Any = None) -> LabelNames | None:
                f"({shown}); the header's names are used")
     return LabelNames(from_header.names, from_header.source, from_header.where, from_header.colors,
                       (*from_header.warnings, warning))
+
+
+# -- plausibility of a guessed scheme --------------------------------------------------------------
+#: no vertebra comes near this volume (an adult L5 is ~30-60 mL); an organ does
+_MAX_VERTEBRA_ML = 300.0
+
+
+def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
+    """Why a label array does not look like spine anatomy under a guessed numbering, or [].
+
+    Checks, on a subsample of at most ~4 million voxels: the ids read as vertebrae must lie
+    in cranio-caudal order along the patient's superior axis (one swap is forgiven), and no
+    "vertebra" may be larger than 300 mL. Vertebrae cut by the field of view may be small,
+    so small ones are not held against a file.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    native = np.asarray(native)
+    step = max(1, int(round((native.size / 4e6) ** (1 / 3))))
+    sub = native[::step, ::step, ::step]
+    levels = ontology.vertebra_order()
+    ids = [i for i in (int(v) for v in np.unique(sub)) if i and to_canonical.get(i) in levels]
+    if not ids:
+        return []
+    counts = ndimage.sum_labels(np.ones(sub.shape, np.float32), sub, index=ids)
+    centres = ndimage.center_of_mass(np.ones(sub.shape, np.float32), sub, index=ids)
+    a = np.asarray(affine, dtype=float)
+    voxel_ml = abs(np.linalg.det(a[:3, :3])) * step**3 / 1000.0
+    world = [a[:3, :3] @ (np.asarray(c) * step) + a[:3, 3] for c in centres]
+    doubts = []
+    big = [f"{i} ({n * voxel_ml:.0f} mL)" for i, n in zip(ids, counts, strict=True) if n * voxel_ml > _MAX_VERTEBRA_ML]
+    if big:
+        doubts.append(f"id(s) {', '.join(big)} are far larger than any vertebra")
+    order = sorted(range(len(ids)), key=lambda k: levels.index(to_canonical[ids[k]]))
+    superior = [world[k][2] for k in order]  # RAS+: z is superior
+    swaps = sum(1 for x, y in zip(superior, superior[1:], strict=False) if y >= x)
+    if len(ids) >= 3 and swaps > max(1, len(ids) // 4):
+        doubts.append(f"{swaps} of {len(ids) - 1} neighbouring 'vertebrae' are not in head-to-foot order")
+    return doubts

@@ -112,3 +112,29 @@ def test_a_totalsegmentator_file_alone_lists_spine_and_other_structures(viewer_w
     at = layer.data_to_world(np.argwhere(np.asarray(case.native_labels) == liver)[0])
     viewer.dims.set_point(range(3), at)
     assert w.describe_position(at).startswith("liver (other structure)")
+
+
+def test_changing_the_scheme_renames_in_place_and_can_be_undone(viewer_widget, realdata):
+    viewer, w = viewer_widget
+    folder = realdata / "tptbox_ct"
+    layers = viewer.open([str(folder / "sub-ct_label-22_ct.nii.gz"),
+                          str(folder / "sub-ct_seg-vert_label-22_msk.nii.gz")], plugin=PLUGIN)
+    labels = next(ly for ly in viewer.layers if ly.__class__.__name__ == "Labels")
+    image = next(ly for ly in viewer.layers if ly.__class__.__name__ == "Image")
+    viewer.layers.selection.active = labels
+    w._refresh_structures()
+    items = [w.label_scheme.itemText(i) for i in range(w.label_scheme.count())]
+    assert items[0] == "verse" and "totalseg_total" in items and "cspineseg" not in items
+    assert "Names from: scheme" in w.names_from.text()
+    before = [w.structures.item(i).text().split("  ")[0] for i in range(w.structures.count())]
+    assert before[:3] == ["L2", "L3", "L4"]
+    image_data = image.data
+    assert w.set_scheme("totalseg_total")  # ids 21-23 are organs there: no spine structure left
+    assert image.data is image_data and len(viewer.layers) == len(layers)  # nothing reloaded
+    after = [w.structures.item(i).text().strip() for i in range(w.structures.count())]
+    assert not any(r.startswith("L2") for r in after)
+    assert any(r.startswith("Other structures") for r in after)
+    assert w.undo_scheme()
+    again = [w.structures.item(i).text().split("  ")[0] for i in range(w.structures.count())]
+    assert again == before and w.label_scheme.currentText() == "verse"
+    assert not w.undo_scheme_btn.isEnabled()

@@ -85,6 +85,18 @@ class CaseWidget(QWidget):
         self.structures = QListWidget()
         self.structures.setToolTip("Structures in the labels layer; click one to go to it")
         self.structures.itemClicked.connect(self._on_structure_clicked)
+        self.label_scheme = QComboBox()
+        self.label_scheme.setToolTip("How the label file's ids are read; the schemes listed can "
+                                     "read every id of the file. Changing it renames in place.")
+        self.label_scheme.activated.connect(lambda _i: self.set_scheme(self.label_scheme.currentText()))
+        self.names_from = QLabel("")
+        self.names_from.setStyleSheet("color: #9aa0a6;")
+        self.names_from.setWordWrap(True)
+        self.undo_scheme_btn = QPushButton("Undo")
+        self.undo_scheme_btn.setToolTip("Go back to the scheme used before the last change")
+        self.undo_scheme_btn.setEnabled(False)
+        self.undo_scheme_btn.clicked.connect(lambda: self.undo_scheme())
+        self._scheme_history: list[SpineCase] = []
 
         self.scheme = QComboBox()
         self.scheme.addItems(["native", "canonical"])
@@ -118,6 +130,12 @@ class CaseWidget(QWidget):
         dl.addRow("Window", self.window)
         struct = QGroupBox("Structures")
         sl = QVBoxLayout(struct)
+        srow = QHBoxLayout()
+        srow.addWidget(QLabel("Scheme"))
+        srow.addWidget(self.label_scheme, 1)
+        srow.addWidget(self.undo_scheme_btn)
+        sl.addLayout(srow)
+        sl.addWidget(self.names_from)
         sl.addWidget(self.structures)
         lev = QGroupBox("Levels")
         ll = QHBoxLayout(lev)
@@ -219,6 +237,10 @@ class CaseWidget(QWidget):
         self.structures.clear()
         layer = self.labels_layer()
         self._watch(layer)
+        case = case_from_layer(layer) if layer is not None else None
+        if getattr(self, "_schemes_for", None) is not case:  # the picker follows the case shown
+            self._schemes_for = case
+            self._fill_schemes(case)
         if layer is None:
             return
         data = np.asarray(layer.data)
@@ -233,6 +255,66 @@ class CaseWidget(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, int(sid))
             self.structures.addItem(item)
         self._add_other_structures(layer, vox_ml)
+
+    def _fill_schemes(self, case: SpineCase | None) -> None:
+        self.label_scheme.blockSignals(True)
+        self.label_scheme.clear()
+        if case is not None and case.labels is not None:
+            from ..labelmaps import get_label_map
+
+            for name in case.fitting_schemes():
+                self.label_scheme.addItem(name)
+            self.label_scheme.setCurrentText(case.label_scheme)
+            lm = get_label_map(case.label_scheme)
+            self.names_from.setText(f"Names from: {lm.source} ({lm.description})")
+        else:
+            self.names_from.setText("")
+        self.label_scheme.setEnabled(self.label_scheme.count() > 1)
+        self.label_scheme.blockSignals(False)
+
+    def set_scheme(self, scheme: str) -> bool:
+        """Read the labels layer's file ids in another scheme, in place (the image stays);
+        :meth:`undo_scheme` goes back."""
+        layer = self.labels_layer()
+        case = case_from_layer(layer) if layer is not None else None
+        if case is None or scheme == case.label_scheme:
+            return False
+        try:
+            new = case.with_scheme(scheme)
+        except (ValueError, KeyError) as exc:  # LabelMapError is a ValueError: shown, not raised
+            self.status.setText(f"Scheme not changed: {exc}")
+            self._fill_schemes(case)
+            return False
+        self._scheme_history.append(case)
+        self._swap_case(case, new)
+        self.undo_scheme_btn.setEnabled(True)
+        self.status.setText(f"Labels read as {new.label_scheme}")
+        return True
+
+    def undo_scheme(self) -> bool:
+        """Go back to the scheme before the last :meth:`set_scheme`."""
+        layer = self.labels_layer()
+        case = case_from_layer(layer) if layer is not None else None
+        if not self._scheme_history or case is None:
+            return False
+        old = self._scheme_history.pop()
+        self._swap_case(case, old)
+        self.undo_scheme_btn.setEnabled(bool(self._scheme_history))
+        self.status.setText(f"Labels read as {old.label_scheme} again")
+        return True
+
+    def _swap_case(self, case: SpineCase, new: SpineCase) -> None:
+        """Every layer of ``case`` now belongs to ``new``; the labels layer shows its labels."""
+        from ._layers import META_KEY
+
+        for ly in self.viewer.layers:
+            if case_from_layer(ly) is case:
+                entry = dict(ly.metadata[META_KEY])
+                entry["case"] = new
+                ly.metadata = {**ly.metadata, META_KEY: entry}
+                if entry.get("role") == "labels":
+                    ly.data = np.asarray(new.labels)
+        self._refresh_structures()
 
     def _add_other_structures(self, layer, vox_ml: float) -> None:
         """Structures of the file outside the spine table (organs ...), with their own names
