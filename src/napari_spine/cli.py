@@ -28,6 +28,9 @@ def _view_parser() -> argparse.ArgumentParser:
                    help="sample phantom to open when no path is given (default: ct)")
     p.add_argument("--screenshot", metavar="PNG",
                    help="save a screenshot of the whole window and exit")
+    p.add_argument("--scheme", default=None, metavar="NAME",
+                   help="read the labels of the files in this label scheme (see 'napari-spine "
+                   "info LABELS'); by default the file's own names, else its dataset's scheme")
     return p
 
 
@@ -170,7 +173,8 @@ def _info(args) -> int:
 def _view(args) -> int:
     from ._napari._launch import launch
 
-    return launch([Path(p) for p in args.paths], sample=args.sample, screenshot=args.screenshot)
+    return launch([Path(p) for p in args.paths], sample=args.sample, screenshot=args.screenshot,
+                  scheme=args.scheme)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

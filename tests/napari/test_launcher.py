@@ -21,3 +21,22 @@ def test_screenshot_of_the_real_window(tmp_path):
     assert img.std() > 20
     centre = img[img.shape[0] // 3 : 2 * img.shape[0] // 3, img.shape[1] // 3 : 2 * img.shape[1] // 3]
     assert (centre.max(axis=-1) > 100).mean() > 0.05
+
+
+def test_the_scheme_option_reads_the_labels_in_that_scheme(realdata):
+    from napari.layers import Labels
+
+    from napari_spine._napari._launch import open_viewer
+    from napari_spine._napari._layers import case_from_layer
+
+    folder = realdata / "tptbox_ct"
+    viewer = open_viewer([folder / "sub-ct_label-22_ct.nii.gz", folder / "sub-ct_seg-vert_label-22_msk.nii.gz"],
+                         show=False, scheme="totalseg_total")
+    try:
+        labels = next(ly for ly in viewer.layers if isinstance(ly, Labels))
+        case = case_from_layer(labels)
+        assert case.label_scheme == "totalseg_total" and not np.asarray(labels.data).any()
+        assert {e.name for e in case.other_structures()} == {"Label 21 (unknown)", "Label 22 (unknown)",
+                                                             "Label 23 (unknown)"}
+    finally:
+        viewer.close()

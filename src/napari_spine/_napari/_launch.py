@@ -7,13 +7,14 @@ from pathlib import Path
 PLUGIN = "napari-spine"
 
 
-def open_viewer(paths=(), sample: str | None = None, show: bool = True):
-    """Create a viewer with the plugin's widgets docked and the given files (or a sample)."""
+def open_viewer(paths=(), sample: str | None = None, show: bool = True, scheme: str | None = None):
+    """Create a viewer with the plugin's widgets docked and the given files (or a sample);
+    ``scheme`` reads the labels of the files in that label scheme."""
     import napari
 
     viewer = napari.Viewer(title="napari-spine", show=show)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
-    case_dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
+    case_dock, case_widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine inference", tabify=True)
     viewer.window.add_plugin_dock_widget(PLUGIN, "Spine QA review", tabify=True)
@@ -24,16 +25,23 @@ def open_viewer(paths=(), sample: str | None = None, show: bool = True):
     elif sample != "none":
         key = "mr_cervical" if sample == "mr" else "ct_lumbar"
         viewer.open_sample(PLUGIN, key)
+    if scheme:
+        from napari.layers import Labels
+
+        for layer in [ly for ly in viewer.layers if isinstance(ly, Labels)]:
+            viewer.layers.selection.active = layer
+            case_widget.set_scheme(scheme)
     # select the image so the widget shows the case, and start in the sagittal mid-slice
     viewer.layers.selection.active = viewer.layers[0] if len(viewer.layers) else None
     viewer.reset_view()
     return viewer
 
 
-def launch(paths=(), sample: str | None = None, screenshot: str | None = None) -> int:
+def launch(paths=(), sample: str | None = None, screenshot: str | None = None,
+           scheme: str | None = None) -> int:
     import napari
 
-    viewer = open_viewer(paths, sample)
+    viewer = open_viewer(paths, sample, scheme=scheme)
     if screenshot:
         from qtpy.QtWidgets import QApplication
 
