@@ -318,8 +318,10 @@ def test_the_label_table_says_what_each_native_id_is_and_where_the_name_came_fro
     cspine = load_case(_labels_file(tmp_path / "x.nii.gz", _bands([1])),
                        _labels_file(tmp_path / "x_SEG.nii.gz", _bands([1, 2])), label_scheme="cspineseg")
     assert {e.source for e in cspine.label_table().values()} == {"dataset"}
-    total = load_labels_file(_labels_file(tmp_path / "t.nii.gz", _bands([5, 31])), label_scheme="totalseg_total")
-    assert {k: e.name for k, e in total.label_table().items()} == {5: "Label 5 (unknown)", 31: "L1"}
+    total = load_labels_file(_labels_file(tmp_path / "t.nii.gz", _bands([5, 31, 200])),
+                             label_scheme="totalseg_total")
+    assert {k: e.name for k, e in total.label_table().items()} == {5: "liver", 31: "L1",
+                                                                   200: "Label 200 (unknown)"}
     plain = load_labels_file(_labels_file(tmp_path / "v_seg.nii.gz", _bands([20, 120])))
     assert {k: (e.name, e.source) for k, e in plain.label_table().items()} == {
         20: ("L1", "scheme"), 120: ("L1/L2", "scheme")}
@@ -347,3 +349,24 @@ def test_organs_that_would_read_as_c1_c5_come_out_unknown(tmp_path):
     ok = load_labels_file(tmp_path / "spine_seg.nii.gz")
     assert [ontology.name_of(i) for i in ok.structures_present] == ["C1", "C2", "C3", "C4", "C5"]
     assert not any("do not look like" in w for w in ok.warnings)
+
+
+# -- the tools' numeric class lists ------------------------------------------------------------
+@pytest.mark.parametrize("scheme, native, expected", [
+    ("totalseg_total", {25: "S1", 31: "L1", 50: "C1", 79: "Spinal cord", 5: None}, {5: "liver"}),
+    ("totalseg_total_mr", {18: "S1", 19: "Vertebra (level not assigned)", 20: "Disc (level not assigned)",
+                           21: "Spinal cord", 5: None}, {5: "liver"}),
+    ("totalseg_vertebrae_mr", {1: "S1", 2: "L5", 6: "L1", 7: "T12", 18: "T1", 19: "C7", 25: "C1"}, {}),
+    ("totalseg_vertebrae_body", {1: "Vertebral body (level not assigned)", 2: "Disc (level not assigned)"}, {}),
+    ("verse", {20: "L1", 26: "S1", 28: "T13", 60: "Spinal cord", 61: "Spinal canal", 120: "L1/L2",
+               220: "L1 endplate", 41: "Vertebral arch", 50: "Vertebral body (level not assigned)"}, {}),
+])
+def test_each_tools_class_list(tmp_path, scheme, native, expected):
+    case = load_labels_file(_labels_file(tmp_path / "x.nii.gz", _bands(list(native), dtype=np.uint8)),
+                            label_scheme=scheme)
+    table = case.label_table()
+    for i, name in native.items():
+        if name is not None:
+            assert table[i].name == name and table[i].is_spine, (i, table[i])
+    for i, name in expected.items():
+        assert table[i].name == name and not table[i].is_spine
