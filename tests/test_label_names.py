@@ -370,3 +370,35 @@ def test_each_tools_class_list(tmp_path, scheme, native, expected):
             assert table[i].name == name and table[i].is_spine, (i, table[i])
     for i, name in expected.items():
         assert table[i].name == name and not table[i].is_spine
+
+
+# -- pairing by the ecosystems' naming -------------------------------------------------------
+def test_images_find_their_labels_by_bids_tptbox_and_nnunet_names(tmp_path, realdata):
+    from napari_spine.io_nifti import find_labels_for
+
+    folder = realdata / "tptbox_ct"  # TPTBox/BIDS: seg-vert preferred over seg-subreg
+    assert find_labels_for(folder / "sub-ct_label-22_ct.nii.gz").name == "sub-ct_seg-vert_label-22_msk.nii.gz"
+    for name in ("sub-01_ses-1_T2w", "sub-01_ses-1_seg-subreg_msk", "sub-02_ses-1_seg-vert_msk"):
+        _labels_file(tmp_path / f"{name}.nii.gz", _bands([1]))
+    # the mask of another subject is never taken; the only one of this subject is
+    assert find_labels_for(tmp_path / "sub-01_ses-1_T2w.nii.gz").name == "sub-01_ses-1_seg-subreg_msk.nii.gz"
+    (tmp_path / "imagesTr").mkdir()
+    (tmp_path / "labelsTr").mkdir()
+    _labels_file(tmp_path / "imagesTr" / "case_007_0000.nii.gz", _bands([1]))
+    _labels_file(tmp_path / "labelsTr" / "case_007.nii.gz", _bands([1]))
+    assert find_labels_for(tmp_path / "imagesTr" / "case_007_0000.nii.gz") == tmp_path / "labelsTr" / "case_007.nii.gz"
+    _labels_file(tmp_path / "ct.nii.gz", _bands([1]))
+    assert find_labels_for(tmp_path / "ct.nii.gz") is None
+
+
+def test_an_sct_cord_labelled_by_level_is_cord_not_vertebrae(realdata, tmp_path):
+    from napari_spine import export_labels
+
+    path = realdata / "sct_cervical" / "t2_t2_seg-manual_labeled.nii.gz"
+    case = load_case(realdata / "sct_cervical" / "t2_t2.nii.gz", path)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["Spinal cord"]
+    assert {k: e.name for k, e in case.label_table().items()} == {
+        2: "Spinal cord at C2", 3: "Spinal cord at C3", 4: "Spinal cord at C4", 5: "Spinal cord at C5"}
+    truth = np.asarray(nib.load(path).dataobj)
+    back = nib.load(export_labels(case, None, tmp_path / "cord.nii.gz").path)
+    assert back.header.get_data_dtype() == truth.dtype and np.array_equal(np.asarray(back.dataobj), truth)

@@ -27,7 +27,8 @@ def test_levels_run_down_the_screen(realdata, folder):
     image, labels, _, levels = FILES[folder]
     case = load_case(realdata / folder / image, realdata / folder / labels)
     assert axcodes(case.affine) == DISPLAY_AXCODES
-    rows = [_centroid(case.labels == v)[1] for v in levels]
+    ids = case.file_ids()  # the file's own ids (SCT: the cord's level), in display order
+    rows = [_centroid(ids == v)[1] for v in levels]
     assert all(a < b for a, b in zip(rows, rows[1:])), f"superior must be at the top: {rows}"
 
 
@@ -109,6 +110,7 @@ def test_reader_puts_labels_on_the_anatomy(realdata, folder):
         [str(realdata / folder / image), str(realdata / folder / labels)])
     assert (ikind, lkind) == ("image", "labels")
     assert np.allclose(ikw["scale"], lkw["scale"]) and np.allclose(ikw["translate"], lkw["translate"])
+    lab = lkw["metadata"]["napari_spine"]["case"].file_ids()  # SCT: the cord's levels
     rows = [_centroid(lab == v)[1] for v in levels]
     assert rows == sorted(rows)  # superior at the top
     ids, moves = ANATOMY[folder]

@@ -134,6 +134,13 @@ class LabelEntry:
         return self.anatomy_id is not None
 
 
+def _names_other_than(own: str, anatomy: int) -> bool:
+    """True when a file's own name says more than its anatomy id ("Spinal cord at C2")."""
+    from .labelnames import match_anatomy
+
+    return match_anatomy(own) != anatomy
+
+
 def _other_color(i: int) -> tuple[float, float, float, float]:
     """A fixed, distinct colour for a structure outside the anatomy table."""
     import colorsys
@@ -255,7 +262,9 @@ class SpineCase:
             if anatomy is not None and anatomy not in ontology.BY_ID:
                 anatomy = None
             own = lmap.native_names.get(i) if lmap is not None and native else None
-            if anatomy is not None:
+            if anatomy is not None and own and _names_other_than(own, anatomy):
+                name, source, color = own, lmap.source, ontology.color_of(anatomy)
+            elif anatomy is not None:
                 name = ontology.display_name(anatomy, present_anatomy)
                 source = lmap.source if lmap is not None and native else "scheme"
                 color = ontology.color_of(anatomy)

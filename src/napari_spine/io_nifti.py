@@ -25,7 +25,8 @@ from .case import SpineCase
 from .errors import GeometryError, SpineIOError, reading
 from .labelmaps import get_label_map
 
-__all__ = ["NiftiVolume", "guess_label_scheme", "guess_modality", "is_label_file", "is_nifti_path",
+__all__ = ["NiftiVolume", "find_labels_for", "guess_label_scheme", "guess_modality", "is_label_file",
+           "is_nifti_path",
            "load_case", "nifti_stem", "read_nifti", "split_name"]
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -60,6 +61,55 @@ def is_nifti_path(path: str | os.PathLike) -> bool:
 def looks_like_labels(path: str | os.PathLike) -> bool:
     """True when a NIfTI file name says it holds a segmentation."""
     return bool(_LABEL_NAME.search(Path(path).name))
+
+
+_SIBLING_SUFFIXES = ("_seg", "_SEG", "_msk", "_mask", "_label", "_labels")
+
+
+def _bids(stem: str) -> tuple[dict[str, str], str] | None:
+    """BIDS entities and suffix of a file stem (``sub-01_seg-vert_msk`` -> ({sub, seg}, msk))."""
+    parts = stem.split("_")
+    if len(parts) < 2 or not all("-" in q for q in parts[:-1]) or "-" in parts[-1]:
+        return None
+    return dict(q.split("-", 1) for q in parts[:-1]), parts[-1]
+
+
+def find_labels_for(image_path: str | os.PathLike) -> Path | None:
+    """The segmentation that belongs to an image, by the ecosystem's naming, if one exists.
+
+    - ``<stem><suffix>`` beside it (``_seg``, ``_SEG``, ``_msk``, ``_mask``, ``_label``,
+      ``_labels``);
+    - BIDS / TPTBox: the same entities plus a ``seg-<x>`` entity, suffix ``msk`` or ``dseg``
+      (``sub-1_label-22_ct`` with ``sub-1_seg-vert_label-22_msk``; ``seg-vert`` first);
+    - nnU-Net: ``imagesTr/X_0000`` with ``labelsTr/X`` (``imagesTs`` with ``labelsTs``).
+    """
+    p = Path(image_path)
+    stem, ext = split_name(p)
+    exts = tuple(dict.fromkeys((ext, ".nii.gz", ".nii")))
+    for suf in _SIBLING_SUFFIXES:
+        for e in exts:
+            cand = p.with_name(f"{stem}{suf}{e}")
+            if cand.is_file():
+                return cand
+    image = _bids(stem)
+    if image is not None and "seg" not in image[0]:
+        found = []
+        for cand in p.parent.iterdir():
+            parsed = _bids(split_name(cand)[0]) if is_nifti_path(cand) else None
+            if parsed is None or parsed[1] not in ("msk", "dseg", "mask") or "seg" not in parsed[0]:
+                continue
+            ents = {k: v for k, v in parsed[0].items() if k != "seg"}
+            if ents == image[0]:
+                found.append((parsed[0]["seg"] != "vert", cand.name, cand))
+        if found:
+            return sorted(found)[0][2]
+    if p.parent.name in ("imagesTr", "imagesTs") and re.search(r"_\d{4}$", stem):
+        folder = p.parent.parent / p.parent.name.replace("images", "labels")
+        for e in exts:
+            cand = folder / f"{stem[:-5]}{e}"
+            if cand.is_file():
+                return cand
+    return None
 
 
 def is_label_file(path: str | os.PathLike) -> bool:
@@ -381,6 +431,8 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
             canon = lm.to_canonical_array(native, source=lab.path, ids=present)
             return canon, scheme, warnings, (None if canon is native else native)
     guessed = scheme is None
+    if guessed and _is_cord_by_level(lab):
+        return _cord_by_level(lab, native, warnings)
     scheme = scheme or guess_label_scheme(lab.path)
     if guessed:
         doubts = _doubts(native, lab, scheme)
@@ -400,6 +452,38 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
             return canon, register_label_map(lm), warnings, native
     canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
     return canon, scheme, warnings, (None if canon is native else native)
+
+
+def _is_cord_by_level(lab: NiftiVolume) -> bool:
+    """Spinal Cord Toolbox's ``*_seg_labeled`` files: a cord mask whose values are the
+    vertebral level (2 = C2 ...), stored as floats."""
+    name = nifti_stem(lab.path).lower()
+    return lab.array.dtype.kind == "f" and name.endswith(("_labeled", "_labelled"))
+
+
+def _cord_by_level(lab: NiftiVolume, native: np.ndarray, warnings: list[str]):
+    """Spinal cord in the anatomy view; each voxel's level stays in the native ids."""
+    import hashlib
+    from types import MappingProxyType
+
+    from . import ontology
+    from .labelmaps import LabelMap, present_ids, register_label_map
+
+    present = [int(i) for i in present_ids(native) if i]
+    levels = {v: k for k, v in ((s.name, s.id) for s in ontology.STRUCTURES if s.kind == "vertebra"
+                                and s.level is not None)}
+    names = {i: f"Spinal cord at {levels.get(i, f'level {i}')}" for i in present}
+    lm = LabelMap(
+        name="cord-levels-" + hashlib.sha256(repr(sorted(names.items())).encode()).hexdigest()[:10],
+        description="Spinal Cord Toolbox cord mask labelled by vertebral level (value = level)",
+        to_canonical=MappingProxyType(dict.fromkeys(present, ontology.SPINAL_CORD)),
+        from_canonical=MappingProxyType({ontology.SPINAL_CORD: present[0]} if present else {}),
+        unmapped="background", native_names=MappingProxyType(names), source="scheme")
+    warnings.append(f"{lab.path}: a spinal cord mask labelled by level "
+                    f"({', '.join(names[i].removeprefix('Spinal cord at ') for i in present)}); "
+                    "shown as spinal cord, the levels are kept in the file's ids")
+    canon = lm.to_canonical_array(native, source=lab.path)
+    return canon, register_label_map(lm), warnings, native
 
 
 def _doubts(native: np.ndarray, lab: NiftiVolume, scheme: str) -> list[str]:

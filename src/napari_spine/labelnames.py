@@ -292,7 +292,7 @@ def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
     """Why a label array does not look like spine anatomy under a guessed numbering, or [].
 
     Checks, on a subsample of at most ~4 million voxels: the ids read as vertebrae must lie
-    in cranio-caudal order along the patient's superior axis (one swap is forgiven), and no
+    in cranio-caudal order along the patient's superior axis (one clear swap is forgiven), and no
     "vertebra" may be larger than 300 mL. Vertebrae cut by the field of view may be small,
     so small ones are not held against a file.
     """
@@ -317,7 +317,9 @@ def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
         doubts.append(f"id(s) {', '.join(big)} are far larger than any vertebra")
     order = sorted(range(len(ids)), key=lambda k: levels.index(to_canonical[ids[k]]))
     superior = [world[k][2] for k in order]  # RAS+: z is superior
-    swaps = sum(1 for x, y in zip(superior, superior[1:], strict=False) if y >= x)
+    # a swap must be clear (the lower level 5 mm or more above the upper one): labels whose
+    # centres coincide (scattered voxels, a single slice) say nothing about the order
+    swaps = sum(1 for x, y in zip(superior, superior[1:], strict=False) if y >= x + 5.0)
     if len(ids) >= 3 and swaps > max(1, len(ids) // 4):
         doubts.append(f"{swaps} of {len(ids) - 1} neighbouring 'vertebrae' are not in head-to-foot order")
     return doubts

@@ -12,16 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..io_nifti import (
+    find_labels_for,
     is_label_file,
     is_nifti_path,
     load_case,
     load_labels_file,
     nifti_stem,
-    split_name,
 )
 from ._layers import case_to_layer_data, labels_layer_data
 
-_SIBLING_SUFFIXES = ("_seg", "_SEG", "_msk", "_mask", "_label", "_labels")
 
 
 def _paths(path: str | os.PathLike | list) -> list:
@@ -43,15 +42,8 @@ def get_reader(path: str | list[str]) -> Callable | None:
 
 
 def find_sibling_labels(image_path: str | os.PathLike) -> Path | None:
-    """A segmentation beside ``image_path`` named ``<stem><suffix>.nii[.gz]``, if any."""
-    p = Path(image_path)
-    stem, ext = split_name(p)
-    for suf in _SIBLING_SUFFIXES:
-        for e in dict.fromkeys((ext, ".nii.gz", ".nii")):
-            cand = p.with_name(f"{stem}{suf}{e}")
-            if cand.is_file():
-                return cand
-    return None
+    """The segmentation that belongs to an image (see :func:`napari_spine.io_nifti.find_labels_for`)."""
+    return find_labels_for(image_path)
 
 
 def read_nifti_layers(path: str | list[str]) -> list[tuple]:
@@ -60,20 +52,21 @@ def read_nifti_layers(path: str | list[str]) -> list[tuple]:
 
     paths = _paths(path)
     layers: list[tuple] = []
-    done: set[Path] = set()
-    for p in paths:
-        folder = mask_folder_of(p)  # a folder of per-class masks, or a file inside one
-        if folder is not None:
+    done: set[Path] = set()  # mask folders read, and label files paired with an image
+    kinds = {Path(p): ("folder", mask_folder_of(p)) if mask_folder_of(p) is not None
+             else ("labels", None) if is_label_file(p) else ("image", None) for p in paths}
+    images = {p: find_sibling_labels(p) for p, (kind, _) in kinds.items() if kind == "image"}
+    done.update(lab.resolve() for lab in images.values() if lab is not None)
+    for p, (kind, folder) in kinds.items():
+        if kind == "folder":  # a folder of per-class masks, or a file inside one
             if folder not in done:
                 done.add(folder)
                 layers.append(labels_layer_data(load_mask_folder(folder), name=folder.name))
-            continue
-        if is_label_file(p):
-            case = load_labels_file(p)
-            layers.append(labels_layer_data(case, name=nifti_stem(p)))
+        elif kind == "labels":
+            if p.resolve() not in done:  # not already opened with its image
+                layers.append(labels_layer_data(load_labels_file(p), name=nifti_stem(p)))
         else:
-            case = load_case(p, find_sibling_labels(p))
-            layers.extend(case_to_layer_data(case))
+            layers.extend(case_to_layer_data(load_case(p, images[p])))
     return layers
 
 
