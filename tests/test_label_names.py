@@ -402,3 +402,37 @@ def test_an_sct_cord_labelled_by_level_is_cord_not_vertebrae(realdata, tmp_path)
     truth = np.asarray(nib.load(path).dataobj)
     back = nib.load(export_labels(case, None, tmp_path / "cord.nii.gz").path)
     assert back.header.get_data_dtype() == truth.dtype and np.array_equal(np.asarray(back.dataobj), truth)
+
+
+# -- every real file names itself correctly, without a scheme -------------------------------------
+@pytest.mark.parametrize("rel, names, source", [
+    ("totalseg_small/multilabel/example_seg.nii.gz", ["T11", "T12", "L1", "L2", "Spinal cord"], "file header"),
+    ("totalseg_small/segmentations", ["T11", "T12", "L1", "L2", "Spinal cord"], "file names"),
+    ("tptbox_ct/sub-ct_seg-vert_label-22_msk.nii.gz", ["L2", "L3", "L4"], "scheme"),
+    ("tptbox_mri/sub-mri_seg-vert_label-6_msk.nii.gz",
+     ["C5", "C6", "C7", "C5/C6", "C6/C7", "C5 endplate", "C6 endplate", "C7 endplate"], "scheme"),
+    ("tptbox_ct/sub-ct_seg-subreg_label-22_msk.nii.gz", None, "scheme"),
+    ("sct_cervical/t1_t1w_seg-manual.nii.gz", ["Spinal cord"], "guess"),
+    ("sct_cervical/t2_t2_seg-manual_labeled.nii.gz", ["Spinal cord"], "scheme"),
+])
+def test_every_real_file_opens_with_its_names(realdata, rel, names, source):
+    from napari_spine.io_masks import load_mask_folder
+
+    path = realdata / rel
+    case = load_mask_folder(path) if path.is_dir() else load_labels_file(path)
+    shown = [ontology.name_of(i) for i in case.structures_present]
+    if names is None:  # TPTBox sub-regions 41-50: arch, processes, body border and body
+        assert case.structures_present == tuple(range(41, 51)) and "Vertebral arch" in shown
+    else:
+        assert shown == names
+    assert {e.source for e in case.label_table().values() if e.is_spine} == {source}
+    assert not any(n in ("C1", "C2") for n in shown)
+
+
+def test_a_one_valued_blob_that_is_no_cord_is_not_called_c1(tmp_path):
+    cube = np.zeros((50, 50, 50), np.uint8)
+    cube[5:45, 5:45, 5:45] = 1  # 40 x 40 x 40 voxels of 2 mm: 80 mm tall, 512 mL
+    nib.save(nib.Nifti1Image(cube, np.diag([2.0, 2.0, 2.0, 1.0])), str(tmp_path / "blob_seg.nii.gz"))
+    case = load_labels_file(tmp_path / "blob_seg.nii.gz")
+    assert case.structures_present == () and case.label_table()[1].name == "Label 1 (unknown)"
+    assert any("taller head-to-foot than any vertebra" in w for w in case.warnings)

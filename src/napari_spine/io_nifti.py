@@ -26,7 +26,7 @@ from .errors import GeometryError, SpineIOError, reading
 from .labelmaps import get_label_map
 
 __all__ = ["NiftiVolume", "find_labels_for", "guess_label_scheme", "guess_modality", "is_label_file",
-           "is_nifti_path",
+           "is_nifti_path", "looks_like_label_data",
            "load_case", "nifti_stem", "read_nifti", "split_name"]
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -110,6 +110,23 @@ def find_labels_for(image_path: str | os.PathLike) -> Path | None:
             if cand.is_file():
                 return cand
     return None
+
+
+def looks_like_label_data(array: np.ndarray) -> bool:
+    """True when voxel data read as a label map rather than an image: whole numbers, none
+    negative, at most 64 distinct values and mostly background (on a subsample of at most
+    ~1 million voxels). Images have hundreds of grey values."""
+    arr = np.asarray(array)
+    if arr.dtype.kind not in "uif" or arr.size == 0:
+        return False
+    step = max(1, int(round((arr.size / 1e6) ** (1 / arr.ndim))))
+    sample = np.asarray(arr[tuple(slice(None, None, step) for _ in range(arr.ndim))])
+    if arr.dtype.kind == "f" and not (np.all(np.isfinite(sample)) and np.array_equal(sample, np.rint(sample))):
+        return False
+    if sample.size == 0 or sample.min() < 0:
+        return False
+    values, counts = np.unique(sample, return_counts=True)
+    return len(values) <= 64 and values[0] == 0 and counts[0] >= 0.3 * sample.size
 
 
 def is_label_file(path: str | os.PathLike) -> bool:
@@ -433,6 +450,21 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
     guessed = scheme is None
     if guessed and _is_cord_by_level(lab):
         return _cord_by_level(lab, native, warnings)
+    if guessed:
+        from .labelnames import cord_from_shape
+
+        shape = cord_from_shape(native, lab.affine)
+        if shape is not None:  # a binary cord mask: named by a guess, shown as a guess
+            from .labelmaps import label_map_from_names, present_ids, register_label_map
+            from .labelnames import LabelNames
+
+            present = present_ids(native)
+            lm = label_map_from_names(LabelNames({1: "spinal_cord"}, "guess", lab.path), present, lab.path)
+            warnings.append(f"{lab.path}: the file does not say what its one label is; it is shown as "
+                            f"spinal cord because of its shape ({shape}): a guess; choose a scheme "
+                            "with --scheme or the Spine case panel if it is something else")
+            canon = lm.to_canonical_array(native, source=lab.path, ids=present)
+            return canon, register_label_map(lm), warnings, (None if canon is native else native)
     scheme = scheme or guess_label_scheme(lab.path)
     if guessed:
         doubts = _doubts(native, lab, scheme)

@@ -286,6 +286,45 @@ def read_label_names(path: str | Path, header: Any = None) -> LabelNames | None:
 # -- plausibility of a guessed scheme --------------------------------------------------------------
 #: no vertebra comes near this volume (an adult L5 is ~30-60 mL); an organ does
 _MAX_VERTEBRA_ML = 300.0
+#: nor this height head to foot (an L5 with its processes is ~35-45 mm)
+_MAX_VERTEBRA_MM = 70.0
+
+
+def _heights(sub, ids, affine, step) -> list[float]:
+    """Head-to-foot extent in mm of each id's bounding box (on the subsampled array)."""
+    import itertools
+
+    import numpy as np
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(sub, max_label=max(ids))
+    out = []
+    for i in ids:
+        box = boxes[i - 1]
+        corners = np.array(list(itertools.product(*[(b.start * step, (b.stop - 1) * step) for b in box])))
+        z = corners @ affine[2, :3] + affine[2, 3]
+        out.append(float(z.max() - z.min()))
+    return out
+
+
+def cord_from_shape(native, affine) -> str | None:
+    """Why a one-valued mask looks like a spinal cord (a long, thin column head to foot),
+    or None. A binary cord mask (Spinal Cord Toolbox ``*_seg``) names nothing itself."""
+    import numpy as np
+
+    native = np.asarray(native)
+    step = max(1, int(round((native.size / 4e6) ** (1 / 3))))
+    sub = native[::step, ::step, ::step]
+    values = np.unique(sub)
+    if values.tolist() != [0, 1]:
+        return None
+    a = np.asarray(affine, dtype=float)
+    (height,) = _heights(sub.astype(np.uint8), [1], a, step)
+    volume_ml = float(np.count_nonzero(sub)) * abs(np.linalg.det(a[:3, :3])) * step**3 / 1000.0
+    area_cm2 = volume_ml / (height / 10.0) if height else float("inf")
+    if height >= 40.0 and area_cm2 <= 2.5:
+        return f"{height:.0f} mm long head to foot, {area_cm2:.1f} cm\u00b2 across"
+    return None
 
 
 def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
@@ -315,6 +354,10 @@ def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
     big = [f"{i} ({n * voxel_ml:.0f} mL)" for i, n in zip(ids, counts, strict=True) if n * voxel_ml > _MAX_VERTEBRA_ML]
     if big:
         doubts.append(f"id(s) {', '.join(big)} are far larger than any vertebra")
+    tall = [f"{i} ({h:.0f} mm)" for i, h in zip(ids, _heights(sub, ids, a, step), strict=True)
+            if h > _MAX_VERTEBRA_MM]
+    if tall:
+        doubts.append(f"id(s) {', '.join(tall)} are taller head-to-foot than any vertebra")
     order = sorted(range(len(ids)), key=lambda k: levels.index(to_canonical[ids[k]]))
     superior = [world[k][2] for k in order]  # RAS+: z is superior
     # a swap must be clear (the lower level 5 mm or more above the upper one): labels whose

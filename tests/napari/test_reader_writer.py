@@ -158,3 +158,17 @@ def test_the_totalsegmentator_folder_or_a_file_in_it_opens_as_one_labels_layer(r
         data, kwargs, kind = layer
         assert kind == "labels" and kwargs["name"] == "segmentations"
         assert {19, 20, 21, 60} <= set(np.unique(np.asarray(data)).tolist())
+
+
+def test_a_label_map_named_like_an_image_opens_as_labels_and_an_image_stays_an_image(tmp_path):
+    from napari_spine._napari._reader import read_nifti_layers
+
+    labels = np.zeros((20, 24, 30), np.int16)
+    labels[5:15, 8:16, 4:8], labels[5:15, 8:16, 10:14] = 20, 21
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), str(tmp_path / "anatomy.nii.gz"))
+    (layer,) = read_nifti_layers(str(tmp_path / "anatomy.nii.gz"))
+    assert layer[2] == "labels" and set(np.unique(np.asarray(layer[0]))) == {0, 20, 21}
+    ct = np.random.default_rng(0).integers(-1000, 1500, (20, 24, 30)).astype(np.int16)
+    nib.save(nib.Nifti1Image(ct, np.eye(4)), str(tmp_path / "scan.nii.gz"))
+    (image,) = read_nifti_layers(str(tmp_path / "scan.nii.gz"))
+    assert image[2] == "image"

@@ -17,6 +17,7 @@ from ..io_nifti import (
     is_nifti_path,
     load_case,
     load_labels_file,
+    looks_like_label_data,
     nifti_stem,
 )
 from ._layers import case_to_layer_data, labels_layer_data
@@ -66,7 +67,11 @@ def read_nifti_layers(path: str | list[str]) -> list[tuple]:
             if p.resolve() not in done:  # not already opened with its image
                 layers.append(labels_layer_data(load_labels_file(p), name=nifti_stem(p)))
         else:
-            layers.extend(case_to_layer_data(load_case(p, images[p])))
+            case = load_case(p, images[p])
+            if images[p] is None and looks_like_label_data(case.image):  # a label map named like an image
+                layers.append(labels_layer_data(load_labels_file(p), name=nifti_stem(p)))
+            else:
+                layers.extend(case_to_layer_data(case))
     return layers
 
 
