@@ -290,6 +290,18 @@ _MAX_VERTEBRA_ML = 300.0
 _MAX_VERTEBRA_MM = 70.0
 
 
+def _subsample(native):
+    """A contiguous, non-negative integer subsample of about half a million voxels, and its step."""
+    import numpy as np
+
+    native = np.asarray(native)
+    step = max(1, int(round((native.size / 5e5) ** (1 / 3))))
+    sub = np.ascontiguousarray(native[::step, ::step, ::step])
+    if sub.dtype.kind not in "u" or sub.dtype.itemsize > 2:
+        sub = sub.astype(np.int64)
+    return sub, step
+
+
 def _heights(sub, ids, affine, step) -> list[float]:
     """Head-to-foot extent in mm of each id's bounding box (on the subsampled array)."""
     import itertools
@@ -312,11 +324,8 @@ def cord_from_shape(native, affine) -> str | None:
     or None. A binary cord mask (Spinal Cord Toolbox ``*_seg``) names nothing itself."""
     import numpy as np
 
-    native = np.asarray(native)
-    step = max(1, int(round((native.size / 4e6) ** (1 / 3))))
-    sub = native[::step, ::step, ::step]
-    values = np.unique(sub)
-    if values.tolist() != [0, 1]:
+    sub, step = _subsample(native)
+    if int(sub.max(initial=0)) != 1 or not np.any(sub == 0):
         return None
     a = np.asarray(affine, dtype=float)
     (height,) = _heights(sub.astype(np.uint8), [1], a, step)
@@ -330,26 +339,27 @@ def cord_from_shape(native, affine) -> str | None:
 def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
     """Why a label array does not look like spine anatomy under a guessed numbering, or [].
 
-    Checks, on a subsample of at most ~4 million voxels: the ids read as vertebrae must lie
+    Checks, on a subsample of about half a million voxels: the ids read as vertebrae must lie
     in cranio-caudal order along the patient's superior axis (one clear swap is forgiven), and no
     "vertebra" may be larger than 300 mL. Vertebrae cut by the field of view may be small,
     so small ones are not held against a file.
     """
     import numpy as np
-    from scipy import ndimage
 
-    native = np.asarray(native)
-    step = max(1, int(round((native.size / 4e6) ** (1 / 3))))
-    sub = native[::step, ::step, ::step]
+    sub, step = _subsample(native)
     levels = ontology.vertebra_order()
-    ids = [i for i in (int(v) for v in np.unique(sub)) if i and to_canonical.get(i) in levels]
+    flat = sub.ravel()
+    counts_all = np.bincount(flat)
+    ids = [i for i in np.flatnonzero(counts_all).tolist() if i and to_canonical.get(i) in levels]
     if not ids:
         return []
-    counts = ndimage.sum_labels(np.ones(sub.shape, np.float32), sub, index=ids)
-    centres = ndimage.center_of_mass(np.ones(sub.shape, np.float32), sub, index=ids)
+    counts = counts_all[ids]
+    grid = np.indices(sub.shape).reshape(3, -1)
+    centres = np.stack([np.bincount(flat, weights=g, minlength=len(counts_all))[ids] for g in grid], 1)
+    centres /= counts[:, None]
     a = np.asarray(affine, dtype=float)
     voxel_ml = abs(np.linalg.det(a[:3, :3])) * step**3 / 1000.0
-    world = [a[:3, :3] @ (np.asarray(c) * step) + a[:3, 3] for c in centres]
+    world = [a[:3, :3] @ (c * step) + a[:3, 3] for c in centres]
     doubts = []
     big = [f"{i} ({n * voxel_ml:.0f} mL)" for i, n in zip(ids, counts, strict=True) if n * voxel_ml > _MAX_VERTEBRA_ML]
     if big:
