@@ -224,6 +224,8 @@ def _do_export(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, lis
     info = {"case_id": case.case_id, "dataset": case.dataset, "modality": case.modality,
             "shape": list(case.shape), "spacing": list(case.spacing),
             "structures": list(case.structures_present), "warnings": list(case.warnings),
+            "label_table": {str(k): {"name": e.name, "anatomy_id": e.anatomy_id, "source": e.source}
+                            for k, e in case.label_table().items()},
             "metadata": dict(case.metadata)}
     _write_json(case_dir / "case.json", info)
     outputs.append("case.json")
