@@ -438,3 +438,23 @@ def test_a_one_valued_blob_that_is_no_cord_is_not_called_c1(tmp_path):
     case = load_labels_file(tmp_path / "blob_seg.nii.gz")
     assert case.structures_present == () and case.label_table()[1].name == "Label 1 (unknown)"
     assert any("taller head-to-foot than any vertebra" in w for w in case.warnings)
+
+
+def test_canonical_export_keeps_other_structures_named_or_says_what_it_dropped(tmp_path):
+    from napari_spine import export_labels
+
+    ids = {5: "liver", 31: "vertebrae_L1", 79: "spinal_cord", 20: "colon"}  # 20 is L1 in canonical ids
+    path = _labels_file(tmp_path / "total.nii.gz", _bands([5, 31, 79, 20]), ids)
+    case = load_labels_file(path)
+    res = export_labels(case, None, tmp_path / "canon.nii.gz", scheme="canonical")
+    got = np.asarray(nib.load(res.path).dataobj)
+    src = np.asarray(nib.load(path).dataobj)
+    assert np.array_equal(got == 20, src == 31) and np.array_equal(got == 60, src == 79)
+    assert np.array_equal(got == 1005, src == 5) and np.array_equal(got == 1020, src == 20)
+    back = load_labels_file(res.path)  # the written table names the written ids, not the source's
+    assert [ontology.name_of(i) for i in back.structures_present] == ["L1", "Spinal cord"]
+    assert {e.name for e in back.other_structures()} == {"liver", "colon"}
+    dropped = export_labels(case, None, tmp_path / "spine_only.nii.gz", scheme="canonical",
+                            other_structures="drop")
+    assert dropped.dropped_voxels == int(np.isin(src, (5, 20)).sum()) > 0
+    assert set(np.unique(np.asarray(nib.load(dropped.path).dataobj))) == {0, 20, 60}

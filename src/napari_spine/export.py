@@ -49,6 +49,8 @@ class ExportResult:
     dtype: str
     counts: dict[int, int]
     seconds: float
+    #: voxels of structures outside the spine table left out (``other_structures="drop"``)
+    dropped_voxels: int = 0
 
 
 @contextmanager
@@ -208,6 +210,7 @@ def export_labels(
     *,
     compresslevel: int = 1,
     overwrite_original: bool = False,
+    other_structures: str = "keep",
 ) -> ExportResult:
     """Write labels as NIfTI on the case's source grid, orientation and header.
 
@@ -225,6 +228,10 @@ def export_labels(
     overwrite_original : bool
         Writing over the dataset's own image or label file is refused unless this is set;
         then a time-stamped backup copy is made first.
+    other_structures : ``"keep"`` or ``"drop"``
+        Structures of the label file outside the spine table (organs ...) in a non-native
+        export: kept as ids ``1000 + native id``, named in the header table and sidecar, or
+        dropped (``ExportResult.dropped_voxels`` says how many voxels).
 
     Returns the verified :class:`ExportResult` (label counts are of the written ids).
     """
@@ -266,7 +273,20 @@ def export_labels(
         for cid, n in canon_counts.items():
             nid = lmap.from_canonical.get(cid, cid)
             counts[nid] = counts.get(nid, 0) + n
+    dropped = 0
+    if scheme != "native" and case.native_labels is not None:
+        file_order, kept, dropped = _other_structures(case, file_canonical, file_order, other_structures)
+        added.update(kept)
+        for k in kept:
+            counts[k] = int(np.count_nonzero(file_order == k))
     hdr, klass = _label_header(case, file_order.shape, file_order.dtype)
+    if scheme != "native":
+        # the source's table named the source's ids: the written ids get a table of their own
+        had_table = _drop_label_tables(hdr)
+        if had_table or added:
+            names = {int(k): lmap.native_names.get(int(k)) or ontology.name_of(
+                lmap.to_canonical.get(int(k), int(k))) for k in counts if k and int(k) not in added}
+            added = {**names, **added}
     if added:
         _name_in_header(hdr, added)
     expected_affine = hdr.get_best_affine()
@@ -291,6 +311,7 @@ def export_labels(
         dtype=str(file_order.dtype),
         counts=counts,
         seconds=time.perf_counter() - t0,
+        dropped_voxels=dropped,
     )
 
 
@@ -341,13 +362,42 @@ def _native_ids(case: SpineCase, lmap: LabelMap, file_canonical: np.ndarray, tar
     return out, added
 
 
+OTHER_OFFSET = 1000  # other structures in a non-native export: 1000 + their native id
+
+
+def _other_structures(case: SpineCase, file_canonical: np.ndarray, file_order: np.ndarray, how: str
+                      ) -> tuple[np.ndarray, dict[int, str], int]:
+    """Keep (as 1000 + native id) or drop the file's structures outside the spine table
+    wherever the anatomy view was not edited; returns the array, the names kept and the
+    number of voxels dropped."""
+    if how not in ("keep", "drop"):
+        raise ValueError(f"other_structures must be 'keep' or 'drop', not {how!r}")
+    others = {e.native_id: e.name for e in case.other_structures()}
+    if not others:
+        return file_order, {}, 0
+    native = geometry.from_display(case.native_labels, case.source.ornt)
+    own = get_label_map(case.label_scheme)
+    where = np.isin(native, list(others)) & (file_canonical == own.to_canonical_array(native))
+    if how == "drop":
+        return file_order, {}, int(np.count_nonzero(where))
+    top = OTHER_OFFSET + max(others)
+    dtype = np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32
+    out = file_order.astype(dtype)
+    out[where] = native[where].astype(dtype) + OTHER_OFFSET
+    present = {int(i) for i in np.unique(native[where])}
+    return out, {OTHER_OFFSET + i: others[i] for i in sorted(present)}, 0
+
+
 _XML_LABEL = '<Label Key="{k}" Red="{r}" Green="{g}" Blue="{b}" Alpha="1"><![CDATA[{name}]]></Label>'
 
 
 def _name_in_header(hdr, added: dict[int, str]) -> None:
     """Add names to the header's XML label table (TotalSegmentator's form), or start one."""
     def row(k: int, name: str) -> str:
-        r, g, b, _ = ontology.color_of(ontology.by_name(name).id)
+        try:
+            r, g, b, _ = ontology.color_of(ontology.by_name(name).id)
+        except KeyError:  # a structure outside the spine table keeps a neutral colour
+            r, g, b = 0.6, 0.6, 0.6
         return _XML_LABEL.format(k=k, name=name, r=r, g=g, b=b)
 
     rows = "\n".join(row(k, v) for k, v in sorted(added.items()))
@@ -362,6 +412,18 @@ def _name_in_header(hdr, added: dict[int, str]) -> None:
     xml = ('<?xml version="1.0" encoding="UTF-8"?><CaretExtension><VolumeInformation Index="0">'
            f"<LabelTable>\n{rows}\n</LabelTable></VolumeInformation></CaretExtension>")
     hdr.extensions.append(nib.nifti1.Nifti1Extension(0, xml.encode()))
+
+
+def _drop_label_tables(hdr) -> bool:
+    """Remove XML label tables from a header's extensions; True when there was one."""
+    found = False
+    for ext in list(hdr.extensions):
+        content = ext.get_content()
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+        if "<LabelTable" in text or "<Label " in text:
+            hdr.extensions.remove(ext)
+            found = True
+    return found
 
 
 def _write_names_sidecar(target: Path, lmap: LabelMap, added: dict[int, str]) -> None:
