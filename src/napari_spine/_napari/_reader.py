@@ -54,8 +54,11 @@ def read_nifti_layers(path: str | list[str]) -> list[tuple]:
     paths = _paths(path)
     layers: list[tuple] = []
     done: set[Path] = set()  # mask folders read, and label files paired with an image
-    kinds = {Path(p): ("folder", mask_folder_of(p)) if mask_folder_of(p) is not None
-             else ("labels", None) if is_label_file(p) else ("image", None) for p in paths}
+    kinds: dict[Path, tuple[str, Path | None]] = {}
+    for p in map(Path, paths):
+        folder = mask_folder_of(p)
+        kinds[p] = (("folder", folder) if folder is not None
+                    else ("labels", None) if is_label_file(p) else ("image", None))
     images = {p: find_sibling_labels(p) for p, (kind, _) in kinds.items() if kind == "image"}
     done.update(lab.resolve() for lab in images.values() if lab is not None)
     for p, (kind, folder) in kinds.items():
