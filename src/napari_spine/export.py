@@ -402,8 +402,7 @@ def _name_in_header(hdr, added: dict[int, str]) -> None:
 
     rows = "\n".join(row(k, v) for k, v in sorted(added.items()))
     for ext in list(hdr.extensions):
-        content = ext.get_content()
-        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+        text = _ext_text(ext)
         if "</LabelTable>" in text:
             hdr.extensions.remove(ext)
             hdr.extensions.append(nib.nifti1.Nifti1Extension(
@@ -414,12 +413,16 @@ def _name_in_header(hdr, added: dict[int, str]) -> None:
     hdr.extensions.append(nib.nifti1.Nifti1Extension(0, xml.encode()))
 
 
+def _ext_text(ext) -> str:
+    content = ext.get_content()
+    return content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+
+
 def _drop_label_tables(hdr) -> bool:
     """Remove XML label tables from a header's extensions; True when there was one."""
     found = False
     for ext in list(hdr.extensions):
-        content = ext.get_content()
-        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+        text = _ext_text(ext)
         if "<LabelTable" in text or "<Label " in text:
             hdr.extensions.remove(ext)
             found = True

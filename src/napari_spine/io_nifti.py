@@ -428,62 +428,53 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
     native = labels_to_int(lab.array, lab.path)
     warnings: list[str] = []
     if scheme is None:
-        from .labelmaps import label_map_from_names, present_ids, register_label_map
-        from .labelnames import read_label_names
+        from .labelnames import LabelNames, cord_from_shape, read_label_names, spine_doubts, subsample
 
         if names is None:
             names = read_label_names(lab.path, lab.header)
         if names is not None:
             warnings.extend(names.warnings)
         if names is not None and names.names:
-            present = present_ids(native)
-            lm = label_map_from_names(names, present, lab.path)
-            scheme = register_label_map(lm)
-            others = sorted({names.names[int(i)] for i in present
-                             if int(i) and lm.to_canonical.get(int(i)) is None})
-            if others:
-                shown = ", ".join(others[:6]) + (f" and {len(others) - 6} more" if len(others) > 6 else "")
-                warnings.append(f"{len(others)} structure(s) outside the spine table are not shown "
-                                f"as spine labels: {shown}")
-            canon = lm.to_canonical_array(native, source=lab.path, ids=present)
-            return canon, scheme, warnings, (None if canon is native else native)
-    guessed = scheme is None
-    if guessed and _is_cord_by_level(lab):
-        return _cord_by_level(lab, native, warnings)
-    if guessed:
-        from .labelnames import cord_from_shape
-
-        shape = cord_from_shape(native, lab.affine)
+            return _named(lab, native, names, warnings, report_others=True)
+        if _is_cord_by_level(lab):
+            return _cord_by_level(lab, native, warnings)
+        sample = subsample(native)
+        shape = cord_from_shape(native, lab.affine, sample)
         if shape is not None:  # a binary cord mask: named by a guess, shown as a guess
-            from .labelmaps import label_map_from_names, present_ids, register_label_map
-            from .labelnames import LabelNames
-
-            present = present_ids(native)
-            lm = label_map_from_names(LabelNames({1: "spinal_cord"}, "guess", lab.path), present, lab.path)
             warnings.append(f"{lab.path}: the file does not say what its one label is; it is shown as "
                             f"spinal cord because of its shape ({shape}): a guess; choose a scheme "
                             "with --scheme or the Spine case panel if it is something else")
-            canon = lm.to_canonical_array(native, source=lab.path, ids=present)
-            return canon, register_label_map(lm), warnings, (None if canon is native else native)
-    scheme = scheme or guess_label_scheme(lab.path)
-    if guessed:
-        doubts = _doubts(native, lab, scheme)
+            return _named(lab, native, LabelNames({1: "spinal_cord"}, "guess", lab.path), warnings)
+        scheme = guess_label_scheme(lab.path)
+        doubts = spine_doubts(native, lab.affine, get_label_map(scheme).to_canonical, sample)
         if doubts:  # a guess that does not hold: the ids are shown as what they are, unknown
-            from .labelmaps import label_map_from_names, present_ids, register_label_map
-            from .labelnames import LabelNames
-
-            present = present_ids(native)
-            unknown = LabelNames({int(i): f"Label {int(i)} (unknown)" for i in present if i},
-                                 "unknown", lab.path)
-            lm = label_map_from_names(unknown, present, lab.path)
             warnings.append(
                 f"{lab.path}: the file does not say what its ids are, and they do not look like "
                 f"'{scheme}' spine labels ({'; '.join(doubts)}): they are shown as unknown labels; "
                 "choose a scheme with --scheme or the Spine case panel")
-            canon = lm.to_canonical_array(native, source=lab.path, ids=present)
-            return canon, register_label_map(lm), warnings, native
+            from .labelmaps import present_ids
+
+            unknown = {int(i): f"Label {int(i)} (unknown)" for i in present_ids(native) if i}
+            return _named(lab, native, LabelNames(unknown, "unknown", lab.path), warnings)
     canon = get_label_map(scheme).to_canonical_array(native, source=lab.path)
     return canon, scheme, warnings, (None if canon is native else native)
+
+
+def _named(lab: NiftiVolume, native: np.ndarray, names, warnings: list[str], report_others=False):
+    """The canonical view through the scheme that ``names`` define (registered by name)."""
+    from .labelmaps import label_map_from_names, present_ids, register_label_map
+
+    present = present_ids(native)
+    lm = label_map_from_names(names, present, lab.path)
+    if report_others:
+        others = sorted({names.names[int(i)] for i in present
+                         if int(i) and lm.to_canonical.get(int(i)) is None})
+        if others:
+            shown = ", ".join(others[:6]) + (f" and {len(others) - 6} more" if len(others) > 6 else "")
+            warnings.append(f"{len(others)} structure(s) outside the spine table are not shown "
+                            f"as spine labels: {shown}")
+    canon = lm.to_canonical_array(native, source=lab.path, ids=present)
+    return canon, register_label_map(lm), warnings, (None if canon is native else native)
 
 
 def _is_cord_by_level(lab: NiftiVolume) -> bool:
@@ -518,8 +509,4 @@ def _cord_by_level(lab: NiftiVolume, native: np.ndarray, warnings: list[str]):
     return canon, register_label_map(lm), warnings, native
 
 
-def _doubts(native: np.ndarray, lab: NiftiVolume, scheme: str) -> list[str]:
-    from .labelnames import spine_doubts
-
-    return spine_doubts(native, lab.affine, get_label_map(scheme).to_canonical)
 

@@ -290,8 +290,9 @@ _MAX_VERTEBRA_ML = 300.0
 _MAX_VERTEBRA_MM = 70.0
 
 
-def _subsample(native):
-    """A contiguous, non-negative integer subsample of about half a million voxels, and its step."""
+def subsample(native):
+    """A contiguous integer subsample of about half a million voxels, and its step (what
+    :func:`cord_from_shape` and :func:`spine_doubts` look at; compute it once for both)."""
     import numpy as np
 
     native = np.asarray(native)
@@ -319,12 +320,12 @@ def _heights(sub, ids, affine, step) -> list[float]:
     return out
 
 
-def cord_from_shape(native, affine) -> str | None:
+def cord_from_shape(native, affine, sample=None) -> str | None:
     """Why a one-valued mask looks like a spinal cord (a long, thin column head to foot),
     or None. A binary cord mask (Spinal Cord Toolbox ``*_seg``) names nothing itself."""
     import numpy as np
 
-    sub, step = _subsample(native)
+    sub, step = sample if sample is not None else subsample(native)
     if int(sub.max(initial=0)) != 1 or not np.any(sub == 0):
         return None
     a = np.asarray(affine, dtype=float)
@@ -336,7 +337,7 @@ def cord_from_shape(native, affine) -> str | None:
     return None
 
 
-def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
+def spine_doubts(native, affine, to_canonical: Mapping[int, int], sample=None) -> list[str]:
     """Why a label array does not look like spine anatomy under a guessed numbering, or [].
 
     Checks, on a subsample of about half a million voxels: the ids read as vertebrae must lie
@@ -346,7 +347,7 @@ def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
     """
     import numpy as np
 
-    sub, step = _subsample(native)
+    sub, step = sample if sample is not None else subsample(native)
     levels = ontology.vertebra_order()
     flat = sub.ravel()
     counts_all = np.bincount(flat)
@@ -354,12 +355,13 @@ def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
     if not ids:
         return []
     counts = counts_all[ids]
-    grid = np.indices(sub.shape).reshape(3, -1)
-    centres = np.stack([np.bincount(flat, weights=g, minlength=len(counts_all))[ids] for g in grid], 1)
-    centres /= counts[:, None]
     a = np.asarray(affine, dtype=float)
     voxel_ml = abs(np.linalg.det(a[:3, :3])) * step**3 / 1000.0
-    world = [a[:3, :3] @ (c * step) + a[:3, 3] for c in centres]
+    # only the head-to-foot (RAS+ z) position of each centre matters: z is linear in the
+    # voxel index, so one weighted count gives every id's mean z
+    axes = [np.arange(n, dtype=np.float64) * step * a[2, d] for d, n in enumerate(sub.shape)]
+    z = (axes[0][:, None, None] + axes[1][None, :, None] + axes[2][None, None, :] + a[2, 3]).ravel()
+    centre_z = np.bincount(flat, weights=z, minlength=len(counts_all))[ids] / counts
     doubts = []
     big = [f"{i} ({n * voxel_ml:.0f} mL)" for i, n in zip(ids, counts, strict=True) if n * voxel_ml > _MAX_VERTEBRA_ML]
     if big:
@@ -369,7 +371,7 @@ def spine_doubts(native, affine, to_canonical: Mapping[int, int]) -> list[str]:
     if tall:
         doubts.append(f"id(s) {', '.join(tall)} are taller head-to-foot than any vertebra")
     order = sorted(range(len(ids)), key=lambda k: levels.index(to_canonical[ids[k]]))
-    superior = [world[k][2] for k in order]  # RAS+: z is superior
+    superior = [centre_z[k] for k in order]  # RAS+: z is superior
     # a swap must be clear (the lower level 5 mm or more above the upper one): labels whose
     # centres coincide (scattered voxels, a single slice) say nothing about the order
     swaps = sum(1 for x, y in zip(superior, superior[1:], strict=False) if y >= x + 5.0)
