@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     import napari_spine as ns
     from napari_spine import batch
     from napari_spine.correction import validate_sequence
-    from napari_spine.datasets.synthetic import _native
     from napari_spine.synthetic import write_phantom
+    from napari_spine.testing.trees import _native
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=8)

@@ -52,8 +52,8 @@ def build_tree(root: Path) -> int:
 def main() -> int:
     from napari_spine import make_phantom
     from napari_spine.datasets import open_dataset
-    from napari_spine.datasets.synthetic import _native
     from napari_spine.synthetic import write_phantom
+    from napari_spine.testing.trees import _native
 
     tmp = Path(tempfile.mkdtemp(prefix="napari-spine-ds-"))
     results: dict = {}
@@ -87,9 +87,9 @@ def main() -> int:
     bare()
     base = statistics.median([_t(bare) for _ in range(3)])
 
-    import napari
     from qtpy.QtWidgets import QApplication
 
+    import napari
     from napari_spine._napari._dataset_widget import DatasetWidget
 
     viewer = napari.Viewer(show=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 
 def _file(folder: Path, size) -> Path:
-    from napari_spine.labelmaps import get_label_map
+    from napari_spine.anatomy.labelmaps import get_label_map
 
     names = dict(get_label_map("totalseg_total").native_names)
     names.update({i: f"organ_{i}" for i in range(1, 118) if i not in names})
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", nargs=3, type=int, default=(512, 512, 535))
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
-    from napari_spine.io_nifti import load_labels_file
+    from napari_spine.io.nifti import load_labels_file
 
     with tempfile.TemporaryDirectory() as tmp:
         named = _file(Path(tmp), tuple(args.size))

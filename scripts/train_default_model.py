@@ -151,7 +151,7 @@ def dice_per_class(pred, ref, n=5):
 
 def evaluate(model, lut):
     import napari_spine
-    from napari_spine.labelmaps import get_label_map  # noqa: F401
+    from napari_spine.anatomy.labelmaps import get_label_map  # noqa: F401
 
     res = {"phantoms": {}, "realdata": {}}
     held = make_cases(range(1000, 1006), 7, prefix="heldout")

@@ -18,7 +18,7 @@ from helpers import sign_model_file
 from napari_spine import batch
 from napari_spine.batch import BatchError
 from napari_spine.cli import main as cli_main
-from napari_spine.datasets import synthetic as syn
+from napari_spine.testing import trees as syn
 
 pytest.importorskip("distributed")
 

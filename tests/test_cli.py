@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+
 import pytest
 
 from napari_spine.cli import main

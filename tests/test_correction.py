@@ -30,7 +30,7 @@ from napari_spine.correction import (
     swap_levels,
     validate_sequence,
 )
-from napari_spine.nnunet_raw import export_nnunet_dataset
+from napari_spine.io.nnunet_raw import export_nnunet_dataset
 from napari_spine.synthetic import write_phantom
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from napari_spine import load_case
 from napari_spine.errors import SpineIOError
-from napari_spine.io_nifti import read_nifti
+from napari_spine.io.nifti import read_nifti
 
 
 def _ct(shape=(48, 40, 36), seed=0) -> np.ndarray:

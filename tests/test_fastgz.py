@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_spine._fastgz import read_gz_array
-from napari_spine.io_nifti import read_nifti
+from napari_spine.io._fastgz import read_gz_array
+from napari_spine.io.nifti import read_nifti
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.uint8, np.int32, np.float32, np.float64])

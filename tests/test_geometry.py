@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from nibabel.orientations import aff2axcodes, axcodes2ornt, inv_ornt_aff, ornt_transform
 
+from helpers import all_axcodes, save_nifti
 from napari_spine import export_labels, load_case, make_phantom
 from napari_spine.geometry import (
     DISPLAY_AXCODES,
@@ -17,8 +18,6 @@ from napari_spine.geometry import (
     to_display,
     voxel_to_world,
 )
-
-from helpers import all_axcodes, save_nifti
 
 AXCODES = all_axcodes()
 

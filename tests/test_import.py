@@ -8,7 +8,7 @@ def test_core_import_is_qt_and_torch_free():
     code = (
         "import sys, napari_spine\n"
         "from napari_spine import load_case, export_labels, make_phantom, ontology\n"
-        "import napari_spine.synthetic, napari_spine.export, napari_spine.cli, napari_spine.inference\n"
+        "import napari_spine.synthetic, napari_spine.io.export, napari_spine.cli, napari_spine.inference\n"
         "bad = [m for m in ('qtpy', 'napari', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'torch',"
         " 'magicgui', 'vispy') if m in sys.modules]\n"
         "print(','.join(bad))\n"

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from helpers import save_nifti
-from napari_spine import ExportError, GeometryError, LabelMapError, SpineIOError, export_labels, load_case
+from napari_spine import (
+    ExportError,
+    GeometryError,
+    LabelMapError,
+    SpineIOError,
+    export_labels,
+    load_case,
+)
 
 
 def _grid(tmp_path, name="img.nii.gz", shape=(6, 7, 8), dtype=np.int16):
@@ -149,7 +156,7 @@ def test_export_errors_write_nothing(tmp_path, phantom_files):
 
 
 def test_failed_verification_keeps_the_previous_file(tmp_path, phantom_files, monkeypatch):
-    import napari_spine.export as ex
+    import napari_spine.io.export as ex
 
     case, _, _ = phantom_files
     (tmp_path / "out").mkdir()
@@ -170,7 +177,7 @@ def test_failed_verification_keeps_the_previous_file(tmp_path, phantom_files, mo
 
 
 def test_a_huge_label_id_does_not_allocate_a_huge_table(tmp_path):
-    from napari_spine.labelmaps import LabelMap
+    from napari_spine.anatomy.labelmaps import LabelMap
 
     lm = LabelMap(name="t", description="test", to_canonical={1: 20, 2: 21}, from_canonical={20: 1, 21: 2},
                   unmapped="background")

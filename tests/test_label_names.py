@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from napari_spine import LabelMapError, load_case, ontology
-from napari_spine.io_nifti import load_labels_file
-from napari_spine.labelnames import match_anatomy, read_label_names
+from napari_spine.anatomy.labelnames import match_anatomy, read_label_names
+from napari_spine.io.nifti import load_labels_file
 
 AFFINE = np.diag([1.5, 1.5, 3.0, 1.0])
 
@@ -182,7 +182,7 @@ def test_a_file_that_names_nothing_keeps_its_dataset_scheme(tmp_path):
 
 # -- a folder of one mask per class (TotalSegmentator's default output) -----------------------
 def test_the_totalsegmentator_folder_is_one_named_label_map(realdata):
-    from napari_spine.io_masks import is_mask_folder, load_mask_folder
+    from napari_spine.io.masks import is_mask_folder, load_mask_folder
 
     folder = realdata / "totalseg_small" / "segmentations"
     assert is_mask_folder(folder)
@@ -202,7 +202,7 @@ def _mask(path, box, shape=(10, 12, 14), affine=AFFINE):
 
 
 def test_overlapping_masks_are_reported_and_the_first_class_keeps_its_voxels(tmp_path):
-    from napari_spine.io_masks import load_mask_folder
+    from napari_spine.io.masks import load_mask_folder
 
     _mask(tmp_path / "vertebrae_L1.nii.gz", np.s_[2:6, 2:6, 8:12])
     _mask(tmp_path / "vertebrae_L2.nii.gz", np.s_[2:6, 2:6, 3:9])  # one slice shared with L1
@@ -217,7 +217,7 @@ def test_overlapping_masks_are_reported_and_the_first_class_keeps_its_voxels(tmp
 
 def test_bad_mask_folders(tmp_path):
     from napari_spine import GeometryError, SpineIOError
-    from napari_spine.io_masks import load_mask_folder
+    from napari_spine.io.masks import load_mask_folder
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -376,7 +376,7 @@ def test_each_tools_class_list(tmp_path, scheme, native, expected):
 
 # -- pairing by the ecosystems' naming -------------------------------------------------------
 def test_images_find_their_labels_by_bids_tptbox_and_nnunet_names(tmp_path, realdata):
-    from napari_spine.io_nifti import find_labels_for
+    from napari_spine.io.nifti import find_labels_for
 
     folder = realdata / "tptbox_ct"  # TPTBox/BIDS: seg-vert preferred over seg-subreg
     assert find_labels_for(folder / "sub-ct_label-22_ct.nii.gz").name == "sub-ct_seg-vert_label-22_msk.nii.gz"
@@ -418,7 +418,7 @@ def test_an_sct_cord_labelled_by_level_is_cord_not_vertebrae(realdata, tmp_path)
     ("sct_cervical/t2_t2_seg-manual_labeled.nii.gz", ["Spinal cord"], "scheme"),
 ])
 def test_every_real_file_opens_with_its_names(realdata, rel, names, source):
-    from napari_spine.io_masks import load_mask_folder
+    from napari_spine.io.masks import load_mask_folder
 
     path = realdata / rel
     case = load_mask_folder(path) if path.is_dir() else load_labels_file(path)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from napari_spine import make_phantom, ontology
-from napari_spine.labelmaps import get_label_map
-from napari_spine.levels import identify_levels
+from napari_spine.anatomy.labelmaps import get_label_map
+from napari_spine.anatomy.levels import identify_levels
 
 
 def _semantic(case):

@@ -48,7 +48,7 @@ def test_wheel_contains_the_manifest(tmp_path):
         names = z.namelist()
         assert "napari_spine/napari.yaml" in names
         manifest = z.read("napari_spine/napari.yaml").decode()
-        assert any(n.startswith("napari_spine/label_maps/") and n.endswith(".json") for n in names)
+        assert any(n.startswith("napari_spine/anatomy/label_maps/") and n.endswith(".json") for n in names)
         assert "napari_spine/models/default_spine_unet.ts" in names  # the bundled model ships
         eps = next(n for n in names if n.endswith("entry_points.txt"))
         assert "napari_spine:napari.yaml" in z.read(eps).decode()

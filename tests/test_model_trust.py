@@ -156,7 +156,7 @@ def test_the_bundled_model_needs_no_question():
 
 def test_batch_refuses_an_untrusted_torchscript_before_starting(tmp_path):
     from napari_spine import batch
-    from napari_spine.datasets import synthetic as syn
+    from napari_spine.testing import trees as syn
 
     root = syn.write_ctspine1k(tmp_path / "data")
     at_load, at_forward = tmp_path / "loaded", tmp_path / "predicted"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_spine import ontology as o
-from napari_spine.labelmaps import available_schemes, get_label_map
+from napari_spine.anatomy.labelmaps import available_schemes, get_label_map
 from napari_spine.errors import LabelMapError
 
 

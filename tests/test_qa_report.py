@@ -6,7 +6,13 @@ import numpy as np
 from napari_spine import make_phantom
 from napari_spine.correction import relabel
 from napari_spine.qa import level_metrics
-from napari_spine.qa.report import CaseResult, mid_sagittal_snapshot, png_bytes, write_csv, write_html
+from napari_spine.qa.report import (
+    CaseResult,
+    mid_sagittal_snapshot,
+    png_bytes,
+    write_csv,
+    write_html,
+)
 
 
 def test_png_encoder_roundtrip():

@@ -6,13 +6,13 @@ The package root exports the Qt-free, torch-free core only; the napari edge live
 
 from __future__ import annotations
 
-from . import ontology
+from .anatomy import ontology
+from .anatomy.labelmaps import available_schemes, get_label_map
 from .case import Landmarks, SourceGeometry, SpineCase
 from .errors import ExportError, GeometryError, LabelMapError, SpineIOError
-from .export import ExportResult, export_labels, export_landmarks, read_landmarks
-from .io_nifti import load_case as load_nifti_case
-from .io_nifti import read_nifti
-from .labelmaps import available_schemes, get_label_map
+from .io.export import ExportResult, export_labels, export_landmarks, read_landmarks
+from .io.nifti import load_case as load_nifti_case
+from .io.nifti import read_nifti
 from .synthetic import make_phantom
 
 __version__ = "0.1.0"

@@ -32,7 +32,6 @@ import io
 import json
 import logging
 import os
-import re
 import sys
 import time
 import traceback
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpineIOError
-from .export import atomic_path
+from .io.files import atomic_path, safe_name, write_json
 
 __all__ = ["BatchError", "BatchOptions", "BatchResult", "COMMANDS", "process_case", "run"]
 
@@ -94,10 +93,6 @@ class BatchResult:
 
 
 # -- fingerprints ------------------------------------------------------------------------------
-def safe_name(case_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", case_id).strip("._") or "case"
-
-
 def _location_stamp(loc: str) -> list:
     from .datasets._pt import location_path
 
@@ -174,33 +169,6 @@ def _model(source: str, trust: bool = False):
     return _MODELS[source]
 
 
-def _write_json(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_clean(obj), indent=1, sort_keys=True, default=_jsonable),
-                       encoding="utf-8")
-
-
-def _jsonable(v):
-    import numpy as np
-
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
-
-
-def _clean(v):
-    """NaN -> None, recursively (JSON has no NaN)."""
-    if isinstance(v, float) and v != v:
-        return None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
-
-
 def _findings(labels, spacing) -> list[dict]:
     from .correction import validate_sequence
 
@@ -210,7 +178,7 @@ def _findings(labels, spacing) -> list[dict]:
 
 
 def _do_export(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[str]]:
-    from .export import export_labels, export_landmarks
+    from .io.export import export_labels, export_landmarks
 
     outputs, row = [], {}
     if case.labels is not None:
@@ -227,14 +195,14 @@ def _do_export(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, lis
             "label_table": {str(k): {"name": e.name, "anatomy_id": e.anatomy_id, "source": e.source}
                             for k, e in case.label_table().items()},
             "metadata": dict(case.metadata)}
-    _write_json(case_dir / "case.json", info)
+    write_json(case_dir / "case.json", info)
     outputs.append("case.json")
     return row, outputs
 
 
 def _do_predict(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[str]]:
-    from .export import export_labels
     from .inference import predict
+    from .io.export import export_labels
 
     model = _model(opts.model, opts.trust_model)
     pred = predict(case, model, opts.device)
@@ -242,13 +210,13 @@ def _do_predict(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, li
         + ", ".join(f"{k} {v:.2f}" for k, v in pred.timings.items()))
     if pred.labels is None:  # classifier
         out = {"model": pred.model_name, "scores": pred.scores, "recorded": pred.recorded}
-        _write_json(case_dir / "classification.json", out)
+        write_json(case_dir / "classification.json", out)
         score = list(pred.scores.values())[-1]
         row = {"score": round(score, 6)}
         return row, ["classification.json"]
     res = export_labels(case, pred.labels, case_dir / "prediction.nii.gz", scheme=opts.label_scheme)
     findings = _findings(pred.labels, case.spacing)
-    _write_json(case_dir / "prediction.json", {"model": pred.model_name, "findings": findings,
+    write_json(case_dir / "prediction.json", {"model": pred.model_name, "findings": findings,
                                                "structures": sorted(int(k) for k in res.counts if k)})
     row = {"structures": len([k for k in res.counts if k]),
            "errors": sum(f["severity"] == "error" for f in findings),
@@ -269,7 +237,7 @@ def _do_qa(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[st
            "errors": sum(f["severity"] == "error" for f in findings),
            "warnings": sum(f["severity"] == "warning" for f in findings)}
     if opts.predictions:
-        from .io_nifti import load_labels_file
+        from .io.nifti import load_labels_file
 
         p = Path(opts.predictions) / "cases" / safe_name(case.case_id) / "prediction.nii.gz"
         if not p.is_file():
@@ -282,7 +250,7 @@ def _do_qa(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[st
         out["levels"] = [r.as_dict() for r in rows]
         dice = [r.dice for r in rows]
         row["mean_dice"] = round(float(np.mean(dice)), 6) if dice else None
-    _write_json(case_dir / "qa.json", out)
+    write_json(case_dir / "qa.json", out)
     return row, ["qa.json"]
 
 
@@ -312,7 +280,7 @@ def process_case(ref, opts: BatchOptions, out: str, fingerprint: str) -> dict[st
         extra, outputs = _WORK[opts.command](case, case_dir, opts, log)
         row.update(extra)
         row["outputs"] = ";".join(outputs)
-        _write_json(case_dir / "done.json", {"fingerprint": fingerprint, "row": row})
+        write_json(case_dir / "done.json", {"fingerprint": fingerprint, "row": row})
         log("done")
     except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
         row.update(status="failed", reason=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
@@ -399,7 +367,7 @@ def write_summary(rows: list[dict], out: Path, meta: dict) -> Path:
     target = out / "summary.csv"
     with atomic_path(target) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
-    _write_json(out / "summary.json", {"options": meta,
+    write_json(out / "summary.json", {"options": meta,
                                        "cases": [{k: r.get(k) for k in SUMMARY_FIELDS} for r in rows]})
     try:  # the same table for pandas/Arrow users, when they are installed
         import pandas as pd

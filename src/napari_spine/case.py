@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from nibabel.affines import voxel_sizes
 
-from . import geometry, ontology
+from . import geometry
+from .anatomy import ontology
 from .errors import GeometryError
 
 __all__ = ["LabelEntry", "Landmarks", "SourceGeometry", "SpineCase", "MODALITIES"]
@@ -38,7 +39,7 @@ class Landmarks:
         Voxel indices of the display-ordered image (2-D cases use ``(N, 3)`` with a
         zero first coordinate).
     structure_ids : (N,) int array
-        Canonical anatomy ids (see :mod:`napari_spine.ontology`).
+        Canonical anatomy ids (see :mod:`napari_spine.anatomy.ontology`).
     names : tuple of str
         Per-point names, e.g. ``"L3 body centre"``.
     """
@@ -136,7 +137,7 @@ class LabelEntry:
 
 def _names_other_than(own: str, anatomy: int) -> bool:
     """True when a file's own name says more than its anatomy id ("Spinal cord at C2")."""
-    from .labelnames import match_anatomy
+    from .anatomy.labelnames import match_anatomy
 
     return match_anatomy(own) != anatomy
 
@@ -232,7 +233,7 @@ class SpineCase:
 
     @property
     def structures_present(self) -> tuple[int, ...]:
-        from .labelmaps import present_ids
+        from .anatomy.labelmaps import present_ids
 
         if self.labels is None:
             return ()
@@ -245,7 +246,7 @@ class SpineCase:
         Ids of the file's own numbering when it has one (:attr:`native_labels`), else the
         anatomy ids themselves. An id no source explains reads ``"Label N (unknown)"``.
         """
-        from .labelmaps import get_label_map, present_ids
+        from .anatomy.labelmaps import get_label_map, present_ids
 
         if self.labels is None:
             return {}
@@ -304,7 +305,7 @@ class SpineCase:
 
         Raises :class:`~napari_spine.errors.LabelMapError` naming the ids the scheme lacks.
         """
-        from .labelmaps import get_label_map
+        from .anatomy.labelmaps import get_label_map
 
         native = self.file_ids()
         if native is None:
@@ -316,7 +317,7 @@ class SpineCase:
 
     def fitting_schemes(self) -> list[str]:
         """The schemes that can read every id of the label file: the current one first."""
-        from .labelmaps import available_schemes, get_label_map, present_ids
+        from .anatomy.labelmaps import available_schemes, get_label_map, present_ids
 
         native = self.file_ids()
         if native is None:

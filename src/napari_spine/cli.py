@@ -103,7 +103,7 @@ def _batch(args) -> int:
 
 
 def _case_doc(case) -> dict:
-    from . import ontology
+    from .anatomy import ontology
 
     return {
         "case_id": case.case_id,
@@ -129,8 +129,8 @@ def _info(args) -> int:
     from . import load_case
     from .datasets import detect, open_dataset
     from .errors import SpineIOError
-    from .io_masks import load_mask_folder, mask_folder_of
-    from .io_nifti import is_label_file, load_labels_file
+    from .io.masks import load_mask_folder, mask_folder_of
+    from .io.nifti import is_label_file, load_labels_file
 
     path = Path(args.image)
     try:

@@ -23,7 +23,8 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import axcodes2ornt, inv_ornt_aff, ornt_transform
 
-from . import geometry, ontology
+from . import geometry
+from .anatomy import ontology
 from .case import Landmarks, SpineCase
 
 __all__ = ["make_phantom", "phantom_levels", "write_phantom"]

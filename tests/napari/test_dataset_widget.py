@@ -6,7 +6,7 @@ import pytest
 
 from napari_spine._napari._dataset_widget import DatasetWidget
 from napari_spine._napari._layers import case_from_layer
-from napari_spine.datasets import synthetic as syn
+from napari_spine.testing import trees as syn
 
 PLUGIN = "napari-spine"
 

@@ -85,7 +85,7 @@ def test_queue_next_previous_claims(make_napari_viewer, tmp_path):
 
 
 def test_queue_a_dataset_and_open_cases_from_it(make_napari_viewer, tmp_path):
-    from napari_spine.datasets import synthetic as syn
+    from napari_spine.testing import trees as syn
 
     root = syn.write_ctspine1k(tmp_path / "ct", "hf", names={"MSD-T10": ["liver_1", "liver_2"]})
     viewer = make_napari_viewer()

@@ -126,7 +126,7 @@ def test_sample_data(make_napari_viewer, key):
 
 def test_open_a_pt_slice(make_napari_viewer, tmp_path):
     pytest.importorskip("torch")
-    from napari_spine.datasets import synthetic as syn
+    from napari_spine.testing import trees as syn
 
     root = syn.write_ssmspine(tmp_path / "ssm", patients=(1,), shapes=1, splits=("Test",))
     viewer = make_napari_viewer()

@@ -1,6 +1,6 @@
 """The "Spine case" dock widget: what is loaded, contrast presets, structures, export.
 
-Thin: every action calls the core (:mod:`napari_spine.export`, :mod:`napari_spine.ontology`)
+Thin: every action calls the core (:mod:`napari_spine.io.export`, :mod:`napari_spine.anatomy.ontology`)
 and long work runs in a napari thread worker with a progress indicator.
 """
 
@@ -26,12 +26,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .. import geometry, ontology
+from .. import geometry
+from ..anatomy import ontology
+from ..anatomy.labelmaps import label_counts
+from ..anatomy.levels import identify_levels as number_levels
+from ..anatomy.levels import standard_levels
 from ..case import SpineCase
-from ..export import ExportResult, export_labels
-from ..labelmaps import label_counts
-from ..levels import identify_levels as number_levels
-from ..levels import standard_levels
+from ..io.export import ExportResult, export_labels
 from ._layers import (
     CT_WINDOWS,
     META_KEY,
@@ -260,7 +261,7 @@ class CaseWidget(QWidget):
         self.label_scheme.blockSignals(True)
         self.label_scheme.clear()
         if case is not None and case.labels is not None:
-            from ..labelmaps import get_label_map
+            from ..anatomy.labelmaps import get_label_map
 
             for name in case.fitting_schemes():
                 self.label_scheme.addItem(name)

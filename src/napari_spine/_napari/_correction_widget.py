@@ -34,10 +34,10 @@ from qtpy.QtWidgets import (
 )
 
 from .. import correction as corr
-from .. import ontology
+from ..anatomy import ontology
 from ..case import Landmarks, SpineCase
-from ..export import export_labels
-from ..nnunet_raw import export_nnunet_dataset
+from ..io.export import export_labels
+from ..io.nnunet_raw import export_nnunet_dataset
 from ._layers import case_from_layer, center_view_on
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ class CorrectionWidget(QWidget):
 
     # -- locks --------------------------------------------------------------------------
     def _fill_locks(self) -> None:
-        from ..labelmaps import label_counts
+        from ..anatomy.labelmaps import label_counts
 
         layer = self.labels_layer()
         locked = set(self.locked_ids())

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import geometry, ontology
+from .. import geometry
+from ..anatomy import ontology
 from ..case import Landmarks, SpineCase
 
 __all__ = [

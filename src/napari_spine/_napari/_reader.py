@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..io_nifti import (
+from ..io.nifti import (
     find_labels_for,
     is_label_file,
     is_nifti_path,
@@ -23,7 +23,6 @@ from ..io_nifti import (
 from ._layers import case_to_layer_data, labels_layer_data
 
 
-
 def _paths(path: str | os.PathLike | list) -> list:
     """napari passes one path or a list of them."""
     return [path] if isinstance(path, str | os.PathLike) else list(path)
@@ -32,7 +31,7 @@ def _paths(path: str | os.PathLike | list) -> list:
 def get_reader(path: str | list[str]) -> Callable | None:
     """Return a reader for NIfTI paths or a folder of per-class masks, ``None`` for anything
     else (never raises)."""
-    from ..io_masks import is_mask_folder
+    from ..io.masks import is_mask_folder
 
     paths = _paths(path)
     if len(paths) == 1 and isinstance(paths[0], str | os.PathLike) and is_mask_folder(paths[0]):
@@ -43,13 +42,13 @@ def get_reader(path: str | list[str]) -> Callable | None:
 
 
 def find_sibling_labels(image_path: str | os.PathLike) -> Path | None:
-    """The segmentation that belongs to an image (see :func:`napari_spine.io_nifti.find_labels_for`)."""
+    """The segmentation that belongs to an image (see :func:`napari_spine.io.nifti.find_labels_for`)."""
     return find_labels_for(image_path)
 
 
 def read_nifti_layers(path: str | list[str]) -> list[tuple]:
     """Layer data for one or more NIfTI files (errors name the file and the problem)."""
-    from ..io_masks import load_mask_folder, mask_folder_of
+    from ..io.masks import load_mask_folder, mask_folder_of
 
     paths = _paths(path)
     layers: list[tuple] = []

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..case import Landmarks, SpineCase
-from ..export import export_labels, export_landmarks
+from ..io.export import export_labels, export_landmarks
 from ._layers import case_from_layer, plain_case
 
 

@@ -23,9 +23,9 @@ reverts single structures to the baseline.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -35,12 +35,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpineIOError
+from ..io.files import safe_name, write_bytes_atomic
 
 __all__ = ["CorrectionSession", "EditJournal", "JournalEntry", "JournalError", "revert_structure"]
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "case"
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class EditJournal:
         """``source`` is the case's file (labels, else image): its full path keys the journal."""
         self.source = str(Path(source).expanduser().resolve()) if source else ""
         key = hashlib.sha256(self.source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-        self.dir = Path(folder) / (f"{_safe(case_id)}-{key}" if self.source else _safe(case_id))
+        self.dir = Path(folder) / (f"{safe_name(case_id)}-{key}" if self.source else safe_name(case_id))
         self.case_id = case_id
         self.shape = tuple(int(s) for s in shape)
         self._edits = self.dir / "edits"
@@ -139,17 +136,14 @@ class EditJournal:
             closed.unlink()
         meta = self.dir / "case.json"
         if not meta.exists():
-            _atomic_write(meta, json.dumps({"case_id": self.case_id, "shape": self.shape,
+            write_bytes_atomic(meta, json.dumps({"case_id": self.case_id, "shape": self.shape,
                                             "source": self.source}).encode())
         seq = self._prepare_append()
         name = f"{seq:06d}.npz"
-        tmp = self._edits / f".{name}.part"
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, index=np.asarray(flat_index, dtype=np.int64),
-                                old=np.asarray(old), new=np.asarray(new))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._edits / name)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, index=np.asarray(flat_index, dtype=np.int64),
+                            old=np.asarray(old), new=np.asarray(new))
+        write_bytes_atomic(self._edits / name, buf.getvalue())
         entry = JournalEntry(seq, op, time.time(), name, int(len(flat_index)))
         with open(self._log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry.__dict__) + "\n")
@@ -161,7 +155,7 @@ class EditJournal:
     def close(self) -> None:
         """Mark the edits as saved: no restore is offered."""
         if self.dir.is_dir():
-            _atomic_write(self.dir / "CLOSED", str(time.time()).encode())
+            write_bytes_atomic(self.dir / "CLOSED", str(time.time()).encode())
 
     def discard(self) -> None:
         """Delete the recorded edits (the user declined to restore them): they can never be
@@ -190,15 +184,6 @@ class EditJournal:
 
 class JournalError(SpineIOError):
     """The edit journal cannot be written (folder missing, read-only or full)."""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def revert_structure(current: np.ndarray, baseline: np.ndarray, structure_id: int) -> np.ndarray:

@@ -11,9 +11,9 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from .. import ontology
+from ..anatomy import ontology
+from ..anatomy.labelmaps import flat_foreground
 from ..case import Landmarks
-from ..labelmaps import flat_foreground
 
 __all__ = [
     "fill_holes",
@@ -61,7 +61,7 @@ def shift_levels(
     they are present (or named in ``transitional``). Raises ValueError if a level would
     leave C1 ... S1.
     """
-    from ..labelmaps import label_counts
+    from ..anatomy.labelmaps import label_counts
 
     present = set(label_counts(labels))
     if transitional is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ontology
+from ..anatomy import ontology
 from .ops import flat_foreground, level_sequence
 
 __all__ = ["Finding", "StructureStats", "structure_stats", "validate_sequence"]

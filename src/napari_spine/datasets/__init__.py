@@ -14,8 +14,9 @@ from . import _pt
 from .base import CaseRef, Dataset, DatasetAdapter, Detection
 from .cspineseg import CSpineSegAdapter
 from .ctspine1k import CTSpine1KAdapter
-from .lumbar2d import SpineMSCAAdapter, SSMSpineAdapter
 from .mmcsd import MMCSDAdapter
+from .spine_msca import SpineMSCAAdapter
+from .ssmspine import SSMSpineAdapter
 
 __all__ = ["ADAPTERS", "CaseRef", "Dataset", "DatasetAdapter", "Detection", "detect",
            "get_adapter", "open_dataset"]

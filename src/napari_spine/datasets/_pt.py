@@ -20,13 +20,13 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SpineIOError
+from ..io.safeload import torch_safe_globals
 
 SEP = "::"
 _PART = re.compile(r"^(?P<base>.+\.zip)\.(?P<n>\d{3})$", re.IGNORECASE)
@@ -184,20 +184,6 @@ def read_location(location: str) -> bytes:
         raise SpineIOError(f"{location}: cannot read ({exc.strerror or exc})") from exc
 
 
-@lru_cache(maxsize=1)
-def _allow_list() -> list:
-    import numpy._core.multiarray as ma
-
-    allow: list = [np.ndarray, np.dtype]
-    for name in ("_reconstruct", "scalar"):
-        fn = getattr(ma, name)
-        allow += [(fn, f"numpy.core.multiarray.{name}"), (fn, f"numpy._core.multiarray.{name}")]
-    for dt in (np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32,
-               np.uint64, np.int64, np.float16, np.float32, np.float64):
-        allow.append(type(np.dtype(dt)))
-    return allow
-
-
 def _to_numpy(value: Any) -> Any:
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         return value.detach().cpu().numpy()
@@ -232,7 +218,7 @@ def safe_torch_load(location: str, what: str = "a plain array") -> Any:
         raise SpineIOError(f"{location}: file is empty")
     _check_crcs(source, location)
     try:
-        with torch.serialization.safe_globals(_allow_list()):
+        with torch.serialization.safe_globals(torch_safe_globals()):
             return torch.load(source, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         # torch's own text advises weights_only=False, which would run the file's code: the

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..case import SpineCase
 from ..errors import reading
-from ..io_nifti import nifti_stem  # noqa: F401 - the adapters import it from here
+from ..io.nifti import nifti_stem  # noqa: F401 - the adapters import it from here
 
 __all__ = ["CaseRef", "Dataset", "DatasetAdapter", "Detection", "scan_files"]
 

@@ -16,9 +16,16 @@ from pathlib import Path
 
 from ..case import SpineCase
 from ..errors import SpineIOError
-from ..io_nifti import load_case as load_nifti_case
-from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, scan_files
-from .base import pair_images_and_masks, unique_case_ids
+from ..io.nifti import load_case as load_nifti_case
+from .base import (
+    CaseRef,
+    DatasetAdapter,
+    Detection,
+    nifti_stem,
+    pair_images_and_masks,
+    scan_files,
+    unique_case_ids,
+)
 
 _STEM = re.compile(r"^\d{6}-\d{6}_Study-MR-\d+_Series-\d+$")
 _TSV = re.compile(r"^(annotation_file|case|clinical_manifest|image_manifest|imaging_study|mr_series)_.*\.tsv$")

@@ -12,9 +12,16 @@ import re
 from pathlib import Path
 
 from ..case import SpineCase
-from ..io_nifti import load_case as load_nifti_case
-from .base import CaseRef, DatasetAdapter, Detection, nifti_stem, scan_files
-from .base import pair_images_and_masks, unique_case_ids
+from ..io.nifti import load_case as load_nifti_case
+from .base import (
+    CaseRef,
+    DatasetAdapter,
+    Detection,
+    nifti_stem,
+    pair_images_and_masks,
+    scan_files,
+    unique_case_ids,
+)
 
 _STEM = re.compile(r"^(1\.3\.6\.1\.4\.1\.9328\.50\.4\.\d+|CTC-\d+|liver_\d+|HN_P\d+|volume-covid19-A-\d+(_\d+)?_ct)$")
 _GROUPS = {"COLONOG", "COVID-19", "HNSCC-3DCT-RT", "MSD-T10"}

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..case import SpineCase
 from ..errors import SpineIOError
-from ..io_nifti import load_case as load_nifti_case
+from ..io.nifti import load_case as load_nifti_case
 from .base import CaseRef, DatasetAdapter, Detection, scan_files
 
 SEQUENCES = ("ct_bone", "ct_tissue", "t1_sag", "t2_sag", "t2_tra")

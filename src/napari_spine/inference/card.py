@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import ontology
+from ..anatomy import ontology
 from ..errors import SpineIOError
 
 __all__ = ["ModelCard", "ModelError", "NORMALIZATION_SCHEMES"]

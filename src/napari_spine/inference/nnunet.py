@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import ontology
+from ..anatomy import ontology
 from .card import ModelCard, ModelError
 
 __all__ = ["allowed_class", "folder_kind", "load_v1", "load_v2", "canonical_from_label_name"]
@@ -87,12 +87,12 @@ def canonical_from_label_name(name: str, overrides: dict | None = None) -> int |
     """Anatomy id for an nnU-Net label name, or None when it does not map.
 
     ``overrides`` (``napari_spine_labels.json``) come first; then the names real tools use
-    (:func:`napari_spine.labelnames.match_anatomy`).
+    (:func:`napari_spine.anatomy.labelnames.match_anatomy`).
     """
     if overrides and name in overrides:
         target = str(overrides[name])
         return 0 if target.lower() == "background" else ontology.by_name(target).id
-    from ..labelnames import match_anatomy
+    from ..anatomy.labelnames import match_anatomy
 
     return match_anatomy(name)
 
@@ -294,39 +294,13 @@ _V1_TRAINERS = ("nnUNetTrainerV2", "nnUNetTrainerV2_noMirroring", "nnUNetTrainer
 
 def restricted_pickle_load(path: Path):
     """Unpickle a v1 ``.pkl`` admitting only numpy data and plain containers."""
-    import collections
     import pickle
 
-    import numpy as np
-
-    allowed = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("collections", "defaultdict"): collections.defaultdict,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
-        ("builtins", "slice"): slice,
-    }
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = np._core.multiarray._reconstruct
-        allowed[(mod, "scalar")] = np._core.multiarray.scalar
-    dtype_classes = {type(np.dtype(t)).__name__: type(np.dtype(t)) for t in
-                     (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
-                      np.int64, np.uint64, np.float16, np.float32, np.float64)}
-    for name, cls in dtype_classes.items():
-        allowed[("numpy.dtypes", name)] = cls
-
-    class _Restricted(pickle.Unpickler):
-        def find_class(self, module, name):
-            try:
-                return allowed[(module, name)]
-            except KeyError:
-                raise pickle.UnpicklingError(f"{module}.{name}") from None
+    from ..io.safeload import restricted_load
 
     try:
         with open(path, "rb") as f:
-            return _Restricted(f).load()
+            return restricted_load(f)
     except pickle.UnpicklingError as exc:
         raise ModelError(
             f"{path}: refused to load: the file needs {exc}, which is not plain data "
@@ -353,9 +327,9 @@ def load_v1(folder: Path, folds=None):
 
     import numpy as np
 
+    from ..anatomy.labelmaps import get_label_map
     from ..datasets._pt import safe_torch_load
     from ..errors import SpineIOError
-    from ..labelmaps import get_label_map
     from .model import SpineModel
 
     folder = Path(folder)

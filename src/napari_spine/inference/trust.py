@@ -78,7 +78,7 @@ def is_trusted(sha256: str) -> bool:
 def remember_trust(path: str | os.PathLike, sha256: str) -> None:
     """Remember that the user trusts this file content (best effort: an unwritable
     configuration folder only means the question comes again)."""
-    from ..export import atomic_path
+    from ..io.files import atomic_path
 
     store = _read_store()
     store[sha256] = {"path": str(Path(path).resolve()), "trusted_at": time.time()}

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import ontology
-from ..labelmaps import flat_foreground
+from ..anatomy import ontology
+from ..anatomy.labelmaps import flat_foreground
 
 __all__ = ["LevelRow", "identification_rate", "level_metrics", "surface_distances"]
 

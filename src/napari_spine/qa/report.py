@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import ontology
-from ..export import atomic_path
+from ..anatomy import ontology
+from ..io.files import atomic_path
 from .metrics import LevelRow, identification_rate
 
 __all__ = ["CaseResult", "mid_sagittal_snapshot", "png_bytes", "write_csv", "write_html"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpineIOError
+from ..io.files import jsonable
 
 __all__ = ["STATUSES", "CaseReview", "ReviewConflict", "ReviewDB", "ReviewDBError"]
 
@@ -259,7 +260,7 @@ class ReviewDB:
     def save_metrics(self, case_key: str, payload: Mapping[str, Any], reviewer: str | None = None) -> None:
         with self._connect(immediate=True) as con:
             con.execute("INSERT INTO metrics VALUES (?, ?, ?, ?)",
-                        (case_key, time.time(), reviewer, json.dumps(payload, default=_jsonable)))
+                        (case_key, time.time(), reviewer, json.dumps(payload, default=jsonable)))
 
     def latest_metrics(self, case_key: str) -> dict[str, Any] | None:
         with self._connect() as con:
@@ -272,19 +273,6 @@ class ReviewDB:
             rows = con.execute("SELECT at, reviewer, action, detail FROM history WHERE case_key=? ORDER BY rowid",
                                (case_key,)).fetchall()
         return [(r["at"], r["reviewer"], r["action"], r["detail"]) for r in rows]
-
-
-def _jsonable(v: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(v, np.generic):
-            return v.item()
-        if isinstance(v, np.ndarray):
-            return v.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(v)
 
 
 def _review(row: sqlite3.Row) -> CaseReview:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labelmaps import get_label_map
+from ..anatomy.labelmaps import get_label_map
 from ..synthetic import make_phantom, write_phantom
 
 __all__ = ["write_cspineseg", "write_ctspine1k", "write_mmcsd", "write_spine_msca", "write_ssmspine"]

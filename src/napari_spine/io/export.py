@@ -17,11 +17,7 @@ import csv
 import io
 import json
 import os
-import re
-import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +26,14 @@ import nibabel as nib
 import numpy as np
 from nibabel.fileholders import FileHolder
 
-from . import geometry, ontology
+from .. import geometry
+from ..anatomy import ontology
+from ..anatomy.labelmaps import LabelMap, get_label_map, label_counts
+from ..case import Landmarks, SpineCase
+from ..errors import ExportError, LabelMapError
 from ._fastgz import read_gz_array
-from .case import Landmarks, SpineCase
-from .errors import ExportError, LabelMapError
-from .io_nifti import split_name
-from .labelmaps import LabelMap, get_label_map, label_counts
+from .files import atomic_path, nifti_header
+from .nifti import split_name
 
 __all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks"]
 
@@ -53,107 +51,10 @@ class ExportResult:
     dropped_voxels: int = 0
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; on success rename it over ``path``.
-
-    On any exception the temporary file is removed and the target is untouched; an
-    ``OSError`` (a full disk, a vanished folder) becomes an :class:`ExportError` naming the
-    target. Temporary files that killed writers left in the folder are removed first.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise ExportError(f"{target}: is a folder, expected a file name")
-    if not target.parent.is_dir():
-        raise ExportError(f"{target}: folder {target.parent} does not exist")
-    if not os.access(target.parent, os.W_OK):
-        raise ExportError(f"{target}: folder {target.parent} is not writable")
-    remove_stale_parts(target.parent)
-    base, ext = split_name(target)
-    # hidden sibling with the same extension, so readers recognise the format on re-read
-    tmp = target.with_name(f".{base}.part-{os.getpid()}-{secrets.token_hex(4)}{ext}")
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not isinstance(exc, ExportError):  # a full disk ...
-            raise ExportError(f"{target}: not written ({exc.strerror or exc}); the previous file, "
-                              "if any, is untouched") from exc
-        raise
-    _fsync_dir(target.parent)
-
-
-_PART_FILE = re.compile(r"^\..+\.part-(?P<pid>\d+)-[0-9a-f]{8}(\.[A-Za-z.]+)?$")
-
-
-def remove_stale_parts(folder: Path) -> list[Path]:
-    """Remove the temporary files of writes whose process is gone (killed mid-write).
-
-    Only names of the form :func:`atomic_path` makes, with a process id that no longer
-    runs, are touched; returns what was removed.
-    """
-    removed = []
-    try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(".") and ".part-" in e.name]
-    except OSError:
-        return removed
-    for e in entries:
-        m = _PART_FILE.match(e.name)
-        if m is None or not e.is_file(follow_symlinks=False):
-            continue
-        pid = int(m.group("pid"))
-        if pid == os.getpid() or _process_alive(pid):
-            continue
-        try:
-            os.unlink(e.path)
-            removed.append(Path(e.path))
-        except OSError:
-            pass
-    return removed
-
-
-def _process_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill would end the process there; nothing to ask: keep the file
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's process: leave its files alone
-    return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _label_header(case: SpineCase, shape, dtype) -> tuple[Any, type]:
     src = case.source
-    base = src.label_header if src.label_header is not None else src.header
-    if base is None:
-        hdr = nib.Nifti1Header()
-        hdr.set_qform(src.affine, code=1)
-        hdr.set_sform(src.affine, code=1)
-        hdr.set_xyzt_units("mm", "sec")
-        klass: type = nib.Nifti1Image
-    else:
-        hdr = base.copy()
-        klass = nib.Nifti2Image if isinstance(hdr, nib.Nifti2Header) else nib.Nifti1Image
     from_image = src.label_header is None
-    hdr.set_data_shape(shape)
-    hdr.set_data_dtype(dtype)
-    hdr.set_slope_inter(1.0, 0.0)
+    hdr, klass = nifti_header(src.header if from_image else src.label_header, src.affine, shape, dtype)
     if from_image:
         hdr["cal_min"] = 0
         hdr["cal_max"] = 0
@@ -180,7 +81,7 @@ def _write_nifti(tmp: Path, img, compresslevel: int | None, name: str) -> None:
 def _originals(case: SpineCase) -> set[Path]:
     paths = {case.source.path, case.source.label_path, case.metadata.get("image_path", ""),
              case.metadata.get("labels_path", "")}
-    from .datasets._pt import location_path
+    from ..datasets._pt import location_path
 
     return {Path(location_path(str(p))).resolve() for p in paths if p}
 
@@ -224,7 +125,7 @@ def export_labels(
         ``.nii.gz`` or ``.nii``.
     scheme : str or LabelMap
         ``"native"`` (the scheme the case's labels came from), ``"canonical"`` (VerSe /
-        TPTBox ids), any scheme name from :mod:`napari_spine.labelmaps`, or a LabelMap.
+        TPTBox ids), any scheme name from :mod:`napari_spine.anatomy.labelmaps`, or a LabelMap.
     overwrite_original : bool
         Writing over the dataset's own image or label file is refused unless this is set;
         then a time-stamped backup copy is made first.
@@ -574,19 +475,8 @@ def export_image(case: SpineCase, path: str | os.PathLike, *, compresslevel: int
     if not str(target).lower().endswith((".nii", ".nii.gz")):
         raise ExportError(f"{target}: image export needs a .nii.gz or .nii file name")
     file_order = np.asarray(geometry.from_display(case.image, case.source.ornt))
-    src = case.source
-    if src.header is not None:
-        hdr = src.header.copy()
-        klass: type = nib.Nifti2Image if isinstance(hdr, nib.Nifti2Header) else nib.Nifti1Image
-    else:
-        hdr = nib.Nifti1Header()
-        hdr.set_qform(src.affine, code=1)
-        hdr.set_sform(src.affine, code=1)
-        hdr.set_xyzt_units("mm", "sec")
-        klass = nib.Nifti1Image
-    hdr.set_data_shape(file_order.shape)
-    hdr.set_data_dtype(file_order.dtype)
-    hdr.set_slope_inter(1.0, 0.0)
+    hdr, klass = nifti_header(case.source.header, case.source.affine, file_order.shape,
+                              file_order.dtype)
     _protect_original(case, target, overwrite_original)
     img = klass(file_order, None, hdr)
     with atomic_path(target) as tmp:

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
 
-from . import ontology
-from .case import SpineCase
-from .errors import ExportError
-from .export import atomic_path, export_image, export_labels
-from .labelmaps import LabelMap, label_counts
+from ..anatomy import ontology
+from ..anatomy.labelmaps import LabelMap, label_counts
+from ..case import SpineCase
+from ..errors import ExportError
+from .export import export_image, export_labels
+from .files import atomic_path
 
 __all__ = ["export_nnunet_dataset"]
 

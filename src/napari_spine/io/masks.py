@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .case import SpineCase
-from .errors import GeometryError, SpineIOError, reading
+from ..case import SpineCase
+from ..errors import GeometryError, SpineIOError, reading
 
 __all__ = ["is_mask_folder", "load_mask_folder", "mask_folder_of"]
 
@@ -26,7 +26,7 @@ _CLASS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def _masks(folder: Path) -> list[Path]:
-    from .io_nifti import is_nifti_path
+    from .nifti import is_nifti_path
 
     try:
         return sorted(p for p in folder.iterdir() if p.is_file() and is_nifti_path(p)
@@ -38,8 +38,8 @@ def _masks(folder: Path) -> list[Path]:
 def is_mask_folder(folder: str | os.PathLike) -> bool:
     """True for a folder of per-class masks: two or more NIfTI files, every one named like a
     class (``vertebrae_L1``, ``spinal_cord``), at least one of them a spine structure."""
-    from .io_nifti import nifti_stem
-    from .labelnames import match_anatomy
+    from ..anatomy.labelnames import match_anatomy
+    from .nifti import nifti_stem
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -74,8 +74,8 @@ def load_mask_folder(folder: str | os.PathLike) -> SpineCase:
 
 
 def _load(folder: Path) -> SpineCase:
-    from .io_nifti import NiftiVolume, _canonical_labels, nifti_stem, read_nifti
-    from .labelnames import LabelNames
+    from ..anatomy.labelnames import LabelNames
+    from .nifti import NiftiVolume, _canonical_labels, nifti_stem, read_nifti
 
     files = _masks(folder)
     if not files:

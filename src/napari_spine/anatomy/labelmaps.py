@@ -19,8 +19,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..errors import LabelMapError
 from . import ontology
-from .errors import LabelMapError
 
 __all__ = ["LabelMap", "available_schemes", "get_label_map", "label_map_from_names", "present_ids",
            "register_label_map"]
@@ -200,7 +200,7 @@ def _load(path) -> LabelMap:
 @cache
 def _registry() -> Mapping[str, LabelMap]:
     out: dict[str, LabelMap] = {}
-    for entry in resources.files("napari_spine").joinpath("label_maps").iterdir():
+    for entry in resources.files("napari_spine.anatomy").joinpath("label_maps").iterdir():
         if entry.name.endswith(".json"):
             lm = _load(entry)
             out[lm.name] = lm
@@ -224,7 +224,7 @@ def register_label_map(lm: LabelMap) -> str:
 
 
 def label_map_from_names(names, present=(), source: str = "<labels>") -> LabelMap:
-    """The scheme a file's own names define (:class:`~napari_spine.labelnames.LabelNames`).
+    """The scheme a file's own names define (:class:`~napari_spine.anatomy.labelnames.LabelNames`).
 
     Spine structures map to their anatomy ids; named structures outside the spine table
     (organs, ribs ...) are background in the anatomy view. An id present in the file that

@@ -19,11 +19,11 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from . import geometry
+from .. import geometry
+from ..anatomy.labelmaps import get_label_map
+from ..case import SpineCase
+from ..errors import GeometryError, SpineIOError, reading
 from ._fastgz import gunzip_verified, is_gzip, max_gunzipped_size, read_gz_array
-from .case import SpineCase
-from .errors import GeometryError, SpineIOError, reading
-from .labelmaps import get_label_map
 
 __all__ = ["NiftiVolume", "find_labels_for", "guess_label_scheme", "guess_modality", "is_label_file",
            "is_nifti_path", "looks_like_label_data",
@@ -135,7 +135,7 @@ def is_label_file(path: str | os.PathLike) -> bool:
     Reads the header only."""
     if looks_like_labels(path):
         return True
-    from .labelnames import read_header_names
+    from ..anatomy.labelnames import read_header_names
 
     try:
         header = nib.load(str(path)).header
@@ -340,7 +340,7 @@ def load_case(
     image_path, labels_path : path
         ``.nii`` / ``.nii.gz`` files on the same voxel grid.
     label_scheme : str, optional
-        Native scheme of the labels (see :func:`napari_spine.labelmaps.available_schemes`);
+        Native scheme of the labels (see :func:`napari_spine.anatomy.labelmaps.available_schemes`);
         guessed from the file name when omitted (VerSe/TPTBox numbering by default).
     modality : str, optional
         ``"CT"``, ``"MR-T1"``, ``"MR-T2"`` ...; guessed when omitted.
@@ -421,14 +421,20 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
     and the file's own ids when the canonical view is not the same array (else None).
 
     Without a given scheme the file's own words come first: a label table in its header
-    extension or a sidecar beside it (:mod:`napari_spine.labelnames`); only a file that
+    extension or a sidecar beside it (:mod:`napari_spine.anatomy.labelnames`); only a file that
     names nothing falls back to the scheme its file name suggests. ``names`` are names the
     caller already knows (a folder of masks named by class).
     """
     native = labels_to_int(lab.array, lab.path)
     warnings: list[str] = []
     if scheme is None:
-        from .labelnames import LabelNames, cord_from_shape, read_label_names, spine_doubts, subsample
+        from ..anatomy.labelnames import (
+            LabelNames,
+            cord_from_shape,
+            read_label_names,
+            spine_doubts,
+            subsample,
+        )
 
         if names is None:
             names = read_label_names(lab.path, lab.header)
@@ -452,7 +458,7 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
                 f"{lab.path}: the file does not say what its ids are, and they do not look like "
                 f"'{scheme}' spine labels ({'; '.join(doubts)}): they are shown as unknown labels; "
                 "choose a scheme with --scheme or the Spine case panel")
-            from .labelmaps import present_ids
+            from ..anatomy.labelmaps import present_ids
 
             unknown = {int(i): f"Label {int(i)} (unknown)" for i in present_ids(native) if i}
             return _named(lab, native, LabelNames(unknown, "unknown", lab.path), warnings)
@@ -462,7 +468,7 @@ def _canonical_labels(lab: NiftiVolume, scheme: str | None, names=None):
 
 def _named(lab: NiftiVolume, native: np.ndarray, names, warnings: list[str], report_others=False):
     """The canonical view through the scheme that ``names`` define (registered by name)."""
-    from .labelmaps import label_map_from_names, present_ids, register_label_map
+    from ..anatomy.labelmaps import label_map_from_names, present_ids, register_label_map
 
     present = present_ids(native)
     lm = label_map_from_names(names, present, lab.path)
@@ -489,8 +495,8 @@ def _cord_by_level(lab: NiftiVolume, native: np.ndarray, warnings: list[str]):
     import hashlib
     from types import MappingProxyType
 
-    from . import ontology
-    from .labelmaps import LabelMap, present_ids, register_label_map
+    from ..anatomy import ontology
+    from ..anatomy.labelmaps import LabelMap, present_ids, register_label_map
 
     present = [int(i) for i in present_ids(native) if i]
     levels = {v: k for k, v in ((s.name, s.id) for s in ontology.STRUCTURES if s.kind == "vertebra"

@@ -57,7 +57,7 @@ class LabelNames:
 # -- the name matcher ----------------------------------------------------------------------------
 @cache
 def _name_table() -> tuple[dict[str, str], tuple[tuple[re.Pattern, str], ...]]:
-    raw = json.loads(resources.files("napari_spine").joinpath(
+    raw = json.loads(resources.files("napari_spine.anatomy").joinpath(
         "label_maps", "names", "tool_names.json").read_text(encoding="utf-8"))
     exact = {_key(k): v for k, v in raw["exact"].items()}
     patterns = tuple((re.compile(p), t) for p, t in raw["patterns"])

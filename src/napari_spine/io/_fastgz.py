@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SpineIOError
+from ..errors import SpineIOError
 
 __all__ = ["gunzip_verified", "is_gzip", "max_gunzipped_size", "read_gz_array"]
 

@@ -1,0 +1,1 @@
+"""Synthetic dataset trees for tests and benchmarks (public, Qt- and torch-free)."""
