@@ -395,8 +395,7 @@ def _write_report(rows: list[dict], out: Path, title: str) -> Path | None:
         if r["status"] != "ok" or not qa.is_file():
             continue
         levels = json.loads(qa.read_text()).get("levels", [])
-        lrows = [LevelRow(**{k: (float("nan") if v is None and k not in ("identified",) else v)
-                             for k, v in lv.items()}) for lv in levels]
+        lrows = [LevelRow.from_dict(lv) for lv in levels]
         status = "needs correction" if (r.get("errors") or 0) else "to do"
         results.append(CaseResult(r["case_id"], lrows, status=status,
                                   comment=f"{r.get('errors') or 0} sequence errors"))

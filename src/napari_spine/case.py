@@ -216,9 +216,15 @@ class SpineCase:
             object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
         object.__setattr__(self, "warnings", tuple(self.warnings))
 
-    # -- derived geometry -------------------------------------------------------------
+    # -- identity and derived geometry --------------------------------------------------
+    @property
+    def key(self) -> str:
+        """``"<dataset>/<case id>"``: how the review queue, reports and panels name a case."""
+        return f"{self.dataset}/{self.case_id}"
+
     @property
     def shape(self) -> tuple[int, int, int]:
+        """Voxels along the display axes (left-right, superior-inferior, anterior-posterior)."""
         return tuple(self.image.shape)  # type: ignore[return-value]
 
     @property

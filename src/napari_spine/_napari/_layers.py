@@ -15,6 +15,7 @@ import numpy as np
 from .. import geometry
 from ..anatomy import ontology
 from ..case import Landmarks, SpineCase
+from ..display import CT_WINDOWS, default_contrast, mr_contrast_limits, window_limits
 
 __all__ = [
     "CT_WINDOWS",
@@ -31,37 +32,6 @@ __all__ = [
 ]
 
 META_KEY = "napari_spine"
-
-#: CT window presets as (width, level) in HU.
-CT_WINDOWS: dict[str, tuple[float, float]] = {
-    "bone": (1800.0, 400.0),
-    "soft tissue": (400.0, 40.0),
-    "spine soft tissue": (250.0, 50.0),
-}
-
-
-def window_limits(name: str) -> tuple[float, float]:
-    """Contrast limits of a CT window preset (``"bone"`` -> (-500, 1300))."""
-    width, level = CT_WINDOWS[name]
-    return (level - width / 2, level + width / 2)
-
-
-def mr_contrast_limits(image: np.ndarray) -> tuple[float, float]:
-    """0.5-99.5 percentile limits from a strided sample (about 1/64 of the voxels)."""
-    step = tuple(max(1, s // 64) for s in image.shape)
-    sample = np.asarray(image[tuple(slice(None, None, st) for st in step)], dtype=np.float32)
-    if sample.size == 0:
-        return (0.0, 1.0)
-    lo, hi = np.percentile(sample, [0.5, 99.5])
-    if hi <= lo:
-        hi = lo + 1.0
-    return (float(lo), float(hi))
-
-
-def default_contrast(case: SpineCase) -> tuple[float, float]:
-    if case.modality == "CT":
-        return window_limits("bone")
-    return mr_contrast_limits(case.image)
 
 
 def labels_colormap(ids: Any = None):
@@ -95,7 +65,7 @@ def image_layer_data(case: SpineCase, name: str | None = None) -> tuple:
         "name": name or f"{case.case_id} {case.modality}",
         "scale": d.scale,
         "translate": d.translate,
-        "contrast_limits": default_contrast(case),
+        "contrast_limits": default_contrast(case.modality, case.image),
         "colormap": "gray",
         "metadata": _meta(case, "image"),
         "units": "mm",

@@ -15,9 +15,7 @@ never glues onto the next entry). Opening the case again offers :meth:`EditJourn
 edits the user declines to restore are deleted (:meth:`EditJournal.discard`), so they
 cannot come back after a later crash. Recording an edit costs the same however long the
 journal is: the next sequence number is kept in memory.
-:class:`CorrectionSession` keeps the loaded labels as a baseline, finds what changed
-since the last record (whatever the tool: a widget operation or a paint stroke) and
-reverts single structures to the baseline.
+:class:`~napari_spine.correction.session.CorrectionSession` uses it.
 """
 
 from __future__ import annotations
@@ -30,14 +28,13 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import SpineIOError
 from ..io.files import safe_name, write_bytes_atomic
 
-__all__ = ["CorrectionSession", "EditJournal", "JournalEntry", "JournalError", "revert_structure"]
+__all__ = ["EditJournal", "JournalEntry", "JournalError"]
 
 
 @dataclass(frozen=True)
@@ -184,67 +181,3 @@ class EditJournal:
 
 class JournalError(SpineIOError):
     """The edit journal cannot be written (folder missing, read-only or full)."""
-
-
-def revert_structure(current: np.ndarray, baseline: np.ndarray, structure_id: int) -> np.ndarray:
-    """``current`` with one structure restored to its ``baseline`` (loaded/predicted) extent.
-
-    Voxels the structure gained since the baseline get their baseline value back;
-    voxels it lost are given back to it. Other structures' edits stay.
-    """
-    sid = int(structure_id)
-    out = np.array(current, copy=True)
-    now, then = current == sid, baseline == sid
-    gained = now & ~then
-    out[gained] = baseline[gained]
-    out[then] = sid
-    return out
-
-
-class CorrectionSession:
-    """Baseline + journal for one case being corrected (no Qt)."""
-
-    def __init__(self, labels: np.ndarray, journal: EditJournal | None = None):
-        self.baseline = np.array(labels, copy=True, order="C")
-        self.recorded = np.array(labels, copy=True, order="C")  # as of the last journal entry
-        self.journal = journal
-        #: edits of an earlier session that were neither restored nor declined yet
-        self.pending = journal is not None and journal.has_pending()
-
-    def restore(self) -> np.ndarray:
-        """The labels with the pending edits of an earlier session applied (kept in the
-        journal: they are the first edits of this session now)."""
-        if self.journal is None or not self.pending:
-            return np.array(self.recorded, copy=True)
-        restored = self.journal.replay(self.baseline)
-        self.recorded = np.array(restored, copy=True, order="C")
-        self.pending = False
-        return restored
-
-    def decline(self) -> None:
-        """Throw the pending edits away for good."""
-        if self.journal is not None and self.pending:
-            self.journal.discard()
-        self.pending = False
-
-    def commit(self, current: Any, op: str) -> int:
-        """Record whatever changed since the last commit; returns the number of voxels.
-
-        Editing while earlier edits wait to be restored declines them: the journal then
-        holds this session's edits only.
-        """
-        cur = np.asarray(current)
-        changed = np.flatnonzero(cur.ravel() != self.recorded.ravel())
-        if not changed.size:
-            return 0
-        new = cur.ravel()[changed]  # ravel is C order whatever the memory layout
-        old = self.recorded.ravel()[changed]
-        if self.pending:
-            self.decline()
-        if self.journal is not None:
-            self.journal.record(op, changed, old, new)
-        self.recorded.ravel()[changed] = new
-        return int(changed.size)
-
-    def revert(self, current: Any, structure_id: int) -> np.ndarray:
-        return revert_structure(np.asarray(current), self.baseline, structure_id)

@@ -21,6 +21,7 @@ __all__ = [
     "keep_largest",
     "level_sequence",
     "merge",
+    "plane_from_points",
     "relabel",
     "remove_islands",
     "shift_levels",
@@ -158,6 +159,33 @@ def split_by_plane(labels: np.ndarray, structure: int | str, point: Sequence[flo
     side = d > 0
     out[tuple(ix[side] for ix in idx)] = nid
     return out
+
+
+def plane_from_points(points: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The split plane an annotator marks in the sagittal view: ``(point, normal)``.
+
+    ``points`` are display voxel coordinates (axis 0 = left-right, 1 = superior-inferior,
+    2 = anterior-posterior). Two or more points: the plane contains the line through the
+    first two and the left-right axis, and its normal points inferior, so the part below
+    the line is the new structure. One point: the axial plane through it.
+
+    >>> p, n = plane_from_points([(5, 10, 0), (5, 14, 4)])
+    >>> n.tolist()
+    [0.0, 4.0, -4.0]
+    """
+    pts = np.asarray(points, dtype=float).reshape(-1, 3)
+    if not len(pts):
+        raise ValueError("no point given for the split plane")
+    if len(pts) >= 2:
+        d = pts[1] - pts[0]
+        if not np.any(d[1:]):
+            raise ValueError("the two split points coincide in the sagittal plane")
+        normal = np.array([0.0, -d[2], d[1]])  # perpendicular to the line, in the sagittal plane
+        if normal[1] < 0:
+            normal = -normal  # the part below (inferior) becomes the new structure
+    else:
+        normal = np.array([0.0, 1.0, 0.0])
+    return pts[0], normal + 0.0  # no negative zeros
 
 
 def remove_islands(labels: np.ndarray, min_volume_mm3: float, spacing: Sequence[float] = (1.0, 1.0, 1.0),

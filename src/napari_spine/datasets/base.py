@@ -53,7 +53,14 @@ class CaseRef:
                           dict(self.metadata)))
 
     @property
+    def key(self) -> str:
+        """``"<kind>/<case id>"``, the :attr:`SpineCase.key <napari_spine.SpineCase.key>` of
+        the loaded case."""
+        return f"{self.kind}/{self.case_id}"
+
+    @property
     def has_labels(self) -> bool:
+        """Whether the dataset has a segmentation for this case."""
         return self.labels is not None
 
     @property

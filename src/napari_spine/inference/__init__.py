@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from .card import ModelCard, ModelError
 from .devices import available_devices, describe_device, resolve_device
-from .model import DEFAULT_MODEL, SpineModel, load_model
-from .predict import InferenceCancelled, Prediction, ProgressEvent, predict, predict_iter
+from .model import DEFAULT_MODEL, load_model
+from .predict import predict, predict_iter
 from .trust import UntrustedModelError
+from .types import InferenceCancelled, Prediction, ProgressEvent, SpineModel
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -22,64 +22,16 @@ refused with a message that says what it is, never loaded in place of the weight
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from .card import ModelCard, ModelError
+from .types import SpineModel
 
 __all__ = ["SpineModel", "load_model", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "default"
 _DEFAULT_FILE = "default_spine_unet.ts"
-
-
-@dataclass
-class SpineModel:
-    """A network and its card, ready for :func:`napari_spine.predict`.
-
-    ``network`` is a ``torch.nn.Module`` (or TorchScript module) on the CPU; it is moved
-    to the inference device on first use and cached there.
-    """
-
-    card: ModelCard
-    network: Any
-    source: str
-    backend: str  # "torchscript", "nnunetv2", "mmcsd-densenet"
-    info: dict = field(default_factory=dict)
-    _on: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    def module_on(self, device):
-        """The network in eval mode on ``device`` (moved once, then cached)."""
-        import torch
-
-        device = torch.device(device)
-        key = str(device)
-        if key not in self._on:
-            self._on.clear()  # keep one copy: a model moved to the CPU frees the GPU
-            self._on[key] = self.network.to(device).eval()
-        return self._on[key]
-
-    def describe(self) -> str:
-        c = self.card
-        lines = [f"{c.name} ({self.backend}) from {self.source}"]
-        if c.description:
-            lines.append(c.description)
-        if c.task == "segmentation":
-            sp = "case spacing" if c.spacing is None else "x".join(f"{s:g}" for s in c.spacing) + " mm"
-            names = ", ".join(c.labels[k] for k in sorted(c.labels) if k)
-            lines.append(
-                f"{c.spatial_dims}-D segmentation, patch {'x'.join(map(str, c.patch_size))} "
-                f"at {sp}, outputs: {names}"
-            )
-        else:
-            lines.append(f"classification: {', '.join(c.classes)}")
-        return "\n".join(lines)
 
 
 def _require_torch(source: str):

@@ -23,7 +23,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,52 +31,10 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, ornt_transform
 from .. import geometry
 from ..case import SpineCase
 from .card import ModelError
-from .model import SpineModel
 from .sliding import InferenceCancelled, _is_oom, sliding_window, window_slices
+from .types import Prediction, ProgressEvent, SpineModel
 
 __all__ = ["Prediction", "ProgressEvent", "predict", "predict_iter", "InferenceCancelled"]
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a prediction. ``total == 0`` means the step has no count."""
-
-    stage: str  # "device", "prepare", "windows", "finish", "warning", "done"
-    done: int = 0
-    total: int = 0
-    message: str = ""
-
-    @property
-    def fraction(self) -> float | None:
-        return self.done / self.total if self.total else None
-
-
-@dataclass
-class Prediction:
-    """What a model produced for a case, in the case's display order.
-
-    ``labels`` hold canonical anatomy ids (uint8, the case's shape; outside ``region``
-    zero). ``probabilities`` (optional) are ``(K, *shape)`` float16 with ``class_ids``
-    giving the canonical id of each channel. Classifiers fill ``scores`` (class name ->
-    probability) and ``recorded`` (the case's known outcome, if any).
-    """
-
-    model_name: str
-    device: str
-    labels: np.ndarray | None = None
-    probabilities: np.ndarray | None = None
-    class_ids: tuple[int, ...] = ()
-    scores: dict[str, float] = field(default_factory=dict)
-    recorded: dict[str, Any] = field(default_factory=dict)
-    region: tuple[int, int] | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    messages: list[str] = field(default_factory=list)
-
-    def apply_to(self, case: SpineCase) -> SpineCase:
-        """The case with these labels (segmentation models only)."""
-        if self.labels is None:
-            raise ValueError(f"{self.model_name} is a classifier: it produced no labels")
-        return case.with_labels(self.labels)
 
 
 # -- orientation -------------------------------------------------------------------------------

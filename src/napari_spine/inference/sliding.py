@@ -22,6 +22,8 @@ import itertools
 import math
 from collections.abc import Callable, Generator, Sequence
 
+from .types import InferenceCancelled
+
 __all__ = [
     "InferenceCancelled",
     "gaussian_weight",
@@ -29,10 +31,6 @@ __all__ = [
     "window_slices",
     "window_starts",
 ]
-
-
-class InferenceCancelled(RuntimeError):
-    """Raised between windows when the user cancels a prediction."""
 
 
 def window_starts(size: int, patch: int, step: float = 0.5) -> list[int]:

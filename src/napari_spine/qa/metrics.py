@@ -44,7 +44,22 @@ class LevelRow:
     overlap: int
 
     def as_dict(self) -> dict:
+        """The row as a plain dict (JSON-ready apart from NaN)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LevelRow:
+        """The inverse of :meth:`as_dict`, also for JSON that stored NaN as ``null``.
+
+        >>> r = LevelRow.from_dict({"structure_id": 22, "name": "L3", "dice": 0.9,
+        ...     "hd95_mm": None, "msd_mm": 1.0, "volume_ref_ml": 1.0, "volume_cand_ml": 1.0,
+        ...     "volume_diff_ml": 0.0, "centroid_dist_mm": 0.5, "identified": None,
+        ...     "voxels_ref": 10, "voxels_cand": 10, "overlap": 9})
+        >>> r.hd95_mm, r.identified
+        (nan, None)
+        """
+        return cls(**{k: (float("nan") if v is None and k != "identified" else v)
+                      for k, v in d.items()})
 
 
 def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

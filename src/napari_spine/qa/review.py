@@ -14,11 +14,12 @@ the file is never recreated or truncated.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from ..errors import SpineIOError
 from ..io.files import jsonable
+from .metrics import LevelRow
 
 __all__ = ["STATUSES", "CaseReview", "ReviewConflict", "ReviewDB", "ReviewDBError"]
 
@@ -245,6 +247,19 @@ class ReviewDB:
         return _review(out)
 
     # -- levels and metrics ----------------------------------------------------------------
+    def decide(self, case_key: str, reviewer: str, status: str, comment: str = "") -> CaseReview:
+        """A reviewer's decision on a case: claim it if they do not hold it yet, then set
+        status and comment; the claim is released unless the status stays "in review".
+
+        Raises :class:`ReviewConflict` while someone else holds the case, or when it
+        changed between the claim and the update.
+        """
+        cur = self.get(case_key)
+        if cur.claimed_by != reviewer:  # only the holder may update
+            cur = self.claim(case_key, reviewer)
+        return self.update(case_key, cur.version, reviewer=reviewer, status=status,
+                           comment=comment, release=status != "in review")
+
     def set_level(self, case_key: str, structure_id: int, *, flag: bool, comment: str = "") -> None:
         with self._connect(immediate=True) as con:
             con.execute("INSERT INTO levels VALUES (?, ?, ?, ?) ON CONFLICT(case_key, structure_id) "
@@ -267,6 +282,20 @@ class ReviewDB:
             row = con.execute("SELECT payload FROM metrics WHERE case_key=? ORDER BY created_at DESC LIMIT 1",
                               (case_key,)).fetchone()
         return json.loads(row["payload"]) if row else None
+
+    def save_snapshot(self, case_key: str, rows: Sequence[LevelRow], png: bytes | None,
+                      reviewer: str | None = None) -> None:
+        """Store the level rows of a comparison and its snapshot picture (PNG bytes)."""
+        self.save_metrics(case_key, {"rows": [r.as_dict() for r in rows],
+                                     "snapshot_png": base64.b64encode(png).decode() if png else None},
+                          reviewer)
+
+    def latest_snapshot(self, case_key: str) -> tuple[list[LevelRow], bytes | None]:
+        """The level rows and picture of the newest :meth:`save_snapshot` (empty if none)."""
+        snap = self.latest_metrics(case_key) or {}
+        rows = [LevelRow.from_dict(r) for r in snap.get("rows", [])]
+        png = base64.b64decode(snap["snapshot_png"]) if snap.get("snapshot_png") else None
+        return rows, png
 
     def history(self, case_key: str) -> list[tuple[float, str, str, str]]:
         with self._connect() as con:
