@@ -90,7 +90,7 @@ def main() -> int:
     from qtpy.QtWidgets import QApplication
 
     import napari
-    from napari_spine._napari._dataset_widget import DatasetWidget
+    from napari_spine._napari.panels.dataset import DatasetWidget
 
     viewer = napari.Viewer(show=True)
     w = DatasetWidget(viewer)

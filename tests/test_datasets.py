@@ -12,9 +12,9 @@ import pytest
 import napari_spine as ns
 from napari_spine import LabelMapError, SpineIOError
 from napari_spine.datasets import ADAPTERS, detect, open_dataset
-from napari_spine.testing import trees as syn
 from napari_spine.datasets._pt import JoinedParts, load_pt
 from napari_spine.datasets.ctspine1k import parse_split_file
+from napari_spine.testing import trees as syn
 
 torch = pytest.importorskip("torch")
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from napari_spine import make_phantom
-from napari_spine._napari._case_widget import CaseWidget
 from napari_spine._napari._layers import case_to_layer_data
+from napari_spine._napari.panels.case import CaseWidget
 
 PLUGIN = "napari-spine"
 

@@ -4,7 +4,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_spine._napari._correction_widget import CorrectionWidget
+from napari_spine._napari.panels.correction import CorrectionWidget
 
 PLUGIN = "napari-spine"
 

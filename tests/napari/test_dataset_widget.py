@@ -4,8 +4,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_spine._napari._dataset_widget import DatasetWidget
 from napari_spine._napari._layers import case_from_layer
+from napari_spine._napari.panels.dataset import DatasetWidget
 from napari_spine.testing import trees as syn
 
 PLUGIN = "napari-spine"
@@ -20,7 +20,7 @@ def widget(make_napari_viewer):
 
 
 def _wait_loaded(qtbot, w, case_id):
-    qtbot.waitUntil(lambda: w.current is not None and w.current.case_id == case_id and w._worker is None,
+    qtbot.waitUntil(lambda: w.current is not None and w.current.case_id == case_id and not w.task.busy,
                     timeout=20000)
 
 
@@ -112,7 +112,7 @@ def test_identify_levels_adds_a_derived_layer(make_napari_viewer, qtbot, tmp_pat
     _, cw = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
     dw.open(syn.write_cspineseg(tmp_path / "cs", n=2, without_mask=0, shape=(8, 160, 96)))
     dw.load_row(0)
-    qtbot.waitUntil(lambda: dw.current is not None and dw._worker is None, timeout=20000)
+    qtbot.waitUntil(lambda: dw.current is not None and not dw.task.busy, timeout=20000)
     labels = viewer.layers[1]
     viewer.layers.selection.active = labels
     before = labels.data.copy()

@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from helpers import sign_model_file  # noqa: E402
-from napari_spine._napari._inference_widget import InferenceWidget  # noqa: E402
+from napari_spine._napari.panels.inference import InferenceWidget  # noqa: E402
 
 PLUGIN = "napari-spine"
 
@@ -68,14 +68,14 @@ def test_background_run_with_progress_then_cancel(make_napari_viewer, qtbot, tmp
     assert worker is not None and not w.run_btn.isEnabled() and w.cancel_btn.isEnabled()
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=60000)  # the UI thread stays free
     w.cancel()
-    qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+    qtbot.waitUntil(lambda: not w.task.busy, timeout=60000)
     assert "Cancelled" in w.status.text() and len(viewer.layers) == n
     assert w.run_btn.isEnabled() and not w.progress.isVisible()
     # a second, complete background run
     w.add_model_source(sign_model(tmp_path / "sign16.ts"))
     seen.clear()
     w.run()
-    qtbot.waitUntil(lambda: w._worker is None, timeout=120000)
+    qtbot.waitUntil(lambda: not w.task.busy, timeout=120000)
     assert len(viewer.layers) == n + 1 and seen and max(seen) == w.progress.maximum()
 
 
@@ -94,7 +94,7 @@ def test_bundled_model_runs_from_the_panel(make_napari_viewer, qtbot):
     viewer, w = _setup(make_napari_viewer)
     w.image.setCurrentText(viewer.layers[0].name)
     w.run()
-    qtbot.waitUntil(lambda: w._worker is None, timeout=300000)
+    qtbot.waitUntil(lambda: not w.task.busy, timeout=300000)
     new = viewer.layers[-1]
     assert "prediction" in new.name, w.status.text()
     ids = set(np.unique(np.asarray(new.data)).tolist())
@@ -137,7 +137,7 @@ def test_a_torchscript_file_runs_only_after_the_user_trusts_it(make_napari_viewe
     w.run(sync=True)
     assert len(asked) == 1 and asked[0].path == path and len(asked[0].sha256) == 64
     assert len(viewer.layers) == n and "was not trusted" in w.status.text()
-    assert w.run_btn.isEnabled() and w._worker is None  # nothing started
+    assert w.run_btn.isEnabled() and not w.task.busy  # nothing started
     w.confirm_trust = lambda err: asked.append(err) or True  # asked again, and the user says yes
     pred = w.run(sync=True)
     assert len(asked) == 2 and pred.labels is not None and len(viewer.layers) == n + 1

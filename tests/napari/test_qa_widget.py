@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtCore import Qt
 
-from napari_spine._napari._qa_widget import QAWidget
+from napari_spine._napari.panels.qa import QAWidget
 from napari_spine.correction import relabel
 
 PLUGIN = "napari-spine"

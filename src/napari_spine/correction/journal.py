@@ -55,6 +55,11 @@ class EditJournal:
         self.source = str(Path(source).expanduser().resolve()) if source else ""
         key = hashlib.sha256(self.source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
         self.dir = Path(folder) / (f"{safe_name(case_id)}-{key}" if self.source else safe_name(case_id))
+        if self.source and not self.dir.exists():
+            # the same file's journal, written under another spelling of the case name
+            same = sorted(p for p in Path(folder).glob(f"*-{key}") if p.is_dir())
+            if same:
+                self.dir = same[0]
         self.case_id = case_id
         self.shape = tuple(int(s) for s in shape)
         self._edits = self.dir / "edits"

@@ -145,12 +145,14 @@ def merge(labels: np.ndarray, source: int | str, target: int | str,
 
 def split_by_plane(labels: np.ndarray, structure: int | str, point: Sequence[float],
                    normal: Sequence[float], new_id: int | str,
-                   spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+                   spacing: Sequence[float] = (1.0, 1.0, 1.0),
+                   locked: Collection[int | str] = ()) -> np.ndarray:
     """Split a structure (fused vertebrae): its voxels on the ``normal`` side of the plane
-    through ``point`` (display voxel coordinates) get ``new_id``."""
+    through ``point`` (display voxel coordinates) get ``new_id``. A locked structure is
+    not split."""
     sid, nid = _sid(structure), _sid(new_id)
     out = labels.copy()
-    idx = np.nonzero(labels == sid)
+    idx = np.nonzero(labels == sid) if sid not in {_sid(x) for x in locked} else (np.empty(0, int),)
     if not idx[0].size:
         return out
     sp = np.asarray(spacing, dtype=float)

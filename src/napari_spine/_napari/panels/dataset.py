@@ -1,30 +1,25 @@
 """The "Spine dataset" dock widget: open a dataset folder, browse its cases, load them.
 
-Detection, listing and loading are the core's (:mod:`napari_spine.datasets`); loading
-runs in a thread worker with a progress indicator, and the previous case's layers are
-replaced unless pinned.
+Detection, listing and loading are the core's (:mod:`napari_spine.datasets`); loading runs
+in a background :class:`Task` with a progress indicator, and the previous case's layers are
+replaced (in place when they match) unless pinned.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import Qt
-from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QShortcut,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -32,55 +27,55 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..datasets import CaseRef, Dataset, open_dataset
-from ..datasets.base import load_ref
-from ..errors import SpineIOError
-from ._layers import case_to_layer_data
+from ...datasets import CaseRef, Dataset, open_dataset
+from ...datasets.base import load_ref
+from ...errors import SpineIOError
+from .._workers import Task
+from .._workspace import Workspace
+from ._common import note, side_by_side
 
 if TYPE_CHECKING:
     import napari
 
 
-@dataclass(frozen=True)
-class _Failure:
-    error: Exception
-
-
 class DatasetWidget(QWidget):
-    """Browse and load the cases of MMCSD, CSpineSeg, CTSpine1K, SSMSpine or Spine-MSCA."""
+    """Browse and load the cases of MMCSD, CSpineSeg, CTSpine1K, SSMSpine or Spine-MSCA.
+
+    Alt+Down / Alt+Up load the next / previous case (napari key bindings).
+    """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
         super().__init__(parent)
         self.viewer = napari_viewer
+        self.ws = Workspace(napari_viewer)
         self.dataset: Dataset | None = None
         self.visible_cases: list[CaseRef] = []
         self.current: CaseRef | None = None
-        self.loaded_layers: list = []
-        self._worker = None
         self.setAcceptDrops(True)
+        layout = QVBoxLayout(self)
+        self._build_browser(layout)
+        self._build_loader(layout)
+        self.task = Task(progress=self.progress, status=self.status, buttons=(self.load_btn,))
+        for key, step in (("Alt-Down", +1), ("Alt-Up", -1)):
+            self.viewer.bind_key(key, lambda _v, s=step: self._step(s), overwrite=True)
 
+    # -- building ----------------------------------------------------------------------
+    def _build_browser(self, layout: QVBoxLayout) -> None:
         self.path = QLineEdit()
         self.path.setPlaceholderText("Dataset folder, file or archive (or drop one here)")
         self.path.returnPressed.connect(lambda: self.open(self.path.text()))
         browse = QPushButton("Browse...")
         browse.clicked.connect(self._browse)
-        self.kind = QLabel("No dataset open.")
-        self.kind.setWordWrap(True)
-        self.notes = QLabel("")
-        self.notes.setWordWrap(True)
-        self.notes.setStyleSheet("color: #9aa0a6;")
-        self.warnings = QLabel("")
-        self.warnings.setWordWrap(True)
-        self.warnings.setStyleSheet("color: #ffae42;")
+        self.kind = note("No dataset open.")
+        self.notes = note(style="color: #9aa0a6;")
+        self.warnings = note(style="color: #ffae42;")
         self.warnings.setVisible(False)
-
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter cases (id or metadata)")
         self.filter.textChanged.connect(lambda _t: self._fill_table())
         self.split = QComboBox()
         self.split.addItem("all")
         self.split.currentTextChanged.connect(lambda _t: self._fill_table())
-
         self.table = QTableWidget(0, 3)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -88,7 +83,13 @@ class DatasetWidget(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.cellDoubleClicked.connect(lambda row, _c: self.load_row(row))
+        layout.addWidget(side_by_side((self.path, 1), browse))
+        for w in (self.kind, self.notes, self.warnings):
+            layout.addWidget(w)
+        layout.addWidget(side_by_side((self.filter, 1), self.split))
+        layout.addWidget(self.table, 1)
 
+    def _build_loader(self, layout: QVBoxLayout) -> None:
         self.sequence = QComboBox()
         self.sequence.setToolTip("MMCSD sequence or SSMSpine image variant")
         self.sequence.setVisible(False)
@@ -103,42 +104,13 @@ class DatasetWidget(QWidget):
         self.next_btn.setToolTip("Next case (Alt+Down)")
         self.next_btn.clicked.connect(self.next_case)
         self.progress = QProgressBar()
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = note()
         self.metadata = QTextBrowser()
         self.metadata.setMaximumHeight(180)
-
-        for keys, slot in (("Alt+Down", self.next_case), ("Alt+Up", self.previous_case)):
-            sc = QShortcut(QKeySequence(keys), self)
-            sc.setContext(Qt.ShortcutContext.WindowShortcut)
-            sc.activated.connect(slot)
-
-        layout = QVBoxLayout(self)
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
-        layout.addLayout(row)
-        for w in (self.kind, self.notes, self.warnings):
+        layout.addWidget(side_by_side(self.sequence, self.pin))
+        layout.addWidget(side_by_side(self.prev_btn, self.load_btn, self.next_btn))
+        for w in (self.progress, self.status, QLabel("Case metadata"), self.metadata):
             layout.addWidget(w)
-        row = QHBoxLayout()
-        row.addWidget(self.filter, 1)
-        row.addWidget(self.split)
-        layout.addLayout(row)
-        layout.addWidget(self.table, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.sequence)
-        row.addWidget(self.pin)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        for b in (self.prev_btn, self.load_btn, self.next_btn):
-            row.addWidget(b)
-        layout.addLayout(row)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(QLabel("Case metadata"))
-        layout.addWidget(self.metadata)
 
     # -- opening -----------------------------------------------------------------------
     def _browse(self) -> None:
@@ -147,10 +119,12 @@ class DatasetWidget(QWidget):
             self.open(folder)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Accept a dropped file or folder."""
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Open the first dropped file or folder."""
         urls = event.mimeData().urls()
         if urls:
             self.open(urls[0].toLocalFile())
@@ -200,14 +174,17 @@ class DatasetWidget(QWidget):
 
     # -- loading -----------------------------------------------------------------------
     def load_row(self, row: int) -> None:
+        """Load the case in a row of the (filtered) table."""
         if 0 <= row < len(self.visible_cases):
             self.table.selectRow(row)
             self.load(self.visible_cases[row])
 
     def next_case(self) -> None:
+        """Load the case below the current one."""
         self._step(+1)
 
     def previous_case(self) -> None:
+        """Load the case above the current one."""
         self._step(-1)
 
     def _step(self, delta: int) -> None:
@@ -216,101 +193,36 @@ class DatasetWidget(QWidget):
         idx = self.visible_cases.index(self.current) if self.current in self.visible_cases else -1
         self.load_row(min(max(idx + delta, 0), len(self.visible_cases) - 1))
 
-    def _read(self, ref: CaseRef, choice: str) -> list | _Failure:
-        """Runs in the worker thread. A failure is returned (wrapped: the thread worker
-        re-raises returned exceptions), so that it is reported in the panel instead of
-        escaping into the Qt event loop."""
+    def load(self, ref: CaseRef) -> None:
+        """Load a case in the background; its layers replace the previous case's."""
         ds = self.dataset
-        assert ds is not None
-        try:
+        if ds is None:
+            return
+        choice = self.sequence.currentText() if self.sequence.count() else ""
+
+        def read() -> list:
             if choice == "all":
                 return list(ds.adapter.load_sequences(ref).values())
             return [load_ref(ds.adapter, ref, choice or None)]
-        except Exception as exc:  # shown to the user with the file and the problem
-            return _Failure(exc)
 
-    def load(self, ref: CaseRef) -> None:
-        """Load a case in a background worker; its layers replace the previous case's."""
-        from napari.qt.threading import create_worker
+        self.task.start(read, desc=f"Loading {ref.case_id}", done=lambda cases: self._show(ref, cases),
+                        failed=lambda exc: self._failed(ref, exc))
 
-        if self._worker is not None:
-            return  # one load at a time
-        choice = self.sequence.currentText() if self.sequence.count() else ""
-        self.progress.setVisible(True)
-        self.status.setText(f"Loading {ref.case_id}...")
-        worker = create_worker(self._read, ref, choice, _progress={"total": 0, "desc": f"Loading {ref.case_id}"})
-        worker.returned.connect(
-            lambda res: self._failed(ref, res.error) if isinstance(res, _Failure) else self._show(ref, res)
-        )
-        worker.finished.connect(self._done)
-        self._worker = worker
-        worker.start()
-
-    def _done(self) -> None:
-        self._worker = None
-        self.progress.setVisible(False)
-
-    def _failed(self, ref: CaseRef, exc: Exception) -> None:
+    def _failed(self, ref: CaseRef, exc: BaseException) -> str:
         from napari.utils.notifications import show_error
 
-        self.status.setText(f"Could not load {ref.case_id}: {exc}")
         show_error(f"Could not load {ref.case_id}: {exc}")
+        return f"Could not load {ref.case_id}: {exc}"
 
-    def _show(self, ref: CaseRef, cases: list) -> None:
-        specs = [spec for case in cases
-                 for spec in case_to_layer_data(case, image_name=f"{case.case_id} {case.modality}")]
-        if not self.pin.isChecked() and self._reuse(specs):
-            added = list(self.loaded_layers)
-        else:
-            if not self.pin.isChecked():
-                for layer in self.loaded_layers:
-                    if layer in self.viewer.layers:
-                        self.viewer.layers.remove(layer)
-                self.loaded_layers = []
-            added = [getattr(self.viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in specs]
-            self.loaded_layers.extend(added)
+    def _show(self, ref: CaseRef, cases: list) -> str:
+        added = self.ws.show_cases(cases, keep=self.pin.isChecked())
         self.current = ref
         if added:
             self.viewer.layers.selection.active = added[0]
             self.viewer.reset_view()
-        warns = sorted({w for c in cases for w in c.warnings})
-        self.status.setText(f"Loaded {ref.case_id}" + (f" - {'; '.join(warns)}" if warns else ""))
         self._show_metadata(ref, cases)
-
-    def _reuse(self, specs: list[tuple]) -> bool:
-        """Put the next case into the previous case's layers when they match one to one.
-
-        Creating napari layers (and their GL visuals) costs most of a case switch; updating
-        data, geometry and features in place avoids it.
-        """
-        from napari.layers import Image, Labels, Points
-
-        kinds = {"image": Image, "labels": Labels, "points": Points}
-        layers = self.loaded_layers
-        if len(layers) != len(specs) or not all(
-            kind in kinds and isinstance(ly, kinds[kind]) and ly in self.viewer.layers
-            for ly, (_, _, kind) in zip(layers, specs, strict=True)
-        ):
-            return False
-        for ly, (data, kw, kind) in zip(layers, specs, strict=True):
-            ly.scale, ly.translate = kw["scale"], kw["translate"]
-            ly.data = data
-            ly.metadata = kw["metadata"]
-            ly.name = kw["name"]
-            if kind == "image":
-                lo, hi = kw["contrast_limits"]
-                ly.contrast_limits_range = (min(lo, ly.contrast_limits_range[0]), max(hi, ly.contrast_limits_range[1]))
-                ly.contrast_limits = kw["contrast_limits"]
-            elif kind == "labels":
-                ly.features = kw["features"]
-                # the undo history belongs to the previous case: toggling editability is
-                # napari's public way to clear it (it also leaves paint mode)
-                ly.editable = False
-                ly.editable = True
-            else:
-                ly.features = kw["features"]
-                ly.face_color = kw["face_color"]
-        return True
+        warns = sorted({w for c in cases for w in c.warnings})
+        return f"Loaded {ref.case_id}" + (f" - {'; '.join(warns)}" if warns else "")
 
     def _show_metadata(self, ref: CaseRef, cases: list) -> None:
         rows: list[tuple[str, Any]] = [("case", ref.case_id), ("split", ref.split),
@@ -321,3 +233,4 @@ class DatasetWidget(QWidget):
             rows.append((c.modality, f"{c.shape}, {sp} mm, file {''.join(c.source.axcodes)}"))
         html = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
         self.metadata.setHtml(f"<table>{html}</table>")
+

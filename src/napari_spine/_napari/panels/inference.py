@@ -9,8 +9,7 @@ touched. Classifiers show their probability next to the case's recorded outcome.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,33 +17,30 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
-from ..case import SpineCase
-from ._layers import case_from_layer, labels_layer_data, plain_case
+from ...case import SpineCase
+from .._layers import labels_layer_data, plain_case
+from .._workers import Task
+from .._workspace import Workspace
+from ._common import note, refill, scrolling, side_by_side
 
 if TYPE_CHECKING:
     import napari
 
 DEFAULT_LABEL = "Bundled default (phantom-trained 3-D U-Net)"
 SCOPES = ("Whole volume", "Current slice")
-
-
-@dataclass(frozen=True)
-class _Failure:
-    error: BaseException
+_DEFAULT_INFO = ("Vertebra, disc, canal and cord on CT and MR; trained on synthetic phantoms only "
+                 "(a demonstration model, not a clinical one). Levels: use Identify levels.")
 
 
 def case_for_layer(layer) -> SpineCase:
     """The layer's spine case, or one built from a plain napari image layer."""
-    case = case_from_layer(layer)
+    case = Workspace.case_of(layer)
     if case is not None:
         return case
     data = np.asarray(layer.data)
@@ -77,18 +73,26 @@ class InferenceWidget(QWidget):
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
         super().__init__(parent)
         self.viewer = napari_viewer
+        self.ws = Workspace(napari_viewer)
         self._models: dict[str, Any] = {}  # combo text -> SpineModel (loaded lazily)
         self._sources: dict[str, str] = {DEFAULT_LABEL: "default"}
-        self._worker = None
-        self._cancel = threading.Event()
         self.last_prediction = None
         self.last_layer = None
         self.confirm_trust = lambda err: ask_trust(self, err)
+        self._build(scrolling(self))
+        self.task = Task(progress=self.progress, status=self.status, buttons=(self.run_btn,),
+                         cancel_button=self.cancel_btn)
+        self._fill_devices()
+        self._fill_images()
+        self._describe_model(DEFAULT_LABEL)
+        self.viewer.layers.events.inserted.connect(self._fill_images)
+        self.viewer.layers.events.removed.connect(self._fill_images)
 
-        self.image = QComboBox()
-        self.model = QComboBox()
+    def _build(self, lay) -> None:
+        self.image, self.model, self.device, self.scope = QComboBox(), QComboBox(), QComboBox(), QComboBox()
         self.model.addItem(DEFAULT_LABEL)
         self.model.currentTextChanged.connect(self._describe_model)
+        self.scope.addItems(SCOPES)
         load_file = QPushButton("Model file…")
         load_file.setToolTip("TorchScript with a model card, or an MMCSD DenseNet121 .pth")
         load_file.clicked.connect(self._choose_file)
@@ -96,55 +100,29 @@ class InferenceWidget(QWidget):
         load_dir.setToolTip("nnU-Net trained-model folder: v2 (plans.json, dataset.json, fold_*) "
                             "or v1 (plans.pkl, <fold>/model_final_checkpoint.model)")
         load_dir.clicked.connect(self._choose_folder)
-        self.model_info = QLabel("")
-        self.model_info.setWordWrap(True)
-        self.device = QComboBox()
-        self.scope = QComboBox()
-        self.scope.addItems(SCOPES)
         self.run_btn = QPushButton("Run")
         self.run_btn.clicked.connect(lambda: self.run())
         self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.cancel_btn.clicked.connect(self.cancel)
         self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.result = QLabel("")
-        self.result.setWordWrap(True)
-
+        self.model_info, self.status, self.result = note(), note(), note()
         form = QFormLayout()
         form.addRow("Image", self.image)
         form.addRow("Model", self.model)
-        row = QHBoxLayout()
-        row.addWidget(load_file)
-        row.addWidget(load_dir)
-        form.addRow("", _wrap(row))
+        form.addRow("", side_by_side(load_file, load_dir))
         form.addRow("Device", self.device)
         form.addRow("Region", self.scope)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_btn)
-        buttons.addWidget(self.cancel_btn)
-        lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.model_info)
-        lay.addLayout(buttons)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.status)
-        lay.addWidget(self.result)
+        lay.addWidget(side_by_side(self.run_btn, self.cancel_btn))
+        for w in (self.progress, self.status, self.result):
+            lay.addWidget(w)
         lay.addStretch(1)
-
-        self._fill_devices()
-        self._fill_images()
-        self._describe_model(DEFAULT_LABEL)
-        self.viewer.layers.events.inserted.connect(self._fill_images)
-        self.viewer.layers.events.removed.connect(self._fill_images)
 
     # -- choices ------------------------------------------------------------------------
     def _fill_devices(self) -> None:
         self.device.clear()
         try:
-            from ..inference import available_devices
+            from ...inference import available_devices
 
             devs = available_devices()
         except ImportError:
@@ -156,21 +134,10 @@ class InferenceWidget(QWidget):
             self.device.addItem(d.label, d.name)
 
     def _fill_images(self, *_: Any) -> None:
-        from napari.layers import Image
-
-        current = self.image.currentText()
-        names = [ly.name for ly in self.viewer.layers if isinstance(ly, Image)]
-        self.image.blockSignals(True)
-        self.image.clear()
-        self.image.addItems(names)
-        if current in names:
-            self.image.setCurrentText(current)
-        self.image.blockSignals(False)
+        refill(self.image, [ly.name for ly in self.ws.layers_of("image")])
 
     def add_model_source(self, source: str) -> str:
         """Offer a model file/folder in the picker and select it; returns its label."""
-        from pathlib import Path
-
         label = f"{Path(source).name} ({source})"
         if label not in self._sources:
             self._sources[label] = str(source)
@@ -194,40 +161,38 @@ class InferenceWidget(QWidget):
         if model is not None:
             self.model_info.setText(model.describe())
         elif label == DEFAULT_LABEL:
-            self.model_info.setText(
-                "Vertebra, disc, canal and cord on CT and MR; trained on synthetic phantoms only "
-                "(a demonstration model, not a clinical one). Levels: use Identify levels.")
+            self.model_info.setText(_DEFAULT_INFO)
         else:
             self.model_info.setText(f"{self._sources.get(label, '')} (loaded when run)")
 
-    def _layer(self, name: str):
-        return next((ly for ly in self.viewer.layers if ly.name == name), None)
-
     # -- running ------------------------------------------------------------------------
     def _job(self, label: str, case: SpineCase, device: str, slice_index: int | None):
-        """Generator run in a worker: load the model if needed, then predict."""
-        from ..inference import load_model, predict_iter
-        from ..inference.predict import ProgressEvent
+        """Generator run in the worker: load the model if needed, then predict."""
+        from ...inference import load_model, predict_iter
+        from ...inference.types import ProgressEvent
 
-        try:
-            model = self._models.get(label)
-            if model is None:
-                yield ProgressEvent("prepare", message="loading the model")
-                model = load_model(self._sources[label])
-                self._models[label] = model
-            gen = predict_iter(case, model, device, slice_index=slice_index,
-                               cancel=self._cancel.is_set)
-            while True:
-                try:
-                    yield next(gen)
-                except StopIteration as stop:
-                    return stop.value
-        except Exception as exc:  # shown in the panel, never raised into Qt
-            return _Failure(exc)
+        model = self._models.get(label)
+        if model is None:
+            yield ProgressEvent("prepare", message="loading the model")
+            model = load_model(self._sources[label])
+            self._models[label] = model
+        return (yield from predict_iter(case, model, device, slice_index=slice_index,
+                                        cancel=self.task.cancelled.is_set))
+
+    def _slice_index(self, layer, case: SpineCase) -> int | None:
+        if self.scope.currentText() != "Current slice":
+            return None
+        point = self.viewer.dims.point[-layer.ndim:]
+        idx = layer.world_to_data(point)[0] if layer.ndim == 3 else 0
+        return int(np.clip(round(float(idx)), 0, case.shape[0] - 1))
 
     def run(self, sync: bool = False):
-        """Start a prediction on the chosen image (``sync`` runs it here, for scripts/tests)."""
-        layer = self._layer(self.image.currentText())
+        """Start a prediction on the chosen image (``sync`` runs it here, for scripts/tests).
+
+        Returns the worker (``None`` when nothing started or with ``sync``; then the
+        result is :attr:`last_prediction`).
+        """
+        layer = self.ws.layer_named(self.image.currentText())
         if layer is None:
             self.status.setText("Open an image first.")
             return None
@@ -236,69 +201,27 @@ class InferenceWidget(QWidget):
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
-        slice_index = None
-        if self.scope.currentText() == "Current slice":
-            point = self.viewer.dims.point[-layer.ndim:]
-            idx = layer.world_to_data(point)[0] if layer.ndim == 3 else 0
-            slice_index = int(np.clip(round(float(idx)), 0, case.shape[0] - 1))
         label = self.model.currentText()
         if not self._trusted(label):
             return None
         device = self.device.currentData() or "auto"
-        self._cancel.clear()
-        gen = self._job(label, case, device, slice_index)
-        self._started(layer)
-        if sync:
-            while True:
-                try:
-                    self._on_event(next(gen))
-                except StopIteration as stop:
-                    self._finish(layer, case, stop.value)
-                    return stop.value
-        from napari.qt.threading import create_worker
-
-        worker = create_worker(lambda: (yield from gen))
-        worker.yielded.connect(self._on_event)
-        worker.returned.connect(lambda res: self._finish(layer, case, res))
-        worker.finished.connect(self._stopped)
-        self._worker = worker
-        worker.start()
-        return worker
+        job = lambda: self._job(label, case, device, self._slice_index(layer, case))  # noqa: E731
+        self.result.setText("")
+        self.last_prediction = None
+        worker = self.task.start(job, desc=f"Running on '{layer.name}'", sync=sync,
+                                 done=lambda res: self._finish(layer, case, res), failed=self._failed)
+        return self.last_prediction if sync else worker
 
     def cancel(self) -> None:
-        self._cancel.set()
-        self.status.setText("Cancelling…")
+        """Stop the running prediction at the next window batch."""
+        self.task.cancel()
 
-    def _started(self, layer) -> None:
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.result.setText("")
-        self.status.setText(f"Running on '{layer.name}'…")
+    def _failed(self, err: BaseException) -> str:
+        from ...inference import InferenceCancelled
 
-    def _stopped(self) -> None:
-        self.run_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
-        self.progress.setVisible(False)
-        self._worker = None
+        return "Cancelled; nothing was added." if isinstance(err, InferenceCancelled) else f"Failed: {err}"
 
-    def _on_event(self, ev) -> None:
-        if ev.total:
-            self.progress.setRange(0, ev.total)
-            self.progress.setValue(ev.done)
-        if ev.message:
-            self.status.setText(ev.message)
-
-    def _finish(self, layer, case: SpineCase, res) -> None:
-        from ..inference import InferenceCancelled
-
-        self._stopped()
-        if isinstance(res, _Failure):
-            err = res.error
-            self.status.setText("Cancelled; nothing was added." if isinstance(err, InferenceCancelled)
-                                else f"Failed: {err}")
-            return
+    def _finish(self, layer, case: SpineCase, res) -> str:
         self.last_prediction = res
         self._describe_model(self.model.currentText())
         t = res.timings.get("total_s", 0.0)
@@ -308,8 +231,7 @@ class InferenceWidget(QWidget):
             lines.append("Recorded outcome: " + (
                 f"{rec['outcome_name']} (1-year VAS {rec.get('vas_post_1y')})" if rec else "unknown"))
             self.result.setText("\n".join(lines))
-            self.status.setText(f"{res.model_name} on {res.device} in {t:.1f} s")
-            return
+            return f"{res.model_name} on {res.device} in {t:.1f} s"
         data, kwargs, _ = labels_layer_data(case, res.labels,
                                             name=f"{case.case_id} prediction ({res.model_name})")
         kwargs["scale"], kwargs["translate"] = layer.scale, layer.translate
@@ -319,14 +241,13 @@ class InferenceWidget(QWidget):
         self.last_layer = self.viewer.add_labels(data, **kwargs)
         found = len(np.unique(res.labels)) - 1
         extra = "; ".join(res.messages)
-        self.status.setText(f"{res.model_name} on {res.device} in {t:.1f} s: {found} structures"
-                            + (f" ({extra})" if extra else ""))
-
+        return (f"{res.model_name} on {res.device} in {t:.1f} s: {found} structures"
+                + (f" ({extra})" if extra else ""))
 
     def _trusted(self, label: str) -> bool:
         """Ask before a model file that carries code is loaded; False when the user says no."""
-        from ..inference.model import trust_question
-        from ..inference.trust import remember_trust
+        from ...inference.model import trust_question
+        from ...inference.trust import remember_trust
 
         if label in self._models:
             return True
@@ -343,9 +264,3 @@ class InferenceWidget(QWidget):
         remember_trust(err.path, err.sha256)
         return True
 
-
-def _wrap(layout) -> QWidget:
-    w = QWidget()
-    layout.setContentsMargins(0, 0, 0, 0)
-    w.setLayout(layout)
-    return w

@@ -1,0 +1,152 @@
+"""The "Save" part of the correction panel: output folder, restore, labels, landmarks,
+training set. Exports are the core's (:func:`~napari_spine.io.export.export_labels`,
+:func:`~napari_spine.io.nnunet_raw.export_nnunet_dataset`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+)
+
+from ...case import SpineCase
+from ...io.export import export_labels
+from ...io.files import safe_name
+from ...io.nnunet_raw import export_nnunet_dataset
+
+if TYPE_CHECKING:
+    from .correction import CorrectionWidget
+
+__all__ = ["SaveBox"]
+
+
+class SaveBox(QGroupBox):
+    """Where corrected labels go, and the restore offer of an earlier session's edits."""
+
+    def __init__(self, panel: CorrectionWidget):
+        super().__init__("Save")
+        self.panel = panel
+        self.training: list[SpineCase] = []
+        self.out_edit = QLineEdit(str(panel.output))
+        self.out_edit.editingFinished.connect(lambda: panel.set_output(self.out_edit.text()))
+        out_btn = QPushButton("...")
+        out_btn.clicked.connect(self._choose_output)
+        self.restore_btn = QPushButton("Restore unsaved edits")
+        self.restore_btn.setStyleSheet("background-color: #8a5a00;")
+        self.restore_btn.setVisible(False)
+        self.restore_btn.clicked.connect(lambda: panel.restore_pending())
+        self.scheme = QComboBox()
+        self.scheme.addItems(["native", "canonical"])
+        self.status = panel.status  # one status line for the panel
+        lay = QFormLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(self.out_edit, 1)
+        row.addWidget(out_btn)
+        lay.addRow("Output folder", row)
+        lay.addRow(self.restore_btn)
+        lay.addRow("Label ids", self.scheme)
+        for attr, text, slot in (("export_btn", "Save labels (NIfTI)", lambda: self.save_labels()),
+                                 ("landmarks_btn", "Save landmarks (JSON + CSV)", lambda: self.save_landmarks()),
+                                 ("train_btn", "Add case to training set", lambda: self.add_to_training()),
+                                 ("nnunet_btn", "Export nnU-Net dataset (0 cases)", lambda: self.export_training())):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            setattr(self, attr, b)
+            lay.addRow(b)
+        lay.addRow(self.status)
+
+    @property
+    def output(self) -> Path:
+        return self.panel.output
+
+    def _choose_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", str(self.output))
+        if folder:
+            self.panel.set_output(folder)
+
+    def offer_restore(self, n_edits: int) -> None:
+        """Show (``n_edits`` > 0) or hide the restore button."""
+        self.restore_btn.setVisible(n_edits > 0)
+        if n_edits:
+            self.restore_btn.setText(f"Restore {n_edits} unsaved edit(s) from the last session")
+
+    def _case(self):
+        layer = self.panel.labels_layer()
+        case = self.panel.ws.case_of(layer)
+        if case is None:
+            self.status.setText("This labels layer does not belong to a spine case.")
+        return layer, case
+
+    def save_labels(self, path: str | Path | None = None) -> Path | None:
+        """Export the labels on the source grid; the journal is closed once they are saved."""
+        layer, case = self._case()
+        if case is None:
+            return None
+        target = Path(path) if path else self.output / f"{safe_name(case.case_id)}_labels.nii.gz"
+        try:
+            self.output.mkdir(parents=True, exist_ok=True)
+            res = export_labels(case, np.asarray(layer.data), target, scheme=self.scheme.currentText())
+        except Exception as exc:  # shown, never raised into Qt
+            self.status.setText(f"Not saved: {exc}")
+            return None
+        s = self.panel.session(layer)
+        s.commit(layer.data, "save")
+        if s.journal is not None:
+            s.journal.close()
+        self.status.setText(f"Saved and verified {res.path} ({len(res.counts)} structures, {res.scheme} ids)")
+        return res.path
+
+    def save_landmarks(self) -> list[Path]:
+        """Save the case's landmarks (as shown, after any shift) as JSON and CSV."""
+        from .._writer import write_landmarks
+
+        layer = self.panel.labels_layer()
+        points = self.panel.ws.landmarks_layer(self.panel.ws.case_of(layer)) if layer is not None else None
+        if points is None:
+            self.status.setText("No landmarks layer for this case.")
+            return []
+        case = self.panel.ws.case_of(points)
+        stem = safe_name(case.case_id if case is not None else points.name)
+        out = []
+        try:
+            self.output.mkdir(parents=True, exist_ok=True)
+            for ext in (".json", ".csv"):
+                out += [Path(p) for p in write_landmarks(str(self.output / f"{stem}_landmarks{ext}"), points.data,
+                                                         {"metadata": points.metadata, "features": points.features})]
+        except Exception as exc:  # shown, never raised into Qt
+            self.status.setText(f"Landmarks not saved: {exc}")
+            return []
+        self.status.setText(f"Saved {', '.join(p.name for p in out)}")
+        return out
+
+    def add_to_training(self) -> int:
+        """Keep a copy of the corrected case for an nnU-Net training-set export."""
+        layer, case = self._case()
+        if case is None:
+            return len(self.training)
+        self.training = [c for c in self.training if c.case_id != case.case_id]
+        self.training.append(case.with_labels(np.array(layer.data, copy=True)))
+        self.nnunet_btn.setText(f"Export nnU-Net dataset ({len(self.training)} cases)")
+        return len(self.training)
+
+    def export_training(self, dataset_id: int = 500, name: str = "SpineCorrected") -> Path | None:
+        """Write the collected cases as an nnU-Net ``Dataset###_<name>`` folder."""
+        if not self.training:
+            self.status.setText("Add corrected cases to the training set first.")
+            return None
+        try:
+            root = export_nnunet_dataset(self.training, self.output, dataset_id=dataset_id, name=name)
+        except Exception as exc:  # shown, never raised into Qt
+            self.status.setText(f"nnU-Net export failed: {exc}")
+            return None
+        self.status.setText(f"nnU-Net dataset written: {root}")
+        return root
