@@ -55,7 +55,7 @@ def mmcsd_preprocess(volume: np.ndarray):
 
 
 def load_mmcsd(state: dict, path) -> object:
-    from .model import SpineModel
+    from .types import SpineModel
 
     try:
         from monai.networks.nets import DenseNet121
@@ -88,7 +88,7 @@ def classify_iter(case, model, device):
     """Generator for :func:`predict_iter`: preprocess, one forward, softmax."""
     import torch
 
-    from .predict import Prediction, ProgressEvent
+    from .types import Prediction, ProgressEvent
 
     t = time.perf_counter()
     yield ProgressEvent("prepare", 0, 2, "cropping and resizing to 320x320x32")

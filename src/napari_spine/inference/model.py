@@ -22,13 +22,15 @@ refused with a message that says what it is, never loaded in place of the weight
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from .card import ModelCard, ModelError
 from .types import SpineModel
 
-__all__ = ["SpineModel", "load_model", "DEFAULT_MODEL"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "Backend", "SpineModel", "load_model"]
 
 DEFAULT_MODEL = "default"
 _DEFAULT_FILE = "default_spine_unet.ts"
@@ -57,12 +59,7 @@ def _torchscript_of(source: str | Path) -> Path | None:
         return None
     path = Path(source).expanduser()
     if path.is_dir():
-        from . import nnunet
-
-        if nnunet.folder_kind(path) is None and (path / "model_card.json").is_file():
-            scripts = sorted(path.glob("*.ts")) + sorted(path.glob("*.pt"))
-            return scripts[0] if len(scripts) == 1 else None
-        return None
+        return _card_folder_script(path)
     return path if path.is_file() and _is_torchscript(path) else None
 
 
@@ -123,13 +120,68 @@ def _default_path() -> Path:
     return Path(str(resources.files("napari_spine") / "models" / _DEFAULT_FILE))
 
 
+@dataclass(frozen=True)
+class Backend:
+    """One model format: ``probe(path)`` says whether a path is in it, ``load(path, trust)``
+    loads it. :data:`BACKENDS` is tried in order; the first probe that says yes loads."""
+
+    name: str
+    probe: Callable[[Path], bool]
+    load: Callable[[Path, bool], SpineModel]
+
+
+def _nnunet_kind(path: Path) -> str | None:
+    from . import nnunet
+
+    return nnunet.folder_kind(path) if path.is_dir() else None
+
+
+def _card_folder_script(path: Path) -> Path | None:
+    if path.is_dir() and _nnunet_kind(path) is None and (path / "model_card.json").is_file():
+        scripts = sorted(path.glob("*.ts")) + sorted(path.glob("*.pt"))
+        return scripts[0] if len(scripts) == 1 else None
+    return None
+
+
+def _is_v2_checkpoint(path: Path) -> bool:
+    return (path.is_file() and path.name.startswith("checkpoint_")
+            and _nnunet_kind(path.parent.parent) == "v2")
+
+
+def _load_v2(path: Path, trust: bool) -> SpineModel:
+    from . import nnunet
+
+    if path.is_file():  # one fold's checkpoint
+        return nnunet.load_v2(path.parent.parent, folds=(path.parent.name,), checkpoint=path.name)
+    return nnunet.load_v2(path)
+
+
+def _load_v1(path: Path, trust: bool) -> SpineModel:
+    from . import nnunet
+
+    return nnunet.load_v1(path)
+
+
+#: the model formats, most specific first (weights-only formats never need ``trust``)
+BACKENDS: tuple[Backend, ...] = (
+    Backend("nnunetv2", lambda p: _nnunet_kind(p) == "v2" or _is_v2_checkpoint(p), _load_v2),
+    Backend("nnunetv1", lambda p: _nnunet_kind(p) == "v1", _load_v1),
+    Backend("torchscript-folder", lambda p: _card_folder_script(p) is not None,
+            lambda p, trust: _load_torchscript(_card_folder_script(p), trust=trust)),
+    Backend("torchscript", lambda p: p.is_file() and _is_torchscript(p),
+            lambda p, trust: _load_torchscript(p, trust=trust)),
+    Backend("state-dict", lambda p: p.is_file(), lambda p, trust: _load_state_dict(p)),
+)
+
+
 def load_model(source: str | Path = DEFAULT_MODEL, *, trust: bool = False) -> SpineModel:
     """Load a model for :func:`napari_spine.predict` (see the module docstring).
 
     ``trust=True`` says the user trusts a model file that carries code (TorchScript) and
     remembers its hash; without it such a file raises
     :class:`~napari_spine.inference.trust.UntrustedModelError` before anything in it runs.
-    Weights-only formats ignore ``trust``.
+    Weights-only formats ignore ``trust``. The format is the first of :data:`BACKENDS`
+    whose probe recognises the path.
     """
     src = str(source)
     _require_torch(src)
@@ -141,34 +193,16 @@ def load_model(source: str | Path = DEFAULT_MODEL, *, trust: bool = False) -> Sp
     path = Path(source).expanduser()
     if not path.exists():
         raise ModelError(f"{path}: no such file or folder")
-    if path.is_dir():
-        from . import nnunet
-
-        kind = nnunet.folder_kind(path)
-        if kind == "v2":
-            return nnunet.load_v2(path)
-        if kind == "v1":
-            return nnunet.load_v1(path)
-        if (path / "model_card.json").is_file():
-            scripts = sorted(path.glob("*.ts")) + sorted(path.glob("*.pt"))
-            if len(scripts) == 1:
-                return _load_torchscript(scripts[0], trust=trust)
-        raise ModelError(
-            f"{path}: not a model folder (expected an nnU-Net v2 folder with plans.json, "
-            "dataset.json and fold_*/checkpoint_final.pth, an nnU-Net v1 folder with "
-            "plans.pkl, or one TorchScript file with model_card.json)"
-        )
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise ModelError(f"{path}: file is empty")
-    if _is_torchscript(path):
-        return _load_torchscript(path, trust=trust)
-    if path.name == "checkpoint_final.pth" or path.name.startswith("checkpoint_"):
-        from . import nnunet
-
-        if nnunet.folder_kind(path.parent.parent) == "v2":
-            return nnunet.load_v2(path.parent.parent, folds=(path.parent.name,),
-                                  checkpoint=path.name)
-    return _load_state_dict(path)
+    for backend in BACKENDS:
+        if backend.probe(path):
+            return backend.load(path, trust)
+    raise ModelError(
+        f"{path}: not a model folder (expected an nnU-Net v2 folder with plans.json, "
+        "dataset.json and fold_*/checkpoint_final.pth, an nnU-Net v1 folder with "
+        "plans.pkl, or one TorchScript file with model_card.json)"
+    )
 
 
 def _load_state_dict(path: Path) -> SpineModel:

@@ -195,7 +195,7 @@ def load_v2(folder: Path, folds=None, checkpoint: str = "checkpoint_final.pth"):
     """Load an nnU-Net v2 trained-model folder (all ``fold_*`` unless ``folds`` says)."""
     from ..datasets._pt import safe_torch_load
     from ..errors import SpineIOError
-    from .model import SpineModel
+    from .types import SpineModel
 
     folder = Path(folder)
     try:
@@ -330,7 +330,7 @@ def load_v1(folder: Path, folds=None):
     from ..anatomy.labelmaps import get_label_map
     from ..datasets._pt import safe_torch_load
     from ..errors import SpineIOError
-    from .model import SpineModel
+    from .types import SpineModel
 
     folder = Path(folder)
     plans = restricted_pickle_load(folder / "plans.pkl")

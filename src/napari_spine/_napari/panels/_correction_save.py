@@ -5,7 +5,7 @@ training set. Exports are the core's (:func:`~napari_spine.io.export.export_labe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from qtpy.QtWidgets import (
@@ -23,16 +23,14 @@ from ...io.export import export_labels
 from ...io.files import safe_name
 from ...io.nnunet_raw import export_nnunet_dataset
 
-if TYPE_CHECKING:
-    from .correction import CorrectionWidget
-
 __all__ = ["SaveBox"]
 
 
 class SaveBox(QGroupBox):
     """Where corrected labels go, and the restore offer of an earlier session's edits."""
 
-    def __init__(self, panel: CorrectionWidget):
+    def __init__(self, panel: Any):
+        """``panel`` is the correction panel: its output folder, layer and sessions."""
         super().__init__("Save")
         self.panel = panel
         self.training: list[SpineCase] = []
@@ -43,7 +41,7 @@ class SaveBox(QGroupBox):
         self.restore_btn = QPushButton("Restore unsaved edits")
         self.restore_btn.setStyleSheet("background-color: #8a5a00;")
         self.restore_btn.setVisible(False)
-        self.restore_btn.clicked.connect(lambda: panel.restore_pending())
+        self.restore_btn.clicked.connect(lambda: self.restore_pending())
         self.scheme = QComboBox()
         self.scheme.addItems(["native", "canonical"])
         self.status = panel.status  # one status line for the panel
@@ -78,6 +76,23 @@ class SaveBox(QGroupBox):
         self.restore_btn.setVisible(n_edits > 0)
         if n_edits:
             self.restore_btn.setText(f"Restore {n_edits} unsaved edit(s) from the last session")
+
+    def restore_pending(self) -> int:
+        """Apply the edits recorded for this case in an earlier (crashed) session."""
+        layer = self.panel.labels_layer()
+        s = self.panel.session(layer)
+        if s is None or s.journal is None or not s.pending:
+            return 0
+        restored = s.restore()  # already in the journal: applying them records nothing new
+        self.offer_restore(0)
+        return self.panel.apply(restored, "restore unsaved edits")
+
+    def decline_restore(self) -> None:
+        """Throw away the edits of an earlier session (they never come back)."""
+        s = self.panel.session()
+        if s is not None:
+            s.decline()
+        self.offer_restore(0)
 
     def _case(self):
         layer = self.panel.labels_layer()

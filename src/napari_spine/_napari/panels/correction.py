@@ -13,30 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QComboBox,
-    QCompleter,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGridLayout,
     QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ... import correction as corr
 from ...anatomy import ontology
-from ...anatomy.labelmaps import label_counts
 from .._workspace import Workspace
 from ._common import note, scrolling
+from ._correction_boxes import CheckBox, LevelsBox, LocksBox, PaintBox
 from ._correction_save import SaveBox
 
 if TYPE_CHECKING:
@@ -54,12 +41,14 @@ class CorrectionWidget(QWidget):
         self.ws = Workspace(napari_viewer)
         self.output = Path.home() / "napari-spine"
         self.sessions: dict[str, corr.CorrectionSession] = {}
-        self.findings: list[corr.Finding] = []
         self._layer = None
         self.status = note()
         layout = scrolling(self)
-        self.save_box = SaveBox(self)
-        self.restore_btn, self.scheme = self.save_box.restore_btn, self.save_box.scheme
+        self.save_box = sb = SaveBox(self)
+        self.save_labels, self.save_landmarks = sb.save_labels, sb.save_landmarks
+        self.add_to_training, self.export_training = sb.add_to_training, sb.export_training
+        self.restore_pending, self.decline_restore = sb.restore_pending, sb.decline_restore
+        self.restore_btn, self.scheme = sb.restore_btn, sb.scheme
         for g in (self._paint_group(), self._levels_group(), self._locks_group(),
                   self._check_group(), self.save_box):
             layout.addWidget(g)
@@ -77,60 +66,16 @@ class CorrectionWidget(QWidget):
 
     # -- building ----------------------------------------------------------------------
     def _paint_group(self) -> QGroupBox:
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Structure to paint, e.g. L3 or L4/L5")
-        completer = QCompleter(_ALL_NAMES, self)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.search.setCompleter(completer)
-        self.search.returnPressed.connect(lambda: self.pick(self.search.text()))
-        self.painting = QLabel("Painting: -")
-        self.painting.setStyleSheet("font-weight: bold;")
-        self.under = QLabel("Under cursor: -")
-        g = QGroupBox("Paint")
-        lay = QVBoxLayout(g)
-        for w in (self.search, self.painting, self.under):
-            lay.addWidget(w)
-        return g
+        box = PaintBox(_ALL_NAMES, self.pick)
+        self.search, self.painting, self.under = box.search, box.painting, box.under
+        return box
 
     def _levels_group(self) -> QGroupBox:
-        self.from_level = QComboBox()
-        self.from_level.addItems(["whole case", *[ontology.name_of(v) for v in corr.level_sequence(("T13", "L6"))]])
-        self.struct_a, self.struct_b = QComboBox(), QComboBox()
-        for cb, default in ((self.struct_a, "L3"), (self.struct_b, "L4")):
-            cb.setEditable(True)
-            cb.addItems(_ALL_NAMES)
-            cb.setCurrentText(default)
-        self.min_volume = QDoubleSpinBox()
-        self.min_volume.setRange(0, 1e6)
-        self.min_volume.setValue(100.0)
-        self.min_volume.setSuffix(" mm³")
-        self.slice_a, self.slice_b = QSpinBox(), QSpinBox()
-        for sb in (self.slice_a, self.slice_b):
-            sb.setRange(0, 100000)
-        g = QGroupBox("Levels")
-        grid = QGridLayout(g)
-        grid.addWidget(QLabel("From"), 0, 0)
-        grid.addWidget(self.from_level, 0, 1)
-        self.buttons: dict[str, QPushButton] = {}
-        for k, (text, tip, fn) in enumerate(self._actions()):
-            b = QPushButton(text)
-            b.setToolTip(tip)
-            b.clicked.connect(fn)
-            self.buttons[text] = b
-            grid.addWidget(b, 1 if k < 2 else 4 + (k - 2) // 2, k % 2)  # shifts first, then A/B
+        box = LevelsBox(self._actions(), _ALL_NAMES)
+        for name in ("from_level", "struct_a", "struct_b", "min_volume", "slice_a", "slice_b", "buttons"):
+            setattr(self, name, getattr(box, name))
         self.shift_up, self.shift_down = self.buttons["Shift levels up"], self.buttons["Shift levels down"]
-        for row, (name, cb) in enumerate((("A", self.struct_a), ("B", self.struct_b))):
-            grid.addWidget(QLabel(name), 2 + row, 0)
-            grid.addWidget(cb, 2 + row, 1)
-        form = QFormLayout()
-        form.addRow("Islands below", self.min_volume)
-        sl = QHBoxLayout()
-        sl.addWidget(self.slice_a)
-        sl.addWidget(self.slice_b)
-        form.addRow("Slices (sagittal)", sl)
-        grid.addLayout(form, 4 + (len(self.buttons) - 1) // 2, 0, 1, 2)
-        return g
+        return box
 
     def _actions(self) -> list[tuple[str, str, Any]]:
         a, b = self._id_a, self._id_b
@@ -155,21 +100,14 @@ class CorrectionWidget(QWidget):
         ]
 
     def _locks_group(self) -> QGroupBox:
-        self.locks = QListWidget()
-        self.locks.setToolTip("Ticked structures cannot be changed by painting or by any operation")
-        self.locks.setMaximumHeight(110)
-        self.locks.itemChanged.connect(lambda _item: self._sync_locks())
-        g = QGroupBox("Locked structures")
-        QVBoxLayout(g).addWidget(self.locks)
-        return g
+        self.lock_box = LocksBox(self.session)
+        self.locks = self.lock_box.list
+        return self.lock_box
 
     def _check_group(self) -> QGroupBox:
-        self.problems = QListWidget()
-        self.problems.setToolTip("Click a problem to go to it")
-        self.problems.itemClicked.connect(lambda item: self.jump_to(self.problems.row(item)))
-        g = QGroupBox("Level check")
-        QVBoxLayout(g).addWidget(self.problems)
-        return g
+        self.check_box = CheckBox(self.ws)
+        self.problems = self.check_box.list
+        return self.check_box
 
     # -- layer and session ------------------------------------------------------------
     def labels_layer(self):
@@ -270,24 +208,7 @@ class CorrectionWidget(QWidget):
 
     # -- locks --------------------------------------------------------------------------
     def _fill_locks(self) -> None:
-        layer, s = self.labels_layer(), self.session()
-        self.locks.blockSignals(True)
-        self.locks.clear()
-        present = label_counts(np.asarray(layer.data)) if layer is not None else {}
-        for sid in ontology.sort_cranio_caudal(present):
-            item = QListWidgetItem(ontology.name_of(sid))
-            item.setData(Qt.ItemDataRole.UserRole, int(sid))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if s is not None and sid in s.locked
-                               else Qt.CheckState.Unchecked)
-            self.locks.addItem(item)
-        self.locks.blockSignals(False)
-
-    def _sync_locks(self) -> None:
-        s = self.session()
-        if s is not None:
-            s.locked = {int(self.locks.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.locks.count())
-                        if self.locks.item(i).checkState() == Qt.CheckState.Checked}
+        self.lock_box.fill(self.labels_layer())
 
     def locked_ids(self) -> list[int]:
         """The structures no edit may change."""
@@ -296,10 +217,7 @@ class CorrectionWidget(QWidget):
 
     def lock(self, name: str, on: bool = True) -> None:
         """Lock (or unlock) a structure by name."""
-        sid = ontology.by_name(name).id
-        for i in range(self.locks.count()):
-            if self.locks.item(i).data(Qt.ItemDataRole.UserRole) == sid:
-                self.locks.item(i).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.lock_box.lock(name, on)
 
     # -- operations ---------------------------------------------------------------------
     def _id_a(self) -> int:
@@ -411,56 +329,16 @@ class CorrectionWidget(QWidget):
     # -- validator ----------------------------------------------------------------------
     def validate(self) -> list[corr.Finding]:
         """Re-run the level-sequence check and list its findings."""
-        layer = self.labels_layer()
-        self.problems.clear()
-        self.findings = corr.validate_sequence(np.asarray(layer.data), self._spacing()) if layer is not None else []
-        for f in self.findings:
-            item = QListWidgetItem(f"{'Error' if f.severity == 'error' else 'Check'}: {f.message}")
-            item.setForeground(Qt.GlobalColor.red if f.severity == "error" else Qt.GlobalColor.yellow)
-            self.problems.addItem(item)
-        if layer is not None and not self.findings:
-            self.problems.addItem(QListWidgetItem("No problems found in the level sequence."))
-        return self.findings
+        return self.check_box.check(self.labels_layer(), self._spacing())
+
+    @property
+    def findings(self) -> list[corr.Finding]:
+        """The level-sequence check's findings for the layer as it is now."""
+        return self.check_box.findings
 
     def jump_to(self, row: int) -> tuple[float, ...] | None:
         """Move the view to a validator finding (its sagittal slice and centre)."""
-        if not 0 <= row < len(self.findings):
-            return None
-        return self.ws.centre_on(self.labels_layer(), self.findings[row].position)
-
-    # -- journal and saving -------------------------------------------------------------
-    def restore_pending(self) -> int:
-        """Apply the edits recorded for this case in an earlier (crashed) session."""
-        layer = self.labels_layer()
-        s = self.session(layer)
-        if s is None or s.journal is None or not s.pending:
-            return 0
-        restored = s.restore()  # already in the journal: applying them records nothing new
-        self.save_box.offer_restore(0)
-        return self.apply(restored, "restore unsaved edits")
-
-    def decline_restore(self) -> None:
-        """Throw away the edits of an earlier session (they never come back)."""
-        s = self.session()
-        if s is not None:
-            s.decline()
-        self.save_box.offer_restore(0)
-
-    def save_labels(self, path: str | Path | None = None) -> Path | None:
-        """Export the corrected labels on the source grid (see :class:`SaveBox`)."""
-        return self.save_box.save_labels(path)
-
-    def save_landmarks(self) -> list[Path]:
-        """Save the case's landmarks as JSON and CSV."""
-        return self.save_box.save_landmarks()
-
-    def add_to_training(self) -> int:
-        """Keep the corrected case for the nnU-Net training-set export."""
-        return self.save_box.add_to_training()
-
-    def export_training(self, dataset_id: int = 500, name: str = "SpineCorrected") -> Path | None:
-        """Write the collected cases as an nnU-Net dataset."""
-        return self.save_box.export_training(dataset_id, name)
+        return self.check_box.jump_to(row, self.labels_layer())
 
 
 def _timer(parent, interval_ms: int, slot) -> QTimer:

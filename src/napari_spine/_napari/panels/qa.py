@@ -14,19 +14,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFormLayout,
     QGroupBox,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QWidget,
 )
 
@@ -41,14 +37,14 @@ from ...qa.triage import triage_score
 from .._workers import Task
 from .._workspace import Workspace
 from ._common import note, refill, scrolling, side_by_side
+from ._level_table import COLUMNS, LevelTable
 
 if TYPE_CHECKING:
     import napari
 
-COLUMNS = ("level", "Dice", "HD95 mm", "identified", "vol. diff mL", "flag", "comment")
 OVERLAY = "disagreement"
 
-__all__ = ["COLUMNS", "QAWidget", "triage_score"]
+__all__ = ["COLUMNS", "QAWidget", "triage_score"]  # triage_score: moved to the core, kept here
 
 
 class QAWidget(QWidget):
@@ -82,11 +78,7 @@ class QAWidget(QWidget):
         self.compute_btn.clicked.connect(lambda: self.compute())
         self.progress = QProgressBar()
         self.summary = note()
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table = LevelTable()
         self.table.cellClicked.connect(lambda row, _c: self.jump_to_row(row))
         self.checks = QListWidget()
         self.checks.setMaximumHeight(90)
@@ -165,9 +157,7 @@ class QAWidget(QWidget):
         self.rows = sorted(rows, key=lambda r: (r.dice, -(r.hd95_mm if not math.isnan(r.hd95_mm) else 1e9)))
         self.findings = findings
         flags = self.db.levels(self.current.case_key) if (self.db and self.current) else {}
-        self.table.setRowCount(len(self.rows))
-        for i, r in enumerate(self.rows):
-            self._fill_row(i, r, *flags.get(r.structure_id, (False, "")))
+        self.table.show_rows(self.rows, flags)
         self.checks.clear()
         for f in findings:
             self.checks.addItem(QListWidgetItem(f"{f.severity}: {f.message}"))
@@ -176,22 +166,6 @@ class QAWidget(QWidget):
         mean = np.mean([r.dice for r in self.rows]) if self.rows else math.nan
         return (f"{len(self.rows)} levels, mean Dice {mean:.3f}, identification rate {ident:.2f}, "
                 f"{sum(f.severity == 'error' for f in findings)} sequence errors")
-
-    def _fill_row(self, i: int, r: LevelRow, flag: bool, comment: str) -> None:
-        vals = [r.name, f"{r.dice:.3f}", "" if math.isnan(r.hd95_mm) else f"{r.hd95_mm:.1f}",
-                "" if r.identified is None else ("yes" if r.identified else "NO"),
-                f"{r.volume_diff_ml:+.2f}"]
-        for c, v in enumerate(vals):
-            item = QTableWidgetItem(v)
-            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            if c == 1 and r.dice < 0.8:
-                item.setForeground(Qt.GlobalColor.red)
-            self.table.setItem(i, c, item)
-        fl = QTableWidgetItem("")
-        fl.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
-        fl.setCheckState(Qt.CheckState.Checked if flag else Qt.CheckState.Unchecked)
-        self.table.setItem(i, 5, fl)
-        self.table.setItem(i, 6, QTableWidgetItem(comment))
 
     def _overlay(self) -> None:
         from napari.utils.colormaps import DirectLabelColormap
@@ -330,11 +304,8 @@ class QAWidget(QWidget):
         except ReviewConflict as exc:
             self.message.setText(f"Not saved: {exc}")
             return False
-        for i, r in enumerate(self.rows):
-            flag = self.table.item(i, 5).checkState() == Qt.CheckState.Checked
-            comment = self.table.item(i, 6).text() if self.table.item(i, 6) else ""
-            if flag or comment:
-                db.set_level(key, r.structure_id, flag=flag, comment=comment)
+        for sid, flag, comment in self.table.decisions(self.rows):
+            db.set_level(key, sid, flag=flag, comment=comment)
         if self.rows:
             db.save_snapshot(key, self.rows, self._snapshot(), reviewer)
         self._refresh_queue()
