@@ -1,15 +1,17 @@
 """The examples in the core modules' docstrings stay true."""
 
 import doctest
+import importlib
 
 import pytest
 
-import napari_spine.anatomy.ontology
-import napari_spine.geometry
-import napari_spine.io.nifti
+MODULES = ["napari_spine.geometry", "napari_spine.io.nifti", "napari_spine.anatomy.ontology",
+           "napari_spine.io.files", "napari_spine.io.safeload", "napari_spine.display",
+           "napari_spine.qa.metrics", "napari_spine.qa.overlay", "napari_spine.qa.triage",
+           "napari_spine.correction.ops"]
 
 
-@pytest.mark.parametrize("module", [napari_spine.geometry, napari_spine.io.nifti, napari_spine.anatomy.ontology])
-def test_docstring_examples(module):
-    result = doctest.testmod(module)
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0

@@ -73,6 +73,7 @@ class BatchOptions:
 
     @property
     def label_scheme(self) -> str:
+        """The label scheme of the written labels (``native`` unless canonical ids were asked for)."""
         return self.scheme or ("canonical" if self.command == "predict" else "native")
 
 
@@ -85,10 +86,12 @@ class BatchResult:
 
     @property
     def ok(self) -> bool:
+        """Cases that succeeded (or were up to date)."""
         return all(r["status"] == "ok" for r in self.rows)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
+        """Cases that failed, with their reasons in the rows."""
         return [r for r in self.rows if r["status"] != "ok"]
 
 
@@ -139,6 +142,8 @@ def _fingerprinted(opts: BatchOptions) -> dict:
 
 
 def case_fingerprint(ref, opts: BatchOptions, model_fp: str) -> str:
+    """A hash of everything a case's outputs depend on: its files (size and mtime), the
+    options and the model; an unchanged fingerprint means the outputs are up to date."""
     from . import __version__
 
     stamps = [_location_stamp(v) for v in ref.images.values()]
@@ -334,6 +339,7 @@ def _up_to_date(ref, out: Path, fingerprint: str) -> dict | None:
 
 # -- selection, checks, summary ----------------------------------------------------------------
 def select_cases(ds, split: str | None = None, case_ids: Sequence[str] = (), glob: str | None = None):
+    """The dataset's cases of one split, with the given ids, or matching a glob of ids."""
     cases = list(ds.cases)
     if split:
         cases = [c for c in cases if c.split == split or (split == "test" and c.split.startswith("test"))]
@@ -359,6 +365,7 @@ def _check_output(out: Path) -> None:
 
 
 def write_summary(rows: list[dict], out: Path, meta: dict) -> Path:
+    """Write ``summary.csv`` and ``summary.json`` (and ``summary.parquet`` with pandas) of a run."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -434,6 +441,7 @@ def _local_cluster(workers: int, gpu_resource: bool):
     return Client(cluster), cluster
 
 
+# long: the public signature lists every batch option by keyword (21 lines); the body is 43
 def run(
     command: str,
     root: str | os.PathLike,
@@ -464,13 +472,68 @@ def run(
     ``trust_model`` lets a model file that carries code (TorchScript) run; without it such
     a model stops the run before any worker starts.
     """
-    from . import open_dataset
-
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     opts = BatchOptions(command, scheme=scheme, model=str(model), device=device,
                         sequence=sequence, predictions=str(predictions) if predictions else None,
                         trust_model=bool(trust_model))
     root, out = Path(root), Path(out)
+    ds, cases = _open_cases(root, kind, split, case_ids, glob, command, predictions)
+    model_fp = _prepare_model(opts) if command == "predict" else ""
+    client = _client_for(scheduler, out)
+    say(f"{ds.kind}: {len(cases)} cases, {command} -> {out}")
+    fps = {c.case_id: case_fingerprint(c, opts, model_fp) for c in cases}
+    rows = {} if force else {c.case_id: prev for c in cases
+                             if (prev := _up_to_date(c, out, fps[c.case_id])) is not None}
+    todo = [c for c in cases if c.case_id not in rows]
+    result = BatchResult([], out, reused=list(rows))
+    if rows:
+        say(f"{len(rows)} cases up to date, {len(todo)} to compute")
+    t0 = time.perf_counter()
+
+    def record(row: dict) -> None:
+        rows[row["case_id"]] = row
+        result.computed.append(row["case_id"])
+        n, el = len(result.computed), time.perf_counter() - t0
+        tail = f"{row['status']}" + (f": {row['reason']}" if row["reason"] else "")
+        say(f"[{n}/{len(todo)}] {row['case_id']} {tail} ({row.get('seconds', 0):.1f} s) "
+            f"elapsed {el:.0f} s, ETA {el / n * (len(todo) - n):.0f} s")
+
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if todo and client is None and n_workers == 0:
+        for c in todo:
+            record(process_case(c, opts, str(out), fps[c.case_id]))
+    elif todo:
+        _run_on_dask(client, n_workers, gpu_resource, todo, opts, out, fps, record, say)
+    elif client is not None:
+        client.close()
+    result.rows = [rows[c.case_id] for c in cases]
+    write_summary(result.rows, out, {"command": command, "root": str(root), "kind": ds.kind,
+                                     **asdict(opts), "split": split, "cases": list(case_ids),
+                                     "glob": glob})
+    if command == "qa":
+        _write_report(result.rows, out, f"napari-spine {command}: {ds.kind} {root.name}")
+    n_fail = len(result.failed)
+    say(f"done: {len(result.rows) - n_fail} ok, {n_fail} failed; summary {out / 'summary.csv'}")
+    return result
+
+
+def _client_for(scheduler: str | None, out: Path):
+    """The client of an existing cluster (None for a local run), connected before anything
+    is written; an unusable output folder closes it again."""
+    client = _connect(scheduler) if scheduler else None
+    try:
+        _check_output(out)
+    except BatchError:
+        if client is not None:
+            client.close()
+        raise
+    return client
+
+
+def _open_cases(root: Path, kind, split, case_ids, glob, command: str, predictions):
+    """The dataset and the cases to run on; a BatchError says why there are none."""
+    from . import open_dataset
+
     if not root.exists():
         raise BatchError(f"{root}: no such folder")
     if root.is_dir() and not any(root.iterdir()):
@@ -487,90 +550,48 @@ def run(
                          f"cases={list(case_ids) or 'all'}, glob={glob})")
     if command == "qa" and not predictions and not any(c.has_labels for c in cases):
         raise BatchError(f"{root}: {ds.kind} cases have no labels to check")
-    model_fp = model_fingerprint(opts.model) if command == "predict" else ""
-    if command == "predict":
-        from .inference import load_model
+    return ds, cases
 
-        try:  # fail early, before any worker starts, on a bad model; reused in-process
-            _MODELS[opts.model] = load_model(opts.model, trust=opts.trust_model)
-        except SpineIOError as exc:
-            raise BatchError(str(exc)) from None
-    client = _connect(scheduler) if scheduler else None  # before anything is written
+
+def _prepare_model(opts: BatchOptions) -> str:
+    """Load the model once here (a bad or untrusted model fails before any worker starts;
+    in-process runs reuse it) and return its fingerprint."""
+    from .inference import load_model
+
+    fp = model_fingerprint(opts.model)
     try:
-        _check_output(out)
-    except BatchError:
-        if client is not None:
-            client.close()
-        raise
-    say(f"{ds.kind}: {len(cases)} cases, {command} -> {out}")
+        _MODELS[opts.model] = load_model(opts.model, trust=opts.trust_model)
+    except SpineIOError as exc:
+        raise BatchError(str(exc)) from None
+    return fp
 
-    fps = {c.case_id: case_fingerprint(c, opts, model_fp) for c in cases}
-    rows: dict[str, dict] = {}
-    todo = []
-    for c in cases:
-        prev = None if force else _up_to_date(c, out, fps[c.case_id])
-        if prev is not None:
-            rows[c.case_id] = prev
-        else:
-            todo.append(c)
-    result = BatchResult([], out, reused=list(rows))
-    if rows:
-        say(f"{len(rows)} cases up to date, {len(todo)} to compute")
 
-    t0 = time.perf_counter()
+def _run_on_dask(client, n_workers: int, gpu_resource: bool, todo, opts: BatchOptions, out: Path,
+                 fps: dict[str, str], record, say) -> None:
+    """Submit every case to a Dask cluster (a LocalCluster unless ``client`` is given) and
+    ``record`` each row as it completes; a worker that dies on a case fails that case only."""
+    from dask.distributed import as_completed
 
-    def record(row: dict) -> None:
-        rows[row["case_id"]] = row
-        result.computed.append(row["case_id"])
-        n = len(result.computed)
-        el = time.perf_counter() - t0
-        eta = el / n * (len(todo) - n)
-        tail = f"{row['status']}" + (f": {row['reason']}" if row["reason"] else "")
-        say(f"[{n}/{len(todo)}] {row['case_id']} {tail} ({row.get('seconds', 0):.1f} s) "
-            f"elapsed {el:.0f} s, ETA {eta:.0f} s")
-
-    if todo:
-        n_workers = workers if workers is not None else (os.cpu_count() or 1)
-        if client is None and n_workers == 0:
-            for c in todo:
-                record(process_case(c, opts, str(out), fps[c.case_id]))
-        else:
-            cluster = None
-            if client is None:
-                client, cluster = _local_cluster(n_workers, gpu_resource)
+    cluster = None
+    if client is None:
+        client, cluster = _local_cluster(n_workers, gpu_resource)
+    try:
+        link = client.dashboard_link if cluster is None or cluster.dashboard_link else ""
+        say(f"Dask: {len(client.scheduler_info()['workers'])} workers"
+            + (f", dashboard {link}" if link else " (install bokeh for the dashboard)"))
+        resources = {"GPU": 1} if gpu_resource else None
+        futs = {client.submit(process_case, c, opts, str(out), fps[c.case_id],
+                              key=f"{opts.command}-{safe_name(c.case_id)}-{fps[c.case_id][:12]}",
+                              pure=False, resources=resources): c for c in todo}
+        for f in as_completed(futs):
+            c = futs[f]
             try:
-                link = client.dashboard_link if cluster is None or cluster.dashboard_link else ""
-                say(f"Dask: {len(client.scheduler_info()['workers'])} workers"
-                    + (f", dashboard {link}" if link else " (install bokeh for the dashboard)"))
-                from dask.distributed import as_completed
-
-                resources = {"GPU": 1} if gpu_resource else None
-                futs = {}
-                for c in todo:
-                    f = client.submit(process_case, c, opts, str(out), fps[c.case_id],
-                                      key=f"{command}-{safe_name(c.case_id)}-{fps[c.case_id][:12]}",
-                                      pure=False, resources=resources)
-                    futs[f] = c
-                for f in as_completed(futs):
-                    c = futs[f]
-                    try:
-                        row = f.result()
-                    except Exception as exc:  # noqa: BLE001 - a worker died on this case
-                        row = {"case_id": c.case_id, "split": c.split, "status": "failed",
-                               "reason": f"{type(exc).__name__}: {exc}", "outputs": ""}
-                    record(row)
-            finally:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
-    elif client is not None:
+                row = f.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died on this case
+                row = {"case_id": c.case_id, "split": c.split, "status": "failed",
+                       "reason": f"{type(exc).__name__}: {exc}", "outputs": ""}
+            record(row)
+    finally:
         client.close()
-    result.rows = [rows[c.case_id] for c in cases]
-    meta = {"command": command, "root": str(root), "kind": ds.kind, **asdict(opts),
-            "split": split, "cases": list(case_ids), "glob": glob}
-    write_summary(result.rows, out, meta)
-    if command == "qa":
-        _write_report(result.rows, out, f"napari-spine {command}: {ds.kind} {root.name}")
-    n_fail = len(result.failed)
-    say(f"done: {len(result.rows) - n_fail} ok, {n_fail} failed; summary {out / 'summary.csv'}")
-    return result
+        if cluster is not None:
+            cluster.close()

@@ -66,6 +66,7 @@ class Landmarks:
 
     @property
     def structure_names(self) -> tuple[str, ...]:
+        """The anatomy name of each landmark's structure."""
         return tuple(ontology.name_of(i) for i in self.structure_ids)
 
 
@@ -104,14 +105,17 @@ class SourceGeometry:
 
     @property
     def axcodes(self) -> tuple[str, str, str]:
+        """The file's axis codes (``("L", "P", "S")`` for an LPS file)."""
         return geometry.axcodes(self.affine)
 
     @property
     def obliquity_deg(self) -> float:
+        """How far the file's axes are from the scanner axes, in degrees (0 when aligned)."""
         return geometry.obliquity_degrees(self.affine)
 
     @property
     def oblique(self) -> bool:
+        """Whether the file's axes are further from the scanner axes than the tolerance."""
         return self.obliquity_deg > geometry.OBLIQUE_TOLERANCE_DEG
 
 
@@ -132,6 +136,7 @@ class LabelEntry:
 
     @property
     def is_spine(self) -> bool:
+        """Whether the structure is in the spine anatomy table (not an organ of another tool)."""
         return self.anatomy_id is not None
 
 
@@ -239,6 +244,7 @@ class SpineCase:
 
     @property
     def structures_present(self) -> tuple[int, ...]:
+        """Anatomy ids present in the labels (background excluded), ascending."""
         from .anatomy.labelmaps import present_ids
 
         if self.labels is None:
@@ -337,9 +343,11 @@ class SpineCase:
         return out
 
     def with_landmarks(self, landmarks: Landmarks | None) -> SpineCase:
+        """The case with other landmarks (same image, labels and geometry)."""
         return dataclasses.replace(self, landmarks=landmarks)
 
     def describe(self) -> str:
+        """A human-readable summary: ids, geometry, labels, names and warnings."""
         sp = ", ".join(f"{s:.3g}" for s in self.spacing)
         lines = [
             f"{self.dataset} case {self.case_id}: {self.modality}, shape {self.shape}, "

@@ -14,15 +14,18 @@ from pathlib import Path
 
 __all__ = ["main"]
 
+_VIEW_HELP = ("Spine CT/MRI viewer, labels and QA. Opens napari with the napari-spine "
+             "widgets and the given files, or a sample phantom. Other commands: "
+             "'napari-spine info IMAGE [LABELS]', "
+             "'napari-spine batch {predict,qa,export} ROOT --out DIR'.")
+_BATCH_HELP = ("Run predict, qa or export over every case of a dataset (MMCSD, CSpineSeg, "
+              "CTSpine1K, SSMSpine, Spine-MSCA), on a Dask cluster. Per-case outputs, logs and "
+              "DIR/summary.csv; a rerun skips cases already done. Exit code 0 when every case "
+              "succeeded.")
+
 
 def _view_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="napari-spine",
-        description="Spine CT/MRI viewer, labels and QA. Opens napari with the napari-spine "
-        "widgets and the given files, or a sample phantom. Other commands: "
-        "'napari-spine info IMAGE [LABELS]', "
-        "'napari-spine batch {predict,qa,export} ROOT --out DIR'.",
-    )
+    p = argparse.ArgumentParser(prog="napari-spine", description=_VIEW_HELP)
     p.add_argument("paths", nargs="*", help="NIfTI images or segmentations to open")
     p.add_argument("--sample", choices=("ct", "mr", "none"), default=None,
                    help="sample phantom to open when no path is given (default: ct)")
@@ -47,13 +50,7 @@ def _info_parser() -> argparse.ArgumentParser:
 
 
 def _batch_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="napari-spine batch",
-        description="Run predict, qa or export over every case of a dataset (MMCSD, CSpineSeg, "
-        "CTSpine1K, SSMSpine, Spine-MSCA), on a Dask cluster. Per-case outputs, logs and "
-        "DIR/summary.csv; a rerun skips cases already done. Exit code 0 when every case "
-        "succeeded.",
-    )
+    p = argparse.ArgumentParser(prog="napari-spine batch", description=_BATCH_HELP)
     p.add_argument("command", choices=("predict", "qa", "export"))
     p.add_argument("root", help="dataset root, a folder inside it, a file or an archive")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -178,6 +175,7 @@ def _view(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``napari-spine`` command line (``napari-spine --help``); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return _info(_info_parser().parse_args(argv[1:]))

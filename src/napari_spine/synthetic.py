@@ -98,6 +98,7 @@ def _rotation_lr(deg: float) -> np.ndarray:
     return r
 
 
+# long: draws the phantom structure by structure, head to foot, like a recipe
 def make_phantom(
     shape: Sequence[int] = (64, 160, 96),
     spacing: Sequence[float] = (1.0, 1.0, 1.0),

@@ -39,6 +39,8 @@ def open_viewer(paths=(), sample: str | None = None, show: bool = True, scheme: 
 
 def launch(paths=(), sample: str | None = None, screenshot: str | None = None,
            scheme: str | None = None) -> int:
+    """Open the viewer (see :func:`open_viewer`) and run napari; with ``screenshot`` save a
+    picture of the whole window there and close instead. Returns the exit code."""
     import napari
 
     viewer = open_viewer(paths, sample, scheme=scheme)

@@ -60,6 +60,8 @@ def _meta(case: SpineCase, role: str) -> dict[str, Any]:
 
 
 def image_layer_data(case: SpineCase, name: str | None = None) -> tuple:
+    """``(data, kwargs, "image")`` for napari: the case's image on its display grid, with
+    the modality's default contrast."""
     d = case.display
     kwargs = {
         "name": name or f"{case.case_id} {case.modality}",
@@ -74,6 +76,8 @@ def image_layer_data(case: SpineCase, name: str | None = None) -> tuple:
 
 
 def labels_layer_data(case: SpineCase, labels: np.ndarray | None = None, name: str | None = None) -> tuple:
+    """``(data, kwargs, "labels")`` for napari: the case's labels (or ``labels``, e.g. a
+    prediction) with the anatomy colours and names."""
     lab = case.labels if labels is None else labels
     if lab is None:
         raise ValueError(f"case {case.case_id} has no labels")
@@ -96,6 +100,7 @@ def labels_layer_data(case: SpineCase, labels: np.ndarray | None = None, name: s
 
 
 def landmarks_layer_data(case: SpineCase, landmarks: Landmarks | None = None, name: str | None = None) -> tuple:
+    """``(data, kwargs, "points")`` for napari: the case's landmarks coloured by structure."""
     lm = landmarks if landmarks is not None else case.landmarks
     if lm is None:
         raise ValueError(f"case {case.case_id} has no landmarks")

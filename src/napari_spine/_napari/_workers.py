@@ -112,15 +112,18 @@ class Task:
         if self.status is not None and text is not None:
             self.status.setText(text)
 
-    def _begin(self, desc: str) -> None:
-        self._running = True
+    def _set_running(self, running: bool) -> None:
+        self._running = running
         for b in self.buttons:
-            b.setEnabled(False)
+            b.setEnabled(not running)
         if self.cancel_button is not None:
-            self.cancel_button.setEnabled(True)
+            self.cancel_button.setEnabled(running)
         if self.progress is not None:
-            self.progress.setRange(0, 0)
-            self.progress.setVisible(True)
+            self.progress.setRange(0, 0)  # busy until the job reports a count
+            self.progress.setVisible(running)
+
+    def _begin(self, desc: str) -> None:
+        self._set_running(True)
         self._say(f"{desc}…")
 
     def _on_event(self, ev: Any) -> None:
@@ -131,14 +134,8 @@ class Task:
             self._say(ev.message)
 
     def _stopped(self) -> None:
-        self._running = False
         self.worker = None
-        for b in self.buttons:
-            b.setEnabled(True)
-        if self.cancel_button is not None:
-            self.cancel_button.setEnabled(False)
-        if self.progress is not None:
-            self.progress.setVisible(False)
+        self._set_running(False)
 
     def _end(self, res: Any, desc: str, done, failed) -> None:
         self._stopped()

@@ -104,6 +104,7 @@ def _lut(table: Mapping[int, int], size: int, dtype) -> np.ndarray:
 
 
 def smallest_uint(max_value: int) -> np.dtype:
+    """The smallest unsigned integer dtype that holds ``max_value``."""
     for dt in (np.uint8, np.uint16, np.uint32):
         if max_value <= np.iinfo(dt).max:
             return np.dtype(dt)
@@ -210,6 +211,7 @@ def _registry() -> Mapping[str, LabelMap]:
 
 
 def available_schemes() -> tuple[str, ...]:
+    """Names of every label scheme (the JSON files in ``label_maps/`` and registered ones)."""
     return tuple(sorted({lm.name for lm in _registry().values()}))
 
 

@@ -148,6 +148,7 @@ def _hsv(h: float, s: float, v: float) -> tuple[float, float, float, float]:
 _GOLDEN = 0.381966
 
 
+# long: the anatomy table as data, region by region; splitting it would scatter one table
 def _build() -> tuple[Structure, ...]:
     out: list[Structure] = []
     for k, (name, vid) in enumerate(_VERTEBRAE):
@@ -286,11 +287,13 @@ def by_name(name: str) -> Structure:
 
 
 def name_of(structure_id: int) -> str:
+    """The display name of an anatomy id (``"Label <id>"`` for an id outside the table)."""
     s = _BY_ID.get(int(structure_id))
     return s.name if s is not None else f"label {int(structure_id)}"
 
 
 def color_of(structure_id: int) -> tuple[float, float, float, float]:
+    """The RGBA colour of an anatomy id (grey for an id outside the table)."""
     return by_id(structure_id).color
 
 
@@ -318,11 +321,13 @@ def disc_between(upper: str, lower: str) -> int:
 
 
 def is_vertebra(structure_id: int) -> bool:
+    """Whether an id is a vertebra of any level, or a "level not assigned" vertebra or body."""
     s = _BY_ID.get(int(structure_id))
     return s is not None and s.kind == "vertebra"
 
 
 def is_disc(structure_id: int) -> bool:
+    """Whether an id is an intervertebral disc."""
     s = _BY_ID.get(int(structure_id))
     return s is not None and s.kind == "disc"
 

@@ -5,20 +5,9 @@ Everything here is pure numpy/scipy on display-ordered canonical label arrays; t
 Correction dock widget calls these functions.
 """
 
+from . import ops
 from .journal import EditJournal, JournalError
-from .ops import (
-    fill_holes,
-    interpolate_between_slices,
-    keep_largest,
-    level_sequence,
-    merge,
-    plane_from_points,
-    relabel,
-    remove_islands,
-    shift_levels,
-    split_by_plane,
-    swap_levels,
-)
+from .ops import *  # noqa: F403 - the operations, listed in ops.__all__
 from .session import CorrectionSession, revert_structure
 from .validate import Finding, structure_stats, validate_sequence
 
@@ -27,18 +16,8 @@ __all__ = [
     "EditJournal",
     "Finding",
     "JournalError",
-    "fill_holes",
-    "interpolate_between_slices",
-    "keep_largest",
-    "level_sequence",
-    "merge",
-    "plane_from_points",
-    "relabel",
-    "remove_islands",
     "revert_structure",
-    "shift_levels",
-    "split_by_plane",
     "structure_stats",
-    "swap_levels",
     "validate_sequence",
+    *ops.__all__,
 ]

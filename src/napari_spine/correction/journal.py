@@ -68,6 +68,7 @@ class EditJournal:
 
     # -- state -------------------------------------------------------------------------
     def entries(self) -> list[JournalEntry]:
+        """The recorded edits in order (lines torn by a crash, or whose file is missing, left out)."""
         if not self._log.is_file():
             return []
         out = []

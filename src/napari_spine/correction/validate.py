@@ -81,6 +81,8 @@ def structure_stats(labels: np.ndarray) -> dict[int, StructureStats]:
     return out
 
 
+# long: one pass over the structure statistics with a check per rule, in reading order;
+# the rules share the per-level stats and the finding list
 def validate_sequence(
     labels: np.ndarray,
     spacing: Sequence[float] = (1.0, 1.0, 1.0),

@@ -28,6 +28,8 @@ ADAPTERS: tuple[DatasetAdapter, ...] = (
 
 
 def get_adapter(kind: str) -> DatasetAdapter:
+    """The adapter of a dataset kind (``"mmcsd"``, ``"cspineseg"``, ``"ctspine1k"``,
+    ``"ssmspine"``, ``"spine_msca"``)."""
     for a in ADAPTERS:
         if a.kind == kind:
             return a

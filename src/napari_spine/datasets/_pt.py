@@ -79,20 +79,25 @@ class JoinedParts(io.RawIOBase):
         self._files: dict[int, Any] = {}
 
     def readable(self) -> bool:
+        """Always True (a read-only stream)."""
         return True
 
     def seekable(self) -> bool:
+        """Always True."""
         return True
 
     def tell(self) -> int:
+        """The position in the joined bytes."""
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move to a position in the joined bytes (``whence`` as for files)."""
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
         self._pos = max(0, base + offset)
         return self._pos
 
     def readinto(self, buf) -> int:
+        """Read into ``b`` across part boundaries; returns the byte count."""
         view = memoryview(buf).cast("B")
         done = 0
         while done < len(view) and self._pos < self._size:
@@ -110,6 +115,7 @@ class JoinedParts(io.RawIOBase):
         return done
 
     def close(self) -> None:
+        """Close every part file."""
         for f in self._files.values():
             f.close()
         self._files.clear()
@@ -146,6 +152,7 @@ def open_archive(archive: str | os.PathLike) -> Iterator[zipfile.ZipFile]:
 
 
 def list_members(archive: str | os.PathLike, suffix: str = ".pt") -> list[str]:
+    """The ``.pt`` members of a zip archive (or of its joined ``.zip.NNN`` parts)."""
     with open_archive(archive) as z:
         return sorted(i.filename for i in z.infolist() if i.filename.lower().endswith(suffix)
                       and not i.is_dir() and "__MACOSX" not in i.filename)
@@ -268,6 +275,7 @@ def load_pt(location: str) -> Any:
 
 
 def peek_keys(location: str) -> set[str]:
+    """The top-level keys of a ``.pt`` file's dict (empty when it holds something else)."""
     obj = load_pt(location)
     return set(obj) if isinstance(obj, dict) else set()
 

@@ -24,19 +24,20 @@ from . import _pt
 UNIT_SPACING = "no physical pixel size in this dataset: 1 pixel = 1 unit (distances in pixels)"
 
 
+_SPLIT_WORDS = (("validation", "vail|vali|val|validation"), ("test", "test"), ("train", "train"))
+
+
 def split_from(parts: list[str]) -> str:
+    """The split named by the innermost folder or archive name (train/validation/test)."""
     for part in reversed(parts):
-        p = part.lower()
-        if re.search(r"(^|[_\-])(vail|vali|val|validation)(\.|$|[_\-])", p):
-            return "validation"
-        if re.search(r"(^|[_\-])test(\.|$|[_\-])", p):
-            return "test"
-        if re.search(r"(^|[_\-])train(\.|$|[_\-])", p):
-            return "train"
+        for split, word in _SPLIT_WORDS:
+            if re.search(rf"(^|[_\-])({word})(\.|$|[_\-])", part.lower()):
+                return split
     return "unknown"
 
 
 def location_parts(loc: str, base: Path) -> list[str]:
+    """The path parts of a location below ``base`` (archive stem first for a member)."""
     archive, member = _pt.split_location(loc)
     if member is not None:
         stem, inner = Path(archive).name.split(".zip")[0], list(PurePosixPath(member).parts)
@@ -48,6 +49,7 @@ def location_parts(loc: str, base: Path) -> list[str]:
 
 
 def case_id_of(loc: str, base: Path, strip_file: bool) -> str:
+    """A case id from a location: its parts below ``base``, without ``.pt`` (or the file name)."""
     parts = location_parts(loc, base)
     if strip_file:
         parts = parts[:-1]
@@ -67,6 +69,7 @@ def _as_2d(arr: Any, loc: str, key: str) -> np.ndarray:
 
 def make_2d_case(image, labels, *, loc: str, kind: str, case_id: str, scheme: str,
                  landmarks: Landmarks | None = None, metadata: dict | None = None) -> SpineCase:
+    """A ``(1, H, W)`` case from a 2-D slice and its labels in ``scheme``, at unit spacing."""
     img = _as_2d(image, loc, "img")
     lab = None
     if labels is not None:
@@ -102,6 +105,7 @@ def dataset_root(path: Path) -> Path:
 
 
 def first_pt(path: Path) -> str | None:
+    """The first ``.pt`` file at or below ``path`` (archive members included), or None."""
     if path.is_file():
         return str(path) if path.name.lower().endswith(".pt") else None
     for loc in _pt.iter_pt_files(path):

@@ -65,6 +65,7 @@ class CaseRef:
 
     @property
     def sequences(self) -> tuple[str, ...]:
+        """The names of the case's images (MMCSD sequences, SSMSpine variants ...)."""
         return tuple(self.images)
 
 
@@ -91,6 +92,7 @@ class DatasetAdapter:
     assumptions: tuple[str, ...] = ()
 
     def detect(self, path: Path) -> Detection | None:  # pragma: no cover - abstract
+        """A :class:`Detection` when ``path`` is (inside) this dataset, else None."""
         raise NotImplementedError
 
     def list_cases(self, root: Path, within: Path | None = None, *,
@@ -100,6 +102,7 @@ class DatasetAdapter:
         raise NotImplementedError
 
     def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:  # pragma: no cover
+        """Load one listed case (``sequence`` picks an image where the dataset has several)."""
         raise NotImplementedError
 
     def dataset_warnings(self, root: Path) -> list[str]:
@@ -134,13 +137,16 @@ class Dataset:
         raise KeyError(f"{self.root}: no case {key!r} in this {self.kind} dataset")
 
     def split_counts(self) -> dict[str, int]:
+        """Number of cases per split."""
         return dict(sorted(Counter(c.split for c in self.cases).items()))
 
     def load_case(self, key: int | str | CaseRef, sequence: str | None = None) -> SpineCase:
+        """Load a case by id (or :class:`CaseRef`)."""
         ref = key if isinstance(key, CaseRef) else self[key]
         return load_ref(self.adapter, ref, sequence)
 
     def filter(self, text: str = "", split: str | None = None) -> list[CaseRef]:
+        """Cases whose id or metadata contain ``text`` (case-insensitive), in ``split``."""
         t = text.strip().lower()
         out = []
         for c in self.cases:

@@ -99,6 +99,8 @@ class MidrcMetadata:
         self.case = table("case", "submitter_id")
 
     def for_file(self, image_name: str) -> dict[str, str]:
+        """The MIDRC metadata of an image file: annotation -> series -> study -> case rows
+        (the patient id falls back to the file name's first field)."""
         meta: dict[str, str] = {}
         ann = self.annotation.get(image_name)
         series = self.series.get(_first(ann.get("mr_series_files.submitter_id"))) if ann else None
@@ -147,6 +149,7 @@ class CSpineSegAdapter(DatasetAdapter):
     )
 
     def detect(self, path: Path) -> Detection | None:
+        """See :meth:`DatasetAdapter.detect`."""
         path = Path(path)
         for p in [path, *list(path.parents)[:4]]:
             if not p.is_dir():
@@ -172,6 +175,7 @@ class CSpineSegAdapter(DatasetAdapter):
         return None
 
     def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
+        """See :meth:`DatasetAdapter.list_cases`."""
         root = Path(root)
         base = Path(within) if within is not None else root
         doc = _nnunet_json(root)
@@ -208,6 +212,7 @@ class CSpineSegAdapter(DatasetAdapter):
         return cases
 
     def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:
+        """See :meth:`DatasetAdapter.load_case`."""
         return load_nifti_case(
             ref.images["T2 sag"], ref.labels, label_scheme="cspineseg", modality="MR-T2",
             case_id=ref.case_id, dataset=self.kind, metadata={"split": ref.split, **ref.metadata},

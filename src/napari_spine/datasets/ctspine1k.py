@@ -13,15 +13,8 @@ from pathlib import Path
 
 from ..case import SpineCase
 from ..io.nifti import load_case as load_nifti_case
-from .base import (
-    CaseRef,
-    DatasetAdapter,
-    Detection,
-    nifti_stem,
-    pair_images_and_masks,
-    scan_files,
-    unique_case_ids,
-)
+from . import base as dsbase
+from .base import CaseRef, DatasetAdapter, Detection
 
 _STEM = re.compile(r"^(1\.3\.6\.1\.4\.1\.9328\.50\.4\.\d+|CTC-\d+|liver_\d+|HN_P\d+|volume-covid19-A-\d+(_\d+)?_ct)$")
 _GROUPS = {"COLONOG", "COVID-19", "HNSCC-3DCT-RT", "MSD-T10"}
@@ -83,21 +76,22 @@ class CTSpine1KAdapter(DatasetAdapter):
     )
 
     def detect(self, path: Path) -> Detection | None:
+        """See :meth:`DatasetAdapter.detect`."""
         path = Path(path)
         for p in [path, *list(path.parents)[:5]]:
             if p.is_dir() and _is_root(p):
                 return Detection(self.kind, p, 0.95, "raw_data/volumes, data/+label/ or data_split.txt")
         folder = path if path.is_dir() else path.parent
         if path.is_file():
-            stem = nifti_stem(path)
+            stem = dsbase.nifti_stem(path)
             if stem.endswith("_seg"):
                 stem = stem[:-4]
             if _STEM.match(stem):
                 return Detection(self.kind, folder, 0.85, "CTSpine1K file name")
             return None
         n = 0
-        for f in scan_files(folder, (".nii.gz", ".nii"), max_depth=2):
-            stem = nifti_stem(f)
+        for f in dsbase.scan_files(folder, (".nii.gz", ".nii"), max_depth=2):
+            stem = dsbase.nifti_stem(f)
             stem = stem[:-4] if stem.endswith("_seg") else stem
             if _STEM.match(stem):
                 n += 1
@@ -106,17 +100,18 @@ class CTSpine1KAdapter(DatasetAdapter):
         return Detection(self.kind, folder, 0.6, "CTSpine1K file names") if n else None
 
     def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
+        """See :meth:`DatasetAdapter.list_cases`."""
         root = Path(root)
         base = Path(within) if within is not None else root
         split_path = _split_file(root)
         splits = parse_split_file(split_path) if split_path else {}
-        pairs = pair_images_and_masks(base, "_seg", warn, groups=_GROUPS)
-        groups = [img.parent.name if img.parent.name in _GROUPS else group_of(nifti_stem(img))
+        pairs = dsbase.pair_images_and_masks(base, "_seg", warn, groups=_GROUPS)
+        groups = [img.parent.name if img.parent.name in _GROUPS else group_of(dsbase.nifti_stem(img))
                   for img, _ in pairs]
-        ids = unique_case_ids([nifti_stem(img) for img, _ in pairs], groups, warn)
+        ids = dsbase.unique_case_ids([dsbase.nifti_stem(img) for img, _ in pairs], groups, warn)
         cases = []
         for (img, lab), group, case_id in zip(pairs, groups, ids, strict=True):
-            stem = nifti_stem(img)
+            stem = dsbase.nifti_stem(img)
             split = splits.get(img.name) or splits.get(f"{stem}.nii.gz")
             if split is None:
                 parts = {p.lower() for p in img.relative_to(base).parts[:-1]}
@@ -130,6 +125,7 @@ class CTSpine1KAdapter(DatasetAdapter):
         return cases
 
     def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:
+        """See :meth:`DatasetAdapter.load_case`."""
         return load_nifti_case(
             ref.images["CT"], ref.labels, label_scheme="ctspine1k", modality="CT",
             case_id=ref.case_id, dataset=self.kind,

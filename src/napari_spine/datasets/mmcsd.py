@@ -152,6 +152,7 @@ def _parse_rows(cols: dict[str, int], rows, warn=_noop) -> dict[int, dict[str, A
 
 
 def read_ids(path: Path) -> set[int]:
+    """Patient ids of an MMCSD split file, one per line (lines without an id are skipped)."""
     ids = set()
     for line in path.read_text(errors="replace").splitlines():
         pid = patient_id(line)
@@ -178,6 +179,7 @@ class MMCSDAdapter(DatasetAdapter):
     )
 
     def detect(self, path: Path) -> Detection | None:
+        """See :meth:`DatasetAdapter.detect`."""
         path = Path(path)
         for p in [path, *list(path.parents)[:4]]:
             if p.is_dir() and _is_root(p):
@@ -200,6 +202,7 @@ class MMCSDAdapter(DatasetAdapter):
         return {}, warnings
 
     def dataset_warnings(self, root: Path) -> list[str]:
+        """See :meth:`DatasetAdapter.dataset_warnings`."""
         clinical, warnings = self._clinical(Path(root))
         if not clinical and not warnings:
             warnings.append(f"{root}: no clinical spreadsheet (text/high_pain_text.xlsx) found")
@@ -222,6 +225,7 @@ class MMCSDAdapter(DatasetAdapter):
         return out
 
     def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
+        """See :meth:`DatasetAdapter.list_cases`."""
         root = Path(root)
         clinical, _ = self._clinical(root, warn)
         splits = self._splits(root, warn or _noop)
@@ -247,6 +251,7 @@ class MMCSDAdapter(DatasetAdapter):
         return cases
 
     def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:
+        """See :meth:`DatasetAdapter.load_case`."""
         seq = sequence or next((s for s in ("t2_sag", "t1_sag", "ct_bone", "ct_tissue", "t2_tra")
                                 if s in ref.images), None)
         if seq is None or seq not in ref.images:

@@ -56,6 +56,7 @@ class SSMSpineAdapter(DatasetAdapter):
     VARIANTS = ("img", "img_corrected", "img_equalized")
 
     def detect(self, path: Path) -> Detection | None:
+        """See :meth:`DatasetAdapter.detect`."""
         path = Path(path)
         if path.is_file() and path.name.lower().startswith("ssmspine") and ".zip" in path.name.lower():
             return Detection(self.kind, path.parent, 0.9, "SSMSpine archive name")
@@ -71,6 +72,7 @@ class SSMSpineAdapter(DatasetAdapter):
         return None
 
     def list_cases(self, root: Path, within: Path | None = None, *, warn=None) -> list[CaseRef]:
+        """See :meth:`DatasetAdapter.list_cases`."""
         base = Path(within) if within is not None else Path(root)
         cases = []
         for loc in (_pt.iter_pt_files(base, warn) if base.is_dir() else [str(base)]):
@@ -83,6 +85,7 @@ class SSMSpineAdapter(DatasetAdapter):
         return cases
 
     def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:
+        """See :meth:`DatasetAdapter.load_case`."""
         variant = sequence or "img"
         loc = ref.images.get(variant) or next(iter(ref.images.values()))
         data = _pt.load_pt(loc)

@@ -81,12 +81,14 @@ class ModelCard:
         return tuple(_canonical(self.labels[k], self.name) for k in sorted(self.labels))
 
     def to_json(self) -> str:
+        """The card as JSON text (what ``model_card.json`` holds)."""
         d = asdict(self)
         d["labels"] = {str(k): v for k, v in self.labels.items()}
         return json.dumps(d, indent=1)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "<card>") -> ModelCard:
+        """A card from a parsed ``model_card.json``; ``where`` names it in errors."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if "name" not in d:
@@ -108,6 +110,7 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "<card>") -> ModelCard:
+        """A card from JSON text; ``where`` names it in errors."""
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
@@ -118,9 +121,11 @@ class ModelCard:
 
     @classmethod
     def read(cls, path: str | Path) -> ModelCard:
+        """A card from a ``model_card.json`` file."""
         return cls.from_json(Path(path).read_bytes(), str(path))
 
     def validate(self, source: str = "<card>") -> None:
+        """Raise :class:`ModelError` (naming ``where``) when the card is inconsistent."""
         where = f"{source} ({self.name})"
         if self.task not in ("segmentation", "classification"):
             raise ModelError(f"{where}: task must be segmentation or classification")

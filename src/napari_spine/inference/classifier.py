@@ -29,6 +29,7 @@ CLASSES = ("no residual neck pain at 1 year", "residual neck pain at 1 year (VAS
 
 
 def looks_like_densenet(state: dict) -> bool:
+    """Whether a state dict has the keys of MONAI's ``DenseNet121``."""
     return any(str(k).startswith("features.conv0") for k in state) and any(
         str(k).startswith("class_layers.out") for k in state
     )
@@ -55,6 +56,7 @@ def mmcsd_preprocess(volume: np.ndarray):
 
 
 def load_mmcsd(state: dict, path) -> object:
+    """The MMCSD outcome classifier from a DenseNet121 state dict (needs MONAI)."""
     from .types import SpineModel
 
     try:

@@ -75,6 +75,7 @@ _ALLOWED_CLASSES = {**{n: tuple(n.rsplit(".", 1)) for n in _ALLOWED_NETWORKS}, *
 
 
 def folder_kind(path: Path) -> str | None:
+    """``"v2"`` or ``"v1"`` for an nnU-Net trained-model folder, else None."""
     path = Path(path)
     if (path / "plans.json").is_file() and (path / "dataset.json").is_file():
         return "v2"
@@ -191,6 +192,8 @@ def _normalization(folder: Path, plans, cfg) -> dict:
     raise ModelError(f"{folder}/plans.json: normalisation {scheme} is not supported")
 
 
+# long: the nnU-Net v2 folder contract checked step by step (plans, dataset, folds,
+# checkpoints, network), each step with its own error naming the file
 def load_v2(folder: Path, folds=None, checkpoint: str = "checkpoint_final.pth"):
     """Load an nnU-Net v2 trained-model folder (all ``fold_*`` unless ``folds`` says)."""
     from ..datasets._pt import safe_torch_load
@@ -320,6 +323,8 @@ def _v1_is_verse(folder: Path) -> bool:
     return any(part.startswith("Task056") for part in folder.resolve().parts)
 
 
+# long: the nnU-Net v1 folder contract checked step by step (plans.pkl, folds,
+# checkpoints, network, label map), each step with its own error naming the file
 def load_v1(folder: Path, folds=None):
     """Load an nnU-Net v1 trained-model folder (``Generic_UNet`` of nnunet 1.x)."""
     import contextlib

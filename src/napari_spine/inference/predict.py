@@ -246,6 +246,8 @@ def _region(case: SpineCase, model: SpineModel, slice_index: int | None) -> tupl
     return max(0, slice_index - half), min(n, slice_index + half + 1), slice_index, slice_index + 1
 
 
+# long: the segmentation pipeline's numbered steps (module docstring) in order, sharing
+# the device tensors and timings; a split would pass a dozen tensors around
 def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel, blend):
     import torch
 

@@ -101,6 +101,8 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+# long: the hot loop and its out-of-memory fallback share the accumulators and batch
+# size; kept in one frame so the buffers are never copied between functions
 def sliding_window(
     image,
     predictor: Callable,

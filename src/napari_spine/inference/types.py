@@ -33,6 +33,7 @@ class ProgressEvent:
 
     @property
     def fraction(self) -> float | None:
+        """``done / total``, or None for a step without a count."""
         return self.done / self.total if self.total else None
 
 
@@ -81,6 +82,7 @@ class SpineModel:
 
     @property
     def name(self) -> str:
+        """The model's name (from its card)."""
         return self.card.name
 
     def module_on(self, device):
@@ -95,6 +97,7 @@ class SpineModel:
         return self._on[key]
 
     def describe(self) -> str:
+        """What the model is and does, in a few lines for the model picker."""
         c = self.card
         lines = [f"{c.name} ({self.backend}) from {self.source}"]
         if c.description:

@@ -103,6 +103,8 @@ def _protect_original(case: SpineCase, target: Path, overwrite_original: bool) -
     return backup
 
 
+# long: the verified write in its one order (check, convert ids, header, write to a
+# temporary file, read back and compare, rename), so no step can be skipped
 def export_labels(
     case: SpineCase,
     labels: np.ndarray | None,

@@ -55,6 +55,7 @@ def nifti_stem(path: str | os.PathLike) -> str:
 
 
 def is_nifti_path(path: str | os.PathLike) -> bool:
+    """Whether a path names a NIfTI file (``.nii`` or ``.nii.gz``, any case)."""
     return str(path).lower().endswith(_NIFTI_SUFFIXES)
 
 
@@ -303,6 +304,8 @@ def guess_modality(path: str | os.PathLike, array: np.ndarray, header: Any = Non
 
 
 def labels_to_int(arr: np.ndarray, src: str) -> np.ndarray:
+    """Label voxels as integers; raises :class:`SpineIOError` (naming ``src``) for negative,
+    non-finite or non-whole values."""
     if arr.dtype.kind in "ui":
         if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
             raise SpineIOError(f"{src}: labels contain negative values (min {int(arr.min())})")

@@ -82,6 +82,19 @@ def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) ->
     return dt_b[sa], dt_a[sb]
 
 
+def _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c) -> bool | None:
+    """Identification of a reference vertebra: the candidate's centroid of the same level
+    lies within IDENTIFICATION_MM and is the closest of all candidate centroids (None for
+    structures that are not a numbered reference vertebra)."""
+    generic = (ontology.GENERIC_VERTEBRAL_BODY, ontology.GENERIC_VERTEBRA)
+    if not (ontology.is_vertebra(sid) and sid not in generic and n_ref[sid]):
+        return None
+    if not (n_cand[sid] and dist <= IDENTIFICATION_MM):
+        return False
+    d_all = {j: float(np.linalg.norm(cen_r[sid] - cen_c[j])) for j in present_c}
+    return min(d_all, key=d_all.get) == sid
+
+
 def level_metrics(
     reference: np.ndarray,
     candidate: np.ndarray,
@@ -129,12 +142,7 @@ def level_metrics(
                 d_ab, d_ba = _surface_for(ref, cand, sid, sp, boxes)
                 hd95 = float(max(np.percentile(d_ab, 95), np.percentile(d_ba, 95)))
                 msd = float((d_ab.mean() + d_ba.mean()) / 2.0)
-        identified = None
-        if ontology.is_vertebra(sid) and sid not in (ontology.GENERIC_VERTEBRAL_BODY, ontology.GENERIC_VERTEBRA) and n_ref[sid]:
-            identified = False
-            if n_cand[sid] and dist <= IDENTIFICATION_MM:
-                d_all = {j: float(np.linalg.norm(cen_r[sid] - cen_c[j])) for j in present_c}
-                identified = min(d_all, key=d_all.get) == sid
+        identified = _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c)
         rows.append(LevelRow(
             structure_id=sid, name=ontology.name_of(sid), dice=float(dice), hd95_mm=hd95, msd_mm=msd,
             volume_ref_ml=float(n_ref[sid] * vox_ml), volume_cand_ml=float(n_cand[sid] * vox_ml),

@@ -45,6 +45,7 @@ class CaseResult:
 
     @property
     def mean_dice(self) -> float:
+        """Mean Dice over the case's levels (NaN without levels)."""
         d = [r.dice for r in self.rows]
         return float(np.mean(d)) if d else math.nan
 

@@ -158,11 +158,13 @@ class ReviewDB:
         return n
 
     def source(self, case_key: str) -> dict[str, Any]:
+        """Where a queued case's files are (``dataset_path``, ``kind``, ``case_id``)."""
         with self._connect() as con:
             row = con.execute("SELECT source FROM cases WHERE case_key=?", (case_key,)).fetchone()
         return json.loads(row["source"]) if row and row["source"] else {}
 
     def get(self, case_key: str) -> CaseReview:
+        """A case's review state; KeyError when it is not in the database."""
         with self._connect() as con:
             row = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
         if row is None:
@@ -261,23 +263,27 @@ class ReviewDB:
                            comment=comment, release=status != "in review")
 
     def set_level(self, case_key: str, structure_id: int, *, flag: bool, comment: str = "") -> None:
+        """Flag (or unflag) one level of a case, with a comment."""
         with self._connect(immediate=True) as con:
             con.execute("INSERT INTO levels VALUES (?, ?, ?, ?) ON CONFLICT(case_key, structure_id) "
                         "DO UPDATE SET flag=excluded.flag, comment=excluded.comment",
                         (case_key, int(structure_id), int(bool(flag)), comment))
 
     def levels(self, case_key: str) -> dict[int, tuple[bool, str]]:
+        """Structure id -> (flag, comment) for a case."""
         with self._connect() as con:
             rows = con.execute("SELECT structure_id, flag, comment FROM levels WHERE case_key=?",
                                (case_key,)).fetchall()
         return {int(r["structure_id"]): (bool(r["flag"]), r["comment"]) for r in rows}
 
     def save_metrics(self, case_key: str, payload: Mapping[str, Any], reviewer: str | None = None) -> None:
+        """Store a metrics payload (JSON) for a case."""
         with self._connect(immediate=True) as con:
             con.execute("INSERT INTO metrics VALUES (?, ?, ?, ?)",
                         (case_key, time.time(), reviewer, json.dumps(payload, default=jsonable)))
 
     def latest_metrics(self, case_key: str) -> dict[str, Any] | None:
+        """The newest metrics payload of a case, or None."""
         with self._connect() as con:
             row = con.execute("SELECT payload FROM metrics WHERE case_key=? ORDER BY created_at DESC LIMIT 1",
                               (case_key,)).fetchone()
@@ -298,6 +304,7 @@ class ReviewDB:
         return rows, png
 
     def history(self, case_key: str) -> list[tuple[float, str, str, str]]:
+        """Every action on a case in order: ``(time, reviewer, action, detail)``."""
         with self._connect() as con:
             rows = con.execute("SELECT at, reviewer, action, detail FROM history WHERE case_key=? ORDER BY rowid",
                                (case_key,)).fetchall()

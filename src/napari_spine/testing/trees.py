@@ -207,6 +207,8 @@ def _contour(mask: np.ndarray, n: int) -> np.ndarray:
 
 
 def ssmspine_dict(seed: int = 0, size: int = 96, tensors: bool = False) -> dict:
+    """One SSMSpine ``.pt`` dict as the dataset documents it (``img``, variants, ``label``,
+    ``bone``, ``disk``)."""
     img, canon = lumbar_slice(seed, size)
     native = _native(canon, "ssmspine")
     masks = np.stack([(native == k) for k in range(1, 12)]).astype(np.uint8)

@@ -64,6 +64,7 @@ class SaveBox(QGroupBox):
 
     @property
     def output(self) -> Path:
+        """The panel's output folder."""
         return self.panel.output
 
     def _choose_output(self) -> None:

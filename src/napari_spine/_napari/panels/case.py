@@ -247,22 +247,22 @@ class CaseWidget(QWidget):
         out = write_landmarks(str(path), ly.data, {"metadata": ly.metadata, "features": ly.features})
         return Path(out[0])
 
+    def _ask_path(self, title: str, filters: str, exts: tuple[str, ...]) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, "", filters)
+        if path and not path.lower().endswith(exts):
+            path += exts[0]
+        return path or None
+
     def _export_labels_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export labels", "", "NIfTI (*.nii.gz *.nii)")
-        if not path:
-            return
-        if not path.lower().endswith((".nii", ".nii.gz")):
-            path += ".nii.gz"
-        scheme = self.scheme.currentText()
-        self.task.start(lambda: self.export_labels_to(path, scheme), desc="Exporting labels",
-                        done=lambda r: f"Saved and verified {r.path.name}: {len(r.counts)} "
-                        f"structures, {r.scheme} ids, {r.dtype}")
+        path = self._ask_path("Export labels", "NIfTI (*.nii.gz *.nii)", (".nii.gz", ".nii"))
+        if path:
+            scheme = self.scheme.currentText()
+            self.task.start(lambda: self.export_labels_to(path, scheme), desc="Exporting labels",
+                            done=lambda r: f"Saved and verified {r.path.name}: {len(r.counts)} "
+                            f"structures, {r.scheme} ids, {r.dtype}")
 
     def _export_landmarks_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export landmarks", "", "JSON (*.json);;CSV (*.csv)")
-        if not path:
-            return
-        if not path.lower().endswith((".json", ".csv")):
-            path += ".json"
-        self.task.start(lambda: self.export_landmarks_to(path), desc="Exporting landmarks",
-                        done=lambda p: f"Saved {Path(p).name}")
+        path = self._ask_path("Export landmarks", "JSON (*.json);;CSV (*.csv)", (".json", ".csv"))
+        if path:
+            self.task.start(lambda: self.export_landmarks_to(path), desc="Exporting landmarks",
+                            done=lambda p: f"Saved {Path(p).name}")
