@@ -119,7 +119,8 @@ class Task:
         if self.cancel_button is not None:
             self.cancel_button.setEnabled(running)
         if self.progress is not None:
-            self.progress.setRange(0, 0)  # busy until the job reports a count
+            if running:
+                self.progress.setRange(0, 0)  # busy until the job reports a count
             self.progress.setVisible(running)
 
     def _begin(self, desc: str) -> None:
