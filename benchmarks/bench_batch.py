@@ -74,7 +74,7 @@ def main(argv=None) -> int:
                 (out / f"{ref.case_id}.json").write_text(json.dumps([x.message for x in f]))
 
     def cluster_start_stop():
-        from napari_spine.batch import _local_cluster
+        from napari_spine.batch.cluster import local_cluster as _local_cluster
 
         client, cluster = _local_cluster(1, False)
         client.close()

@@ -233,3 +233,22 @@ def test_filters(tmp_path):
     assert r.rows and all(x["case_id"].startswith("liver_") for x in r.rows)
     with pytest.raises(BatchError, match="no case"):
         batch.run("export", root, tmp_path / "c", workers=0, case_ids=["nope"])
+
+
+def test_progress_comes_as_events_with_a_count_per_case(tmp_path):
+    from napari_spine.inference import ProgressEvent
+
+    root = write_kind("ssmspine", tmp_path / "data")
+    events = []
+    res = batch.run("export", root, tmp_path / "o", workers=0, progress=events.append)
+    n = len(res.rows)
+    assert n >= 2 and all(isinstance(e, ProgressEvent) for e in events)
+    per_case = [e for e in events if e.stage == "cases"]
+    assert [e.done for e in per_case] == list(range(1, n + 1))
+    assert all(e.total == n and e.fraction == e.done / n for e in per_case)
+    assert events[0].stage == "prepare" and events[-1].stage == "done" and events[-1].fraction == 1.0
+    # a rerun computes nothing: no per-case events, everything reported up to date
+    again = []
+    batch.run("export", root, tmp_path / "o", workers=0, progress=again.append)
+    assert not [e for e in again if e.stage == "cases"]
+    assert any(f"{n} cases up to date" in e.message for e in again)

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 import napari_spine  # noqa: E402
 from napari_spine import ontology  # noqa: E402
-from napari_spine.inference.model import _default_path  # noqa: E402
+from napari_spine.inference.model import default_model_path  # noqa: E402
 
 
 def _classes(labels):
@@ -24,7 +24,7 @@ def _classes(labels):
 
 
 def test_bundled_model_is_small_and_carries_its_card():
-    path = Path(_default_path())
+    path = Path(default_model_path())
     assert path.is_file() and path.stat().st_size < 10 * 2**20
     model = napari_spine.load_model("default")
     card = model.card

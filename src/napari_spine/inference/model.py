@@ -116,7 +116,8 @@ def _load_torchscript(path: Path, *, trust: bool, bundled: bool = False) -> Spin
     return SpineModel(card, net, str(path), "torchscript")
 
 
-def _default_path() -> Path:
+def default_model_path() -> Path:
+    """Where the bundled default model (TorchScript + card) is installed."""
     return Path(str(resources.files("napari_spine") / "models" / _DEFAULT_FILE))
 
 
@@ -186,7 +187,7 @@ def load_model(source: str | Path = DEFAULT_MODEL, *, trust: bool = False) -> Sp
     src = str(source)
     _require_torch(src)
     if src == DEFAULT_MODEL:
-        path = _default_path()
+        path = default_model_path()
         if not path.is_file():
             raise ModelError(f"{path}: the bundled default model is missing from the installation")
         return _load_torchscript(path, trust=True, bundled=True)

@@ -26,7 +26,7 @@ class InferenceCancelled(RuntimeError):
 class ProgressEvent:
     """One step of a prediction. ``total == 0`` means the step has no count."""
 
-    stage: str  # "device", "prepare", "windows", "finish", "warning", "done"
+    stage: str  # "device", "prepare", "windows", "finish", "warning", "done"; batch: "cases"
     done: int = 0
     total: int = 0
     message: str = ""

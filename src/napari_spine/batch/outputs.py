@@ -1,0 +1,77 @@
+"""The run's own files: the output-folder check, the summary table and the QA report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from ..io.files import atomic_path, safe_name, write_json
+from .options import BatchError
+
+__all__ = ["SUMMARY_FIELDS", "check_output", "write_report", "write_summary"]
+
+SUMMARY_FIELDS = ("case_id", "split", "status", "reason", "outputs", "structures", "errors",
+                  "warnings", "mean_dice", "score")
+
+
+def check_output(out: Path) -> None:
+    """Create the output folder and prove it is writable, before any case runs."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BatchError(f"{out}: output folder is not writable ({exc.strerror or exc})") from None
+
+
+def write_summary(rows: list[dict], out: Path, meta: dict) -> Path:
+    """Write ``summary.csv`` and ``summary.json`` (and ``summary.parquet`` with pandas) of a run."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in SUMMARY_FIELDS})
+    target = out / "summary.csv"
+    with atomic_path(target) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    write_json(out / "summary.json", {"options": meta,
+                                       "cases": [{k: r.get(k) for k in SUMMARY_FIELDS} for r in rows]})
+    try:  # the same table for pandas/Arrow users, when they are installed
+        import pandas as pd
+
+        frame = pd.DataFrame([{k: r.get(k) for k in SUMMARY_FIELDS} for r in rows],
+                             columns=list(SUMMARY_FIELDS))
+        for col in ("structures", "errors", "warnings"):
+            frame[col] = frame[col].astype("Int64")
+        for col in ("mean_dice", "score"):
+            frame[col] = frame[col].astype("Float64")
+        with atomic_path(out / "summary.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+    except ImportError:
+        pass
+    return target
+
+
+def write_report(rows: list[dict], out: Path, title: str) -> Path | None:
+    """The QA report (``report.html``) of the cases whose ``qa.json`` was written; None when
+    there are none."""
+    from ..qa.metrics import LevelRow
+    from ..qa.report import CaseResult, write_html
+
+    results = []
+    for r in rows:
+        qa = out / "cases" / safe_name(r["case_id"]) / "qa.json"
+        if r["status"] != "ok" or not qa.is_file():
+            continue
+        levels = json.loads(qa.read_text()).get("levels", [])
+        lrows = [LevelRow.from_dict(lv) for lv in levels]
+        status = "needs correction" if (r.get("errors") or 0) else "to do"
+        results.append(CaseResult(r["case_id"], lrows, status=status,
+                                  comment=f"{r.get('errors') or 0} sequence errors"))
+    if not results:
+        return None
+    return write_html(results, out / "report.html", title=title)
