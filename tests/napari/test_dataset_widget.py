@@ -121,3 +121,16 @@ def test_identify_levels_adds_a_derived_layer(make_napari_viewer, qtbot, tmp_pat
     assert np.array_equal(labels.data, before)  # the original is kept
     ids = set(np.unique(new.data)) - {0}
     assert {3, 4, 5, 103, 104} <= ids and 50 not in ids
+
+
+def test_next_case_key_goes_through_napari_key_bindings(widget, qtbot, tmp_path):
+    from app_model.types import KeyBinding
+
+    viewer, w = widget
+    w.open(syn.write_ctspine1k(tmp_path / "ct", "hf"))
+    w.load_row(0)
+    _wait_loaded(qtbot, w, w.visible_cases[0].case_id)
+    binding = viewer.keymap.get(KeyBinding.from_str("Alt+Down"))
+    assert binding is not None  # bound on the viewer, not as a Qt shortcut of the panel
+    binding(viewer)
+    _wait_loaded(qtbot, w, w.visible_cases[1].case_id)

@@ -15,10 +15,9 @@ import numpy as np
 from .. import geometry
 from ..anatomy import ontology
 from ..case import Landmarks, SpineCase
-from ..display import CT_WINDOWS, default_contrast, mr_contrast_limits, window_limits
+from ..display import default_contrast
 
 __all__ = [
-    "CT_WINDOWS",
     "META_KEY",
     "case_from_layer",
     "case_to_layer_data",
@@ -27,8 +26,6 @@ __all__ = [
     "labels_features",
     "labels_layer_data",
     "landmarks_layer_data",
-    "mr_contrast_limits",
-    "window_limits",
 ]
 
 META_KEY = "napari_spine"

@@ -37,14 +37,14 @@ from ...qa.triage import triage_score
 from .._workers import Task
 from .._workspace import Workspace
 from ._common import note, refill, scrolling, side_by_side
-from ._level_table import COLUMNS, LevelTable
+from ._level_table import LevelTable
 
 if TYPE_CHECKING:
     import napari
 
 OVERLAY = "disagreement"
 
-__all__ = ["COLUMNS", "QAWidget", "triage_score"]  # triage_score: moved to the core, kept here
+__all__ = ["QAWidget"]
 
 
 class QAWidget(QWidget):

@@ -1,0 +1,115 @@
+"""Pieces the panels used to compute themselves, now in the core: each checked against a
+hand-made case where the plausible mistake gives a different answer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from napari_spine.correction import CorrectionSession, EditJournal, plane_from_points, split_by_plane
+from napari_spine.qa.metrics import LevelRow
+from napari_spine.qa.overlay import disagreement_map
+from napari_spine.qa.review import ReviewConflict, ReviewDB
+from napari_spine.qa.triage import triage_score
+
+
+def _row(sid, dice, identified):
+    return LevelRow(sid, f"s{sid}", dice, math.nan, math.nan, 1.0, 1.0, 0.0, 0.5, identified, 10, 10, 9)
+
+
+def test_triage_adds_worst_dice_missed_identification_and_errors():
+    rows = [_row(20, 0.9, True), _row(21, 0.6, False), _row(22, 0.95, None)]
+    # worst Dice 0.6 -> 0.4; identification 1 of 2 -> 0.5; two errors -> 1.0
+    assert triage_score(rows, 2) == pytest.approx(0.4 + 0.5 + 1.0)
+    assert triage_score([_row(20, 0.9, None)], 0) == pytest.approx(0.1)  # no vertebra to identify
+
+
+def test_disagreement_separates_missed_from_extra():
+    ref = np.array([[0, 20, 20, 21, 0]])
+    cand = np.array([[20, 20, 0, 22, 0]])
+    assert disagreement_map(ref, cand).tolist() == [[2, 0, 1, 2, 0]]
+    with pytest.raises(ValueError, match="shape"):
+        disagreement_map(ref, cand[:, :4])
+
+
+def test_level_row_from_json_with_null():
+    r = _row(22, 0.8, None)
+    d = {**r.as_dict(), "hd95_mm": None, "centroid_dist_mm": None}
+    back = LevelRow.from_dict(d)
+    assert math.isnan(back.hd95_mm) and math.isnan(back.centroid_dist_mm) and back.identified is None
+    assert back.dice == 0.8 and back.structure_id == 22
+    assert LevelRow.from_dict({**r.as_dict(), "identified": False}).identified is False
+
+
+def test_decide_claims_updates_and_releases(tmp_path):
+    db = ReviewDB(tmp_path / "r.sqlite")
+    db.add_cases([("ds/a", "ds", "a", 1.0, None), ("ds/b", "ds", "b", 0.5, None)])
+    done = db.decide("ds/a", "ana", "approved", "fine")
+    assert (done.status, done.claimed_by, done.reviewer, done.comment) == ("approved", None, "ana", "fine")
+    kept = db.decide("ds/b", "ben", "in review")
+    assert kept.claimed_by == "ben"  # still in review: the claim stays
+    with pytest.raises(ReviewConflict, match="ben"):
+        db.decide("ds/b", "ana", "approved")
+    assert db.get("ds/b").status == "in review"
+
+
+def test_snapshot_round_trip(tmp_path):
+    db = ReviewDB(tmp_path / "r.sqlite")
+    db.add_cases([("ds/a", "ds", "a", 1.0, None)])
+    assert db.latest_snapshot("ds/a") == ([], None)
+    png = bytes(range(256)) * 3
+    rows = [_row(20, 0.9, True), _row(21, 0.5, False)]
+    db.save_snapshot("ds/a", rows, png, "ana")
+    got, pic = db.latest_snapshot("ds/a")
+    assert pic == png and [r.structure_id for r in got] == [20, 21] and got[1].identified is False
+    assert math.isnan(got[0].hd95_mm)
+
+
+def test_locks_undo_paint_and_survive_revert():
+    base = np.zeros((1, 4, 4), np.uint8)
+    base[0, :2] = 20
+    base[0, 2:] = 21
+    s = CorrectionSession(base)
+    s.locked = {21}
+    cur = base.copy()
+    cur[0, 0, 0] = 22  # paint over an unlocked structure: kept
+    cur[0, 3, :2] = 22  # paint over the locked one: undone
+    assert s.enforce_locks(cur) == 2
+    assert cur[0, 0, 0] == 22 and (cur[0, 3] == 21).all()
+    grown = cur.copy()
+    grown[0, 2, :] = 20  # 20 grew into 21's place
+    grown[0, 1, 3] = 21  # and 21 took a voxel of 20 (both edits made before 21 was locked)
+    out = s.revert(grown, 20)  # 20 back to its loaded extent ...
+    assert (out[0, 2] == 21).all() and out[0, 0, 0] == 20  # (its growth gives way to 21's loaded voxels)
+    assert out[0, 1, 3] == 21  # ... except where the locked 21 is now
+    s.locked = set()
+    assert s.enforce_locks(grown.copy()) == 0
+
+
+def test_split_plane_from_two_points_and_lock():
+    lab = np.zeros((1, 10, 4), np.uint8)
+    lab[0, 2:8] = 20
+    point, normal = plane_from_points([(0, 5, 0), (0, 5, 3)])  # a horizontal line at row 5
+    assert normal.tolist() == [0.0, 3.0, 0.0]  # pointing inferior (towards larger rows)
+    out = split_by_plane(lab, 20, point, normal, 21)
+    assert (out[0, 6:8] == 21).all() and (out[0, 2:6] == 20).all()
+    assert np.array_equal(split_by_plane(lab, 20, point, normal, 21, locked=[20]), lab)
+    with pytest.raises(ValueError, match="coincide"):
+        plane_from_points([(0, 5, 1), (3, 5, 1)])
+
+
+def test_journal_found_under_another_case_name(tmp_path):
+    src = tmp_path / "labels.nii.gz"
+    src.write_bytes(b"x")
+    lab = np.zeros((2, 3, 4), np.uint8)
+    old = EditJournal(tmp_path / "j", "ds-case", lab.shape, source=src)
+    s = CorrectionSession(lab, old)
+    new = lab.copy()
+    new[0, 0, 0] = 20
+    s.commit(new, "paint")
+    again = EditJournal(tmp_path / "j", "ds/case", lab.shape, source=src)
+    assert again.dir == old.dir and again.has_pending()
+    other = EditJournal(tmp_path / "j", "ds/case", lab.shape, source=tmp_path / "other.nii.gz")
+    assert other.dir != old.dir and not other.has_pending()
