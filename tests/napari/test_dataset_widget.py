@@ -134,3 +134,22 @@ def test_next_case_key_goes_through_napari_key_bindings(widget, qtbot, tmp_path)
     assert binding is not None  # bound on the viewer, not as a Qt shortcut of the panel
     binding(viewer)
     _wait_loaded(qtbot, w, w.visible_cases[1].case_id)
+
+
+def test_the_next_case_reuses_the_layers_with_its_own_colours(widget, qtbot, tmp_path):
+    from napari_spine.anatomy import ontology
+
+    viewer, w = widget
+    w.open(syn.write_ssmspine(tmp_path / "ssm", patients=(1,), shapes=2, splits=("Train",)))
+    w.load_row(0)
+    _wait_loaded(qtbot, w, w.visible_cases[0].case_id)
+    first = [ly.name for ly in viewer.layers]
+    outlines = viewer.layers[3]
+    outlines.edge_color = [(0, 0, 0, 1)] * len(outlines.data)  # what the next case must replace
+    w.next_case()
+    _wait_loaded(qtbot, w, w.visible_cases[1].case_id)
+    assert len(viewer.layers) == 4 and [ly.name for ly in viewer.layers] != first  # same layers, new case
+    case = case_from_layer(viewer.layers[3])
+    assert case.case_id == w.visible_cases[1].case_id
+    want = [ontology.color_of(int(i)) for i in viewer.layers[3].features["structure_id"]]
+    np.testing.assert_allclose(viewer.layers[3].edge_color, want, atol=1e-6)

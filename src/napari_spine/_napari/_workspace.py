@@ -152,10 +152,11 @@ class Workspace:
                 # napari's public way to clear it (it also leaves paint mode)
                 ly.editable = False
                 ly.editable = True
-            else:
+            else:  # points and outlines: colours follow the structures of the new case
                 ly.features = kw["features"]
-                if "face_color" in kw:
-                    ly.face_color = kw["face_color"]
+                for key in ("face_color", "edge_color"):
+                    if key in kw:
+                        setattr(ly, key, kw[key])
         return True
 
     def swap_case(self, case: SpineCase, new: SpineCase) -> None:

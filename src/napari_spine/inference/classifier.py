@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import geometry
 from .card import ModelCard, ModelError
+from .types import Prediction, ProgressEvent, SpineModel
 
 __all__ = ["CLASSES", "looks_like_densenet", "load_mmcsd", "mmcsd_preprocess", "classify_iter"]
 
@@ -55,9 +56,8 @@ def mmcsd_preprocess(volume: np.ndarray):
     return F.interpolate(x[None, None], size=INPUT_SIZE, mode="area")
 
 
-def load_mmcsd(state: dict, path) -> object:
+def load_mmcsd(state: dict, path) -> SpineModel:
     """The MMCSD outcome classifier from a DenseNet121 state dict (needs MONAI)."""
-    from .types import SpineModel
 
     try:
         from monai.networks.nets import DenseNet121
@@ -90,7 +90,6 @@ def classify_iter(case, model, device):
     """Generator for :func:`predict_iter`: preprocess, one forward, softmax."""
     import torch
 
-    from .types import Prediction, ProgressEvent
 
     t = time.perf_counter()
     yield ProgressEvent("prepare", 0, 2, "cropping and resizing to 320x320x32")

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from ..anatomy import ontology
 from .card import ModelCard, ModelError
+from .types import SpineModel
 
 __all__ = ["allowed_class", "folder_kind", "load_v1", "load_v2", "canonical_from_label_name"]
 
@@ -198,7 +199,6 @@ def load_v2(folder: Path, folds=None, checkpoint: str = "checkpoint_final.pth"):
     """Load an nnU-Net v2 trained-model folder (all ``fold_*`` unless ``folds`` says)."""
     from ..datasets._pt import safe_torch_load
     from ..errors import SpineIOError
-    from .types import SpineModel
 
     folder = Path(folder)
     try:
@@ -335,7 +335,6 @@ def load_v1(folder: Path, folds=None):
     from ..anatomy.labelmaps import get_label_map
     from ..datasets._pt import safe_torch_load
     from ..errors import SpineIOError
-    from .types import SpineModel
 
     folder = Path(folder)
     plans = restricted_pickle_load(folder / "plans.pkl")

@@ -76,7 +76,7 @@ class SpineModel:
     card: ModelCard
     network: Any
     source: str
-    backend: str  # "torchscript", "nnunetv2", "mmcsd-densenet"
+    backend: str  # "torchscript", "nnunetv2", "nnunetv1", "mmcsd-densenet" (see model.BACKENDS)
     info: dict = field(default_factory=dict)
     _on: dict = field(default_factory=dict, repr=False)
 
