@@ -90,7 +90,7 @@ def test_structure_list_follows_edits(viewer_widget, qtbot):
     qtbot.waitUntil(lambda: "L3" not in names(), timeout=3000)
 
 
-def test_a_totalsegmentator_file_alone_lists_spine_and_other_structures(viewer_widget, realdata):
+def test_a_totalsegmentator_file_alone_lists_spine_and_other_structures(realdata, viewer_widget):
     viewer, w = viewer_widget
     (layer,) = viewer.open(str(realdata / "totalseg_small" / "multilabel" / "example_seg.nii.gz"),
                            plugin=PLUGIN)
@@ -114,7 +114,7 @@ def test_a_totalsegmentator_file_alone_lists_spine_and_other_structures(viewer_w
     assert w.describe_position(at).startswith("liver (other structure)")
 
 
-def test_changing_the_scheme_renames_in_place_and_can_be_undone(viewer_widget, realdata):
+def test_changing_the_scheme_renames_in_place_and_can_be_undone(realdata, viewer_widget):
     viewer, w = viewer_widget
     folder = realdata / "tptbox_ct"
     layers = viewer.open([str(folder / "sub-ct_label-22_ct.nii.gz"),

@@ -153,3 +153,25 @@ def test_the_next_case_reuses_the_layers_with_its_own_colours(widget, qtbot, tmp
     assert case.case_id == w.visible_cases[1].case_id
     want = [ontology.color_of(int(i)) for i in viewer.layers[3].features["structure_id"]]
     np.testing.assert_allclose(viewer.layers[3].edge_color, want, atol=1e-6)
+
+
+def test_automatic_levels_offer_the_neighbouring_numbering_when_assumed(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    _, dw = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
+    _, cw = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
+    assert cw.anchor.currentText() == "Automatic"
+    dw.open(syn.write_cspineseg(tmp_path / "cs", n=2, without_mask=0, shape=(8, 160, 96)))
+    dw.load_row(0)
+    qtbot.waitUntil(lambda: dw.current is not None and not dw.task.busy, timeout=20000)
+    viewer.layers.selection.active = viewer.layers[1]
+    new = cw.identify_levels()
+    result = cw._levels[1]
+    assert result.assumed and "anchor assumed" in cw.status.text()  # a cervical crop: no sacrum, no dens
+    assert cw.alt_up.isVisibleTo(cw) and cw.alt_down.isVisibleTo(cw)
+    before = new.data.copy()
+    assert cw.apply_alternative(+1)
+    for lv in result.levels:  # every body one level down, and its disc with it
+        seq = list(__import__("napari_spine").ontology.level_names())
+        lower = __import__("napari_spine").ontology.vertebra_id(seq[seq.index(lv.name) + 1])
+        assert set(np.unique(new.data[before == lv.structure_id])) == {lower}
+    assert set(np.unique(new.data[before == result.discs[0][0]])) == {result.discs[0][0] + 1}

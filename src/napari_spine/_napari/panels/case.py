@@ -28,13 +28,13 @@ from qtpy.QtWidgets import (
 from ... import geometry
 from ...anatomy import ontology
 from ...anatomy.levels import identify_levels as number_levels
-from ...anatomy.levels import standard_levels
+from ...anatomy.levels import rib_masks, standard_levels
 from ...display import CT_WINDOWS, mr_contrast_limits, window_limits
 from ...io.export import ExportResult, export_labels
 from .._layers import META_KEY, labels_colormap, labels_features
 from .._workers import Task
 from .._workspace import Workspace
-from ._common import note, scrolling
+from ._common import note, scrolling, side_by_side
 from ._structures import StructureBox
 
 if TYPE_CHECKING:
@@ -95,17 +95,23 @@ class CaseWidget(QWidget):
 
     def _levels_group(self) -> QGroupBox:
         self.anchor = QComboBox()
-        self.anchor.addItems(list(standard_levels()))
-        self.anchor.setCurrentText("C2")
-        self.anchor.setToolTip("Level of the topmost vertebral body in the field of view")
+        self.anchor.addItems(["Automatic", *standard_levels()])
+        self.anchor.setToolTip("Level of the topmost vertebral body in the field of view; "
+                               "Automatic finds it from the sacrum, the ribs or C2")
         self.levels_btn = QPushButton("Identify levels")
         self.levels_btn.setToolTip("Number 'level not assigned' bodies and discs from the top "
                                    "down into a new labels layer (the original layer is kept)")
         self.levels_btn.clicked.connect(lambda: self.identify_levels())
+        self.alt_up, self.alt_down = QPushButton("One level up"), QPushButton("One level down")
+        for b, step in ((self.alt_up, -1), (self.alt_down, +1)):
+            b.setToolTip("The numbering is a guess: renumber the levels layer one level up / down")
+            b.clicked.connect(lambda _c=False, s=step: self.apply_alternative(s))
+            b.setVisible(False)
+        self._levels: tuple | None = None  # (levels layer, LevelResult) of the last numbering
         g = QGroupBox("Levels")
-        lay = QHBoxLayout(g)
-        for w in (QLabel("Top body"), self.anchor, self.levels_btn):
-            lay.addWidget(w)
+        lay = QVBoxLayout(g)
+        lay.addWidget(side_by_side(QLabel("Top body"), (self.anchor, 1), self.levels_btn))
+        lay.addWidget(side_by_side(self.alt_up, self.alt_down))
         return g
 
     def _export_group(self) -> QGroupBox:
@@ -212,16 +218,35 @@ class CaseWidget(QWidget):
             self.status.setText("No labels layer to number.")
             return None
         anchor = anchor or self.anchor.currentText()
-        result = number_levels(np.asarray(layer.data), anchor, spacing=tuple(layer.scale[-3:]))
+        case = self.ws.case_of(layer)
+        ribs = (rib_masks(case.native_labels, {e.native_id: e.name for e in case.other_structures()})
+                if case is not None and case.native_labels is not None else None)
+        result = number_levels(np.asarray(layer.data), None if anchor == "Automatic" else anchor,
+                               spacing=tuple(layer.scale[-3:]), ribs=ribs or None)
         new = self.viewer.add_labels(
             result.labels, name=f"{layer.name} levels", scale=layer.scale, translate=layer.translate,
             colormap=labels_colormap(), features=labels_features(), opacity=layer.opacity,
             metadata=dict(layer.metadata))
-        msg = f"{len(result.bodies)} bodies and {len(result.discs)} discs numbered from {anchor}"
-        self.status.setText(msg + "".join(f"; {w}" for w in result.warnings))
+        self._levels = (new, result)
+        for b in (self.alt_up, self.alt_down):
+            b.setVisible(bool(result.alternatives))
+        self.status.setText(result.summary() + "".join(f"; {w}" for w in result.warnings))
         if result.warnings:
             show_warning("; ".join(result.warnings))
         return new
+
+    def apply_alternative(self, step: int) -> bool:
+        """Renumber the last numbered layer ``step`` levels down (``-1``: up), discs with it."""
+        if self._levels is None:
+            return False
+        layer, result = self._levels
+        try:
+            layer.data = result.shifted(step)
+        except ValueError as exc:  # past C1 or S1: said, not raised
+            self.status.setText(f"Not renumbered: {exc}")
+            return False
+        self.status.setText(f"Levels renumbered one level {'down' if step > 0 else 'up'}")
+        return True
 
     # -- export ------------------------------------------------------------------------
     def export_labels_to(self, path: str | Path, scheme: str | None = None) -> ExportResult:
