@@ -252,3 +252,51 @@ def test_progress_comes_as_events_with_a_count_per_case(tmp_path):
     batch.run("export", root, tmp_path / "o", workers=0, progress=again.append)
     assert not [e for e in again if e.stage == "cases"]
     assert any(f"{n} cases up to date" in e.message for e in again)
+
+
+def _write_predictions(root, folder, transform):
+    """A ``batch predict``-shaped folder whose prediction of each case is ``transform(labels)``."""
+    import napari_spine as ns
+
+    ds = ns.open_dataset(root)
+    for ref in ds.cases:
+        case = ds.load_case(ref.case_id)
+        target = folder / "cases" / batch.safe_name(ref.case_id) / "prediction.nii.gz"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ns.export_labels(case, transform(case.labels), target, scheme="canonical")
+    return ds
+
+
+def test_qa_numbers_an_unnumbered_candidate_and_names_a_level_shift(tmp_path):
+    from napari_spine.anatomy import ontology
+
+    root = write_kind("ctspine1k", tmp_path / "data")
+    vert = np.vectorize(lambda v: ontology.is_vertebra(int(v)))
+
+    def generic(lab):  # what the bundled model writes: vertebrae without levels
+        return np.where(vert(np.arange(256))[lab], ontology.GENERIC_VERTEBRA, 0).astype(np.uint8)
+
+    def shifted(lab):  # numbered one level lower everywhere
+        return np.where(vert(np.arange(256))[lab] & (lab < 26), lab + 1, lab).astype(np.uint8)
+
+    _write_predictions(root, tmp_path / "gen", generic)
+    q = batch.run("qa", root, tmp_path / "q1", workers=0, predictions=str(tmp_path / "gen"), progress=lambda m: None)
+    assert q.ok
+    for r in q.rows:
+        doc = json.loads((tmp_path / "q1" / "cases" / batch.safe_name(r["case_id"]) / "qa.json").read_text())
+        assert any("numbered by level identification" in n for n in doc["candidate_notes"])
+        assert doc["comparable_by_level"] is True or r["mean_dice"] is None  # never a silent 0.000
+    _write_predictions(root, tmp_path / "sh", shifted)
+    q = batch.run("qa", root, tmp_path / "q2", workers=0, predictions=str(tmp_path / "sh"), progress=lambda m: None)
+    doc = json.loads((tmp_path / "q2" / "cases" / batch.safe_name(q.rows[0]["case_id"]) / "qa.json").read_text())
+    assert doc["level_shift"]["offset"] == 1 and "shifted by +1 level" in doc["level_shift"]["message"]
+    html = (tmp_path / "q2" / "report.html").read_text()
+    assert "<title>napari-spine qa: ctspine1k" in html and "ctspine1k ctspine1k" not in html.lower()
+
+
+def test_report_title_names_the_dataset_once():
+    from napari_spine.batch.runner import _title
+
+    assert _title("qa", "ctspine1k", Path("/data/CTSpine1K")) == "napari-spine qa: ctspine1k"
+    assert _title("qa", "spine_msca", Path("/data/Spine-MSCA")) == "napari-spine qa: spine_msca"
+    assert _title("qa", "ctspine1k", Path("/data/site-b")) == "napari-spine qa: ctspine1k (site-b)"

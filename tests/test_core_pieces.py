@@ -26,12 +26,36 @@ def test_triage_adds_worst_dice_missed_identification_and_errors():
     assert triage_score([_row(20, 0.9, None)], 0) == pytest.approx(0.1)  # no vertebra to identify
 
 
-def test_disagreement_separates_missed_from_extra():
+def test_disagreement_separates_missed_extra_and_mislabelled():
     ref = np.array([[0, 20, 20, 21, 0]])
     cand = np.array([[20, 20, 0, 22, 0]])
-    assert disagreement_map(ref, cand).tolist() == [[2, 0, 1, 2, 0]]
+    assert disagreement_map(ref, cand).tolist() == [[2, 0, 1, 3, 0]]
     with pytest.raises(ValueError, match="shape"):
         disagreement_map(ref, cand[:, :4])
+
+
+def test_a_candidate_one_level_off_is_a_level_shift_not_extra_or_missed():
+    from napari_spine.qa.overlay import level_shift, unshift
+
+    ref = np.zeros((4, 60, 4), np.uint8)
+    for k, (v, top) in enumerate(((20, 2), (21, 22), (22, 42))):  # L1 L2 L3, discs between
+        ref[:, top:top + 14] = v
+        if k < 2:
+            ref[:, top + 14:top + 20] = v + 100
+    cand = np.where(ref > 0, ref + 1, 0).astype(np.uint8)  # every level numbered one lower
+    dis = disagreement_map(ref, cand)
+    assert (dis[ref > 0] == 3).all() and not np.isin(dis, [1, 2]).any()
+    shift = level_shift(ref, cand)
+    assert shift is not None and shift.offset == +1 and shift.fraction == 1.0
+    assert shift.examples[0] == ("L1", "L2") and "shifted by +1 level" in shift.message
+    assert np.array_equal(unshift(cand, shift), ref)
+    up = np.where(ref > 0, ref - 1, 0).astype(np.uint8)  # and the other way
+    assert level_shift(ref, up).offset == -1
+    wrong = ref.copy()
+    wrong[:, 2:16] = 22  # one level swapped, not a constant shift
+    wrong[:, 42:56] = 20
+    assert level_shift(ref, wrong) is None
+    assert level_shift(ref, ref) is None
 
 
 def test_level_row_from_json_with_null():

@@ -99,11 +99,19 @@ def run(
                                      **asdict(opts), "split": split, "cases": list(case_ids),
                                      "glob": glob})
     if command == "qa":
-        write_report(result.rows, out, f"napari-spine {command}: {ds.kind} {root.name}")
+        write_report(result.rows, out, _title(command, ds.kind, root))
     n_fail = len(result.failed)
     say(f"done: {len(result.rows) - n_fail} ok, {n_fail} failed; summary {out / 'summary.csv'}",
         "done", len(result.rows), len(result.rows))
     return result
+
+
+def _title(command: str, kind: str, root: Path) -> str:
+    """``napari-spine qa: ctspine1k (folder)``, without the folder when it is named as the
+    dataset (no "ctspine1k ctspine1k")."""
+    name = root.name
+    same = name.lower().replace("-", "").replace("_", "") == kind.lower().replace("_", "")
+    return f"napari-spine {command}: {kind}" + ("" if same or not name else f" ({name})")
 
 
 def _print_event(ev: ProgressEvent) -> None:

@@ -87,9 +87,11 @@ def _do_predict(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, li
 
 
 def _do_qa(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[str]]:
+    import math
+
     import numpy as np
 
-    from ..qa import level_metrics
+    from ..qa.compare import compare
 
     if case.labels is None:
         raise SpineIOError(f"{case.case_id}: no reference labels to check")
@@ -107,11 +109,14 @@ def _do_qa(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[st
         pc = load_labels_file(p, label_scheme="verse")
         if pc.shape != case.shape or not np.allclose(pc.affine, case.affine, atol=1e-4):
             raise SpineIOError(f"{p}: the prediction is not on the case's grid")
-        cand = pc.labels
-        rows = level_metrics(case.labels, cand, case.spacing)
-        out["levels"] = [r.as_dict() for r in rows]
-        dice = [r.dice for r in rows]
-        row["mean_dice"] = round(float(np.mean(dice)), 6) if dice else None
+        cmp = compare(case.labels, pc.labels, case.spacing)
+        out.update(cmp.as_dict())
+        for note in cmp.notes:
+            log(note)
+        if cmp.shift is not None:
+            log(cmp.shift.message)
+        dice = cmp.mean_dice
+        row["mean_dice"] = None if math.isnan(dice) else round(dice, 6)
     write_json(case_dir / "qa.json", out)
     return row, ["qa.json"]
 
