@@ -23,6 +23,7 @@ import numpy as np
 from ..anatomy import ontology
 from ..io.files import atomic_path
 from .metrics import LevelRow, identification_rate
+from .overlay import DISAGREEMENT_COLORS, disagreement_map
 
 __all__ = ["CaseResult", "mid_sagittal_snapshot", "png_bytes", "write_csv", "write_html"]
 
@@ -42,12 +43,22 @@ class CaseResult:
     comment: str = ""
     flags: Mapping[int, tuple[bool, str]] = field(default_factory=dict)
     snapshot_png: bytes | None = None
+    #: where the compared labellings came from (a file, a layer, a model) and when
+    reference: str = ""
+    candidate: str = ""
+    when: float | None = None
+    findings: Sequence[str] = ()
 
     @property
     def mean_dice(self) -> float:
         """Mean Dice over the case's levels (NaN without levels)."""
         d = [r.dice for r in self.rows]
         return float(np.mean(d)) if d else math.nan
+
+    @property
+    def compared(self) -> bool:
+        """Whether the case has level metrics (it was compared)."""
+        return bool(self.rows)
 
 
 def write_csv(results: Sequence[CaseResult], path: str | Path) -> Path:
@@ -91,8 +102,8 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 def mid_sagittal_snapshot(image: np.ndarray, reference: np.ndarray, candidate: np.ndarray,
                           spacing: Sequence[float] = (1.0, 1.0, 1.0), window: tuple[float, float] | None = None,
                           max_size: int = 360) -> bytes:
-    """PNG of the mid-sagittal slice: image in grey, false negatives blue, false positives red,
-    agreement in the anatomy colours (display order: superior up, anterior left)."""
+    """PNG of the mid-sagittal slice: image in grey, agreement in the anatomy colours, missed
+    blue, extra red, mislabelled yellow (display order: superior up, anterior left)."""
     k = image.shape[0] // 2
     img = np.asarray(image[k], dtype=np.float32)
     lo, hi = window if window is not None else np.percentile(img, [1, 99.5])
@@ -104,10 +115,11 @@ def mid_sagittal_snapshot(image: np.ndarray, reference: np.ndarray, candidate: n
         lut[s.id] = s.color[:3]
     agree = (ref == cand) & (ref > 0)
     rgb[agree] = 0.5 * rgb[agree] + 0.5 * lut[ref[agree]]
-    fn = (ref > 0) & (ref != cand)
-    fp = (cand > 0) & (ref != cand)
-    rgb[fn] = 0.4 * rgb[fn] + 0.6 * np.array([0.2, 0.4, 1.0])
-    rgb[fp] = 0.4 * rgb[fp] + 0.6 * np.array([1.0, 0.2, 0.2])
+    dis = disagreement_map(ref, cand)
+    for value, color in DISAGREEMENT_COLORS.items():
+        if value:
+            sel = dis == value
+            rgb[sel] = 0.4 * rgb[sel] + 0.6 * np.array(color[:3])
     # physical aspect ratio (rows: spacing[1], columns: spacing[2]) by nearest-neighbour resize
     h_mm, w_mm = rgb.shape[0] * spacing[1], rgb.shape[1] * spacing[2]
     scale = max_size / max(h_mm, w_mm)
@@ -149,50 +161,109 @@ def _svg_dice_per_level(results: Sequence[CaseResult]) -> str:
     return "".join(parts)
 
 
+def _when(t: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "not yet"
+
+
+def _sources(res: CaseResult) -> str:
+    esc = html.escape
+    parts = [f"reference: {esc(res.reference or 'not recorded')}",
+             f"candidate: {esc(res.candidate or 'not recorded')}",
+             f"reviewer: {esc(res.reviewer or 'none yet')}", f"compared: {_when(res.when)}"]
+    return "<p class='src'>" + "; ".join(parts) + "</p>"
+
+
+def _level_summary(results: Sequence[CaseResult]) -> str:
+    """One row per level across the compared cases: mean and worst Dice, identification."""
+    per: dict[int, list[LevelRow]] = {}
+    for res in results:
+        for r in res.rows:
+            per.setdefault(r.structure_id, []).append(r)
+    out = ["<table><tr><th>level</th><th>cases</th><th>mean Dice</th><th>worst Dice</th>"
+           "<th>identified</th></tr>"]
+    for sid in ontology.sort_cranio_caudal(per):
+        rows = per[sid]
+        dice = [r.dice for r in rows]
+        idn = [r.identified for r in rows if r.identified is not None]
+        ident = f"{sum(idn)}/{len(idn)}" if idn else "&ndash;"
+        out.append(f"<tr><td class='l'>{html.escape(ontology.name_of(sid))}</td><td>{len(rows)}</td>"
+                   f"<td>{np.mean(dice):.3f}</td><td>{min(dice):.3f}</td><td>{ident}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _case_table(res: CaseResult) -> str:
+    esc = html.escape
+    out = ["<table><tr><th>level</th><th>Dice</th><th>HD95 mm</th><th>MSD mm</th><th>vol. diff mL</th>"
+           "<th>centroid mm</th><th>identified</th><th>flag</th></tr>"]
+    rank = {sid: k for k, sid in enumerate(ontology.sort_cranio_caudal([r.structure_id for r in res.rows]))}
+    for r in sorted(res.rows, key=lambda x: rank[x.structure_id]):
+        flag, comment = res.flags.get(r.structure_id, (False, ""))
+        cls = " class='bad'" if r.dice < 0.8 else ""
+        ident_s = "" if r.identified is None else ("yes" if r.identified else "no")
+        out.append(f"<tr{cls}><td class='l'>{esc(r.name)}</td><td>{r.dice:.3f}</td><td>{_num(r.hd95_mm)}</td>"
+                   f"<td>{_num(r.msd_mm)}</td><td>{r.volume_diff_ml:+.2f}</td><td>{_num(r.centroid_dist_mm)}</td>"
+                   f"<td>{ident_s}</td><td class='flag'>{'&#9873; ' + esc(comment) if flag else ''}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
 def write_html(results: Sequence[CaseResult], path: str | Path, *, title: str = "Spine QA report",
                worst: int = 5) -> Path:
-    """Self-contained HTML: summary, Dice per level across cases, worst cases with snapshots,
-    and every case's per-level table."""
+    """Self-contained HTML: summary with sources and dates, Dice per level across cases,
+    the worst compared cases with snapshots, each compared case's table in anatomical
+    order; cases not compared yet are listed, never shown as empty tables or "nan"."""
+    import time
+
     target = Path(path)
     esc = html.escape
-    n = len(results)
+    done = [r for r in results if r.compared]
     statuses: dict[str, int] = {}
     for r in results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
-    all_rows = [row for res in results for row in res.rows]
-    ident = identification_rate(all_rows)
+    all_rows = [row for res in done for row in res.rows]
+    reviewers = sorted({r.reviewer for r in results if r.reviewer})
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
            "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-           "td.l{text-align:left}.bad{background:#fdd}.flag{color:#b00;font-weight:bold}</style></head><body>",
+           "td.l{text-align:left}.bad{background:#fdd}.flag{color:#b00;font-weight:bold}"
+           ".src{color:#555;font-size:90%}</style></head><body>",
            f"<h1>{esc(title)}</h1>",
-           f"<p>{n} cases; " + ", ".join(f"{esc(k)}: {v}" for k, v in sorted(statuses.items())) + ". "
-           f"Mean Dice over all levels {np.mean([r.dice for r in all_rows]) if all_rows else math.nan:.3f}; "
-           f"identification rate {ident:.3f}.</p>",
-           "<h2>Dice per level across cases (mean, bar = 1 sd)</h2>", _svg_dice_per_level(results)]
-    ranked = sorted(results, key=lambda r: (r.mean_dice if not math.isnan(r.mean_dice) else 2))
-    out.append(f"<h2>Worst {min(worst, n)} cases</h2>")
-    for res in ranked[:worst]:
-        out.append(f"<h3>{esc(res.case_key)} &mdash; mean Dice {res.mean_dice:.3f} ({esc(res.status)})</h3>")
-        if res.comment:
-            out.append(f"<p>{esc(res.comment)}</p>")
-        if res.snapshot_png:
-            b64 = base64.b64encode(res.snapshot_png).decode()
-            out.append(f"<img alt='mid-sagittal slice of {esc(res.case_key)}' src='data:image/png;base64,{b64}'>"
-                       "<p>Mid-sagittal slice: blue = missed (reference only), red = extra (candidate only).</p>")
-    out.append("<h2>All cases</h2>")
-    for res in results:
-        out.append(f"<h3>{esc(res.case_key)}</h3><table><tr><th>level</th><th>Dice</th><th>HD95 mm</th>"
-                   "<th>MSD mm</th><th>vol. diff mL</th><th>centroid mm</th><th>identified</th><th>flag</th></tr>")
-        for r in sorted(res.rows, key=lambda x: x.dice):
-            flag, comment = res.flags.get(r.structure_id, (False, ""))
-            cls = " class='bad'" if r.dice < 0.8 else ""
-            ident_s = "" if r.identified is None else ("yes" if r.identified else "no")
-            out.append(f"<tr{cls}><td class='l'>{esc(r.name)}</td><td>{r.dice:.3f}</td><td>{_num(r.hd95_mm)}</td>"
-                       f"<td>{_num(r.msd_mm)}</td><td>{r.volume_diff_ml:+.2f}</td><td>{_num(r.centroid_dist_mm)}</td>"
-                       f"<td>{ident_s}</td><td class='flag'>{'&#9873; ' + esc(comment) if flag else ''}</td></tr>")
-        out.append("</table>")
+           f"<p>Written {_when(time.time())}. {len(results)} cases, {len(done)} compared; "
+           + ", ".join(f"{esc(k)}: {v}" for k, v in sorted(statuses.items())) + ". "
+           + f"Reviewers: {esc(', '.join(reviewers)) if reviewers else 'none yet'}.</p>"]
+    if all_rows:
+        out.append(f"<p>Mean Dice over all compared levels {np.mean([r.dice for r in all_rows]):.3f}; "
+                   f"identification rate {_rate(identification_rate(all_rows))}.</p>")
+        out += ["<h2>Dice per level across cases (mean, bar = 1 sd)</h2>", _svg_dice_per_level(done),
+                "<h2>Per level</h2>", _level_summary(done)]
+        ranked = sorted(done, key=lambda r: r.mean_dice)[:worst]
+        out.append(f"<h2>Worst {len(ranked)} compared cases</h2>")
+        for res in ranked:
+            out.append(f"<h3>{esc(res.case_key)} &mdash; mean Dice {res.mean_dice:.3f} ({esc(res.status)})</h3>")
+            out.append(_sources(res))
+            out += [f"<p>{esc(f)}</p>" for f in res.findings]
+            if res.comment:
+                out.append(f"<p>{esc(res.comment)}</p>")
+            if res.snapshot_png:
+                b64 = base64.b64encode(res.snapshot_png).decode()
+                out.append(f"<img alt='mid-sagittal slice of {esc(res.case_key)}' src='data:image/png;base64,{b64}'>"
+                           "<p>Mid-sagittal slice: blue = missed, red = extra, yellow = mislabelled.</p>")
+        out.append("<h2>Compared cases</h2>")
+        for res in done:
+            out += [f"<h3>{esc(res.case_key)} ({esc(res.status)})</h3>", _sources(res), _case_table(res)]
+    pending = [r for r in results if not r.compared]
+    if pending:
+        out.append("<h2>Not compared yet</h2><ul>" + "".join(
+            f"<li>{esc(r.case_key)} ({esc(r.status)}{', ' + esc(r.comment) if r.comment else ''})</li>"
+            for r in pending) + "</ul>")
     out.append("</body></html>")
     with atomic_path(target) as tmp:
         tmp.write_text("\n".join(out), encoding="utf-8")
     return target
+
+
+def _rate(v: float) -> str:
+    return "&ndash;" if math.isnan(v) else f"{v:.3f}"
