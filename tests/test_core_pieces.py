@@ -8,7 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from napari_spine.correction import CorrectionSession, EditJournal, plane_from_points, split_by_plane
+from napari_spine.correction import (
+    CorrectionSession,
+    EditJournal,
+    plane_from_points,
+    split_by_plane,
+)
 from napari_spine.qa.metrics import LevelRow
 from napari_spine.qa.overlay import disagreement_map
 from napari_spine.qa.review import ReviewConflict, ReviewDB

@@ -27,6 +27,10 @@ def _setup(make_napari_viewer, db):
 def test_table_sorted_worst_first_and_jump(make_napari_viewer, tmp_path):
     viewer, w = _setup(make_napari_viewer, tmp_path / "r.sqlite")
     w.compute(sync=True)
+    names = [w.table.item(i, 0).text() for i in range(w.table.rowCount())]
+    assert names[:3] == ["T10", "T10/T11", "T11"]  # the reference's levels, head to foot
+    assert "Spinal canal" in names and "L3" in names
+    w.worst_first.setChecked(True)
     assert w.table.item(0, 0).text() == "L3" and w.table.item(0, 1).text() == "0.000"
     assert w.table.item(1, 1).text() == "1.000"
     assert any("L3 is missing" in w.checks.item(i).text() for i in range(w.checks.count()))
@@ -98,3 +102,110 @@ def test_queue_a_dataset_and_open_cases_from_it(make_napari_viewer, tmp_path):
     assert len(viewer.layers) == 2 and w.reference.currentText().endswith("labels")
     w.step_queue(+1)
     assert len(viewer.layers) == 2  # the previous queued case was replaced
+
+
+def _review_setup(make_napari_viewer, tmp_path, n=5, shift_case=None):
+    """A queued CTSpine1K tree with a batch-predict-shaped predictions folder: every case's
+    prediction is its labels with L3 removed (and, for ``shift_case``, numbered one lower)."""
+    import napari_spine as ns
+    from napari_spine.io.files import safe_name
+    from napari_spine.testing import trees as syn
+
+    root = syn.write_ctspine1k(tmp_path / "ct", "hf", names={"MSD-T10": [f"liver_{i}" for i in range(n)]})
+    preds = tmp_path / "pred"
+    ds = ns.open_dataset(root)
+    for k, ref in enumerate(ds.cases):
+        case = ds.load_case(ref.case_id)
+        pred = relabel(case.labels, "L3", 0) if k % 2 else case.labels.copy()  # a mixed bag
+        if ref.case_id == shift_case:
+            pred = np.where((pred > 0) & (pred < 26), pred + 1, pred).astype(np.uint8)
+        out = preds / "cases" / safe_name(ref.case_id) / "prediction.nii.gz"
+        out.parent.mkdir(parents=True)
+        ns.export_labels(case, pred, out, scheme="canonical")
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine QA review")
+    w.db_path.setText(str(tmp_path / "r.sqlite"))
+    w.predictions.setText(str(preds))
+    w.reviewer.setText("ana")
+    w.queue_dataset(root, sync=True)
+    return viewer, w, ds
+
+
+def test_triage_is_known_when_queued_and_next_visits_cases_in_order(make_napari_viewer, tmp_path):
+    viewer, w, ds = _review_setup(make_napari_viewer, tmp_path)
+    queue = w.db.queue()
+    assert any(c.triage > 0 for c in queue)  # computed at queue time, before any review
+    expected = [c.case_key for c in queue]  # the stable order: triage, then key
+    seen = []
+    for _ in range(4):
+        seen.append(w.step_queue(+1))
+        w.compute(sync=True)
+        assert w.save_review()  # saving does not reorder the queue
+    assert seen == expected[:4] and len(set(seen)) == 4
+    assert [c.case_key for c in w.db.queue()] == expected
+
+
+def test_next_clears_the_comparison_and_picks_the_new_cases_prediction(make_napari_viewer, tmp_path):
+    viewer, w, ds = _review_setup(make_napari_viewer, tmp_path)
+    first = w.step_queue(+1)
+    assert w.candidate.currentText().endswith("prediction")
+    w.compute(sync=True)
+    assert w.table.rowCount() > 0 and "disagreement" in viewer.layers
+    cand = viewer.layers[w.candidate.currentText()]
+    kept = viewer.add_labels(np.asarray(cand.data), name="kept from the first case", scale=cand.scale,
+                             translate=cand.translate, metadata=dict(cand.metadata))
+    second = w.step_queue(+1)
+    assert second != first
+    assert w.table.rowCount() == 0 and w.summary.text() == "" and "disagreement" not in viewer.layers
+    from napari_spine._napari._layers import case_from_layer
+
+    now = viewer.layers[w.candidate.currentText()]
+    assert case_from_layer(now).key == second  # the new case's own prediction
+    w.candidate.setCurrentText(kept.name)  # the first case's layer against the second case
+    w.compute(sync=True)
+    assert "Not compared" in w.summary.text() and first in w.summary.text() and second in w.summary.text()
+    assert w.table.rowCount() == 0
+
+
+def test_a_case_held_by_another_reviewer_opens_read_only(make_napari_viewer, tmp_path):
+    viewer, w, ds = _review_setup(make_napari_viewer, tmp_path, n=3)
+    key, second = (c.case_key for c in w.db.queue()[:2])
+    w.db.claim(key, "ben")
+    assert w.step_queue(+1) == second  # Next passes over the case ben holds
+    w.select_case(key)  # opened on purpose: shown, not taken
+    assert "Held by ben" in w.review.holder.text() and "read-only" in w.review.holder.text()
+    assert not w.review.save_btn.isEnabled() and not w.save_review()
+    assert w.db.get(key).claimed_by == "ben"
+
+
+def test_review_keys_work_from_the_viewer(make_napari_viewer, tmp_path):
+    from app_model.types import KeyBinding
+
+    viewer, w, ds = _review_setup(make_napari_viewer, tmp_path, n=3)
+
+    def press(key):
+        binding = viewer.keymap.get(KeyBinding.from_str(key))
+        assert binding is not None, key
+        binding(viewer)
+
+    press("Alt+Right")
+    key = w.current.case_key
+    w.compute(sync=True)
+    press("Alt+A")
+    assert w.db.get(key).status == "approved"
+    press("Alt+Right")
+    assert w.current.case_key != key
+
+
+def test_a_shifted_candidate_is_named_and_can_be_unshifted(make_napari_viewer, tmp_path):
+    viewer, w, ds = _review_setup(make_napari_viewer, tmp_path, n=2, shift_case="liver_0")
+    while w.step_queue(+1) and w.current.case_key != "ctspine1k/liver_0":
+        pass
+    w.compute(sync=True)
+    texts = [w.checks.item(i).text() for i in range(w.checks.count())]
+    assert any("shifted by +1 level" in t for t in texts) and w.shift_btn.isVisibleTo(w)
+    dis = viewer.layers["disagreement"].data
+    assert (dis == 3).sum() > (dis == 2).sum() + (dis == 1).sum()  # mislabelled, not extra
+    new = w.apply_shift()
+    w.compute(sync=True)
+    assert w.comparison.shift is None and w.comparison.mean_dice > 0.99 and new.name in w.candidate.currentText()

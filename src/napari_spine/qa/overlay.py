@@ -67,11 +67,16 @@ class LevelShift:
                 "examples": [list(e) for e in self.examples], "message": self.message}
 
 
-def _order() -> dict[int, int]:
+def _order(*labels: np.ndarray) -> dict[int, int]:
     """Vertebra and disc id -> position in the cranio-caudal sequence (a disc sits between
-    its vertebrae, so a shift moves vertebrae and discs by the same number of levels)."""
+    its vertebrae, so a shift moves vertebrae and discs by the same number of levels);
+    T13 and L6 take a place only when one of ``labels`` has them."""
+    present = set()
+    for lab in labels:
+        present |= {int(v) for v in np.unique(lab)}
+    extra = [n for n in ("T13", "L6") if ontology.vertebra_id(n) in present]
     out = {}
-    for k, name in enumerate(ontology.level_names(("T13", "L6"))):
+    for k, name in enumerate(ontology.level_names(extra)):
         vid = ontology.vertebra_id(name)
         out[vid] = 2 * k
         if vid + ontology.DISC_OFFSET in ontology.BY_ID:
@@ -91,7 +96,7 @@ def level_shift(reference: np.ndarray, candidate: np.ndarray, *, min_fraction: f
     >>> level_shift(ref, ref + 1).message
     'candidate is shifted by +1 level (L1 labelled L2, L2 labelled L3, L3 labelled L4)'
     """
-    order = _order()
+    order = _order(reference, candidate)
     lut = np.full(256, -1, np.int32)
     for sid, pos in order.items():
         lut[sid] = pos
@@ -119,7 +124,7 @@ def level_shift(reference: np.ndarray, candidate: np.ndarray, *, min_fraction: f
 def unshift(candidate: np.ndarray, shift: LevelShift) -> np.ndarray:
     """The candidate renumbered by ``-shift.offset`` levels (vertebrae and discs; other
     structures as they are)."""
-    order = _order()
+    order = _order(candidate)
     by_pos = {p: s for s, p in order.items()}
     lut = np.arange(256, dtype=np.uint8)
     for sid, pos in order.items():

@@ -92,6 +92,15 @@ class CaseReview:
     triage: float
     version: int
     updated_at: float | None
+    claimed_at: float | None = None
+
+    def held_by_other(self, reviewer: str) -> bool:
+        """Whether someone other than ``reviewer`` is reviewing the case now."""
+        return self.status == "in review" and self.claimed_by not in (None, reviewer)
+
+    def stale(self, stale_after_s: float = 3600.0) -> bool:
+        """Whether the claim is older than ``stale_after_s`` (an abandoned review)."""
+        return self.claimed_at is not None and time.time() - self.claimed_at > stale_after_s
 
 
 class ReviewDB:
@@ -199,6 +208,29 @@ class ReviewDB:
             out = con.execute("SELECT * FROM cases WHERE case_key=?", (key,)).fetchone()
         return _review(out)
 
+    def set_triage(self, case_key: str, triage: float) -> None:
+        """Set a queued case's triage score (computed when it was queued)."""
+        with self._connect(immediate=True) as con:
+            con.execute("UPDATE cases SET triage=? WHERE case_key=?", (float(triage), case_key))
+
+    def take_over(self, case_key: str, reviewer: str, stale_after_s: float = 3600.0) -> CaseReview:
+        """Take over a claim another reviewer abandoned (older than ``stale_after_s``); the
+        history records from whom. ReviewConflict while the claim is recent."""
+        with self._connect(immediate=True) as con:
+            now = time.time()
+            row = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
+            if row is None:
+                raise KeyError(f"{self.path}: no case {case_key!r}")
+            old = row["claimed_by"]
+            if old not in (None, reviewer) and (row["claimed_at"] or now) > now - stale_after_s:
+                raise ReviewConflict(f"{case_key} is being reviewed by {old}")
+            con.execute("UPDATE cases SET claimed_by=?, claimed_at=?, status='in review', reviewer=?, "
+                        "version=version+1, updated_at=? WHERE case_key=?", (reviewer, now, reviewer, now, case_key))
+            con.execute("INSERT INTO history VALUES (?, ?, ?, 'take over', ?)",
+                        (case_key, now, reviewer, f"from {old}" if old else ""))
+            out = con.execute("SELECT * FROM cases WHERE case_key=?", (case_key,)).fetchone()
+        return _review(out)
+
     def claim(self, case_key: str, reviewer: str) -> CaseReview:
         """Claim a chosen case; refused (ReviewConflict) while someone else holds it."""
         with self._connect(immediate=True) as con:
@@ -290,9 +322,10 @@ class ReviewDB:
         return json.loads(row["payload"]) if row else None
 
     def save_snapshot(self, case_key: str, rows: Sequence[LevelRow], png: bytes | None,
-                      reviewer: str | None = None) -> None:
-        """Store the level rows of a comparison and its snapshot picture (PNG bytes)."""
-        self.save_metrics(case_key, {"rows": [r.as_dict() for r in rows],
+                      reviewer: str | None = None, info: Mapping[str, Any] | None = None) -> None:
+        """Store the level rows of a comparison, its snapshot picture (PNG bytes) and what
+        was compared (``info``: ``reference``, ``candidate``, ``findings`` ...), with the time."""
+        self.save_metrics(case_key, {**(info or {}), "when": time.time(), "rows": [r.as_dict() for r in rows],
                                      "snapshot_png": base64.b64encode(png).decode() if png else None},
                           reviewer)
 
@@ -314,4 +347,4 @@ class ReviewDB:
 def _review(row: sqlite3.Row) -> CaseReview:
     return CaseReview(row["case_key"], row["dataset"], row["case_id"], row["status"], row["reviewer"],
                       row["claimed_by"], row["comment"], float(row["triage"]), int(row["version"]),
-                      row["updated_at"])
+                      row["updated_at"], row["claimed_at"])

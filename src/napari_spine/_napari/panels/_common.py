@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QPixmap
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
@@ -43,6 +44,7 @@ def scrolling(panel: QWidget) -> QVBoxLayout:
     inner = QWidget()
     area = QScrollArea()
     area.setWidgetResizable(True)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # fit the dock's width
     area.setWidget(inner)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
     outer = QVBoxLayout(panel)

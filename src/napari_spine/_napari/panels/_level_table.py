@@ -12,7 +12,7 @@ from ...qa.metrics import LevelRow
 
 __all__ = ["COLUMNS", "LevelTable"]
 
-COLUMNS = ("level", "Dice", "HD95 mm", "identified", "vol. diff mL", "flag", "comment")
+COLUMNS = ("level", "Dice", "HD95", "id.", "Δ mL", "flag", "comment")
 _FLAG, _COMMENT = 5, 6
 
 
@@ -25,7 +25,15 @@ class LevelTable(QTableWidget):
         self.setHorizontalHeaderLabels(COLUMNS)
         self.verticalHeader().setVisible(False)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(_COMMENT, QHeaderView.ResizeMode.Stretch)  # the rest of the width
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        tips = ("level", "Dice coefficient", "95th-percentile Hausdorff distance, mm",
+                "identified: centroid within 20 mm of the reference's and the closest",
+                "volume difference, candidate - reference, mL", "flag for follow-up", "comment")
+        for k, tip in enumerate(tips):
+            self.horizontalHeaderItem(k).setToolTip(tip)
 
     def show_rows(self, rows: Sequence[LevelRow], flags: Mapping[int, tuple[bool, str]]) -> None:
         """Fill the table; ``flags`` (structure id -> (flag, comment)) are earlier decisions."""
@@ -56,3 +64,13 @@ class LevelTable(QTableWidget):
             if flag or comment:
                 out.append((r.structure_id, flag, comment))
         return out
+
+    def toggle_flag(self, structure_id: int, rows: Sequence[LevelRow]) -> bool:
+        """Flip the flag of a structure's row; False when it has no row."""
+        for i, r in enumerate(rows[: self.rowCount()]):
+            if r.structure_id == structure_id:
+                item = self.item(i, _FLAG)
+                on = item.checkState() != Qt.CheckState.Checked
+                item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+                return True
+        return False

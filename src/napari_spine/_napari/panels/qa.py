@@ -1,8 +1,10 @@
 """The "Spine QA review" dock widget: compare two labellings level by level, decide, persist.
 
-Metrics, triage and the disagreement map come from :mod:`napari_spine.qa` (computed in a
-background :class:`Task`), decisions go to the review database
-(:mod:`napari_spine.qa.review`), reports to CSV/HTML.
+The comparison is the core's (:func:`napari_spine.qa.compare.compare`: per-level metrics,
+an unnumbered candidate numbered first, a constant level shift named), computed in a
+background :class:`Task`; the review database, queue and keys live in
+:class:`~._review_box.ReviewBox`. A comparison belongs to one case: opening another case
+clears it, and layers of two different cases are never compared.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -26,18 +28,21 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...anatomy import ontology
 from ...correction import validate_sequence
 from ...display import window_limits
-from ...qa import identification_rate, level_metrics
+from ...io.files import safe_name
+from ...qa import identification_rate
+from ...qa.compare import Comparison, compare
 from ...qa.metrics import LevelRow
-from ...qa.overlay import DISAGREEMENT_COLORS, DISAGREEMENT_NAMES, disagreement_map
-from ...qa.report import CaseResult, mid_sagittal_snapshot, write_csv, write_html
-from ...qa.review import STATUSES, ReviewConflict, ReviewDB, ReviewDBError
+from ...qa.overlay import DISAGREEMENT_COLORS, DISAGREEMENT_NAMES, disagreement_map, unshift
+from ...qa.report import mid_sagittal_snapshot
 from ...qa.triage import triage_score
 from .._workers import Task
 from .._workspace import Workspace
 from ._common import note, refill, scrolling, side_by_side
 from ._level_table import LevelTable
+from ._review_box import ReviewBox
 
 if TYPE_CHECKING:
     import napari
@@ -54,152 +59,229 @@ class QAWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.ws = Workspace(napari_viewer)
-        self.rows: list[LevelRow] = []
+        self.comparison: Comparison | None = None
         self.findings: list = []
-        self.db: ReviewDB | None = None
-        self.current: Any = None  # CaseReview being reviewed
+        self._compared: tuple[str, str] | None = None  # (reference, candidate) layer names
+        self.derived: list = []  # layers this panel made for the case (overlay, prediction ...)
         layout = scrolling(self)
         layout.addWidget(self._compare_group())
         layout.addWidget(self.table, 1)
-        layout.addWidget(QLabel("Level-sequence checks of the candidate"))
+        layout.addWidget(QLabel("Findings"))
         layout.addWidget(self.checks)
-        layout.addWidget(self._review_group())
+        layout.addWidget(self.shift_btn)
+        self.review = ReviewBox(self)
+        layout.addWidget(self.review)
+        for name in ("db_path", "reviewer", "status", "comment", "queue", "message", "queue_dataset",
+                     "step_queue", "select_case", "save_review", "write_report", "open_db"):
+            setattr(self, name, getattr(self.review, name))
         self.task = Task(progress=self.progress, status=self.summary, buttons=(self.compute_btn,))
-        self.viewer.layers.events.inserted.connect(self._fill_layer_choices)
-        self.viewer.layers.events.removed.connect(self._fill_layer_choices)
+        self.viewer.layers.events.inserted.connect(self._on_layers)
+        self.viewer.layers.events.removed.connect(self._on_layers)
         self._fill_layer_choices()
+
+    @property
+    def db(self):
+        """The open review database (None until opened)."""
+        return self.review.db
+
+    @property
+    def current(self):
+        """The case under review (its :class:`~napari_spine.qa.review.CaseReview`)."""
+        return self.review.current
+
+    @property
+    def rows(self) -> list[LevelRow]:
+        """The level rows of the comparison on show (empty when there is none)."""
+        return self.comparison.rows if self.comparison is not None else []
 
     # -- building ----------------------------------------------------------------------
     def _compare_group(self) -> QGroupBox:
         self.reference, self.candidate = QComboBox(), QComboBox()
+        for cb in (self.reference, self.candidate):  # long layer names must not widen the panel
+            cb.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            cb.setMinimumContentsLength(12)
+        self.reference.currentTextChanged.connect(lambda _t: self._fill_candidates())
+        self.predictions = QLineEdit()
+        self.predictions.setPlaceholderText("batch predict folder (optional): candidates per case")
         refresh = QPushButton("Refresh layers")
         refresh.clicked.connect(self._fill_layer_choices)
         self.compute_btn = QPushButton("Compare")
         self.compute_btn.clicked.connect(lambda: self.compute())
+        self.worst_first = QCheckBox("Worst first")
+        self.all_rows = QCheckBox("All structures")
+        self.all_rows.setToolTip("Also the structures the reference does not have")
+        for cb in (self.worst_first, self.all_rows):
+            cb.toggled.connect(lambda _on: self._fill_table())
         self.progress = QProgressBar()
         self.summary = note()
         self.table = LevelTable()
         self.table.cellClicked.connect(lambda row, _c: self.jump_to_row(row))
         self.checks = QListWidget()
         self.checks.setMaximumHeight(90)
+        self.checks.setWordWrap(True)
+        self.shift_btn = QPushButton("Undo the level shift (new layer)")
+        self.shift_btn.setToolTip("Add the candidate renumbered by the shift found, as a new layer")
+        self.shift_btn.setVisible(False)
+        self.shift_btn.clicked.connect(lambda: self.apply_shift())
         g = QGroupBox("Compare")
         f = QFormLayout(g)
         f.addRow("Reference", self.reference)
         f.addRow("Candidate", self.candidate)
+        f.addRow("Predictions", self.predictions)
         f.addRow(side_by_side((refresh, 1), self.compute_btn))
+        f.addRow(side_by_side(self.worst_first, self.all_rows))
         f.addRow(self.progress)
         f.addRow(self.summary)
         return g
 
-    def _review_group(self) -> QGroupBox:
-        self.db_path = QLineEdit(str(Path.home() / "napari-spine" / "review.sqlite"))
-        self.reviewer = QLineEdit()
-        self.reviewer.setPlaceholderText("your name")
-        self.status = QComboBox()
-        self.status.addItems(list(STATUSES))
-        self.comment = QLineEdit()
-        self.queue_path = QLineEdit()
-        self.queue_path.setPlaceholderText("Dataset folder to add to the queue")
-        self.queue = QListWidget()
-        self.queue.setMaximumHeight(110)
-        self.queue.itemDoubleClicked.connect(lambda item: self.select_case(item.data(Qt.ItemDataRole.UserRole)))
-        self.message = note()
-        buttons = {"save": ("Save review", lambda: self.save_review()),
-                   "queue": ("Add to queue", lambda: self.queue_dataset(self.queue_path.text())),
-                   "prev": ("< Previous", lambda: self.step_queue(-1)),
-                   "next": ("Next >", lambda: self.step_queue(+1)),
-                   "report": ("Write report (CSV + HTML)", lambda: self.write_report())}
-        for key, (text, slot) in buttons.items():
-            b = QPushButton(text)
-            b.clicked.connect(slot)
-            setattr(self, f"{key}_btn", b)
-        g = QGroupBox("Review")
-        f = QFormLayout(g)
-        for label, w in (("Database", self.db_path), ("Reviewer", self.reviewer),
-                         ("Status", self.status), ("Comment", self.comment)):
-            f.addRow(label, w)
-        f.addRow(self.save_btn)
-        f.addRow(side_by_side((self.queue_path, 1), self.queue_btn))
-        f.addRow(QLabel("Queue (most suspicious first; double-click to review)"))
-        f.addRow(self.queue)
-        f.addRow(side_by_side((self.prev_btn, 1), self.next_btn))
-        f.addRow(self.report_btn)
-        f.addRow(self.message)
-        return g
-
     # -- layers -------------------------------------------------------------------------
+    def _labels(self) -> list:
+        return [ly for ly in self.ws.layers_of("labels", exclude=(OVERLAY,))]
+
     def _fill_layer_choices(self, *_: Any) -> None:
-        names = [ly.name for ly in self.ws.layers_of("labels", exclude=(OVERLAY,))]
-        refill(self.reference, names, 0)
-        refill(self.candidate, names, 1)
+        refill(self.reference, [ly.name for ly in self._labels()], 0)
+        self._fill_candidates()
+
+    def _fill_candidates(self) -> None:
+        others = [ly.name for ly in self._labels() if ly.name != self.reference.currentText()]
+        refill(self.candidate, others, 0)  # never the reference itself
+
+    def _on_layers(self, *_: Any) -> None:
+        self._fill_layer_choices()
+        present = {ly.name for ly in self._labels()}
+        if self._compared is not None and not set(self._compared) <= present:
+            self.clear()  # what was compared is gone: its numbers must not stay on screen
 
     def _pair(self) -> tuple[Any, Any]:
         return (self.ws.layer_named(self.reference.currentText(), "labels"),
                 self.ws.layer_named(self.candidate.currentText(), "labels"))
 
+    def clear(self) -> None:
+        """Forget the comparison on show: table, findings, overlay and derived layers."""
+        self.comparison, self.findings, self._compared = None, [], None
+        self.table.setRowCount(0)
+        self.checks.clear()
+        self.summary.setText("")
+        self.shift_btn.setVisible(False)
+        for layer in self.derived:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self.derived = []
+
     # -- comparing ----------------------------------------------------------------------
     def compute(self, sync: bool = False) -> None:
         """Compare reference and candidate (in the background unless ``sync``)."""
         ref, cand = self._pair()
-        if ref is None or cand is None:
-            self.summary.setText("Choose a reference and a candidate labels layer.")
+        if ref is None or cand is None or ref.name == cand.name:
+            self.summary.setText("Choose a reference and a different candidate labels layer.")
             return
         if ref.data.shape != cand.data.shape or not np.allclose(ref.scale, cand.scale):
             self.summary.setText(f"Not compared: '{ref.name}' {ref.data.shape} and '{cand.name}' "
                                  f"{cand.data.shape} are not on the same grid.")
             return
+        rc, cc = self.ws.case_of(ref), self.ws.case_of(cand)
+        if rc is not None and cc is not None and rc.key != cc.key:
+            self.summary.setText(f"Not compared: '{ref.name}' is case {rc.key} and '{cand.name}' is "
+                                 f"case {cc.key}.")
+            return
         a, b = np.asarray(ref.data), np.asarray(cand.data)
         spacing = tuple(float(s) for s in ref.scale[-3:])
-        self.task.start(lambda: (level_metrics(a, b, spacing), validate_sequence(b, spacing)),
-                        desc="Comparing labels", done=lambda res: self._show(*res), sync=sync)
+        names = (ref.name, cand.name)
+        self.task.start(lambda: (compare(a, b, spacing), validate_sequence(b, spacing)),
+                        desc="Comparing labels", done=lambda res: self._show(names, *res), sync=sync)
 
-    def _show(self, rows: list[LevelRow], findings: list) -> str:
-        self.rows = sorted(rows, key=lambda r: (r.dice, -(r.hd95_mm if not math.isnan(r.hd95_mm) else 1e9)))
-        self.findings = findings
-        flags = self.db.levels(self.current.case_key) if (self.db and self.current) else {}
-        self.table.show_rows(self.rows, flags)
+    def _show(self, names: tuple[str, str], cmp: Comparison, findings: list) -> str:
+        self.comparison, self.findings, self._compared = cmp, findings, names
+        self._fill_table()
         self.checks.clear()
-        for f in findings:
-            self.checks.addItem(QListWidgetItem(f"{f.severity}: {f.message}"))
-        self._overlay()
-        ident = identification_rate(self.rows)
-        mean = np.mean([r.dice for r in self.rows]) if self.rows else math.nan
-        return (f"{len(self.rows)} levels, mean Dice {mean:.3f}, identification rate {ident:.2f}, "
+        for text in [*cmp.notes, *([cmp.shift.message] if cmp.shift else []),
+                     *(f"{f.severity}: {f.message}" for f in findings)]:
+            self.checks.addItem(QListWidgetItem(text))
+        self.shift_btn.setVisible(cmp.shift is not None)
+        self._overlay(cmp)
+        rows = [r for r in cmp.rows if r.voxels_ref]
+        ident = identification_rate(rows)
+        if not cmp.comparable:
+            return "Not comparable by level: " + "; ".join(cmp.notes)
+        return (f"{len(rows)} levels, mean Dice {cmp.mean_dice:.3f}, identification rate {ident:.2f}, "
                 f"{sum(f.severity == 'error' for f in findings)} sequence errors")
 
-    def _overlay(self) -> None:
+    def _visible_rows(self) -> list[LevelRow]:
+        rows = [r for r in self.rows if self.all_rows.isChecked() or r.voxels_ref]
+        if self.worst_first.isChecked():
+            return sorted(rows, key=lambda r: (r.dice, -(r.hd95_mm if not math.isnan(r.hd95_mm) else 1e9)))
+        order = {sid: k for k, sid in enumerate(ontology.sort_cranio_caudal([r.structure_id for r in rows]))}
+        return sorted(rows, key=lambda r: order[r.structure_id])
+
+    def _fill_table(self) -> None:
+        key = self.case_key()
+        flags = self.db.levels(key) if (self.db is not None and key) else {}
+        self.table.show_rows(self._visible_rows(), flags)
+
+    def _overlay(self, cmp: Comparison) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
-        ref, cand = self._pair()
-        dis = disagreement_map(np.asarray(ref.data), np.asarray(cand.data))
-        self.ws.put_labels(OVERLAY, dis, ref, opacity=0.8,
-                           colormap=DirectLabelColormap(color_dict={None: (0, 0, 0, 0), **DISAGREEMENT_COLORS}),
-                           features={"index": list(DISAGREEMENT_NAMES), "name": list(DISAGREEMENT_NAMES.values())})
+        ref, _ = self._pair()
+        dis = disagreement_map(np.asarray(ref.data), cmp.candidate)
+        layer = self.ws.put_labels(OVERLAY, dis, ref, opacity=0.9, colormap=DirectLabelColormap(
+            color_dict={None: (0, 0, 0, 0), **DISAGREEMENT_COLORS}),
+            features={"index": list(DISAGREEMENT_NAMES), "name": list(DISAGREEMENT_NAMES.values())})
+        layer.contour = 1  # outlines: the labels underneath stay visible
+        if layer not in self.derived:
+            self.derived.append(layer)
+
+    def apply_shift(self):
+        """Add the candidate renumbered by the detected shift as a new layer, and pick it."""
+        cmp, (_, cand) = self.comparison, self._pair()
+        if cmp is None or cmp.shift is None or cand is None:
+            return None
+        new = self.viewer.add_labels(unshift(np.asarray(cand.data), cmp.shift), name=f"{cand.name} unshifted",
+                                     scale=cand.scale, translate=cand.translate, metadata=dict(cand.metadata))
+        self.derived.append(new)
+        self._fill_layer_choices()
+        self.candidate.setCurrentText(new.name)
+        return new
 
     def jump_to_row(self, row: int) -> tuple[float, ...] | None:
         """Move the view to the level in a table row (reference centroid, else candidate)."""
-        if not 0 <= row < len(self.rows):
+        rows = self._visible_rows()
+        if not 0 <= row < len(rows):
             return None
-        sid = self.rows[row].structure_id
+        sid = rows[row].structure_id
         for layer in self._pair():
             pts = np.argwhere(np.asarray(layer.data) == sid) if layer is not None else []
             if len(pts):
                 return self.ws.centre_on(layer, pts.mean(axis=0))
         return None
 
-    # -- review database ----------------------------------------------------------------
-    def open_db(self) -> ReviewDB | None:
-        """The review database at the path in the panel (opened once, errors shown)."""
-        path = Path(self.db_path.text()).expanduser()
-        if self.db is not None and self.db.path == path:
-            return self.db
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = ReviewDB(path)
-        except (ReviewDBError, OSError) as exc:
-            self.message.setText(str(exc))
-            self.db = None
-        return self.db
+    def flag_at(self, world) -> int | None:
+        """Toggle the flag of the reference level at a world point; returns its id."""
+        ref, _ = self._pair()
+        value = ref.get_value(world, world=True) if ref is not None else None
+        if value is None or isinstance(value, tuple) or not int(value):
+            return None
+        return int(value) if self.table.toggle_flag(int(value), self._visible_rows()) else None
+
+    # -- what the review box reads -------------------------------------------------------
+    def decisions(self) -> list[tuple[int, bool, str]]:
+        """The reviewer's per-level flags and comments."""
+        return self.table.decisions(self._visible_rows())
+
+    def triage(self) -> float:
+        """The triage score of the comparison on show."""
+        return triage_score([r for r in self.rows if r.voxels_ref], sum(f.severity == "error" for f in self.findings))
+
+    def sources(self) -> dict:
+        """What was compared, for the stored snapshot and the report."""
+        ref, cand = self._pair()
+        cc = self.ws.case_of(cand)
+        model = (cand.metadata.get("napari_spine_prediction") or {}).get("model") if cand is not None else None
+        cand_src = (cc.source.label_path or cand.name) if cc is not None and cand is not None else ""
+        notes = self.comparison.notes if self.comparison else []
+        shift = [self.comparison.shift.message] if self.comparison and self.comparison.shift else []
+        return {"reference": ref.name if ref is not None else "",
+                "candidate": f"{cand_src}" + (f" (model {model})" if model else ""),
+                "findings": [*notes, *shift]}
 
     def case_key(self) -> str | None:
         """The compared case's key (``dataset/case id``; a plain layer's name)."""
@@ -210,47 +292,21 @@ class QAWidget(QWidget):
             return layer.name if layer is not None else None
         return case.key
 
-    def select_case(self, key: str) -> None:
-        """Make ``key`` the case under review; claims it when a reviewer name is set."""
-        db = self.open_db()
-        if db is None:
-            return
-        try:
-            self.current = db.get(key)
-            reviewer = self.reviewer.text().strip()
-            if reviewer and self.current.status in ("to do", "in review"):
-                self.current = db.claim(key, reviewer)
-        except KeyError:
-            return
-        except ReviewConflict as exc:
-            self.message.setText(f"{exc}; shown read-only")
-        self.status.setCurrentText(self.current.status)
-        self.comment.setText(self.current.comment)
-        self.message.setText(f"Reviewing {key} (status {self.current.status})")
-        self._open_source(db.source(key))
+    def snapshot(self) -> bytes | None:
+        """The mid-sagittal picture of the comparison on show."""
+        ref, cand = self._pair()
+        case = self.ws.case_of(ref)
+        if case is None or cand is None or self.comparison is None:
+            return None
+        window = window_limits("bone") if case.modality == "CT" else None
+        return mid_sagittal_snapshot(case.image, np.asarray(ref.data), self.comparison.candidate,
+                                     case.spacing, window)
 
-    def queue_dataset(self, path: str | Path) -> int:
-        """Add every case of a dataset (or a NIfTI file) to the review queue."""
-        from ...datasets import open_dataset
-        from ...errors import SpineIOError
-
-        db = self.open_db()
-        if db is None:
-            return 0
-        try:
-            ds = open_dataset(path)
-        except SpineIOError as exc:
-            self.message.setText(str(exc))
-            return 0
-        n = db.add_cases((c.key, ds.kind, c.case_id, 0.0,
-                          {"dataset_path": str(path), "kind": ds.kind, "case_id": c.case_id})
-                         for c in ds.cases)
-        self._refresh_queue()
-        self.message.setText(f"{len(ds)} {ds.kind} cases in the queue")
-        return n
-
-    def _open_source(self, source: dict) -> None:
-        """Show the case's image and reference labels (replacing the last queued case)."""
+    # -- opening a case ----------------------------------------------------------------
+    def open_source(self, source: dict) -> None:
+        """Show a queued case (its layers replace the previous case's), clear the previous
+        comparison and pick this case's candidate."""
+        self.clear()
         if not source.get("dataset_path"):
             return
         from ...datasets import open_dataset
@@ -265,75 +321,29 @@ class QAWidget(QWidget):
         labels = [ly for ly in added if ly in self.ws.layers_of("labels")]
         if labels:
             self.reference.setCurrentText(labels[0].name)
+        self.pick_candidate(case)
 
-    def step_queue(self, step: int) -> str | None:
-        """Select the next (+1) or previous (-1) case of the queue (triage order)."""
-        db = self.open_db()
-        keys = [c.case_key for c in db.queue()] if db is not None else []
-        if not keys:
-            return None
-        cur = self.current.case_key if self.current is not None and self.current.case_key in keys else None
-        k = (keys.index(cur) + step) if cur is not None else 0
-        key = keys[min(max(k, 0), len(keys) - 1)]
-        self.select_case(key)
-        self._refresh_queue()
-        for i in range(self.queue.count()):
-            if self.queue.item(i).data(Qt.ItemDataRole.UserRole) == key:
-                self.queue.setCurrentRow(i)
-        return key
+    def pick_candidate(self, case) -> str | None:
+        """This case's prediction from the predictions folder (as a new layer), else another
+        labels layer of the same case; None (and the candidate box empty) when there is none."""
+        folder = self.predictions.text().strip()
+        p = Path(folder) / "cases" / safe_name(case.case_id) / "prediction.nii.gz" if folder else None
+        if p is not None and p.is_file():
+            from ...io.nifti import load_labels_file
 
-    def _refresh_queue(self) -> None:
-        self.queue.clear()
-        for c in (self.db.queue() if self.db is not None else []):
-            item = QListWidgetItem(f"{c.case_key} [{c.status}] triage {c.triage:.2f}")
-            item.setData(Qt.ItemDataRole.UserRole, c.case_key)
-            self.queue.addItem(item)
+            try:
+                pred = load_labels_file(p, label_scheme="verse")
+            except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
+                self.message.setText(f"Prediction not loaded: {exc}")
+                pred = None
+            if pred is not None and pred.shape == case.shape:
+                from .._layers import labels_layer_data
 
-    def save_review(self) -> bool:
-        """Persist status, comment, level flags and the metrics snapshot for the case."""
-        db, key, reviewer = self.open_db(), self.case_key(), self.reviewer.text().strip()
-        if db is None or key is None:
-            return False
-        if not reviewer:
-            self.message.setText("Enter your name as reviewer first.")
-            return False
-        score = triage_score(self.rows, sum(f.severity == "error" for f in self.findings))
-        db.add_cases([(key, key.split("/", 1)[0], key.split("/", 1)[-1], score, None)])
-        try:
-            self.current = db.decide(key, reviewer, self.status.currentText(), self.comment.text())
-        except ReviewConflict as exc:
-            self.message.setText(f"Not saved: {exc}")
-            return False
-        for sid, flag, comment in self.table.decisions(self.rows):
-            db.set_level(key, sid, flag=flag, comment=comment)
-        if self.rows:
-            db.save_snapshot(key, self.rows, self._snapshot(), reviewer)
-        self._refresh_queue()
-        self.message.setText(f"Saved {key}: {self.current.status}")
-        return True
-
-    def write_report(self, folder: str | Path | None = None) -> tuple[Path, Path] | None:
-        """Write the queue's decisions and metrics as CSV and HTML (default: beside the db)."""
-        db = self.open_db()
-        if db is None:
-            return None
-        out = Path(folder) if folder else db.path.parent
-        results = []
-        for c in db.queue():
-            rows, png = db.latest_snapshot(c.case_key)
-            results.append(CaseResult(c.case_key, rows, c.status, c.reviewer or "", c.comment,
-                                      db.levels(c.case_key), png))
-        csv_path = write_csv(results, out / "qa_report.csv")
-        html_path = write_html(results, out / "qa_report.html")
-        self.message.setText(f"Report written: {html_path}")
-        return csv_path, html_path
-
-    def _snapshot(self) -> bytes | None:
-        ref, cand = self._pair()
-        case = self.ws.case_of(ref)
-        if case is None or cand is None:
-            return None
-        window = window_limits("bone") if case.modality == "CT" else None
-        return mid_sagittal_snapshot(case.image, np.asarray(ref.data), np.asarray(cand.data),
-                                     case.spacing, window)
-
+                data, kw, _ = labels_layer_data(case, pred.labels, name=f"{case.case_id} prediction")
+                self.derived.append(self.viewer.add_labels(data, **kw))
+        ref = self.reference.currentText()
+        mine = [ly.name for ly in self._labels() if ly.name != ref and
+                (c := self.ws.case_of(ly)) is not None and c.key == case.key]
+        self._fill_candidates()
+        self.candidate.setCurrentIndex(self.candidate.findText(mine[-1]) if mine else -1)
+        return mine[-1] if mine else None
