@@ -175,6 +175,8 @@ class Workspace:
         if existing is not None:
             existing.data = data
             return existing
+        if getattr(like, "units", None) is not None:
+            kwargs.setdefault("units", like.units)  # the same units, or napari warns they differ
         return self.viewer.add_labels(data, name=name, scale=like.scale, translate=like.translate,
                                       **kwargs)
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..anatomy import ontology
+from ..anatomy.labelmaps import present_ids
 from .metrics import LevelRow, level_metrics
 from .overlay import LevelShift, level_shift
 
-__all__ = ["Comparison", "compare", "number_candidate"]
+__all__ = ["Comparison", "compare", "load_prediction", "number_candidate"]
 
 _GENERIC = (ontology.GENERIC_VERTEBRAL_BODY, ontology.GENERIC_VERTEBRA, ontology.GENERIC_DISC)
 
@@ -47,7 +48,7 @@ class Comparison:
 
 
 def _numbered(labels: np.ndarray) -> bool:
-    ids = np.unique(labels)
+    ids = present_ids(labels)
     return any(ontology.is_vertebra(int(i)) and int(i) not in _GENERIC for i in ids)
 
 
@@ -67,7 +68,8 @@ def number_candidate(candidate: np.ndarray, spacing: Sequence[float]) -> tuple[n
 
 def compare(reference: np.ndarray, candidate: np.ndarray, spacing: Sequence[float]) -> Comparison:
     """Compare ``candidate`` with ``reference`` level by level (display-ordered, same grid)."""
-    ref, cand = np.asarray(reference), np.asarray(candidate)
+    # one contiguous copy each (layer data are often views in the file's axis order)
+    ref, cand = np.ascontiguousarray(reference), np.ascontiguousarray(candidate)
     if ref.shape != cand.shape:
         raise ValueError(f"reference {ref.shape} and candidate {cand.shape} are not on the same grid")
     notes: list[str] = []
@@ -77,3 +79,22 @@ def compare(reference: np.ndarray, candidate: np.ndarray, spacing: Sequence[floa
         notes.append("not comparable by level: the candidate has no numbered vertebra")
         return Comparison(level_metrics(ref, cand, spacing), None, notes, False, cand)
     return Comparison(level_metrics(ref, cand, spacing), level_shift(ref, cand), notes, True, cand)
+
+
+def load_prediction(folder, case) -> np.ndarray | None:
+    """``case``'s prediction from a ``batch predict`` output folder
+    (``cases/<case>/prediction.nii.gz``), in the case's display order; None when there is
+    none. A prediction on another grid is an error naming the file."""
+    from pathlib import Path
+
+    from ..errors import SpineIOError
+    from ..io.files import safe_name
+    from ..io.nifti import load_labels_file
+
+    p = Path(folder) / "cases" / safe_name(case.case_id) / "prediction.nii.gz"
+    if not p.is_file():
+        return None
+    pred = load_labels_file(p, label_scheme="verse")
+    if pred.shape != case.shape or not np.allclose(pred.affine, case.affine, atol=1e-4):
+        raise SpineIOError(f"{p}: the prediction is not on the grid of {case.key}")
+    return pred.labels

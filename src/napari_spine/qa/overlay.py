@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..anatomy import ontology
+from ..anatomy.labelmaps import present_ids
 
 __all__ = ["DISAGREEMENT_COLORS", "DISAGREEMENT_NAMES", "LevelShift", "disagreement_map",
            "level_shift", "unshift"]
@@ -36,11 +37,9 @@ def disagreement_map(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray
     a, b = np.asarray(reference), np.asarray(candidate)
     if a.shape != b.shape:
         raise ValueError(f"reference {a.shape} and candidate {b.shape} differ in shape")
-    out = np.zeros(a.shape, np.uint8)
-    ra, rb = a > 0, b > 0
-    out[ra & ~rb] = 1
-    out[rb & ~ra] = 2
-    out[ra & rb & (a != b)] = 3
+    # 1 for a reference voxel, +2 for a candidate voxel (3: both), then 0 where they agree
+    out = (a > 0).view(np.uint8) + np.left_shift((b > 0).view(np.uint8), 1)
+    out[a == b] = 0
     return out
 
 
@@ -73,7 +72,7 @@ def _order(*labels: np.ndarray) -> dict[int, int]:
     T13 and L6 take a place only when one of ``labels`` has them."""
     present = set()
     for lab in labels:
-        present |= {int(v) for v in np.unique(lab)}
+        present |= {int(v) for v in present_ids(np.asarray(lab))}
     extra = [n for n in ("T13", "L6") if ontology.vertebra_id(n) in present]
     out = {}
     for k, name in enumerate(ontology.level_names(extra)):
@@ -101,10 +100,13 @@ def level_shift(reference: np.ndarray, candidate: np.ndarray, *, min_fraction: f
     for sid, pos in order.items():
         lut[sid] = pos
     a, b = np.asarray(reference), np.asarray(candidate)
-    if a.dtype != np.uint8 or b.dtype != np.uint8:
-        a, b = np.clip(a, 0, 255).astype(np.uint8), np.clip(b, 0, 255).astype(np.uint8)
+    if a.shape != b.shape:
+        raise ValueError(f"reference {a.shape} and candidate {b.shape} differ in shape")
+    differ = np.nonzero(a != b)  # one pass; the rest looks at the differing voxels only
+    a = np.clip(a[differ], 0, 255).astype(np.uint8)
+    b = np.clip(b[differ], 0, 255).astype(np.uint8)
     pa, pb = lut[a], lut[b]
-    both = (pa >= 0) & (pb >= 0) & (a != b)
+    both = (pa >= 0) & (pb >= 0)
     n = int(both.sum())
     if n < min_voxels:
         return None

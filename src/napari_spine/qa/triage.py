@@ -44,24 +44,15 @@ def triage_dataset(ds, predictions=None):
     """Generator over a dataset's cases: yields a ProgressEvent per case and returns
     ``{case key: triage}``. ``predictions`` is a ``batch predict`` output folder; a case
     that cannot be read gets the highest score (look at it first) and its reason."""
-    from pathlib import Path
-
     from ..inference.types import ProgressEvent
-    from ..io.files import safe_name
+    from .compare import load_prediction
 
     out: dict[str, float] = {}
     refs = list(ds.cases)
     for k, ref in enumerate(refs, start=1):
         try:
             case = ds.load_case(ref.case_id)
-            cand = None
-            if predictions:
-                p = Path(predictions) / "cases" / safe_name(ref.case_id) / "prediction.nii.gz"
-                if p.is_file():
-                    from ..io.nifti import load_labels_file
-
-                    pc = load_labels_file(p, label_scheme="verse")
-                    cand = pc.labels if pc.shape == case.shape else None
+            cand = load_prediction(predictions, case) if predictions else None
             score = case_triage(case.labels, case.spacing, cand) if case.labels is not None else 0.0
             msg = f"{ref.case_id}: triage {score:.2f}"
         except Exception as exc:  # noqa: BLE001 - an unreadable case is the first to look at

@@ -10,7 +10,6 @@ clears it, and layers of two different cases are never compared.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,13 +30,13 @@ from qtpy.QtWidgets import (
 from ...anatomy import ontology
 from ...correction import validate_sequence
 from ...display import window_limits
-from ...io.files import safe_name
 from ...qa import identification_rate
-from ...qa.compare import Comparison, compare
+from ...qa.compare import Comparison, compare, load_prediction
 from ...qa.metrics import LevelRow
 from ...qa.overlay import DISAGREEMENT_COLORS, DISAGREEMENT_NAMES, disagreement_map, unshift
 from ...qa.report import mid_sagittal_snapshot
 from ...qa.triage import triage_score
+from .._layers import labels_colormap, labels_features, labels_layer_data
 from .._workers import Task
 from .._workspace import Workspace
 from ._common import note, refill, scrolling, side_by_side
@@ -187,10 +186,15 @@ class QAWidget(QWidget):
         a, b = np.asarray(ref.data), np.asarray(cand.data)
         spacing = tuple(float(s) for s in ref.scale[-3:])
         names = (ref.name, cand.name)
-        self.task.start(lambda: (compare(a, b, spacing), validate_sequence(b, spacing)),
-                        desc="Comparing labels", done=lambda res: self._show(names, *res), sync=sync)
 
-    def _show(self, names: tuple[str, str], cmp: Comparison, findings: list) -> str:
+        def job():  # in the worker: one contiguous copy each, then every pass over them
+            ra, cb = np.ascontiguousarray(a), np.ascontiguousarray(b)
+            cmp = compare(ra, cb, spacing)
+            return cmp, validate_sequence(cb, spacing), disagreement_map(ra, cmp.candidate)
+
+        self.task.start(job, desc="Comparing labels", done=lambda res: self._show(names, *res), sync=sync)
+
+    def _show(self, names: tuple[str, str], cmp: Comparison, findings: list, dis: np.ndarray) -> str:
         self.comparison, self.findings, self._compared = cmp, findings, names
         self._fill_table()
         self.checks.clear()
@@ -198,7 +202,7 @@ class QAWidget(QWidget):
                      *(f"{f.severity}: {f.message}" for f in findings)]:
             self.checks.addItem(QListWidgetItem(text))
         self.shift_btn.setVisible(cmp.shift is not None)
-        self._overlay(cmp)
+        self._overlay(dis)
         rows = [r for r in cmp.rows if r.voxels_ref]
         ident = identification_rate(rows)
         if not cmp.comparable:
@@ -218,11 +222,10 @@ class QAWidget(QWidget):
         flags = self.db.levels(key) if (self.db is not None and key) else {}
         self.table.show_rows(self._visible_rows(), flags)
 
-    def _overlay(self, cmp: Comparison) -> None:
+    def _overlay(self, dis: np.ndarray) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
         ref, _ = self._pair()
-        dis = disagreement_map(np.asarray(ref.data), cmp.candidate)
         layer = self.ws.put_labels(OVERLAY, dis, ref, opacity=0.9, colormap=DirectLabelColormap(
             color_dict={None: (0, 0, 0, 0), **DISAGREEMENT_COLORS}),
             features={"index": list(DISAGREEMENT_NAMES), "name": list(DISAGREEMENT_NAMES.values())})
@@ -235,8 +238,9 @@ class QAWidget(QWidget):
         cmp, (_, cand) = self.comparison, self._pair()
         if cmp is None or cmp.shift is None or cand is None:
             return None
-        new = self.viewer.add_labels(unshift(np.asarray(cand.data), cmp.shift), name=f"{cand.name} unshifted",
-                                     scale=cand.scale, translate=cand.translate, metadata=dict(cand.metadata))
+        new = self.ws.put_labels(f"{cand.name} unshifted", unshift(np.asarray(cand.data), cmp.shift), cand,
+                                 metadata=dict(cand.metadata), colormap=labels_colormap(),
+                                 features=labels_features(), opacity=cand.opacity)
         self.derived.append(new)
         self._fill_layer_choices()
         self.candidate.setCurrentText(new.name)
@@ -327,20 +331,14 @@ class QAWidget(QWidget):
         """This case's prediction from the predictions folder (as a new layer), else another
         labels layer of the same case; None (and the candidate box empty) when there is none."""
         folder = self.predictions.text().strip()
-        p = Path(folder) / "cases" / safe_name(case.case_id) / "prediction.nii.gz" if folder else None
-        if p is not None and p.is_file():
-            from ...io.nifti import load_labels_file
-
-            try:
-                pred = load_labels_file(p, label_scheme="verse")
-            except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
-                self.message.setText(f"Prediction not loaded: {exc}")
-                pred = None
-            if pred is not None and pred.shape == case.shape:
-                from .._layers import labels_layer_data
-
-                data, kw, _ = labels_layer_data(case, pred.labels, name=f"{case.case_id} prediction")
-                self.derived.append(self.viewer.add_labels(data, **kw))
+        try:
+            pred = load_prediction(folder, case) if folder else None
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
+            self.message.setText(f"Prediction not loaded: {exc}")
+            pred = None
+        if pred is not None:
+            data, kw, _ = labels_layer_data(case, pred, name=f"{case.case_id} prediction")
+            self.derived.append(self.viewer.add_labels(data, **kw))
         ref = self.reference.currentText()
         mine = [ly.name for ly in self._labels() if ly.name != ref and
                 (c := self.ws.case_of(ly)) is not None and c.key == case.key]
