@@ -209,3 +209,21 @@ def test_a_shifted_candidate_is_named_and_can_be_unshifted(make_napari_viewer, t
     new = w.apply_shift()
     w.compute(sync=True)
     assert w.comparison.shift is None and w.comparison.mean_dice > 0.99 and new.name in w.candidate.currentText()
+
+
+def test_an_abandoned_claim_is_taken_over_only_after_asking(make_napari_viewer, tmp_path):
+    import sqlite3
+
+    viewer, w, ds = _review_setup(make_napari_viewer, tmp_path, n=2)
+    key = w.db.queue()[0].case_key
+    w.db.claim(key, "ben")
+    with sqlite3.connect(w.db.path) as con:  # ben left two hours ago
+        con.execute("UPDATE cases SET claimed_at = claimed_at - 7200 WHERE case_key=?", (key,))
+    asked = []
+    w.review.confirm_take_over = lambda review: asked.append(review.claimed_by) or False
+    w.select_case(key)
+    assert asked == ["ben"] and w.review.read_only and w.db.get(key).claimed_by == "ben"
+    w.review.confirm_take_over = lambda review: True
+    w.select_case(key)
+    assert not w.review.read_only and w.db.get(key).claimed_by == "ana"
+    assert ("ana", "take over", "from ben") in [(r, a, d) for _, r, a, d in w.db.history(key)]

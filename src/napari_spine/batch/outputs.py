@@ -67,11 +67,15 @@ def write_report(rows: list[dict], out: Path, title: str) -> Path | None:
         qa = out / "cases" / safe_name(r["case_id"]) / "qa.json"
         if r["status"] != "ok" or not qa.is_file():
             continue
-        levels = json.loads(qa.read_text()).get("levels", [])
-        lrows = [LevelRow.from_dict(lv) for lv in levels]
+        doc = json.loads(qa.read_text())
+        lrows = [LevelRow.from_dict(lv) for lv in doc.get("levels", [])]
         status = "needs correction" if (r.get("errors") or 0) else "to do"
+        shift = (doc.get("level_shift") or {}).get("message")
         results.append(CaseResult(r["case_id"], lrows, status=status,
-                                  comment=f"{r.get('errors') or 0} sequence errors"))
+                                  comment=f"{r.get('errors') or 0} sequence errors",
+                                  reference=doc.get("reference", ""), candidate=doc.get("candidate", ""),
+                                  when=qa.stat().st_mtime,
+                                  findings=(*doc.get("candidate_notes", []), *([shift] if shift else []))))
     if not results:
         return None
     return write_html(results, out / "report.html", title=title)

@@ -110,7 +110,7 @@ def _do_qa(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[st
         if pc.shape != case.shape or not np.allclose(pc.affine, case.affine, atol=1e-4):
             raise SpineIOError(f"{p}: the prediction is not on the case's grid")
         cmp = compare(case.labels, pc.labels, case.spacing)
-        out.update(cmp.as_dict())
+        out.update(cmp.as_dict(), reference=str(case.source.label_path or case.case_id), candidate=str(p))
         for note in cmp.notes:
             log(note)
         if cmp.shift is not None:

@@ -281,7 +281,8 @@ class ReviewBox(QGroupBox):
                                       db.levels(c.case_key), png, reference=info.get("reference", ""),
                                       candidate=info.get("candidate", ""), when=info.get("when"),
                                       findings=tuple(info.get("findings", ()))))
-        title = f"napari-spine QA review: {db.path.parent.name or db.path.stem}"
+        kinds = sorted({c.dataset for c in db.queue()})
+        title = f"napari-spine QA review: {', '.join(kinds) or db.path.stem}"
         csv_path = write_csv(results, out / "qa_report.csv")
         html_path = write_html(results, out / "qa_report.html", title=title)
         self.message.setText(f"Report written: {html_path}")

@@ -207,8 +207,8 @@ class QAWidget(QWidget):
         ident = identification_rate(rows)
         if not cmp.comparable:
             return "Not comparable by level: " + "; ".join(cmp.notes)
-        return (f"{len(rows)} levels, mean Dice {cmp.mean_dice:.3f}, identification rate {ident:.2f}, "
-                f"{sum(f.severity == 'error' for f in findings)} sequence errors")
+        return (f"{names[1]} vs {names[0]}: {len(rows)} levels, mean Dice {cmp.mean_dice:.3f}, "
+                f"identification rate {ident:.2f}, {sum(f.severity == 'error' for f in findings)} sequence errors")
 
     def _visible_rows(self) -> list[LevelRow]:
         rows = [r for r in self.rows if self.all_rows.isChecked() or r.voxels_ref]
