@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QPixmap
-from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
-__all__ = ["note", "refill", "scrolling", "side_by_side", "swatch"]
+__all__ = ["buttons", "note", "refill", "scrolling", "side_by_side", "swatch"]
 
 
 def swatch(rgba) -> QPixmap:
@@ -62,3 +70,14 @@ def side_by_side(*items) -> QWidget:
         w, stretch = it if isinstance(it, tuple) else (it, 0)
         row.addWidget(w, stretch)
     return box
+
+
+def buttons(owner, specs) -> list:
+    """Push buttons from ``(attribute, text, slot)``: each is connected and set on ``owner``."""
+    out = []
+    for attr, text, slot in specs:
+        b = QPushButton(text)
+        b.clicked.connect(slot)
+        setattr(owner, attr, b)
+        out.append(b)
+    return out

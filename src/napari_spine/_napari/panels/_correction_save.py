@@ -22,6 +22,7 @@ from ...case import SpineCase
 from ...io.export import export_labels
 from ...io.files import safe_name
 from ...io.nnunet_raw import export_nnunet_dataset
+from ._common import buttons
 
 __all__ = ["SaveBox"]
 
@@ -52,13 +53,10 @@ class SaveBox(QGroupBox):
         lay.addRow("Output folder", row)
         lay.addRow(self.restore_btn)
         lay.addRow("Label ids", self.scheme)
-        for attr, text, slot in (("export_btn", "Save labels (NIfTI)", lambda: self.save_labels()),
-                                 ("landmarks_btn", "Save landmarks (JSON + CSV)", lambda: self.save_landmarks()),
-                                 ("train_btn", "Add case to training set", lambda: self.add_to_training()),
-                                 ("nnunet_btn", "Export nnU-Net dataset (0 cases)", lambda: self.export_training())):
-            b = QPushButton(text)
-            b.clicked.connect(slot)
-            setattr(self, attr, b)
+        for b in buttons(self, (("export_btn", "Save labels (NIfTI)", lambda: self.save_labels()),
+                                ("landmarks_btn", "Save landmarks (JSON + CSV)", lambda: self.save_landmarks()),
+                                ("train_btn", "Add case to training set", lambda: self.add_to_training()),
+                                ("nnunet_btn", "Export nnU-Net dataset (0 cases)", lambda: self.export_training()))):
             lay.addRow(b)
         lay.addRow(self.status)
 

@@ -18,12 +18,11 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QPushButton,
 )
 
 from ...qa.report import CaseResult, write_csv, write_html
 from ...qa.review import STATUSES, CaseReview, ReviewConflict, ReviewDB, ReviewDBError
-from ._common import note, side_by_side
+from ._common import buttons, note, side_by_side
 
 __all__ = ["KEYS", "ReviewBox"]
 
@@ -75,14 +74,11 @@ class ReviewBox(QGroupBox):
         self.queue.setMaximumHeight(110)
         self.queue.itemDoubleClicked.connect(lambda item: self.select_case(item.data(Qt.ItemDataRole.UserRole)))
         self.message = note()
-        for attr, text, slot in (("save_btn", "Save review", lambda: self.save_review()),
-                                 ("queue_btn", "Add to queue", lambda: self.queue_dataset(self.queue_path.text())),
-                                 ("prev_btn", "< Previous", lambda: self.previous_case()),
-                                 ("next_btn", "Next >", lambda: self.next_case()),
-                                 ("report_btn", "Write report (CSV + HTML)", lambda: self.write_report())):
-            b = QPushButton(text)
-            b.clicked.connect(slot)
-            setattr(self, attr, b)
+        buttons(self, (("save_btn", "Save review", lambda: self.save_review()),
+                       ("queue_btn", "Add to queue", lambda: self.queue_dataset(self.queue_path.text())),
+                       ("prev_btn", "< Previous", lambda: self.previous_case()),
+                       ("next_btn", "Next >", lambda: self.next_case()),
+                       ("report_btn", "Write report (CSV + HTML)", lambda: self.write_report())))
         f = QFormLayout(self)
         f.addRow(self.holder)
         for label, w in (("Database", self.db_path), ("Reviewer", self.reviewer),
