@@ -21,6 +21,12 @@ from napari_spine.cli import main as cli_main
 from napari_spine.testing import trees as syn
 
 pytest.importorskip("distributed")
+try:  # torch's compiler stack (triton, reached through torchvision by MONAI) loads native
+    # code on first import; in a test process that already runs Qt and Dask threads that
+    # import crashes, so it is done here, at collection, before either starts
+    import torch._dynamo  # noqa: F401
+except ImportError:
+    pass
 
 
 def write_kind(kind: str, root: Path) -> Path:

@@ -50,10 +50,16 @@ def launch(paths=(), sample: str | None = None, screenshot: str | None = None,
         viewer.window._qt_window.resize(1400, 900)
         for _ in range(20):
             QApplication.processEvents()
+        viewer.reset_view()  # fit the case to the canvas at its final size
+        for _ in range(5):
+            QApplication.processEvents()
         out = Path(screenshot)
         viewer.screenshot(str(out), canvas_only=False)
         viewer.close()
         print(f"screenshot saved to {out}")
         return 0
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(300, viewer.reset_view)  # once the window has its size, fit the case
     napari.run()
     return 0

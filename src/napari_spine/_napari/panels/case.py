@@ -110,7 +110,8 @@ class CaseWidget(QWidget):
         self._levels: tuple | None = None  # (levels layer, LevelResult) of the last numbering
         g = QGroupBox("Levels")
         lay = QVBoxLayout(g)
-        lay.addWidget(side_by_side(QLabel("Top body"), (self.anchor, 1), self.levels_btn))
+        lay.addWidget(side_by_side(QLabel("Top body"), (self.anchor, 1)))
+        lay.addWidget(self.levels_btn)
         lay.addWidget(side_by_side(self.alt_up, self.alt_down))
         return g
 
