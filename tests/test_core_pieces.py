@@ -101,7 +101,7 @@ def test_locks_undo_paint_and_survive_revert():
     base[0, :2] = 20
     base[0, 2:] = 21
     s = CorrectionSession(base)
-    s.locked = {21}
+    s.set_locks({21})
     cur = base.copy()
     cur[0, 0, 0] = 22  # paint over an unlocked structure: kept
     cur[0, 3, :2] = 22  # paint over the locked one: undone
@@ -111,9 +111,11 @@ def test_locks_undo_paint_and_survive_revert():
     grown[0, 2, :] = 20  # 20 grew into 21's place
     grown[0, 1, 3] = 21  # and 21 took a voxel of 20 (both edits made before 21 was locked)
     out = s.revert(grown, 20)  # 20 back to its loaded extent ...
-    assert (out[0, 2] == 21).all() and out[0, 0, 0] == 20  # (its growth gives way to 21's loaded voxels)
-    assert out[0, 1, 3] == 21  # ... except where the locked 21 is now
-    s.locked = set()
+    assert out[0, 0, 0] == 20
+    # ... except where the locked 21 is now, and where the revert would give voxels to 21:
+    # a locked structure neither shrinks nor grows
+    assert out[0, 1, 3] == 21 and (out[0, 2] == 20).all()
+    s.set_locks(())
     assert s.enforce_locks(grown.copy()) == 0
 
 
@@ -124,7 +126,8 @@ def test_split_plane_from_two_points_and_lock():
     assert normal.tolist() == [0.0, 3.0, 0.0]  # pointing inferior (towards larger rows)
     out = split_by_plane(lab, 20, point, normal, 21)
     assert (out[0, 6:8] == 21).all() and (out[0, 2:6] == 20).all()
-    assert np.array_equal(split_by_plane(lab, 20, point, normal, 21, locked=[20]), lab)
+    with pytest.raises(ValueError, match="locked"):
+        split_by_plane(lab, 20, point, normal, 21, locked=[20])
     with pytest.raises(ValueError, match="coincide"):
         plane_from_points([(0, 5, 1), (3, 5, 1)])
 

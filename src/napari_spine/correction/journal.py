@@ -1,21 +1,26 @@
-"""A crash-safe edit journal: every edit is kept on disk as a compressed difference.
+"""A crash-safe edit journal: the session's history on disk, undo and redo included.
 
 Layout, one folder per case beside the user's output::
 
-    <folder>/<case id>-<hash>/journal.jsonl     one JSON line per edit (fsync'd)
-    <folder>/<case id>-<hash>/edits/000001.npz  changed voxel indices, old and new values
+    <folder>/<case id>-<hash>/journal.jsonl     one JSON line per step or move (fsync'd)
+    <folder>/<case id>-<hash>/edits/000001.npz  a step: changed voxels, landmarks, locks
     <folder>/<case id>-<hash>/CLOSED            written when the edits were saved
+
+Each line is ``do`` (a new step, with its ``.npz``), ``undo`` or ``redo`` (a move in the
+history, no file). Replaying the lines on the loaded labels walks the same undo and redo
+stacks as the live session, so a restore after a crash gives exactly the state at the last
+completed line: never an undone edit, never a lost one.
 
 ``<hash>`` is a hash of the full path of the case's source file, so two cases with the
 same file stem in different folders (``sub-01/ct.nii.gz``, ``sub-02/ct.nii.gz``) never
-share a journal. An edit's ``.npz`` is written to a temporary file and renamed before its
-journal line is appended, so after a crash or ``kill -9`` every journal line points at a
-complete file. A line torn by a crash is cut off before the next edit is appended (it
-never glues onto the next entry). Opening the case again offers :meth:`EditJournal.replay`;
-edits the user declines to restore are deleted (:meth:`EditJournal.discard`), so they
-cannot come back after a later crash. Recording an edit costs the same however long the
-journal is: the next sequence number is kept in memory.
-:class:`~napari_spine.correction.session.CorrectionSession` uses it.
+share a journal. A step's ``.npz`` is written to a temporary file, fsync'd and renamed
+before its line is appended and fsync'd, so after a crash or ``kill -9`` every line
+points at a complete file. A line torn by a crash is detected, reported in
+:attr:`EditJournal.dropped` and cut off before the next line is appended. Opening the case
+again offers :meth:`EditJournal.replay_state`; edits the user declines to restore are
+deleted (:meth:`EditJournal.discard`), so they cannot come back after a later crash.
+Recording costs the same however long the journal is: the next sequence number is kept
+in memory. :class:`~napari_spine.correction.session.CorrectionSession` uses it.
 """
 
 from __future__ import annotations
@@ -26,15 +31,20 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..case import Landmarks
 from ..errors import SpineIOError
 from ..io.files import safe_name, write_bytes_atomic
+from .history import History, State, Step, apply_step
 
-__all__ = ["EditJournal", "JournalEntry", "JournalError"]
+__all__ = ["EditJournal", "JournalEntry", "JournalError", "Replayed"]
+
+KINDS = ("do", "undo", "redo")
 
 
 @dataclass(frozen=True)
@@ -44,10 +54,39 @@ class JournalEntry:
     time: float
     file: str
     changed: int
+    kind: str = "do"  # do | undo | redo
+
+
+@dataclass
+class Replayed:
+    """The journal played on the loaded case: the state, the history that leads to it, and
+    what could not be used (torn or missing entries), in words."""
+
+    state: State
+    history: History
+    dropped: list[str]
+
+
+def _landmark_arrays(prefix: str, lm: Landmarks | None) -> dict[str, np.ndarray]:
+    if lm is None:
+        return {}
+    return {f"{prefix}_coords": lm.coords, f"{prefix}_ids": lm.structure_ids,
+            f"{prefix}_names": np.asarray(lm.names, dtype=str)}
+
+
+def _landmarks_from(z, prefix: str) -> Landmarks | None:
+    if f"{prefix}_coords" not in z:
+        return None
+    return Landmarks(z[f"{prefix}_coords"], z[f"{prefix}_ids"], tuple(str(n) for n in z[f"{prefix}_names"]))
 
 
 class EditJournal:
-    """Append-only, crash-safe record of the edits of one case."""
+    """Append-only, crash-safe record of the history of one case."""
+
+    #: called with the stage ("edit-file": the step's file is in place, its line not yet
+    #: written; "logged": the line is on disk) after each write; lets tests stop the
+    #: process at an exact point
+    fault: Callable[[str], None] | None = None
 
     def __init__(self, folder: str | os.PathLike, case_id: str, shape: tuple[int, ...],
                  source: str | os.PathLike | None = None):
@@ -65,26 +104,43 @@ class EditJournal:
         self._edits = self.dir / "edits"
         self._log = self.dir / "journal.jsonl"
         self._next_seq: int | None = None  # known once the log was read or repaired
+        #: entries that could not be used, in words (a line torn by a crash, a missing file)
+        self.dropped: list[str] = []
 
     # -- state -------------------------------------------------------------------------
     def entries(self) -> list[JournalEntry]:
-        """The recorded edits in order (lines torn by a crash, or whose file is missing, left out)."""
+        """The recorded lines in order; torn lines and steps whose file is missing are left
+        out and described in :attr:`dropped`."""
+        self.dropped = []
         if not self._log.is_file():
             return []
+        data = self._log.read_bytes()
+        lines = data.split(b"\n")
         out = []
-        for line in self._log.read_text(encoding="utf-8", errors="replace").splitlines():
+        for k, line in enumerate(lines):
+            if not line.strip():
+                continue
+            last = k == len(lines) - 1  # no newline after it: the write was cut off
             try:
-                d = json.loads(line)
-                e = JournalEntry(int(d["seq"]), str(d["op"]), float(d["time"]), str(d["file"]), int(d["changed"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # a line torn by a crash
-            if (self._edits / e.file).is_file():
-                out.append(e)
+                d = json.loads(line.decode("utf-8"))
+                e = JournalEntry(int(d["seq"]), str(d["op"]), float(d["time"]), str(d["file"]),
+                                 int(d["changed"]), str(d.get("kind", "do")))
+                if e.kind not in KINDS:
+                    raise ValueError(e.kind)
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                self.dropped.append(f"{self._log}: line {k + 1} is incomplete"
+                                    + (" (the last write was cut off by a crash)" if last else "")
+                                    + "; it is left out")
+                continue
+            if e.kind == "do" and not (self._edits / e.file).is_file():
+                self.dropped.append(f"{self._edits / e.file}: missing; step {e.seq} ({e.op}) is left out")
+                continue
+            out.append(e)
         return out
 
     def has_pending(self) -> bool:
-        """True when edits were recorded and neither saved nor discarded (e.g. after a crash)."""
-        return not (self.dir / "CLOSED").exists() and bool(self.entries())
+        """True when steps were recorded and neither saved nor discarded (e.g. after a crash)."""
+        return not (self.dir / "CLOSED").exists() and any(e.kind == "do" for e in self.entries())
 
     def _meta_ok(self) -> bool:
         meta = self.dir / "case.json"
@@ -108,27 +164,42 @@ class EditJournal:
                         f.flush()
                         os.fsync(f.fileno())
             entries = self.entries()
-            self._next_seq = (entries[-1].seq + 1) if entries else 1
+            self._next_seq = max((e.seq for e in entries), default=0) + 1
         return self._next_seq
 
     # -- writing -----------------------------------------------------------------------
-    def record(self, op: str, flat_index: np.ndarray, old: np.ndarray, new: np.ndarray) -> JournalEntry | None:
-        """Record one edit (flat C-order indices into the display array, old and new values).
+    def record(self, step: Step) -> JournalEntry:
+        """Record a new step. Raises :class:`JournalError` naming the journal when it cannot
+        be written (a full disk, a read-only folder); the edit itself stays in the labels."""
+        def payload() -> bytes:
+            buf = io.BytesIO()
+            np.savez_compressed(
+                buf, index=np.asarray(step.index, dtype=np.int64), old=np.asarray(step.old),
+                new=np.asarray(step.new), locks_before=np.array(sorted(step.locks_before), dtype=np.int64),
+                locks_after=np.array(sorted(step.locks_after), dtype=np.int64),
+                **_landmark_arrays("lm_before", step.landmarks_before),
+                **_landmark_arrays("lm_after", step.landmarks_after))
+            return buf.getvalue()
 
-        Raises :class:`JournalError` naming the journal when it cannot be written (a full
-        disk, a read-only folder); the edit itself stays in the labels.
-        """
-        if len(flat_index) == 0:
-            return None
+        return self._guarded("do", step.op, step.voxels, payload)
+
+    def record_move(self, kind: str, step: Step) -> JournalEntry:
+        """Record an undo or a redo of ``step``."""
+        if kind not in ("undo", "redo"):
+            raise ValueError(f"not a history move: {kind!r}")
+        return self._guarded(kind, step.op, step.voxels, None)
+
+    def _guarded(self, kind: str, op: str, changed: int,
+                 payload: Callable[[], bytes] | None) -> JournalEntry:
         try:
-            return self._record(op, flat_index, old, new)
+            return self._append(kind, op, changed, payload() if payload is not None else None)
         except JournalError:
             raise
         except OSError as exc:
             raise JournalError(f"{self.dir}: the edit could not be journalled "
                                f"({exc.strerror or exc}); save the labels now") from None
 
-    def _record(self, op: str, flat_index, old, new) -> JournalEntry:
+    def _append(self, kind: str, op: str, changed: int, payload: bytes | None) -> JournalEntry:
         try:
             self._edits.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -140,20 +211,24 @@ class EditJournal:
         meta = self.dir / "case.json"
         if not meta.exists():
             write_bytes_atomic(meta, json.dumps({"case_id": self.case_id, "shape": self.shape,
-                                            "source": self.source}).encode())
+                                                 "source": self.source}).encode())
         seq = self._prepare_append()
-        name = f"{seq:06d}.npz"
-        buf = io.BytesIO()
-        np.savez_compressed(buf, index=np.asarray(flat_index, dtype=np.int64),
-                            old=np.asarray(old), new=np.asarray(new))
-        write_bytes_atomic(self._edits / name, buf.getvalue())
-        entry = JournalEntry(seq, op, time.time(), name, int(len(flat_index)))
+        name = f"{seq:06d}.npz" if payload is not None else ""
+        if payload is not None:
+            write_bytes_atomic(self._edits / name, payload)
+            self._fault("edit-file")
+        entry = JournalEntry(seq, op, time.time(), name, int(changed), kind)
         with open(self._log, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry.__dict__) + "\n")
             f.flush()
             os.fsync(f.fileno())
         self._next_seq = seq + 1
+        self._fault("logged")
         return entry
+
+    def _fault(self, stage: str) -> None:
+        if self.fault is not None:
+            self.fault(stage)
 
     def close(self) -> None:
         """Mark the edits as saved: no restore is offered."""
@@ -170,19 +245,43 @@ class EditJournal:
         self._next_seq = None
 
     # -- reading -----------------------------------------------------------------------
-    def replay(self, labels: np.ndarray, upto: int | None = None) -> np.ndarray:
-        """Apply the recorded edits in order to a copy of ``labels`` (the loaded version)."""
+    def load_step(self, entry: JournalEntry) -> Step:
+        """The step a ``do`` line recorded."""
+        with np.load(self._edits / entry.file) as z:
+            before, after = _landmarks_from(z, "lm_before"), _landmarks_from(z, "lm_after")
+            return Step(entry.op, z["index"], z["old"], z["new"], before, after,
+                        frozenset(int(i) for i in z["locks_before"]) if "locks_before" in z else frozenset(),
+                        frozenset(int(i) for i in z["locks_after"]) if "locks_after" in z else frozenset())
+
+    def replay_state(self, labels: np.ndarray, landmarks: Landmarks | None = None,
+                     locks: set[int] | frozenset[int] = frozenset(), *, upto: int | None = None) -> Replayed:
+        """Play the journal on the loaded case: every step, undo and redo in order (with
+        ``upto``, the lines up to that sequence number)."""
         if tuple(labels.shape) != self.shape or not self._meta_ok():
             raise JournalError(f"{self.dir}: journal is for shape {self.shape} of {self.source or self.case_id}, "
                                f"labels are {labels.shape}")
-        out = np.array(labels, copy=True)
-        for e in self.entries():
-            if upto is not None and e.seq > upto:
-                break
-            with np.load(self._edits / e.file) as z:
-                idx = np.unravel_index(z["index"], out.shape)
-                out[idx] = z["new"]
-        return out
+        state = State(np.array(labels, copy=True, order="C"), landmarks, set(locks))
+        history = History(max_bytes=1 << 62)
+        entries = [e for e in self.entries() if upto is None or e.seq <= upto]
+        dropped = list(self.dropped)
+        for e in entries:
+            if e.kind == "do":
+                step = self.load_step(e)
+                history.push(step)
+                apply_step(state, step, forward=True)
+                continue
+            step = history.undo() if e.kind == "undo" else history.redo()
+            if step is None:
+                dropped.append(f"{self._log}: {e.kind} of {e.op} at line {e.seq} has nothing to "
+                               f"{e.kind}; it is left out")
+                continue
+            apply_step(state, step, forward=e.kind == "redo")
+        return Replayed(state, history, dropped)
+
+    def replay(self, labels: np.ndarray, upto: int | None = None) -> np.ndarray:
+        """The labels after the journal is played on ``labels`` (the loaded version); with
+        ``upto`` only the lines up to that sequence number."""
+        return self.replay_state(labels, upto=upto).state.labels
 
 
 class JournalError(SpineIOError):

@@ -16,6 +16,7 @@ from ..anatomy.labelmaps import flat_foreground
 from ..case import Landmarks
 
 __all__ = [
+    "ANCHORS",
     "fill_holes",
     "interpolate_between_slices",
     "keep_largest",
@@ -34,6 +35,15 @@ def _sid(x: int | str) -> int:
     return ontology.by_name(x).id if isinstance(x, str) else int(x)
 
 
+def _refuse_locked(locked: Collection[int | str], **named: int) -> set[int]:
+    """The locked ids; raises ValueError when a structure the operation changes is locked."""
+    ids = {_sid(x) for x in locked}
+    for role, sid in named.items():
+        if sid and sid in ids:
+            raise ValueError(f"{ontology.name_of(sid)} ({role}) is locked; unlock it first")
+    return ids
+
+
 def level_sequence(transitional: Collection[str] = ()) -> tuple[int, ...]:
     """Vertebra ids in cranio-caudal order (C1 ... S1), with T13/L6 only when asked for."""
     return tuple(ontology.vertebra_id(n) for n in ontology.level_names(transitional))
@@ -44,47 +54,88 @@ def _identity_lut(labels: np.ndarray) -> np.ndarray:
     return np.arange(size, dtype=labels.dtype)
 
 
+#: the vertebrae a radiologist counts from: they keep their number in a shift unless named
+ANCHORS = ("C1", "S1")
+
+
+def _transitional(present: set[int], transitional: Collection[str] | None) -> list[str]:
+    """The transitional levels in the sequence: those switched on, and those present."""
+    return sorted({*(transitional or ()), *(n for n, i in (("T13", 28), ("L6", 25)) if i in present)})
+
+
+def _level_index(seq: list[int], level: int | str, trans: list[str], what: str) -> int:
+    sid = _sid(level)
+    if sid not in seq:
+        hint = " (switch on the transitional level first)" if sid in (25, 28) else ""
+        raise ValueError(f"{what} level {ontology.name_of(sid)} is not a vertebral level of the sequence{hint}")
+    return seq.index(sid)
+
+
+# long: the moving set, the two range checks and the clash check each explain themselves in
+# the message an annotator reads; splitting them would scatter one rule over four helpers
 def shift_levels(
     labels: np.ndarray,
     offset: int,
     start: int | str | None = None,
+    end: int | str | None = None,
     *,
     landmarks: Landmarks | None = None,
     transitional: Collection[str] | None = None,
     locked: Collection[int | str] = (),
+    anchors: Collection[str] = ANCHORS,
 ) -> np.ndarray | tuple[np.ndarray, Landmarks]:
     """Renumber vertebrae (with their discs and endplates) by ``offset`` levels.
 
-    ``offset=+1`` moves every level one step caudal (L3 -> L4, disc L3/L4 -> L4/L5),
-    ``-1`` one step cranial. With ``start`` (a level name or id) only that level and the
-    ones below it move. Landmarks, when given, are renumbered the same way and returned
-    with the labels. The transitional levels T13 and L6 are part of the sequence when
-    they are present (or named in ``transitional``). Raises ValueError if a level would
-    leave C1 ... S1.
+    ``offset=+1`` moves levels one step caudal (L3 -> L4, disc L3/L4 -> L4/L5), ``-1`` one
+    step cranial. The levels that move are those present from ``start`` to ``end``
+    (inclusive; default: the whole case), except:
+
+    - the anchors C1 and S1, which keep their number unless named as ``start`` or ``end``
+      (a shift of the lumbar levels leaves a correctly found sacrum alone);
+    - locked structures, which never change.
+
+    A level may only take a number that is free: absent from the case, or itself moving.
+    The transitional levels T13 and L6 are part of the sequence when present or named in
+    ``transitional``. Landmarks, when given, are renumbered the same way and returned with
+    the labels. Raises ValueError, naming the level and the way out, if a level would leave
+    C1-S1 or land on a structure that stays.
     """
     from ..anatomy.labelmaps import label_counts
 
     present = set(label_counts(labels))
-    if transitional is None:
-        transitional = [n for n, i in (("T13", 28), ("L6", 25)) if i in present]
-    seq = list(level_sequence(transitional))
-    first = 0 if start is None else seq.index(_sid(start))
-    lut = _identity_lut(labels)
-    moving = [v for v in seq[first:] if any(
-        r in present for r in (v, v + ontology.DISC_OFFSET, v + ontology.ENDPLATE_OFFSET))]
+    trans = _transitional(present, transitional)
+    seq = list(level_sequence(trans))
+    i0 = 0 if start is None else _level_index(seq, start, trans, "From")
+    i1 = len(seq) - 1 if end is None else _level_index(seq, end, trans, "To")
+    if i1 < i0:
+        raise ValueError(f"To level {ontology.name_of(seq[i1])} is above From level {ontology.name_of(seq[i0])}")
+    named = {_sid(x) for x in (start, end) if x is not None}
+    locked_ids = {_sid(x) for x in locked}
+    anchor_ids = {ontology.vertebra_id(a) for a in anchors} - named
+
+    def parts(v: int) -> tuple[int, int, int]:
+        return v, v + ontology.DISC_OFFSET, v + ontology.ENDPLATE_OFFSET
+
+    moving = [v for v in seq[i0:i1 + 1]
+              if any(r in present for r in parts(v)) and v not in locked_ids and v not in anchor_ids]
+    if not moving:
+        raise ValueError("no level to shift in the chosen range (anchors C1/S1 and locked levels stay)")
     for vid in moving:  # first the range, so the message names the level that falls off
         if not 0 <= seq.index(vid) + offset < len(seq):
             raise ValueError(f"shifting {ontology.name_of(vid)} by {offset:+d} leaves C1-S1")
+    lut = _identity_lut(labels)
+    moves = {}
     for vid in moving:
-        new = seq[seq.index(vid) + offset]
-        pairs = zip((vid, vid + ontology.DISC_OFFSET, vid + ontology.ENDPLATE_OFFSET),
-                    (new, new + ontology.DISC_OFFSET, new + ontology.ENDPLATE_OFFSET))
-        for old_id, new_id in pairs:
+        for old_id, new_id in zip(parts(vid), parts(seq[seq.index(vid) + offset])):
             if old_id in present:
                 if new_id not in ontology.BY_ID:
-                    raise ValueError(f"{ontology.name_of(old_id)} has no counterpart at {ontology.name_of(new)}")
-                lut[old_id] = new_id
-    locked_ids = {_sid(x) for x in locked}
+                    raise ValueError(f"{ontology.name_of(old_id)} has no counterpart at "
+                                     f"{ontology.name_of(new_id % 100)}")
+                moves[old_id] = new_id
+    for old_id, new_id in moves.items():
+        if new_id in present and new_id not in moves:
+            raise ValueError(_clash(old_id, new_id, locked_ids, anchor_ids, trans, offset))
+        lut[old_id] = new_id
     out = _relabel_with_locks(labels, lut, locked_ids)
     if landmarks is None:
         return out
@@ -97,6 +148,21 @@ def shift_levels(
     return out, Landmarks(landmarks.coords, new_ids, names)
 
 
+def _clash(old_id: int, new_id: int, locked: set[int], anchors: set[int], trans: list[str], offset: int) -> str:
+    """Why ``old_id`` cannot become ``new_id`` (which stays), and what to do about it."""
+    old, new = ontology.name_of(old_id), ontology.name_of(new_id)
+    if new_id in locked:
+        why = f"{new} is locked"
+    elif new_id in anchors:
+        why = f"{new} is an anchor and stays (choose it as From or To to move it)"
+    else:
+        why = f"{new} is outside the range (extend the range to move it too)"
+    hint = ""
+    if new_id == 26 and offset > 0 and "L6" not in trans:
+        hint = "; if this spine has six lumbar vertebrae, switch on L6"
+    elif new_id == 20 and offset > 0 and "T13" not in trans:
+        hint = "; if this spine has thirteen thoracic vertebrae, switch on T13"
+    return f"{old} would become {new}, but {why}{hint}"
 
 
 def _relabel_with_locks(labels: np.ndarray, lut: np.ndarray, locked: set[int]) -> np.ndarray:
@@ -118,16 +184,21 @@ def _relabel_with_locks(labels: np.ndarray, lut: np.ndarray, locked: set[int]) -
 
 def relabel(labels: np.ndarray, old: int | str, new: int | str,
             locked: Collection[int | str] = ()) -> np.ndarray:
-    """Give structure ``old`` the id ``new`` (``new`` may be 0 to erase it)."""
+    """Give structure ``old`` the id ``new`` (``new`` may be 0 to erase it). Raises
+    ValueError when either is locked."""
+    o, n = _sid(old), (_sid(new) if new not in (0, "0") else 0)
+    ids = _refuse_locked(locked, A=o, B=n)
     lut = _identity_lut(labels)
-    lut[_sid(old)] = _sid(new) if new not in (0, "0") else 0
-    return _relabel_with_locks(labels, lut, {_sid(x) for x in locked})
+    lut[o] = n
+    return _relabel_with_locks(labels, lut, ids)
 
 
 def swap_levels(labels: np.ndarray, a: int | str, b: int | str, *, with_discs: bool = True,
                 locked: Collection[int | str] = ()) -> np.ndarray:
-    """Exchange two structures' ids (for two vertebrae, their discs below too)."""
+    """Exchange two structures' ids (for two vertebrae, their discs below too). Raises
+    ValueError when either is locked."""
     ia, ib = _sid(a), _sid(b)
+    _refuse_locked(locked, A=ia, B=ib)
     lut = _identity_lut(labels)
     lut[ia], lut[ib] = ib, ia
     if with_discs and ontology.is_vertebra(ia) and ontology.is_vertebra(ib):
@@ -148,11 +219,12 @@ def split_by_plane(labels: np.ndarray, structure: int | str, point: Sequence[flo
                    spacing: Sequence[float] = (1.0, 1.0, 1.0),
                    locked: Collection[int | str] = ()) -> np.ndarray:
     """Split a structure (fused vertebrae): its voxels on the ``normal`` side of the plane
-    through ``point`` (display voxel coordinates) get ``new_id``. A locked structure is
-    not split."""
+    through ``point`` (display voxel coordinates) get ``new_id``. Raises ValueError when
+    either structure is locked."""
     sid, nid = _sid(structure), _sid(new_id)
+    _refuse_locked(locked, A=sid, B=nid)
     out = labels.copy()
-    idx = np.nonzero(labels == sid) if sid not in {_sid(x) for x in locked} else (np.empty(0, int),)
+    idx = np.nonzero(labels == sid)
     if not idx[0].size:
         return out
     sp = np.asarray(spacing, dtype=float)
@@ -249,12 +321,14 @@ def keep_largest(labels: np.ndarray, structures: Collection[int | str] | None = 
 
 def fill_holes(labels: np.ndarray, structures: Collection[int | str] | None = None,
                locked: Collection[int | str] = ()) -> np.ndarray:
-    """Fill enclosed background holes inside each structure (3-D, within its bounding box)."""
+    """Fill enclosed background holes inside each structure (3-D, within its bounding box);
+    locked structures are left as they are."""
     from scipy import ndimage
 
     out = labels.copy()
     only = None if structures is None else {_sid(x) for x in structures}
-    ids = [int(i) for i in np.unique(labels) if i and (only is None or int(i) in only)]
+    protect = {_sid(x) for x in locked}
+    ids = [int(i) for i in np.unique(labels) if i and i not in protect and (only is None or int(i) in only)]
     boxes = ndimage.find_objects(labels.astype(np.int32) if labels.dtype != np.uint8 else labels)
     for sid in ids:
         box = boxes[sid - 1]
@@ -272,11 +346,13 @@ def interpolate_between_slices(labels: np.ndarray, structure: int | str, slice_a
     """Fill a structure on the slices between two annotated ones (shape-based interpolation).
 
     The signed distance maps of the structure on ``slice_a`` and ``slice_b`` (along
-    ``axis``) are blended linearly; only background voxels are filled.
+    ``axis``) are blended linearly; only background voxels are filled. Raises ValueError
+    when the structure is locked.
     """
     from scipy import ndimage
 
     sid = _sid(structure)
+    _refuse_locked(locked, A=sid)
     a, b = sorted((int(slice_a), int(slice_b)))
     out = labels.copy()
     take = [slice(None)] * labels.ndim
@@ -293,14 +369,10 @@ def interpolate_between_slices(labels: np.ndarray, structure: int | str, slice_a
         return ndimage.distance_transform_edt(~m) - ndimage.distance_transform_edt(m)
 
     da, db = sdt(pa), sdt(pb)
-    protect = {_sid(x) for x in locked}
     for k in range(a + 1, b):
         t = (k - a) / (b - a)
         inside = (1 - t) * da + t * db <= 0
         take[axis] = k
         region = out[tuple(take)]
-        free = region == 0
-        if protect:
-            free &= ~np.isin(region, list(protect))
-        region[inside & free] = sid
+        region[inside & (region == 0)] = sid  # only background: never another structure
     return out
