@@ -380,3 +380,41 @@ def test_a_full_disk_while_journalling_names_the_journal(tmp_path, lumbar, monke
     monkeypatch.setattr(journal_mod.np, "savez_compressed", full)
     with pytest.raises(JournalError, match=rf"{tmp_path}.*No space left on device.*save the labels"):
         s.commit(relabel(lumbar.labels, 60, 0), "x")
+
+
+@pytest.fixture(scope="module")
+def with_sacrum():
+    return make_phantom((12, 200, 80), levels=("T12", "S1"), include_canal=False, seed=3)
+
+
+def test_a_shift_keeps_the_sacrum_unless_it_is_named(with_sacrum):
+    lab = with_sacrum.labels
+    assert 26 in lab and 24 in lab  # S1 and L5
+    with pytest.raises(ValueError, match="L5 would become S1, but S1 is an anchor.*switch on L6"):
+        shift_levels(lab, +1, "L2")
+    out = shift_levels(lab, +1, "L2", transitional=["L6"])  # six lumbar vertebrae
+    assert np.array_equal(out, _naive_map(lab, {21: 22, 22: 23, 23: 24, 24: 25, 121: 122, 122: 123,
+                                                123: 124, 124: 125}))
+    assert np.array_equal(out == 26, lab == 26)  # S1 left alone
+    up = shift_levels(lab, -1)  # the whole case up one: the sacrum stays, L5 becomes L4
+    assert np.array_equal(up == 26, lab == 26) and (up == 24).sum() == 0
+    assert (up == 18).sum() == (lab == 19).sum()  # T12 -> T11
+    named = shift_levels(lab, -1, end="S1")  # named as the range end: S1 moves too
+    assert (named == 26).sum() == 0 and (named == 24).sum() == (lab == 26).sum()
+    with pytest.raises(ValueError, match="S1 would become L5, but L5 is outside the range"):
+        shift_levels(lab, -1, "S1")
+
+
+def test_a_shift_into_a_gap_and_a_range_end(with_sacrum):
+    lab = relabel(with_sacrum.labels, "L5", 0)  # the model missed L5: L4 sits on the sacrum
+    lab = relabel(lab, 124, 0)
+    out = shift_levels(lab, +1, "L2")  # no L6 needed: L5 is free
+    assert np.array_equal(out, _naive_map(lab, {21: 22, 22: 23, 23: 24, 121: 122, 122: 123, 123: 124}))
+    with pytest.raises(ValueError, match="L2 would become L3, but L3 is outside the range"):
+        shift_levels(lab, +1, "L1", "L2")
+    ranged = shift_levels(lab, +1, "L3", "L4")
+    assert np.array_equal(ranged, _naive_map(lab, {22: 23, 23: 24, 122: 123, 123: 124}))
+    with pytest.raises(ValueError, match="To level L1 is above From level L3"):
+        shift_levels(lab, +1, "L3", "L1")
+    with pytest.raises(ValueError, match="L6 is not a vertebral level of the sequence.*transitional"):
+        shift_levels(lab, +1, "L6")

@@ -123,6 +123,10 @@ def shift_levels(
     for vid in moving:  # first the range, so the message names the level that falls off
         if not 0 <= seq.index(vid) + offset < len(seq):
             raise ValueError(f"shifting {ontology.name_of(vid)} by {offset:+d} leaves C1-S1")
+    for vid in moving:  # then the vertebra a level would land on
+        target = seq[seq.index(vid) + offset]
+        if target not in moving and any(r in present for r in parts(target)):
+            raise ValueError(_clash(vid, target, locked_ids, anchor_ids, trans, offset))
     lut = _identity_lut(labels)
     moves = {}
     for vid in moving:

@@ -1,0 +1,183 @@
+"""One history for labels, landmarks and locks: a scripted session against a model of
+full states, the journal replayed at every step, and a process killed after a chosen
+journal write."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from napari_spine import make_phantom
+from napari_spine.correction import CorrectionSession, EditJournal, shift_levels
+from napari_spine.correction.history import same_landmarks
+from napari_spine.testing.sessions import run_session
+
+SHAPE = (10, 96, 48)
+
+
+def _case():
+    return make_phantom(SHAPE, levels=("T12", "L4"), include_canal=True, seed=7)
+
+
+def _same(state_labels, lm, locks, snap):
+    return (np.array_equal(state_labels, snap.labels) and same_landmarks(lm, snap.landmarks)
+            and set(locks) == set(snap.locks))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_fifty_random_operations_history_and_journal_agree(tmp_path, seed):
+    case = _case()
+    journal = EditJournal(tmp_path, "c", case.labels.shape, source=tmp_path / f"c{seed}.nii.gz")
+    s = CorrectionSession(case.labels, journal, landmarks=case.landmarks)
+    cur = case.labels.copy()
+    kinds = []
+
+    def check(i, snap):
+        kinds.append(snap.kind)
+        # the live state is the model's state ...
+        assert _same(cur, s.landmarks, s.locked, snap), f"operation {i} ({snap.kind}): live state differs"
+        # ... and so is the journal replayed on the loaded case
+        done = EditJournal(tmp_path, "c", case.labels.shape, source=tmp_path / f"c{seed}.nii.gz").replay_state(
+            case.labels, case.landmarks)
+        assert not done.dropped
+        assert _same(done.state.labels, done.state.landmarks, done.state.locks, snap), \
+            f"operation {i} ({snap.kind}): the journal replays to another state"
+
+    run_session(s, cur, seed, n_ops=50, after=check)
+    assert {"undo", "redo", "shift", "paint"} <= set(kinds)
+
+
+def test_undo_of_a_shift_brings_the_landmarks_back():
+    case = _case()
+    s = CorrectionSession(case.labels, landmarks=case.landmarks)
+    cur = case.labels.copy()
+    new, lm = shift_levels(cur, +1, landmarks=case.landmarks)
+    cur[...] = new
+    step = s.commit(cur, "shift +1", landmarks=lm)
+    assert step.landmarks_after is not None and list(s.landmarks.structure_ids[:1]) == [20]
+    assert s.undo(cur) is step
+    assert np.array_equal(cur, case.labels) and same_landmarks(s.landmarks, case.landmarks)
+    assert s.redo(cur) is step and np.array_equal(cur, new) and same_landmarks(s.landmarks, lm)
+    locked = s.set_locks({21})
+    assert s.locked == {21} and s.undo(cur) is locked and s.locked == frozenset()
+    assert np.array_equal(cur, new)  # a lock change touches no voxel
+
+
+def test_counts_follow_the_steps_without_a_pass_over_the_volume():
+    case = _case()
+    s = CorrectionSession(case.labels)
+    cur = case.labels.copy()
+    run_session(s, cur, seed=11, n_ops=40)
+    expected = np.bincount(cur.ravel(), minlength=len(s.counts))
+    expected[0] = 0
+    assert np.array_equal(s.counts[: len(expected)], expected[: len(s.counts)])
+    assert s.present() == [int(i) for i in np.unique(cur) if i]
+
+
+def test_a_restore_replays_undos_and_can_be_undone(tmp_path):
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src), landmarks=case.landmarks)
+    cur = case.labels.copy()
+    snaps = run_session(s, cur, seed=5, n_ops=30)
+    # the program dies here; a new session on the same case
+    again = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src), landmarks=case.landmarks)
+    assert again.pending
+    state = again.restore()
+    assert _same(state.labels, state.landmarks, state.locks, snaps[-1])
+    assert again.history.undo_stack and [x.op for x in again.history.undo_stack] == \
+        [x.op for x in s.history.undo_stack]
+    live = state.labels
+    while again.undo(live) is not None:
+        pass
+    assert np.array_equal(live, case.labels) and same_landmarks(again.landmarks, case.landmarks)
+
+
+def test_a_torn_last_line_is_dropped_with_a_message(tmp_path):
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src))
+    cur = case.labels.copy()
+    cur[0, :3, :3] = 22
+    s.commit(cur, "paint")
+    with open(s.journal.dir / "journal.jsonl", "a") as f:
+        f.write('{"seq": 2, "kind": "undo", "op": "pa')  # the crash tore the undo's line
+    again = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src))
+    state = again.restore()
+    assert np.array_equal(state.labels, cur)  # the undo never completed
+    assert len(again.dropped) == 1 and "line 2" in again.dropped[0] and "cut off by a crash" in again.dropped[0]
+
+
+_CHILD = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    from napari_spine import make_phantom
+    from napari_spine.correction import CorrectionSession, EditJournal
+    from napari_spine.testing.sessions import run_session
+
+    folder, seed, target, torn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+    case = make_phantom({shape}, levels=("T12", "L4"), include_canal=True, seed=7)
+    journal = EditJournal(folder, "c", case.labels.shape, source=folder + "/c.nii.gz")
+    events = []
+
+    def fault(stage):
+        events.append(stage)
+        if target >= 0 and len(events) == target:
+            if torn:  # the process dies in the middle of writing the next line
+                with open(journal.dir / "journal.jsonl", "a") as f:
+                    f.write('{{"seq": 99, "kind": "do", "op": "pai')
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    journal.fault = fault
+    s = CorrectionSession(case.labels, journal, landmarks=case.landmarks)
+    cur = case.labels.copy()
+    run_session(s, cur, seed, n_ops=50)
+""").format(shape=SHAPE)
+
+
+def test_killed_right_after_a_journal_write_restores_the_last_completed_operation(tmp_path):
+    """20 seeds: the process is killed (SIGKILL) right after a randomly chosen journal write,
+    sometimes in the middle of the next line; the restore equals the state after the last
+    operation whose line was complete."""
+    case = _case()
+    plans = []
+    for seed in range(20):
+        # the same seeded script in this process: the journal writes it makes, and the
+        # model's state after each operation
+        journal = EditJournal(tmp_path / f"dry{seed}", "c", SHAPE, source=tmp_path / "dry.nii.gz")
+        events = []
+        journal.fault = events.append
+        marks = []
+        s = CorrectionSession(case.labels, journal, landmarks=case.landmarks)
+        snaps = run_session(s, case.labels.copy(), seed, n_ops=50, after=lambda i, snap: marks.append(len(events)))
+        rng = np.random.default_rng(1000 + seed)
+        target, torn = int(rng.integers(1, marks[-1] + 1)), bool(rng.integers(2))
+        folder = tmp_path / f"kill{seed}"
+        cmd = [sys.executable, "-c", _CHILD, str(folder), str(seed), str(target), "1" if torn else "0"]
+        plans.append((seed, marks, snaps, target, torn, folder,
+                      subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    for seed, marks, snaps, target, torn, folder, proc in plans:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, err
+        # an operation is complete when all its journal lines are on disk ("logged")
+        done_ops = [i for i, m in enumerate(marks) if m <= target]
+        j = EditJournal(folder, "c", SHAPE, source=folder / "c.nii.gz")
+        events_at_target_end = target in marks  # the kill came right after an operation's last write
+        expect = snaps[done_ops[-1]] if done_ops else None
+        again = CorrectionSession(case.labels, j, landmarks=case.landmarks)
+        state = again.restore() if again.pending else None
+        got = state if state is not None else None
+        if expect is None:
+            assert got is None or np.array_equal(got.labels, case.labels)
+            continue
+        assert got is not None, f"seed {seed}: nothing to restore after {target} journal writes"
+        assert _same(got.labels, got.landmarks, got.locks, expect), \
+            f"seed {seed}: killed after write {target} ({'torn' if torn else 'clean'}, " \
+            f"end of an operation: {events_at_target_end}): restored state differs"
+        if torn:
+            assert any("cut off by a crash" in d for d in again.dropped)
