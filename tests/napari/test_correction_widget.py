@@ -3,6 +3,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+from app_model.types import KeyBinding
 
 from napari_spine._napari.panels.correction import CorrectionWidget
 
@@ -12,13 +13,17 @@ PLUGIN = "napari-spine"
 @pytest.fixture
 def setup(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
-    viewer.open_sample(PLUGIN, "ct_lumbar")
+    viewer.open_sample(PLUGIN, "ct_lumbar")  # T10-S1, with landmarks
     layers = list(viewer.layers)  # the layer objects the viewer holds
     viewer.layers.selection.active = layers[1]
     _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction")
     assert isinstance(w, CorrectionWidget)
     w.set_output(tmp_path / "out")
     return viewer, w, layers
+
+
+def _ids(points):
+    return np.asarray(points.features["structure_id"]).copy()
 
 
 def test_pick_by_name_and_step(setup):
@@ -28,62 +33,127 @@ def test_pick_by_name_and_step(setup):
     assert "L4/L5" in w.painting.text()
     w.step_level(+1)
     assert labels.selected_label == 24  # L5 follows the L4/L5 disc
+    w.step_level(+1)
+    assert labels.selected_label == 124  # L5/S1: no L6 unless switched on
+    w.step_level(-1)
     w.step_level(-1)
     assert labels.selected_label == 123
-    assert w.pick("not a bone") is None and "No structure" in w.status.text()
+    assert w.pick("not a bone") is None and "No structure" in w.paint_box.message.text()
 
 
-def test_shift_moves_labels_and_landmarks_and_undoes(setup):
+def test_undo_of_a_shift_restores_labels_and_landmarks(setup):
     viewer, w, layers = setup
     labels, points = layers[1], layers[2]
-    before = labels.data.copy()
-    before_ids = np.asarray(points.features["structure_id"]).copy()
-    assert w.shift(+1) == 0 and "leaves C1-S1" in w.status.text()  # S1 has nowhere to go
-    assert w.shift(-1) > 0
-    assert (labels.data == 16).sum() == (before == 17).sum() and (labels.data == 24).sum() == (before == 26).sum()
-    assert list(points.features["structure_id"][:2]) == [int(before_ids[0]) - 1, int(before_ids[1]) - 1]
-    assert points.features["name"][0].startswith("T9")
-    labels.undo()
-    assert np.array_equal(labels.data, before)  # napari's undo restores the exact array
-    w.lock("L3")
-    w.shift(-1)
-    assert np.array_equal(labels.data == 22, before == 22)
+    before, before_ids = labels.data.copy(), _ids(points)
+    assert w.shift(+1) == 0  # the sacrum is the anchor: L5 has nowhere to go ...
+    assert "L5 would become S1" in w.levels_box.message.text() and "L6" in w.levels_box.message.text()
+    assert w.shift(-1) > 0  # ... and up, every level but S1 moves
+    assert (labels.data == 16).sum() == (before == 17).sum()  # T10 -> T9
+    assert np.array_equal(labels.data == 26, before == 26)  # S1 stays
+    assert _ids(points)[0] == before_ids[0] - 1 and points.features["name"][0].startswith("T9")
+    undo = labels.keymap.get(KeyBinding.from_str("Ctrl+Z"))  # napari's undo key on this layer
+    assert undo is not None
+    undo(labels)
+    assert np.array_equal(labels.data, before) and np.array_equal(_ids(points), before_ids)
+    assert points.features["name"][0].startswith("T10")
+    w.redo()
+    assert (labels.data == 16).sum() == (before == 17).sum() and _ids(points)[0] == before_ids[0] - 1
 
 
-def test_validator_list_and_jump(setup):
+def test_shift_down_from_l2_with_s1_and_l6(setup, tmp_path):
     viewer, w, layers = setup
     labels = layers[1]
-    assert all("No problems" in w.problems.item(i).text() for i in range(w.problems.count()))
+    before = labels.data.copy()
+    w.from_level.setCurrentText("L2")
+    w.levels_box.l6.setChecked(True)  # this spine has six lumbar vertebrae
+    assert w.shift(+1) > 0
+    assert np.array_equal(labels.data == 26, before == 26)  # S1 left alone
+    assert (labels.data == 25).sum() == (before == 24).sum()  # L5 -> L6
+    assert np.array_equal(labels.data == 20, before == 20)  # L1 above the range stays
+    # the transitional level is remembered with the case
+    w2 = CorrectionWidget(viewer)
+    w2.set_output(tmp_path / "out")
+    assert w2.levels_box.l6.isChecked() and "L6" in [w2.to_level.itemText(i) for i in range(w2.to_level.count())]
+
+
+def test_unknown_names_are_said_in_the_panel(setup):
+    viewer, w, layers = setup
+    before = layers[1].data.copy()
+    w.struct_a.setCurrentText("L33")
+    w.buttons["Relabel A as B"].click()  # no exception reaches Qt
+    assert "no structure called 'L33'" in w.levels_box.message.text()
+    w.struct_a.setCurrentText("L3")
+    w.struct_b.setCurrentText("")
+    w.buttons["Swap A and B"].click()
+    assert "B: no structure called ''" in w.levels_box.message.text()
+    w.lock("L33")
+    assert "L33" in w.levels_box.message.text()
+    assert np.array_equal(layers[1].data, before)
+
+
+def test_a_lock_is_a_step_of_the_history(setup):
+    viewer, w, layers = setup
+    w.lock("L3")
+    assert w.locked_ids() == [22]
+    w.struct_a.setCurrentText("L3")
+    w.buttons["Relabel A as B"].click()
+    assert "L3 (A) is locked" in w.levels_box.message.text()
+    w.undo()
+    assert w.locked_ids() == []
+    row = next(i for i in range(w.locks.count()) if w.locks.item(i).text() == "L3")
+    assert w.locks.item(row).checkState().name == "Unchecked"  # the list shows the undone lock
+
+
+def test_validator_runs_in_a_worker_and_jumps(setup, qtbot):
+    viewer, w, layers = setup
+    labels = layers[1]
     w.struct_a.setCurrentText("L3")
     w.struct_b.setCurrentText("L2")
     w.buttons["Relabel A as B"].click()
-    texts = [w.problems.item(i).text() for i in range(w.problems.count())]
-    assert any("L2 appears in" in t for t in texts) and any("L3 is missing" in t for t in texts)
+
+    def listed():
+        texts = [w.problems.item(i).text() for i in range(w.problems.count())]
+        return any("L2 appears in" in t for t in texts) and any("L3 is missing" in t for t in texts)
+
+    qtbot.waitUntil(listed, timeout=10000)
     row = next(i for i, f in enumerate(w.findings) if f.kind == "gap")
     world = w.jump_to(row)
     shown = int(np.round(labels.world_to_data(viewer.dims.point)[0]))
     assert abs(shown - w.findings[row].position[0]) <= 1 and world is not None
 
 
-def test_paint_is_journaled_and_restorable(setup, qtbot, tmp_path):
+def test_a_landmark_move_is_undone(setup):
+    viewer, w, layers = setup
+    points = layers[2]
+    before = np.asarray(points.data).copy()
+    moved = before.copy()
+    moved[0] += (0, 3, 0)
+    points.data = moved  # as dragging the point does
+    assert w.session().history.undo_stack[-1].op.startswith("landmark")
+    w.undo()
+    assert np.allclose(points.data, before)
+
+
+def test_paint_is_journaled_and_an_undone_edit_never_comes_back(setup, qtbot, tmp_path):
     viewer, w, layers = setup
     labels = layers[1]
+    loaded = labels.data.copy()
     labels.brush_size = 5
     labels.selected_label = 25
     labels.paint((48, 20, 20), 25)
     qtbot.waitUntil(lambda: len(w.session().journal.entries()) >= 1, timeout=3000)
-    # once painting pauses, the lock list and the level check include the new structure
     qtbot.waitUntil(lambda: any(w.locks.item(i).text() == "L6" for i in range(w.locks.count())), timeout=3000)
-    journal = w.session().journal
-    assert journal.has_pending()
-    edited = labels.data.copy()
-    # a new viewer on the same case (as after a crash) offers and applies the restore
-    labels.data = w.session().baseline.copy()  # the case as loaded again
+    painted = labels.data.copy()
+    labels.paint((48, 60, 60), 25)
+    qtbot.waitUntil(lambda: len(w.session().journal.entries()) >= 2, timeout=3000)
+    w.undo()  # the second stroke is undone ... then the program dies
+    assert np.array_equal(labels.data, painted)
+    labels.data = loaded.copy()  # the case as loaded again
     w2 = CorrectionWidget(viewer)
     w2.set_output(tmp_path / "out")
-    assert not w2.restore_btn.isHidden() and "Restore 1" in w2.restore_btn.text()
+    assert not w2.restore_btn.isHidden() and "Restore 2" in w2.restore_btn.text()
     assert w2.restore_pending() > 0
-    assert np.array_equal(labels.data, edited)
+    assert np.array_equal(labels.data, painted)  # the undone stroke stays undone
 
 
 def test_save_and_nnunet_export(setup, tmp_path):
@@ -102,3 +172,21 @@ def test_save_and_nnunet_export(setup, tmp_path):
     root = w.export_training(dataset_id=502, name="Test")
     assert root is not None and (root / "dataset.json").exists()
     assert len(list((root / "labelsTr").glob("*.nii.gz"))) == 1
+
+
+def test_the_panel_fits_a_laptop_screen(setup, qtbot):
+    from qtpy.QtWidgets import QApplication, QScrollArea
+
+    viewer, w, layers = setup
+    win = viewer.window._qt_window
+    win.resize(1366, 768)
+    win.show()
+    for _ in range(10):
+        QApplication.processEvents()
+    area = w.findChild(QScrollArea)
+    assert area is not None and w.height() <= 768
+    save = w.save_box.export_btn
+    area.ensureWidgetVisible(save)
+    QApplication.processEvents()
+    assert not save.visibleRegion().isEmpty()  # reachable by scrolling
+    assert area.horizontalScrollBar().maximum() == 0  # and no sideways scrolling

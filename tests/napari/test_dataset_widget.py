@@ -130,8 +130,11 @@ def test_next_case_key_goes_through_napari_key_bindings(widget, qtbot, tmp_path)
     w.open(syn.write_ctspine1k(tmp_path / "ct", "hf"))
     w.load_row(0)
     _wait_loaded(qtbot, w, w.visible_cases[0].case_id)
-    binding = viewer.keymap.get(KeyBinding.from_str("Alt+Down"))
-    assert binding is not None  # bound on the viewer, not as a Qt shortcut of the panel
+    from napari.components import ViewerModel
+
+    assert viewer.keymap.get(KeyBinding.from_str("Alt+Down")) is None  # napari's own key stays napari's
+    binding = ViewerModel.class_keymap.get(KeyBinding.from_str("Shift+Alt+Right"))
+    assert binding is not None  # a napari action (listed in the preferences), not a Qt shortcut
     binding(viewer)
     _wait_loaded(qtbot, w, w.visible_cases[1].case_id)
 

@@ -5,6 +5,43 @@ from __future__ import annotations
 from pathlib import Path
 
 PLUGIN = "napari-spine"
+#: the docked panels, in tab order, with their tab titles
+TABS = (("Spine dataset", "Dataset"), ("Spine case", "Case"), ("Spine correction", "Correct"),
+        ("Spine inference", "Model"), ("Spine QA review", "QA"))
+
+
+def _layout_file() -> Path:
+    import os
+
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "napari-spine" / "window-layout.bin"
+
+
+def restore_layout(viewer, docks) -> bool:
+    """Put the docks where they were when napari last quit, and remember them at quit."""
+    from qtpy.QtCore import QByteArray
+    from qtpy.QtWidgets import QApplication
+
+    from ..io.files import write_bytes_atomic
+
+    win = viewer.window._qt_window
+    for name, dock in docks.items():
+        dock.setObjectName(name)  # saveState / restoreState know a dock by its object name
+    path = _layout_file()
+
+    def save() -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, bytes(win.saveState()))
+        except (OSError, RuntimeError):
+            pass  # a read-only home, or the window is gone: the layout is not remembered
+
+    QApplication.instance().aboutToQuit.connect(save)
+    try:
+        state = path.read_bytes()
+    except OSError:
+        return False
+    return bool(win.restoreState(QByteArray(state)))
 
 
 def open_viewer(paths=(), sample: str | None = None, show: bool = True, scheme: str | None = None):
@@ -13,11 +50,12 @@ def open_viewer(paths=(), sample: str | None = None, show: bool = True, scheme: 
     import napari
 
     viewer = napari.Viewer(title="napari-spine", show=show)
-    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
-    case_dock, case_widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case", tabify=True)
-    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction", tabify=True)
-    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine inference", tabify=True)
-    viewer.window.add_plugin_dock_widget(PLUGIN, "Spine QA review", tabify=True)
+    docks = {}
+    for k, (name, short) in enumerate(TABS):
+        docks[name] = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=k > 0)
+        docks[name][0].setWindowTitle(short)  # the tab's title: short enough to read in full
+    case_dock, case_widget = docks["Spine case"]
+    restore_layout(viewer, {name: dock for name, (dock, _) in docks.items()})
     case_dock.raise_()  # the panel that describes the case on screen
     if paths:
         for p in paths:

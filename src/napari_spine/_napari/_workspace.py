@@ -105,6 +105,14 @@ class Workspace:
         points.face_color = [ontology.color_of(i) if i in ontology.BY_ID else (1, 1, 1, 1)
                              for i in lm.structure_ids]
 
+    @staticmethod
+    def set_landmarks(points: Any, lm: Landmarks) -> None:
+        """Make a points layer show ``lm``: its points (moved, added or removed), structures
+        and names."""
+        if points.data.shape != lm.coords.shape or not np.array_equal(points.data, lm.coords):
+            points.data = lm.coords
+        Workspace.show_landmarks(points, lm)
+
     # -- changing what is shown ----------------------------------------------------------
     def show_cases(self, cases: Sequence[SpineCase], *, keep: bool = False) -> list:
         """Show ``cases``' layers; they replace the previously shown case's unless ``keep``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QPixmap
 from qtpy.QtWidgets import (
+    QAbstractSpinBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -14,7 +15,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["buttons", "note", "refill", "scrolling", "side_by_side", "swatch"]
+__all__ = ["buttons", "narrow", "note", "refill", "scrolling", "side_by_side", "swatch"]
 
 
 def swatch(rgba) -> QPixmap:
@@ -58,7 +59,24 @@ def scrolling(panel: QWidget) -> QVBoxLayout:
     outer = QVBoxLayout(panel)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(area)
+    from qtpy.QtCore import QTimer
+
+    later = QTimer(panel)  # the panel's child: never fires after the panel is deleted
+    later.setSingleShot(True)
+    later.timeout.connect(lambda: narrow(panel))  # once the panel has all its controls
+    later.start(0)
     return QVBoxLayout(inner)
+
+
+def narrow(panel: QWidget) -> None:
+    """Let ``panel`` fit a narrow dock: combo boxes no longer take the width of their
+    longest item (the list still shows it in full), spin boxes not that of their maximum."""
+    for combo in panel.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(6)
+        combo.setMinimumWidth(80)  # an explicit minimum: Qt keeps the old size hint cached
+    for spin in panel.findChildren(QAbstractSpinBox):
+        spin.setMinimumWidth(70)  # not the width of the largest value allowed
 
 
 def side_by_side(*items) -> QWidget:

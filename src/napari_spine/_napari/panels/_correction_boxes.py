@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QCompleter,
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -26,9 +26,10 @@ from qtpy.QtWidgets import (
 
 from ... import correction as corr
 from ...anatomy import ontology
-from ...anatomy.labelmaps import label_counts
+from ._common import note, refill, side_by_side
+from ._correction_live import LiveCheck
 
-__all__ = ["CheckBox", "LevelsBox", "LocksBox", "PaintBox"]
+__all__ = ["CheckBox", "HistoryBox", "LevelsBox", "LocksBox", "PaintBox"]
 
 
 class PaintBox(QGroupBox):
@@ -46,19 +47,55 @@ class PaintBox(QGroupBox):
         self.painting = QLabel("Painting: -")
         self.painting.setStyleSheet("font-weight: bold;")
         self.under = QLabel("Under cursor: -")
+        self.message = note(style="color: #ffae42;")
         lay = QVBoxLayout(self)
-        for w in (self.search, self.painting, self.under):
+        for w in (self.search, self.message, self.painting, self.under):
             lay.addWidget(w)
 
 
+class HistoryBox(QGroupBox):
+    """Undo and redo of the correction history (labels, landmarks and locks together)."""
+
+    def __init__(self, undo: Callable[[], Any], redo: Callable[[], Any]):
+        super().__init__("History")
+        self.undo_btn, self.redo_btn = QPushButton("Undo"), QPushButton("Redo")
+        self.undo_btn.setToolTip("Undo the last edit, shift, lock change or landmark move (Ctrl+Z on the labels)")
+        self.redo_btn.setToolTip("Redo what was undone (Ctrl+Shift+Z on the labels)")
+        self.undo_btn.clicked.connect(lambda: undo())
+        self.redo_btn.clicked.connect(lambda: redo())
+        self.message = note(style="color: #9aa0a6;")
+        lay = QVBoxLayout(self)
+        lay.addWidget(side_by_side((self.undo_btn, 1), (self.redo_btn, 1)))
+        lay.addWidget(self.message)
+
+    def show_state(self, session: Any) -> None:
+        """Enable the buttons by what the history holds."""
+        h = session.history if session is not None else None
+        self.undo_btn.setEnabled(bool(h and h.can_undo))
+        self.redo_btn.setEnabled(bool(h and h.can_redo))
+
+
+#: button captions for a narrow dock (the full name is the tooltip and the key in ``buttons``)
+_SHORT = {"Shift levels up": "Shift up ↑", "Shift levels down": "Shift down ↓", "Relabel A as B": "Relabel A → B",
+          "Swap A and B": "Swap A ↔ B", "Merge A into B": "Merge A → B", "Split A at plane into B": "Split A → B",
+          "Revert A to loaded": "Revert A", "Remove islands": "Remove islands", "Keep largest piece": "Keep largest",
+          "Fill holes": "Fill holes", "Interpolate A between slices": "Interpolate A"}
+
+
 class LevelsBox(QGroupBox):
-    """Level operations: structures A and B, the first level to shift, clean-up settings,
-    and one button per ``(text, tooltip, slot)`` action (the first two side by side on top)."""
+    """Level operations: the range to shift (From, To), the transitional levels, structures
+    A and B, clean-up settings, and one button per ``(text, tooltip, slot)`` action (the
+    shifts first). Messages of these controls appear right under them."""
 
     def __init__(self, actions: Sequence[tuple[str, str, Callable[[], Any]]], names: list[str]):
         super().__init__("Levels")
-        self.from_level = QComboBox()
-        self.from_level.addItems(["whole case", *[ontology.name_of(v) for v in corr.level_sequence(("T13", "L6"))]])
+        self.from_level, self.to_level = QComboBox(), QComboBox()
+        self.from_level.setToolTip("First level to shift; C1 and S1 only move when chosen here or as To")
+        self.to_level.setToolTip("Last level to shift")
+        self.t13, self.l6 = QCheckBox("T13"), QCheckBox("L6")
+        for cb, what in ((self.t13, "thirteen thoracic"), (self.l6, "six lumbar")):
+            cb.setToolTip(f"Transitional anatomy: this spine has {what} vertebrae (remembered with the case)")
+        self.set_sequence(())
         self.struct_a, self.struct_b = QComboBox(), QComboBox()
         for cb, default in ((self.struct_a, "L3"), (self.struct_b, "L4")):
             cb.setEditable(True)
@@ -71,92 +108,138 @@ class LevelsBox(QGroupBox):
         self.slice_a, self.slice_b = QSpinBox(), QSpinBox()
         for sb in (self.slice_a, self.slice_b):
             sb.setRange(0, 100000)
-        grid = QGridLayout(self)
-        grid.addWidget(QLabel("From"), 0, 0)
-        grid.addWidget(self.from_level, 0, 1)
+        self.message = note(style="color: #ffae42;")
         self.buttons: dict[str, QPushButton] = {}
-        for k, (text, tip, fn) in enumerate(actions):
-            b = QPushButton(text)
-            b.setToolTip(tip)
-            b.clicked.connect(fn)
+        for text, tip, fn in actions:
+            b = QPushButton(_SHORT.get(text, text))  # short enough for two in a narrow dock
+            b.setToolTip(tip or text)
+            b.clicked.connect(lambda _c=False, f=fn: f())
             self.buttons[text] = b
-            grid.addWidget(b, 1 if k < 2 else 4 + (k - 2) // 2, k % 2)  # shifts first, then A/B
-        for row, (name, cb) in enumerate((("A", self.struct_a), ("B", self.struct_b))):
-            grid.addWidget(QLabel(name), 2 + row, 0)
-            grid.addWidget(cb, 2 + row, 1)
-        form = QFormLayout()
-        form.addRow("Islands below", self.min_volume)
-        sl = QHBoxLayout()
-        sl.addWidget(self.slice_a)
-        sl.addWidget(self.slice_b)
-        form.addRow("Slices (sagittal)", sl)
-        grid.addLayout(form, 4 + (len(self.buttons) - 1) // 2, 0, 1, 2)
+        self._lay_out(list(self.buttons.values()))
+
+    def _lay_out(self, btns: list[QPushButton]) -> None:
+        form = QFormLayout(self)
+        form.addRow("From", self.from_level)
+        form.addRow("To", self.to_level)
+        form.addRow("Transitional", side_by_side(self.t13, self.l6))
+        form.addRow(side_by_side((btns[0], 1), (btns[1], 1)))
+        form.addRow("A", self.struct_a)
+        form.addRow("B", self.struct_b)
+        grid = QGridLayout()
+        for k, b in enumerate(btns[2:]):
+            grid.addWidget(b, k // 2, k % 2)
+        form.addRow(grid)
+        self.min_volume.setToolTip("Remove islands: pieces smaller than this are erased")
+        form.addRow("Islands <", self.min_volume)
+        self.slice_a.setToolTip("First sagittal slice of the interpolation")
+        self.slice_b.setToolTip("Last sagittal slice of the interpolation")
+        form.addRow("Slices", side_by_side(self.slice_a, self.slice_b))
+        form.addRow(self.message)
+
+    def transitional(self) -> list[str]:
+        """The transitional levels switched on."""
+        return [cb.text() for cb in (self.t13, self.l6) if cb.isChecked()]
+
+    def set_sequence(self, transitional: Sequence[str]) -> None:
+        """Offer the levels of the sequence (with the transitional ones switched on)."""
+        for cb in (self.t13, self.l6):
+            cb.blockSignals(True)
+            cb.setChecked(cb.text() in transitional)
+            cb.blockSignals(False)
+        levels = [ontology.name_of(v) for v in corr.level_sequence(transitional)]
+        refill(self.from_level, ["whole case", *levels])
+        refill(self.to_level, ["end of the case", *levels])
+
+    def shift_range(self) -> tuple[str | None, str | None]:
+        """The chosen From and To levels (None: the whole case / its end)."""
+        start = None if self.from_level.currentIndex() <= 0 else self.from_level.currentText()
+        end = None if self.to_level.currentIndex() <= 0 else self.to_level.currentText()
+        return start, end
 
 
 class LocksBox(QGroupBox):
-    """Tick boxes of the structures present; ticked ones are the session's locks."""
+    """Tick boxes of the structures present; ticking one is a step of the history."""
 
-    def __init__(self, session: Callable[[], Any]):
+    def __init__(self, session: Callable[[], Any], changed: Callable[[set[int]], Any]):
         super().__init__("Locked structures")
         self.session = session
         self.list = QListWidget()
         self.list.setToolTip("Ticked structures cannot be changed by painting or by any operation")
         self.list.setMaximumHeight(110)
-        self.list.itemChanged.connect(lambda _item: self._sync())
+        self.list.itemChanged.connect(lambda _item: changed(self.ticked()))
         QVBoxLayout(self).addWidget(self.list)
+        self._shown: tuple = ()
 
-    def fill(self, layer: Any) -> None:
-        """List the structures of ``layer``, ticked where the session locks them."""
-        s = self.session()
+    def fill(self, present: Sequence[int], locked: Collection[int]) -> None:
+        """List ``present`` structures, ticked where ``locked`` (only redrawn on a change)."""
+        shown = (tuple(ontology.sort_cranio_caudal(present)), frozenset(locked))
+        if shown == self._shown:
+            return
+        self._shown = shown
         self.list.blockSignals(True)
         self.list.clear()
-        present = label_counts(np.asarray(layer.data)) if layer is not None else {}
-        for sid in ontology.sort_cranio_caudal(present):
+        for sid in shown[0]:
             item = QListWidgetItem(ontology.name_of(sid))
             item.setData(Qt.ItemDataRole.UserRole, int(sid))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if s is not None and sid in s.locked
-                               else Qt.CheckState.Unchecked)
+            item.setCheckState(Qt.CheckState.Checked if sid in shown[1] else Qt.CheckState.Unchecked)
             self.list.addItem(item)
         self.list.blockSignals(False)
 
-    def _sync(self) -> None:
-        s = self.session()
-        if s is not None:
-            s.locked = {int(self.list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.list.count())
-                        if self.list.item(i).checkState() == Qt.CheckState.Checked}
+    def ticked(self) -> set[int]:
+        """The ids ticked now."""
+        return {int(self.list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.list.count())
+                if self.list.item(i).checkState() == Qt.CheckState.Checked}
 
     def lock(self, name: str, on: bool = True) -> None:
-        """Tick (or untick) a structure by name."""
+        """Tick (or untick) a structure by name (KeyError for an unknown name)."""
         sid = ontology.by_name(name).id
         for i in range(self.list.count()):
             if self.list.item(i).data(Qt.ItemDataRole.UserRole) == sid:
                 self.list.item(i).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+                return
+        raise KeyError(f"{ontology.name_of(sid)} is not in the labels")
 
 
 class CheckBox(QGroupBox):
-    """The level-sequence check of the labels being corrected; click a finding to go to it."""
+    """The level-sequence check of the labels being corrected, run in a worker after edits;
+    click a finding to go to it."""
 
-    def __init__(self, ws: Any):
+    def __init__(self, ws: Any, spacing: Callable[[], Sequence[float]]):
         super().__init__("Level check")
         self.ws = ws
+        self.spacing = spacing
         self.findings: list[corr.Finding] = []
         self.list = QListWidget()
         self.list.setToolTip("Click a problem to go to it")
         self.list.itemClicked.connect(lambda item: self.jump_to(self.list.row(item), self.ws.labels_layer()))
         QVBoxLayout(self).addWidget(self.list)
+        self.live = LiveCheck(self._job, self.show)
 
-    def check(self, layer: Any, spacing: Sequence[float]) -> list[corr.Finding]:
-        """Re-run :func:`~napari_spine.correction.validate_sequence` and list its findings."""
+    def _job(self) -> tuple[Any, list[corr.Finding]]:
+        layer = self.ws.labels_layer()
+        if layer is None:
+            return None, []
+        return layer, corr.validate_sequence(np.asarray(layer.data), self.spacing())
+
+    def check(self, layer: Any = None, spacing: Sequence[float] | None = None) -> list[corr.Finding]:
+        """Run :func:`~napari_spine.correction.validate_sequence` now and list its findings."""
+        layer = layer if layer is not None else self.ws.labels_layer()
+        sp = spacing if spacing is not None else self.spacing()
+        found = corr.validate_sequence(np.asarray(layer.data), sp) if layer is not None else []
+        self.show((layer, found))
+        return self.findings
+
+    def show(self, result: tuple[Any, list[corr.Finding]]) -> None:
+        """List the findings of a check."""
+        layer, self.findings = result
         self.list.clear()
-        self.findings = corr.validate_sequence(np.asarray(layer.data), spacing) if layer is not None else []
         for f in self.findings:
             item = QListWidgetItem(f"{'Error' if f.severity == 'error' else 'Check'}: {f.message}")
             item.setForeground(Qt.GlobalColor.red if f.severity == "error" else Qt.GlobalColor.yellow)
             self.list.addItem(item)
         if layer is not None and not self.findings:
             self.list.addItem(QListWidgetItem("No problems found in the level sequence."))
-        return self.findings
 
     def jump_to(self, row: int, layer: Any) -> tuple[float, ...] | None:
         """Move the view to a finding (its sagittal slice and centre)."""

@@ -77,14 +77,29 @@ class SaveBox(QGroupBox):
             self.restore_btn.setText(f"Restore {n_edits} unsaved edit(s) from the last session")
 
     def restore_pending(self) -> int:
-        """Apply the edits recorded for this case in an earlier (crashed) session."""
+        """Bring back the history recorded for this case in an earlier (crashed) session:
+        labels, landmarks and locks as they were at its last completed step. Returns the
+        number of voxels that changed."""
         layer = self.panel.labels_layer()
         s = self.panel.session(layer)
         if s is None or s.journal is None or not s.pending:
             return 0
-        restored = s.restore()  # already in the journal: applying them records nothing new
+        try:
+            state = s.restore()  # already in the journal: nothing new is recorded
+        except Exception as exc:  # shown, never raised into Qt
+            self.status.setText(f"Not restored: {exc}")
+            return 0
+        data = np.asarray(layer.data)
+        changed = np.flatnonzero(state.labels.ravel() != data.ravel())
+        data[...] = state.labels
+        layer.refresh()
+        self.panel._show_landmarks(state.landmarks)
         self.offer_restore(0)
-        return self.panel.apply(restored, "restore unsaved edits")
+        steps = len(s.history.undo_stack)
+        self.status.setText(f"Restored {steps} step(s), {changed.size} voxels"
+                            + "".join(f"; {d}" for d in s.dropped))
+        self.panel._refresh()
+        return int(changed.size)
 
     def decline_restore(self) -> None:
         """Throw away the edits of an earlier session (they never come back)."""

@@ -22,14 +22,15 @@ from qtpy.QtWidgets import (
 
 from ...qa.report import CaseResult, write_csv, write_html
 from ...qa.review import STATUSES, CaseReview, ReviewConflict, ReviewDB, ReviewDBError
+from .._keys import attach, shortcut_of
 from ._common import buttons, note, side_by_side
 
 __all__ = ["KEYS", "ReviewBox"]
 
-#: napari key -> (what it does, ReviewBox method)
-KEYS = {"Alt-A": ("approve and save", "approve"), "Alt-C": ("needs correction and save", "needs_correction"),
-        "Alt-F": ("flag the level under the cursor", "flag_under_cursor"),
-        "Alt-Right": ("next case to do", "next_case"), "Alt-Left": ("previous case to do", "previous_case")}
+#: the review's napari actions -> what they do (shortcuts: :mod:`napari_spine._napari._keys`)
+KEYS = {"napari-spine:qa_approve": "approve and save", "napari-spine:qa_needs_correction": "needs correction and save",
+        "napari-spine:qa_flag_level": "flag the level under the cursor",
+        "napari-spine:qa_next_case": "next case to do", "napari-spine:qa_previous_case": "previous case to do"}
 
 
 def ask_take_over(parent, review: CaseReview) -> bool:
@@ -55,8 +56,12 @@ class ReviewBox(QGroupBox):
         self.read_only = False
         self.confirm_take_over = lambda review: ask_take_over(self, review)
         self._build()
-        for key, (_, method) in KEYS.items():
-            panel.viewer.bind_key(key, lambda _v, m=method: getattr(self, m)(), overwrite=True)
+        attach(self, "qa")
+
+    @property
+    def viewer(self) -> Any:
+        """The viewer of the QA panel (its shortcuts act in it)."""
+        return self.panel.viewer
 
     def _build(self) -> None:
         self.db_path = QLineEdit(str(Path.home() / "napari-spine" / "review.sqlite"))
@@ -91,7 +96,7 @@ class ReviewBox(QGroupBox):
         f.addRow(self.queue)
         f.addRow(side_by_side((self.prev_btn, 1), self.next_btn))
         f.addRow(self.report_btn)
-        f.addRow(note("Keys: " + "; ".join(f"{k.replace('-', '+')} {what}" for k, (what, _) in KEYS.items()),
+        f.addRow(note("Keys: " + "; ".join(f"{shortcut_of(a)} {what}" for a, what in KEYS.items()),
                       "color: #9aa0a6;"))
         f.addRow(self.message)
 

@@ -30,9 +30,10 @@ from qtpy.QtWidgets import (
 from ...datasets import CaseRef, Dataset, open_dataset
 from ...datasets.base import load_ref
 from ...errors import SpineIOError
+from .._keys import attach, tooltip
 from .._workers import Task
 from .._workspace import Workspace
-from ._common import note, side_by_side
+from ._common import note, scrolling, side_by_side
 
 if TYPE_CHECKING:
     import napari
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
 class DatasetWidget(QWidget):
     """Browse and load the cases of MMCSD, CSpineSeg, CTSpine1K, SSMSpine or Spine-MSCA.
 
-    Alt+Down / Alt+Up load the next / previous case (napari key bindings).
+    Shift+Alt+Right / Shift+Alt+Left load the next / previous case (napari actions, see
+    :mod:`napari_spine._napari._keys`).
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
@@ -52,12 +54,13 @@ class DatasetWidget(QWidget):
         self.visible_cases: list[CaseRef] = []
         self.current: CaseRef | None = None
         self.setAcceptDrops(True)
-        layout = QVBoxLayout(self)
+        layout = scrolling(self)
         self._build_browser(layout)
         self._build_loader(layout)
         self.task = Task(progress=self.progress, status=self.status, buttons=(self.load_btn,))
-        for key, step in (("Alt-Down", +1), ("Alt-Up", -1)):
-            self.viewer.bind_key(key, lambda _v, s=step: self._step(s), overwrite=True)
+        attach(self, "dataset")
+        self.prev_btn.setToolTip(tooltip("Previous case", "napari-spine:previous_dataset_case"))
+        self.next_btn.setToolTip(tooltip("Next case", "napari-spine:next_dataset_case"))
 
     # -- building ----------------------------------------------------------------------
     def _build_browser(self, layout: QVBoxLayout) -> None:
@@ -98,10 +101,8 @@ class DatasetWidget(QWidget):
         self.load_btn = QPushButton("Load")
         self.load_btn.clicked.connect(lambda: self.load_row(self.table.currentRow()))
         self.prev_btn = QPushButton("< Previous")
-        self.prev_btn.setToolTip("Previous case (Alt+Up)")
         self.prev_btn.clicked.connect(self.previous_case)
         self.next_btn = QPushButton("Next >")
-        self.next_btn.setToolTip("Next case (Alt+Down)")
         self.next_btn.clicked.connect(self.next_case)
         self.progress = QProgressBar()
         self.status = note()

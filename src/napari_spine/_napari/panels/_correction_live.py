@@ -1,0 +1,108 @@
+"""What keeps the correction panel fluid: the box a paint stroke touched, the level check in
+a worker, and the per-case settings (transitional levels) kept beside the output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...io.files import safe_name, write_json
+
+__all__ = ["CaseSettings", "LiveCheck", "stroke_box"]
+
+
+def stroke_box(atoms: Iterable[Any], shape: Sequence[int]) -> tuple[slice, ...] | None:
+    """The bounding box of a napari paint event's history atoms (masked atoms carry a box,
+    ``(indices, old, new)`` atoms their indices); None when an atom is of another kind."""
+    lo = [None] * len(shape)
+    hi = [None] * len(shape)
+
+    def grow(axis: int, a: int, b: int) -> None:
+        lo[axis] = a if lo[axis] is None else min(lo[axis], a)
+        hi[axis] = b if hi[axis] is None else max(hi[axis], b)
+
+    for atom in atoms:
+        key = getattr(atom, "slice_key", None)
+        if key is not None and len(key) == len(shape):
+            for ax, (s, n) in enumerate(zip(key, shape)):
+                a, b, _ = s.indices(n)
+                grow(ax, a, b)
+        elif isinstance(atom, tuple) and len(atom) == 3 and len(atom[0]) == len(shape):
+            for ax, ix in enumerate(atom[0]):
+                ix = np.asarray(ix)
+                if ix.size:
+                    grow(ax, int(ix.min()), int(ix.max()) + 1)
+        else:
+            return None
+    if any(v is None for v in lo):
+        return None
+    return tuple(slice(a, b) for a, b in zip(lo, hi))
+
+
+class CaseSettings:
+    """Settings remembered with a case (``<output>/.cases/<case>.json``): its transitional levels."""
+
+    def __init__(self, folder: Path, key: str):
+        self.path = Path(folder) / ".cases" / f"{safe_name(key)}.json"
+
+    def load(self) -> dict:
+        """The saved settings ({} when none or unreadable)."""
+        try:
+            doc = json.loads(self.path.read_text())
+            return doc if isinstance(doc, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def transitional(self) -> list[str]:
+        """The transitional levels switched on for the case."""
+        return [t for t in self.load().get("transitional", []) if t in ("T13", "L6")]
+
+    def set_transitional(self, names: Iterable[str]) -> None:
+        """Remember the transitional levels (written atomically)."""
+        doc = self.load()
+        doc["transitional"] = sorted(set(names))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, doc)
+
+
+class LiveCheck:
+    """Runs the level check on the labels in a worker, never on the GUI thread.
+
+    Each edit bumps :attr:`generation`; a result computed while the labels changed is thrown
+    away and the check runs again, so the list always describes the labels as they are.
+    """
+
+    def __init__(self, job: Callable[[], Any], show: Callable[[Any], None], *, sync: bool = False):
+        from .._workers import Task
+
+        self.job, self.show, self.sync = job, show, sync
+        self.task = Task()
+        self.generation = 0
+        self._again = False
+
+    def edited(self) -> None:
+        """The labels changed (called on the GUI thread after each step)."""
+        self.generation += 1
+
+    def start(self) -> None:
+        """Check the labels as they are now (again, once the running check ends)."""
+        if self.task.busy:
+            self._again = True
+            return
+        gen = self.generation
+        self.task.start(self.job, desc="Checking the levels", sync=self.sync,
+                        done=lambda res: self._done(res, gen), failed=lambda exc: str(exc))
+
+    def _done(self, result: Any, gen: int) -> None:
+        if gen == self.generation and not self._again:
+            self.show(result)
+            return None
+        self._again = False
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, self.start)  # after the task has finished its bookkeeping
+        return None

@@ -1,0 +1,118 @@
+"""The correction panel's history side: paint strokes recorded by the box they touched,
+landmark moves, undo and redo of labels, landmarks and locks together, and the refresh of
+the lock list, buttons and level check after each step (:class:`TrackMixin`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ... import correction as corr
+from ._correction_live import stroke_box
+
+__all__ = ["TrackMixin"]
+
+_NONE = np.empty(0, dtype=np.int64)  # no voxel to compare (a landmark step)
+
+
+class TrackMixin:
+    """Recording and walking the history; mixed into the correction panel."""
+
+    def _watch_points(self) -> None:
+        points = self.ws.landmarks_layer(self.ws.case_of(self._layer)) if self._layer is not None else None
+        if points is not None and (self._points is None or self._key(points) != self._key(self._points)):
+            points.events.data.connect(self._on_points)
+        self._points = points
+
+    def _refresh(self) -> None:
+        """Bring the lock list, the history buttons and the check up to date."""
+        s = self.session()
+        self.lock_box.fill(s.present() if s is not None else [], s.locked if s is not None else ())
+        self.history_box.show_state(s)
+        self.check_box.live.edited()
+        self._recheck.start()
+
+    def undo(self) -> corr.history.Step | None:
+        """Undo the last step: labels, landmarks and locks."""
+        return self._move("undo")
+
+    def redo(self) -> corr.history.Step | None:
+        """Redo the last undone step."""
+        return self._move("redo")
+
+    def _move(self, kind: str):
+        layer = self.labels_layer()
+        s = self.session(layer)
+        if s is None:
+            return None
+        self._commit_paint()  # a stroke not yet recorded is the last step
+        step = self._record(lambda: s.undo(layer.data) if kind == "undo" else s.redo(layer.data))
+        if step is None:
+            self.history_box.message.setText(f"Nothing to {kind}.")
+            return None
+        layer.refresh()
+        if step.landmarks_after is not None:
+            self._show_landmarks(s.landmarks)
+        self.history_box.message.setText(f"{'Undone' if kind == 'undo' else 'Redone'}: {step.describe()}")
+        self._refresh()
+        return step
+
+    def _record(self, fn):
+        """Run a session change; a journal that cannot be written is said, never raised."""
+        try:
+            return fn()
+        except corr.JournalError as exc:
+            self.status.setText(str(exc))
+            return None
+
+    def _show_landmarks(self, lm) -> None:
+        points = self._points
+        if points is None or lm is None:
+            return
+        self._syncing = True
+        try:
+            self.ws.set_landmarks(points, lm)
+        finally:
+            self._syncing = False
+
+    def _on_points(self, event: Any = None) -> None:
+        action = str(getattr(event, "action", "changed"))
+        if self._syncing or action not in ("added", "removed", "changed"):
+            return
+        s = self.session()
+        try:
+            lm = self.ws.landmarks_of(self._points)
+        except (KeyError, ValueError, TypeError):
+            return
+        if s is not None and self._record(lambda: s.commit(self._layer.data, f"landmark {action}", where=_NONE,
+                                                           landmarks=lm)):
+            self._refresh()
+
+    def _on_paint(self, event: Any = None) -> None:
+        layer = self._layer
+        self._boxes.append(stroke_box(getattr(event, "value", None) or [], layer.data.shape)
+                           if layer is not None else None)
+        self._after_paint.start()
+
+    def _commit_paint(self) -> None:
+        """Record the strokes since the last step: only the boxes they touched are compared."""
+        boxes, self._boxes = self._boxes, []
+        layer = self._layer
+        s = self.session(layer) if layer is not None else None
+        if s is None or not boxes:
+            return
+        box = _union(boxes)
+        data = np.asarray(layer.data)
+        kept = s.enforce_locks(data, box)  # painting may not change a locked structure
+        if kept:
+            layer.refresh()
+            self.paint_box.message.setText(f"{kept} voxels of locked structures kept")
+        if self._record(lambda: s.commit(data, "paint", where=box)) is not None:
+            self._refresh()
+
+
+def _union(boxes: list) -> tuple[slice, ...] | None:
+    if any(b is None for b in boxes):
+        return None
+    return tuple(slice(min(b[k].start for b in boxes), max(b[k].stop for b in boxes)) for k in range(len(boxes[0])))
