@@ -19,20 +19,26 @@ def _layout_file() -> Path:
 
 def restore_layout(viewer, docks) -> bool:
     """Put the docks where they were when napari last quit, and remember them at quit."""
+    import weakref
+
     from qtpy.QtCore import QByteArray
     from qtpy.QtWidgets import QApplication
 
     from ..io.files import write_bytes_atomic
 
     win = viewer.window._qt_window
+    window = weakref.ref(win)  # the quit hook must not keep a closed window alive
     for name, dock in docks.items():
         dock.setObjectName(name)  # saveState / restoreState know a dock by its object name
     path = _layout_file()
 
     def save() -> None:
+        w = window()
+        if w is None:
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(path, bytes(win.saveState()))
+            write_bytes_atomic(path, bytes(w.saveState()))
         except (OSError, RuntimeError):
             pass  # a read-only home, or the window is gone: the layout is not remembered
 

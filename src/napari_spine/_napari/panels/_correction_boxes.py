@@ -216,11 +216,13 @@ class CheckBox(QGroupBox):
         QVBoxLayout(self).addWidget(self.list)
         self.live = LiveCheck(self._job, self.show)
 
-    def _job(self) -> tuple[Any, list[corr.Finding]]:
+    def _job(self) -> Callable[[], tuple[bool, list[corr.Finding]]]:
+        """The check of the labels as they are now: a function of the array and spacing only."""
         layer = self.ws.labels_layer()
         if layer is None:
-            return None, []
-        return layer, corr.validate_sequence(np.asarray(layer.data), self.spacing())
+            return lambda: (False, [])
+        data, spacing = np.asarray(layer.data), tuple(self.spacing())
+        return lambda: (True, corr.validate_sequence(data, spacing))
 
     def check(self, layer: Any = None, spacing: Sequence[float] | None = None) -> list[corr.Finding]:
         """Run :func:`~napari_spine.correction.validate_sequence` now and list its findings."""
@@ -231,7 +233,7 @@ class CheckBox(QGroupBox):
         return self.findings
 
     def show(self, result: tuple[Any, list[corr.Finding]]) -> None:
-        """List the findings of a check."""
+        """List the findings of a check (``(checked, findings)``)."""
         layer, self.findings = result
         self.list.clear()
         for f in self.findings:

@@ -4,6 +4,7 @@ a worker, and the per-case settings (transitional levels) kept beside the output
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,14 +73,17 @@ class CaseSettings:
 class LiveCheck:
     """Runs the level check on the labels in a worker, never on the GUI thread.
 
-    Each edit bumps :attr:`generation`; a result computed while the labels changed is thrown
-    away and the check runs again, so the list always describes the labels as they are.
+    ``prepare()`` runs on the GUI thread and returns the job (a function of arrays only, so
+    a running check keeps no panel or viewer alive); ``show(result)`` lists its result.
+    Both are held weakly. Each edit bumps :attr:`generation`; a result computed while the
+    labels changed is thrown away and the check runs again, so the list always describes
+    the labels as they are.
     """
 
-    def __init__(self, job: Callable[[], Any], show: Callable[[Any], None], *, sync: bool = False):
+    def __init__(self, prepare: Callable[[], Callable[[], Any]], show: Callable[[Any], None]):
         from .._workers import Task
 
-        self.job, self.show, self.sync = job, show, sync
+        self._prepare, self._show = weakref.WeakMethod(prepare), weakref.WeakMethod(show)
         self.task = Task()
         self.generation = 0
         self._again = False
@@ -93,13 +97,19 @@ class LiveCheck:
         if self.task.busy:
             self._again = True
             return
-        gen = self.generation
-        self.task.start(self.job, desc="Checking the levels", sync=self.sync,
-                        done=lambda res: self._done(res, gen), failed=lambda exc: str(exc))
+        prepare = self._prepare()
+        if prepare is None:
+            return
+        gen, job = self.generation, prepare()
+        self.task.start(job, desc="Checking the levels", done=lambda res: self._done(res, gen),
+                        failed=lambda exc: str(exc))
 
     def _done(self, result: Any, gen: int) -> None:
+        show = self._show()
+        if show is None:
+            return None
         if gen == self.generation and not self._again:
-            self.show(result)
+            show(result)
             return None
         self._again = False
         from qtpy.QtCore import QTimer
