@@ -190,3 +190,40 @@ def test_the_panel_fits_a_laptop_screen(setup, qtbot):
     QApplication.processEvents()
     assert not save.visibleRegion().isEmpty()  # reachable by scrolling
     assert area.horizontalScrollBar().maximum() == 0  # and no sideways scrolling
+
+
+def test_shortcuts_are_napari_actions_listed_in_the_preferences(setup):
+    from napari.components import ViewerModel
+    from napari.utils.action_manager import action_manager
+
+    from napari_spine._napari._keys import ACTIONS
+
+    viewer, w, layers = setup
+    labels = layers[1]
+    for name, (_, _, _, key, description) in ACTIONS.items():
+        action = action_manager._actions[name]  # what Preferences > Shortcuts lists
+        assert action.keymapprovider is ViewerModel and action.description == description
+        assert KeyBinding.from_str(key.replace("-", "+")) in ViewerModel.class_keymap
+    # napari's own defaults keep their keys: Alt+Up/Down still move the axis focus
+    assert action_manager._shortcuts["napari:focus_axes_up"] and not any(
+        k in ("Alt-Up", "Alt-Down") for _, _, _, k, _ in ACTIONS.values())
+    step = ViewerModel.class_keymap[KeyBinding.from_str("Ctrl+Alt+Down")]
+    labels.selected_label = 22
+    step(viewer)
+    assert labels.selected_label == 122  # L3 -> the L3/L4 disc
+    assert "Ctrl+Alt+" in w.search.toolTip()
+
+
+def test_bad_slices_and_a_failing_operation_are_said(setup, monkeypatch):
+    viewer, w, layers = setup
+    w.slice_a.setValue(3)
+    w.slice_b.setValue(4000)
+    w.buttons["Interpolate A between slices"].click()
+    assert "must lie within" in w.levels_box.message.text()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(w, "_op", broken)  # whatever an operation raises stays in the panel
+    w.buttons["Fill holes"].click()
+    assert "disk on fire" in w.levels_box.message.text()

@@ -40,3 +40,37 @@ def test_the_scheme_option_reads_the_labels_in_that_scheme(realdata):
         assert {e.name for e in case.other_structures()} == {"urinary_bladder", "prostate", "kidney_cyst_left"}
     finally:
         viewer.close()
+
+
+def _docks(viewer) -> dict:
+    from qtpy.QtWidgets import QDockWidget
+
+    from napari_spine._napari._launch import TABS
+
+    names = {n for n, _ in TABS}
+    return {d.objectName(): d for d in viewer.window._qt_window.findChildren(QDockWidget) if d.objectName() in names}
+
+
+def test_short_tab_titles_and_the_dock_layout_is_remembered(tmp_path, monkeypatch):
+    from qtpy.QtWidgets import QApplication
+
+    from napari_spine._napari import _launch
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    viewer = _launch.open_viewer(sample="none", show=False)
+    try:
+        docks = _docks(viewer)
+        assert {docks[n].windowTitle() for n, _ in _launch.TABS} == {"Dataset", "Case", "Correct", "Model", "QA"}
+        assert not docks["Spine QA review"].isFloating()
+        docks["Spine QA review"].setFloating(True)  # the user pulls the QA panel out
+        QApplication.processEvents()
+        assert _launch.save_layout(viewer.window._qt_window)
+    finally:
+        viewer.close()
+    assert (tmp_path / "napari-spine" / "window-layout.bin").stat().st_size > 0
+    again = _launch.open_viewer(sample="none", show=False)
+    try:
+        docks = _docks(again)
+        assert docks["Spine QA review"].isFloating() and not docks["Spine case"].isFloating()
+    finally:
+        again.close()

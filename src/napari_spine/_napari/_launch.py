@@ -17,34 +17,34 @@ def _layout_file() -> Path:
     return base / "napari-spine" / "window-layout.bin"
 
 
+def save_layout(window) -> bool:
+    """Remember where the docks of a napari main window are (False: not written)."""
+    from ..io.files import write_bytes_atomic
+
+    path = _layout_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, bytes(window.saveState()))
+    except (OSError, RuntimeError):
+        return False  # a read-only home, or the window is gone: the layout is not remembered
+    return True
+
+
 def restore_layout(viewer, docks) -> bool:
-    """Put the docks where they were when napari last quit, and remember them at quit."""
+    """Put the docks where they were when napari last quit (True when a layout was
+    restored), and remember them when it quits."""
     import weakref
 
     from qtpy.QtCore import QByteArray
     from qtpy.QtWidgets import QApplication
 
-    from ..io.files import write_bytes_atomic
-
     win = viewer.window._qt_window
     window = weakref.ref(win)  # the quit hook must not keep a closed window alive
     for name, dock in docks.items():
         dock.setObjectName(name)  # saveState / restoreState know a dock by its object name
-    path = _layout_file()
-
-    def save() -> None:
-        w = window()
-        if w is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(path, bytes(w.saveState()))
-        except (OSError, RuntimeError):
-            pass  # a read-only home, or the window is gone: the layout is not remembered
-
-    QApplication.instance().aboutToQuit.connect(save)
+    QApplication.instance().aboutToQuit.connect(lambda: window() is not None and save_layout(window()))
     try:
-        state = path.read_bytes()
+        state = _layout_file().read_bytes()
     except OSError:
         return False
     return bool(win.restoreState(QByteArray(state)))

@@ -358,6 +358,10 @@ def interpolate_between_slices(labels: np.ndarray, structure: int | str, slice_a
     sid = _sid(structure)
     _refuse_locked(locked, A=sid)
     a, b = sorted((int(slice_a), int(slice_b)))
+    if a < 0 or b >= labels.shape[axis]:
+        raise ValueError(f"slices {a} and {b} must lie within 0-{labels.shape[axis] - 1}")
+    if b - a < 2:
+        raise ValueError(f"slices {a} and {b} have no slice between them to fill")
     out = labels.copy()
     take = [slice(None)] * labels.ndim
 

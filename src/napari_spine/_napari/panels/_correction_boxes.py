@@ -113,7 +113,7 @@ class LevelsBox(QGroupBox):
         for text, tip, fn in actions:
             b = QPushButton(_SHORT.get(text, text))  # short enough for two in a narrow dock
             b.setToolTip(tip or text)
-            b.clicked.connect(lambda _c=False, f=fn: f())
+            b.clicked.connect(lambda _c=False, f=fn, t=text: self._run(t, f))
             self.buttons[text] = b
         self._lay_out(list(self.buttons.values()))
 
@@ -135,6 +135,13 @@ class LevelsBox(QGroupBox):
         self.slice_b.setToolTip("Last sagittal slice of the interpolation")
         form.addRow("Slices", side_by_side(self.slice_a, self.slice_b))
         form.addRow(self.message)
+
+    def _run(self, text: str, fn: Callable[[], Any]) -> None:
+        """Run a button's action; whatever goes wrong is said under the buttons, never raised."""
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - nothing may escape into Qt's event loop
+            self.message.setText(f"{_SHORT.get(text, text)}: {exc}")
 
     def transitional(self) -> list[str]:
         """The transitional levels switched on."""

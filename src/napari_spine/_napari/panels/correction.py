@@ -19,7 +19,7 @@ from qtpy.QtWidgets import QWidget
 
 from ... import correction as corr
 from ...anatomy import ontology
-from .._keys import attach, tooltip
+from .._keys import attach, shortcut_of
 from .._workspace import Workspace
 from ._common import note, scrolling
 from ._correction_boxes import CheckBox, HistoryBox, LevelsBox, LocksBox, PaintBox
@@ -40,6 +40,7 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
         super().__init__(parent)
         self.viewer = napari_viewer
+        attach(self, "correction")  # the shortcuts act on this panel (and its tooltips name them)
         self.ws = Workspace(napari_viewer)
         self.output = Path.home() / "napari-spine"
         self.sessions: dict[str, corr.CorrectionSession] = {}
@@ -58,7 +59,6 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
                   self._check_group(), self.save_box):
             layout.addWidget(g)
         layout.addStretch(1)
-        attach(self, "correction")
         self._after_paint = _timer(self, 0, self._commit_paint)  # right after a stroke ends
         self._recheck = _timer(self, 400, self.check_box.live.start)  # the check waits for a pause
         self.viewer.layers.selection.events.active.connect(self._on_active)
@@ -70,8 +70,9 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
     def _paint_group(self) -> PaintBox:
         box = PaintBox(_ALL_NAMES, self.pick)
         self.search, self.painting, self.under = box.search, box.painting, box.under
-        box.search.setToolTip(tooltip("Type a name and press Enter; next / previous level",
-                                      "napari-spine:next_level") + ", " + tooltip("", "napari-spine:previous_level"))
+        box.search.setToolTip("Type a name and press Enter. Next / previous level: "
+                              f"{shortcut_of('napari-spine:next_level')} / {shortcut_of('napari-spine:previous_level')} "
+                              "(napari Preferences > Shortcuts)")
         self.paint_box = box
         return box
 
