@@ -134,7 +134,7 @@ def test_a_landmark_move_is_undone(setup):
     assert np.allclose(points.data, before)
 
 
-def test_paint_is_journaled_and_an_undone_edit_never_comes_back(setup, qtbot, tmp_path):
+def test_paint_is_journaled_and_an_undone_edit_never_comes_back(setup, qtbot, tmp_path, make_napari_viewer):
     viewer, w, layers = setup
     labels = layers[1]
     loaded = labels.data.copy()
@@ -148,12 +148,18 @@ def test_paint_is_journaled_and_an_undone_edit_never_comes_back(setup, qtbot, tm
     qtbot.waitUntil(lambda: len(w.session().journal.entries()) >= 2, timeout=3000)
     w.undo()  # the second stroke is undone ... then the program dies
     assert np.array_equal(labels.data, painted)
-    labels.data = loaded.copy()  # the case as loaded again
-    w2 = CorrectionWidget(viewer)
+    again = make_napari_viewer()  # napari is started again on the same case
+    again.open_sample(PLUGIN, "ct_lumbar")
+    labels2 = list(again.layers)[1]
+    assert np.array_equal(labels2.data, loaded)
+    again.layers.selection.active = labels2
+    w2 = CorrectionWidget(again)
     w2.set_output(tmp_path / "out")
     assert not w2.restore_btn.isHidden() and "Restore 2" in w2.restore_btn.text()
     assert w2.restore_pending() > 0
-    assert np.array_equal(labels.data, painted)  # the undone stroke stays undone
+    assert np.array_equal(labels2.data, painted)  # the undone stroke stays undone
+    w2.redo()  # and the restored history goes on: the undone stroke can be redone
+    assert not np.array_equal(labels2.data, painted) and (labels2.data == 25).sum() > (painted == 25).sum()
 
 
 def test_save_and_nnunet_export(setup, tmp_path):
@@ -227,3 +233,26 @@ def test_bad_slices_and_a_failing_operation_are_said(setup, monkeypatch):
     monkeypatch.setattr(w, "_op", broken)  # whatever an operation raises stays in the panel
     w.buttons["Fill holes"].click()
     assert "disk on fire" in w.levels_box.message.text()
+
+
+def test_the_next_case_in_the_same_layer_gets_its_own_session(setup, qtbot):
+    from napari_spine import make_phantom
+    from napari_spine._napari._layers import case_from_layer
+
+    viewer, w, layers = setup
+    labels = layers[1]
+    w.struct_a.setCurrentText("T10")
+    w.struct_b.setCurrentText("0")
+    w.buttons["Relabel A as B"].click()
+    first = w.session()
+    assert first.history.can_undo
+    case = case_from_layer(labels)
+    other = make_phantom(labels.data.shape, levels=("T11", "S1"), axcodes="LPS", case_id="phantom-next", seed=9)
+    w.ws.swap_case(case, other)  # what the dataset panel's Next does: the same layers, a new case
+    qtbot.waitUntil(lambda: w.session() is not first, timeout=3000)
+    s = w.session()
+    assert not s.history.can_undo and np.array_equal(s.baseline, labels.data)
+    assert "phantom-next" in s.journal.dir.name
+    w.labels_layer().data = np.where(labels.data == 18, 0, labels.data).astype(labels.data.dtype)  # another tool
+    qtbot.waitUntil(lambda: s.history.can_undo, timeout=3000)
+    assert s.history.undo_stack[-1].op == "labels replaced"

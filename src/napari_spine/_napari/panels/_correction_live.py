@@ -109,7 +109,10 @@ class LiveCheck:
         if show is None:
             return None
         if gen == self.generation and not self._again:
-            show(result)
+            try:
+                show(result)
+            except RuntimeError:  # the panel was closed while the check ran
+                pass
             return None
         self._again = False
         from qtpy.QtCore import QTimer

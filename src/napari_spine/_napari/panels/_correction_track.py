@@ -19,6 +19,19 @@ _NONE = np.empty(0, dtype=np.int64)  # no voxel to compare (a landmark step)
 class TrackMixin:
     """Recording and walking the history; mixed into the correction panel."""
 
+    def _on_data(self, event: Any = None) -> None:
+        self._after_data.start()  # the dataset panel sets the case's metadata after the data
+
+    def _data_replaced(self) -> None:
+        """The layer's array was replaced: a step of this case, or a new case's session."""
+        layer = self._layer
+        s = self.session(layer) if layer is not None else None  # a new one for another case
+        if s is None:
+            return
+        self._watch_points()
+        self._record(lambda: s.commit(layer.data, "labels replaced"))
+        self._refresh()
+
     def _watch_points(self) -> None:
         points = self.ws.landmarks_layer(self.ws.case_of(self._layer)) if self._layer is not None else None
         if points is not None and (self._points is None or self._key(points) != self._key(self._points)):

@@ -44,6 +44,7 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         self.ws = Workspace(napari_viewer)
         self.output = Path.home() / "napari-spine"
         self.sessions: dict[str, corr.CorrectionSession] = {}
+        self._idents: dict[str, str] = {}  # layer -> the case its session is for
         self._layer = self._points = None
         self._boxes: list = []  # boxes the strokes since the last step touched (None: unknown)
         self._syncing = False  # the panel itself is updating the landmarks layer
@@ -60,6 +61,7 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
             layout.addWidget(g)
         layout.addStretch(1)
         self._after_paint = _timer(self, 0, self._commit_paint)  # right after a stroke ends
+        self._after_data = _timer(self, 0, self._data_replaced)  # once a new array is in place
         self._recheck = _timer(self, 400, self.check_box.live.start)  # the check waits for a pause
         self.viewer.layers.selection.events.active.connect(self._on_active)
         self.viewer.layers.events.inserted.connect(self._on_active)
@@ -131,23 +133,27 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         return str(getattr(layer, "unique_id", None) or layer.name)
 
     def session(self, layer=None) -> corr.CorrectionSession | None:
-        """The correction session of a labels layer (made, with its journal, on first use)."""
+        """The correction session of a labels layer (made, with its journal, on first use,
+        and anew when the layer shows another case, as after the dataset panel's Next)."""
         layer = layer or self.labels_layer()
         if layer is None:
             return None
         key = self._key(layer)
-        if key not in self.sessions:
-            case = self.ws.case_of(layer)
-            source = (case.source.label_path or case.source.path or case.metadata.get("labels_path")
-                      or case.metadata.get("image_path") or None) if case is not None else None
-            journal = corr.EditJournal(self.output / ".journal", case.key if case else layer.name,
-                                       layer.data.shape, source=source)
-            points = self.ws.landmarks_layer(case) if case is not None else None
-            lm = self.ws.landmarks_of(points) if points is not None else None
-            s = self.sessions[key] = corr.CorrectionSession(np.asarray(layer.data), journal, landmarks=lm)
-            self.save_box.offer_restore(sum(e.kind == "do" for e in journal.entries()) if s.pending else 0)
-            self.levels_box.set_sequence(self.settings(s).transitional())
-        return self.sessions[key]
+        case = self.ws.case_of(layer)
+        ident = case.key if case is not None else layer.name
+        s = self.sessions.get(key)
+        if s is not None and (self._idents.get(key) == ident and s.recorded.shape == tuple(layer.data.shape)):
+            return s
+        source = (case.source.label_path or case.source.path or case.metadata.get("labels_path")
+                  or case.metadata.get("image_path") or None) if case is not None else None
+        journal = corr.EditJournal(self.output / ".journal", ident, layer.data.shape, source=source)
+        points = self.ws.landmarks_layer(case) if case is not None else None
+        lm = self.ws.landmarks_of(points) if points is not None else None
+        s = self.sessions[key] = corr.CorrectionSession(np.asarray(layer.data), journal, landmarks=lm)
+        self._idents[key] = ident
+        self.save_box.offer_restore(sum(e.kind == "do" for e in journal.entries()) if s.pending else 0)
+        self.levels_box.set_sequence(self.settings(s).transitional())
+        return s
 
     def settings(self, s: corr.CorrectionSession) -> CaseSettings:
         """What is remembered with the session's case (its transitional levels)."""
@@ -172,6 +178,7 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         if self._layer is not None:
             try:
                 self._layer.events.paint.disconnect(self._on_paint)
+                self._layer.events.data.disconnect(self._on_data)
                 self._layer.events.selected_label.disconnect(self._show_painting)
             except (TypeError, ValueError, RuntimeError):
                 pass
@@ -179,6 +186,7 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         if layer is None:
             return
         layer.events.paint.connect(self._on_paint)
+        layer.events.data.connect(self._on_data)
         layer.events.selected_label.connect(self._show_painting)
         # napari's undo keys on this layer walk the one history (labels, landmarks, locks)
         layer.bind_key("Control-Z", lambda _ly: self.undo(), overwrite=True)
