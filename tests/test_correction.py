@@ -418,3 +418,41 @@ def test_a_shift_into_a_gap_and_a_range_end(with_sacrum):
         shift_levels(lab, +1, "L3", "L1")
     with pytest.raises(ValueError, match="L6 is not a vertebral level of the sequence.*transitional"):
         shift_levels(lab, +1, "L6")
+
+
+@pytest.mark.parametrize("order", ["C", "F", "view"])
+def test_an_in_place_shift_equals_the_copy_and_records_only_what_changed(lumbar, order):
+    from napari_spine.correction import CorrectionSession
+
+    base = lumbar.labels
+    if order == "F":
+        lab = np.asfortranarray(base)
+    elif order == "view":  # as load_case gives: a strided view in display order
+        lab = np.ascontiguousarray(np.transpose(base, (2, 1, 0))).transpose(2, 1, 0)
+    else:
+        lab = base.copy()
+    expected = shift_levels(base, +1, "L1")
+    s = CorrectionSession(lab)
+    changes = shift_levels(lab, +1, "L1", in_place=True)
+    assert np.array_equal(lab, expected)  # the same voxels, in the caller's array
+    truth = np.flatnonzero(np.ascontiguousarray(base).ravel() != np.ascontiguousarray(expected).ravel())
+    assert np.array_equal(np.sort(changes.index.astype(np.int64)), truth)  # exactly the changed voxels
+    assert np.array_equal(changes.old, np.ascontiguousarray(base).ravel()[changes.index])
+    step = s.commit(lab, "shift", where=changes.index)
+    assert step.voxels == truth.size
+    s.undo(lab)
+    assert np.array_equal(lab, base)
+
+
+def test_relabel_in_place_over_many_slabs_keeps_locks(lumbar):
+    from napari_spine.correction import relabel_in_place
+
+    base = lumbar.labels
+    lab = np.ascontiguousarray(np.transpose(base, (1, 0, 2))).transpose(1, 0, 2)  # strided
+    lut = np.arange(256, dtype=np.uint8)
+    lut[[20, 21, 22]] = [21, 22, 23]
+    changes = relabel_in_place(lab, lut, locked={22}, slab_voxels=3000)  # dozens of slabs
+    expected = _naive_map(base, {20: 21, 21: 22})  # 22 is locked: it keeps its id, and 21 may
+    expected[base == 21] = 21  # not become the locked 22 either
+    assert np.array_equal(lab, expected)
+    assert changes.index.size == int((base == 20).sum())

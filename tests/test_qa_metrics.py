@@ -64,6 +64,31 @@ def test_level_metrics_match_a_naive_per_label_loop(pair):
     assert rows[121].voxels_cand == 0 and rows[27].voxels_ref == 0
 
 
+@pytest.mark.parametrize("perm,flip", [((2, 1, 0), ()), ((1, 0, 2), (0,)), ((0, 2, 1), (1, 2)), ((2, 0, 1), ())])
+def test_strided_views_give_the_rows_of_contiguous_arrays(pair, perm, flip):
+    """load_case returns display-order views of file-order arrays: the metrics read them in
+    their memory order, with the spacing of those axes, and give the same rows."""
+    ref, cand, sp = pair
+    inv = np.argsort(perm)
+
+    def as_view(a):  # a C-contiguous array in another order, seen back in display order
+        stored = np.ascontiguousarray(np.flip(a, flip).transpose(perm)) if flip else \
+            np.ascontiguousarray(a.transpose(perm))
+        view = stored.transpose(inv)
+        return np.flip(view, flip) if flip else view
+
+    rv, cv = as_view(ref), as_view(cand)
+    assert not rv.flags.c_contiguous and np.array_equal(rv, ref)
+    got = level_metrics(rv, cv, sp)
+    want = level_metrics(np.ascontiguousarray(ref), np.ascontiguousarray(cand), sp)
+    assert [r.structure_id for r in got] == [r.structure_id for r in want]
+    for g, w in zip(got, want):
+        assert (g.voxels_ref, g.voxels_cand, g.overlap, g.identified) == (w.voxels_ref, w.voxels_cand, w.overlap,
+                                                                          w.identified)
+        for f in ("dice", "hd95_mm", "msd_mm", "centroid_dist_mm", "volume_ref_ml"):
+            assert getattr(g, f) == pytest.approx(getattr(w, f), abs=1e-9, nan_ok=True), f
+
+
 def test_identical_and_empty():
     lab = np.zeros((8, 8, 8), np.uint8)
     lab[2:5, 2:5, 2:5] = 22

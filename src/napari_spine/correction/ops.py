@@ -8,6 +8,7 @@ over the volume, so shifting every level at once costs about as much as one copy
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from ..case import Landmarks
 
 __all__ = [
     "ANCHORS",
+    "Changes",
     "fill_holes",
     "interpolate_between_slices",
     "keep_largest",
@@ -24,6 +26,7 @@ __all__ = [
     "merge",
     "plane_from_points",
     "relabel",
+    "relabel_in_place",
     "remove_islands",
     "shift_levels",
     "split_by_plane",
@@ -83,7 +86,8 @@ def shift_levels(
     transitional: Collection[str] | None = None,
     locked: Collection[int | str] = (),
     anchors: Collection[str] = ANCHORS,
-) -> np.ndarray | tuple[np.ndarray, Landmarks]:
+    in_place: bool = False,
+) -> np.ndarray | tuple[np.ndarray, Landmarks] | Changes | tuple[Changes, Landmarks]:
     """Renumber vertebrae (with their discs and endplates) by ``offset`` levels.
 
     ``offset=+1`` moves levels one step caudal (L3 -> L4, disc L3/L4 -> L4/L5), ``-1`` one
@@ -99,6 +103,10 @@ def shift_levels(
     ``transitional``. Landmarks, when given, are renumbered the same way and returned with
     the labels. Raises ValueError, naming the level and the way out, if a level would leave
     C1-S1 or land on a structure that stays.
+
+    With ``in_place=True`` the labels are renumbered where they are (no copy of the volume)
+    and :class:`Changes` (the voxels that changed, with their old and new ids: the undo
+    record) is returned instead of a new array.
     """
     from ..anatomy.labelmaps import label_counts
 
@@ -140,16 +148,21 @@ def shift_levels(
         if new_id in present and new_id not in moves:
             raise ValueError(_clash(old_id, new_id, locked_ids, anchor_ids, trans, offset))
         lut[old_id] = new_id
+    if in_place:
+        changes = relabel_in_place(labels, lut, locked_ids)
+        return changes if landmarks is None else (changes, _renumber_landmarks(landmarks, lut))
     out = _relabel_with_locks(labels, lut, locked_ids)
-    if landmarks is None:
-        return out
+    return out if landmarks is None else (out, _renumber_landmarks(landmarks, lut))
+
+
+def _renumber_landmarks(landmarks: Landmarks, lut: np.ndarray) -> Landmarks:
     ids = np.asarray(landmarks.structure_ids)
     new_ids = np.where((ids >= 0) & (ids < len(lut)), lut[np.clip(ids, 0, len(lut) - 1)], ids)
     names = tuple(
         n.replace(ontology.name_of(o), ontology.name_of(int(m)), 1) if o != m else n
         for n, o, m in zip(landmarks.names, ids, new_ids)
     )
-    return out, Landmarks(landmarks.coords, new_ids, names)
+    return Landmarks(landmarks.coords, new_ids, names)
 
 
 def _clash(old_id: int, new_id: int, locked: set[int], anchors: set[int], trans: list[str], offset: int) -> str:
@@ -169,16 +182,62 @@ def _clash(old_id: int, new_id: int, locked: set[int], anchors: set[int], trans:
     return f"{old} would become {new}, but {why}{hint}"
 
 
-def _relabel_with_locks(labels: np.ndarray, lut: np.ndarray, locked: set[int]) -> np.ndarray:
-    """Apply a lookup table to the labelled voxels only: chunked over memory and skipping
-    background (most of a segmentation), several times faster than a loop over labels."""
+@dataclass(frozen=True)
+class Changes:
+    """What an in-place operation changed: flat C-order indices, old and new values."""
+
+    index: np.ndarray
+    old: np.ndarray
+    new: np.ndarray
+
+
+def _locked_lut(lut: np.ndarray, locked: set[int]) -> np.ndarray:
     lut = lut.copy()
     for sid in locked:
-        lut[sid] = sid
+        if sid < len(lut):
+            lut[sid] = sid
     if locked:
         # nothing may be renumbered onto a locked id either: such voxels keep their id
         onto = np.isin(lut, list(locked)) & (lut != np.arange(len(lut)))
         lut[onto] = np.arange(len(lut))[onto].astype(lut.dtype)
+    return lut
+
+
+def relabel_in_place(labels: np.ndarray, lut: np.ndarray, locked: Collection[int] = (),
+                     slab_voxels: int = 1 << 23) -> Changes:
+    """Apply a lookup table to ``labels`` in place, slab by slab along the first axis (the
+    array may be a strided view, as :func:`~napari_spine.load_case` gives); returns the
+    changed voxels. Extra memory: one slab and the record of the changes."""
+    lut = _locked_lut(np.asarray(lut), {int(i) for i in locked})
+    plane = int(np.prod(labels.shape[1:])) or 1
+    step = max(1, slab_voxels // plane)
+    idx, old, new = [], [], []
+    itype = np.uint32 if labels.size < 2**32 else np.int64
+    for z0 in range(0, labels.shape[0], step):
+        view = labels[z0:z0 + step]
+        flat = np.ascontiguousarray(view).reshape(-1)  # a copy only when the view is strided
+        fg = flat_foreground(flat)
+        vals = flat[fg]
+        mapped = lut[vals]
+        hit = mapped != vals
+        if not hit.any():
+            continue
+        where, before, after = fg[hit], vals[hit], mapped[hit]
+        if np.shares_memory(flat, view):
+            flat[where] = after
+        else:
+            view[np.unravel_index(where, view.shape)] = after
+        idx.append((where + z0 * plane).astype(itype))
+        old.append(before)
+        new.append(after)
+    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.empty(0, dt))
+    return Changes(cat(idx, itype), cat(old, labels.dtype), cat(new, labels.dtype))
+
+
+def _relabel_with_locks(labels: np.ndarray, lut: np.ndarray, locked: set[int]) -> np.ndarray:
+    """Apply a lookup table to the labelled voxels only: chunked over memory and skipping
+    background (most of a segmentation), several times faster than a loop over labels."""
+    lut = _locked_lut(lut, locked)
     out = np.array(labels, copy=True, order="C")
     src, dst = np.ascontiguousarray(labels).ravel(), out.ravel()
     fg = flat_foreground(src)

@@ -1,7 +1,8 @@
 """Per-level agreement between a reference and a candidate labelling, in one pass.
 
 Overlaps, volumes and centroids of every structure come from bincounts over the voxels
-labelled in either array (one pass, not one per label); surface distances are computed
+labelled in either array (one pass in chunks, not one per label, read in the arrays' own
+memory order); surface distances are computed
 per structure inside the bounding box of the two masks, with the voxel spacing, using the
 same surface and distance definitions as ``medpy`` (surface = mask minus its
 face-connected erosion; Euclidean distance transform of the other surface's complement).
@@ -95,6 +96,53 @@ def _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c) -> bool | Non
     return min(d_all, key=d_all.get) == sid
 
 
+def _c_order(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
+    """``a`` seen in its memory order: ``(b, perm, flips)`` with ``b`` a C-contiguous view
+    (``a.transpose(perm)`` with the axes in ``flips`` reversed), or None when no such view
+    exists."""
+    perm = tuple(int(i) for i in np.argsort([-abs(st) for st in a.strides], kind="stable"))
+    b = a.transpose(perm)
+    flips = tuple(i for i, st in enumerate(b.strides) if st < 0)
+    if flips:
+        b = b[tuple(slice(None, None, -1) if i in flips else slice(None) for i in range(b.ndim))]
+    return (b, perm, flips) if b.flags.c_contiguous else None
+
+
+def _same_memory_order(ref: np.ndarray, cand: np.ndarray):
+    """Both arrays as C-contiguous views in a common memory order (no copy when they share
+    one, as two arrays loaded from files of the same orientation do), with that order."""
+    o_r, o_c = _c_order(ref), _c_order(cand)
+    if o_r is not None and o_c is not None and o_r[1:] == o_c[1:]:
+        return o_r[0], o_c[0], o_r[1], o_r[2]
+    return np.ascontiguousarray(ref), np.ascontiguousarray(cand), tuple(range(ref.ndim)), ()
+
+
+def _joint_stats(ref: np.ndarray, cand: np.ndarray, k: int, chunk: int = 1 << 22):
+    """Joint label counts (k x k) and per-label coordinate sums of both C-contiguous arrays,
+    chunk by chunk over the flat arrays: extra memory is a few chunks, whatever the volume."""
+    fr, fc = ref.reshape(-1), cand.reshape(-1)
+    joint = np.zeros(k * k, dtype=np.int64)
+    sums = np.zeros((2, ref.ndim, k))
+    strides = [int(np.prod(ref.shape[i + 1:])) for i in range(ref.ndim)]
+    same = fr.dtype == fc.dtype
+    for start in range(0, fr.size, chunk):
+        a, b = fr[start:start + chunk], fc[start:start + chunk]
+        either = np.bitwise_or(a, b) if same else ((a != 0) | (b != 0)).view(np.uint8)
+        fg = flat_foreground(either)
+        if not fg.size:
+            continue
+        r, c = a[fg].astype(np.intp), b[fg].astype(np.intp)
+        joint += np.bincount(r * k + c, minlength=k * k)
+        rest = fg + start
+        for axis, st in enumerate(strides):
+            coord, rest = np.divmod(rest, st)
+            sums[0, axis] += np.bincount(r, weights=coord, minlength=k)
+            sums[1, axis] += np.bincount(c, weights=coord, minlength=k)
+    return joint.reshape(k, k), sums
+
+
+# long: the rows are assembled from one set of joint statistics; splitting the loop would
+# pass the dozen arrays it shares around
 def level_metrics(
     reference: np.ndarray,
     candidate: np.ndarray,
@@ -106,27 +154,22 @@ def level_metrics(
 
     Dice is 0 for a structure present on one side only; surface distances and the
     centroid distance are ``nan`` then. ``identified`` follows the VerSe rule for the
-    reference's vertebrae.
+    reference's vertebrae. Strided views (as :func:`~napari_spine.load_case` returns) are
+    read in their memory order without copies; memory beyond the inputs stays bounded
+    (chunked counts; surfaces inside each structure's box).
     """
-    ref = np.ascontiguousarray(reference)
-    cand = np.ascontiguousarray(candidate)
-    if ref.shape != cand.shape:
-        raise ValueError(f"reference {ref.shape} and candidate {cand.shape} are not on the same grid")
-    sp = np.asarray(spacing, dtype=float)
+    if reference.shape != candidate.shape:
+        raise ValueError(f"reference {reference.shape} and candidate {candidate.shape} are not on the same grid")
+    ref, cand, perm, _flips = _same_memory_order(np.asarray(reference), np.asarray(candidate))
+    sp = np.asarray(spacing, dtype=float)[list(perm)]  # the spacing of the memory-order axes
     vox_ml = float(np.prod(sp)) / 1000.0
-    fr, fc = ref.ravel(), cand.ravel()
-    either = np.bitwise_or(fr, fc) if fr.dtype == fc.dtype else (fr != 0) | (fc != 0)
-    fg = flat_foreground(either.view(np.uint8) if either.dtype == bool else either)
-    r = fr[fg].astype(np.int64)
-    c = fc[fg].astype(np.int64)
-    k = int(max(r.max(initial=0), c.max(initial=0))) + 1
-    joint = np.bincount(r * k + c, minlength=k * k).reshape(k, k)
-    n_ref = joint.sum(axis=1)
-    n_cand = joint.sum(axis=0)
+    k = int(max(ref.max(initial=0), cand.max(initial=0))) + 1
+    joint, sums = _joint_stats(ref, cand, k)
+    n_ref, n_cand = joint.sum(axis=1), joint.sum(axis=0)
     tp = np.diagonal(joint).copy()
-    coords = [x.astype(np.float64) * s for x, s in zip(np.unravel_index(fg, ref.shape), sp)]
-    cen_r = np.stack([np.bincount(r, weights=x, minlength=k) for x in coords], 1) / np.maximum(n_ref, 1)[:, None]
-    cen_c = np.stack([np.bincount(c, weights=x, minlength=k) for x in coords], 1) / np.maximum(n_cand, 1)[:, None]
+    cen_r = (sums[0].T * sp) / np.maximum(n_ref, 1)[:, None]  # mm, memory-order axes
+    cen_c = (sums[1].T * sp) / np.maximum(n_cand, 1)[:, None]
+    # (distances and overlaps do not depend on the order or direction of the axes)
 
     present_c = [i for i in range(1, k) if n_cand[i]]
     boxes = _boxes(ref, cand) if surface else None

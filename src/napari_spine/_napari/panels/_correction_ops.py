@@ -74,15 +74,24 @@ class OpsMixin:
         if layer is None or s is None:
             return 0
         start, end = self.levels_box.shift_range()
-        try:
-            out = corr.shift_levels(np.asarray(layer.data), offset, start, end, landmarks=s.landmarks,
+        data = np.asarray(layer.data)
+        try:  # renumbered in place: the history keeps only the changed voxels
+            out = corr.shift_levels(data, offset, start, end, landmarks=s.landmarks, in_place=True,
                                     transitional=self.levels_box.transitional(), locked=self.locked_ids())
         except ValueError as exc:
             self.levels_box.message.setText(f"Shift: {exc}")
             return 0
-        new, lm2 = out if s.landmarks is not None else (out, None)
+        changes, lm2 = out if s.landmarks is not None else (out, None)
         span = f" from {start or 'the top'}" + (f" to {end}" if end else "") if start or end else ""
-        return self.apply(new, f"shift levels {offset:+d}{span}", landmarks=lm2)
+        name = f"shift levels {offset:+d}{span}"
+        layer.refresh()
+        step = self._record(lambda: s.commit(data, name, where=changes.index, landmarks=lm2))
+        if step is not None and step.landmarks_after is not None:
+            self._show_landmarks(step.landmarks_after)
+        n = int(changes.index.size)
+        self.levels_box.message.setText(f"{name}: {n} voxels changed")
+        self._refresh()
+        return n
 
     def split_at_plane(self) -> int:
         """Split structure A along the plane given by a 'split plane' points layer (1-2 points)."""
