@@ -96,44 +96,42 @@ def _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c) -> bool | Non
     return min(d_all, key=d_all.get) == sid
 
 
-def _c_order(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
-    """``a`` seen in its memory order: ``(b, perm, flips)`` with ``b`` a C-contiguous view
-    (``a.transpose(perm)`` with the axes in ``flips`` reversed), or None when no such view
-    exists."""
-    perm = tuple(int(i) for i in np.argsort([-abs(st) for st in a.strides], kind="stable"))
-    b = a.transpose(perm)
-    flips = tuple(i for i, st in enumerate(b.strides) if st < 0)
-    if flips:
-        b = b[tuple(slice(None, None, -1) if i in flips else slice(None) for i in range(b.ndim))]
-    return (b, perm, flips) if b.flags.c_contiguous else None
+def _memory_order(ref: np.ndarray, cand: np.ndarray):
+    """Both arrays seen in ``ref``'s memory order (its axes from the largest stride to the
+    smallest, reversed where its strides are negative), and that axis order. ``ref`` is then
+    C-contiguous whenever it is a transpose or flip of a contiguous array (as
+    :func:`~napari_spine.load_case` returns); ``cand`` gets the same view, so both are read
+    front to back, whatever their layout."""
+    perm = tuple(int(i) for i in np.argsort([-abs(st) for st in ref.strides], kind="stable"))
+
+    def view(a: np.ndarray) -> np.ndarray:
+        v = a.transpose(perm)
+        flips = tuple(slice(None, None, -1) if st < 0 else slice(None) for st in ref.transpose(perm).strides)
+        return v[flips]
+
+    return view(ref), view(cand), perm
 
 
-def _same_memory_order(ref: np.ndarray, cand: np.ndarray):
-    """Both arrays as C-contiguous views in a common memory order (no copy when they share
-    one, as two arrays loaded from files of the same orientation do), with that order."""
-    o_r, o_c = _c_order(ref), _c_order(cand)
-    if o_r is not None and o_c is not None and o_r[1:] == o_c[1:]:
-        return o_r[0], o_c[0], o_r[1], o_r[2]
-    return np.ascontiguousarray(ref), np.ascontiguousarray(cand), tuple(range(ref.ndim)), ()
-
-
-def _joint_stats(ref: np.ndarray, cand: np.ndarray, k: int, chunk: int = 1 << 22):
-    """Joint label counts (k x k) and per-label coordinate sums of both C-contiguous arrays,
-    chunk by chunk over the flat arrays: extra memory is a few chunks, whatever the volume."""
-    fr, fc = ref.reshape(-1), cand.reshape(-1)
+def _joint_stats(ref: np.ndarray, cand: np.ndarray, k: int, slab_voxels: int = 1 << 22):
+    """Joint label counts (k x k) and per-label coordinate sums of both arrays, slab by slab
+    along the first axis: a slab is copied only when it is not contiguous, so the extra
+    memory is a few slabs, whatever the volume."""
     joint = np.zeros(k * k, dtype=np.int64)
     sums = np.zeros((2, ref.ndim, k))
+    plane = int(np.prod(ref.shape[1:])) or 1
     strides = [int(np.prod(ref.shape[i + 1:])) for i in range(ref.ndim)]
-    same = fr.dtype == fc.dtype
-    for start in range(0, fr.size, chunk):
-        a, b = fr[start:start + chunk], fc[start:start + chunk]
+    step = max(1, slab_voxels // plane)
+    same = ref.dtype == cand.dtype
+    for z0 in range(0, ref.shape[0], step):
+        a = np.ascontiguousarray(ref[z0:z0 + step]).reshape(-1)
+        b = np.ascontiguousarray(cand[z0:z0 + step]).reshape(-1)
         either = np.bitwise_or(a, b) if same else ((a != 0) | (b != 0)).view(np.uint8)
         fg = flat_foreground(either)
         if not fg.size:
             continue
         r, c = a[fg].astype(np.intp), b[fg].astype(np.intp)
         joint += np.bincount(r * k + c, minlength=k * k)
-        rest = fg + start
+        rest = fg + z0 * plane
         for axis, st in enumerate(strides):
             coord, rest = np.divmod(rest, st)
             sums[0, axis] += np.bincount(r, weights=coord, minlength=k)
@@ -160,7 +158,7 @@ def level_metrics(
     """
     if reference.shape != candidate.shape:
         raise ValueError(f"reference {reference.shape} and candidate {candidate.shape} are not on the same grid")
-    ref, cand, perm, _flips = _same_memory_order(np.asarray(reference), np.asarray(candidate))
+    ref, cand, perm = _memory_order(np.asarray(reference), np.asarray(candidate))
     sp = np.asarray(spacing, dtype=float)[list(perm)]  # the spacing of the memory-order axes
     vox_ml = float(np.prod(sp)) / 1000.0
     k = int(max(ref.max(initial=0), cand.max(initial=0))) + 1
@@ -200,8 +198,8 @@ def _boxes(ref: np.ndarray, cand: np.ndarray):
     """Bounding boxes of every label of both arrays (one ``find_objects`` pass each)."""
     from scipy import ndimage
 
-    def fo(a):
-        return ndimage.find_objects(a if a.dtype == np.uint8 else a.astype(np.int32))
+    def fo(a):  # any integer dtype directly: no widened copy of the volume
+        return ndimage.find_objects(a if a.dtype.kind in "iu" else a.astype(np.int32))
 
     return fo(ref), fo(cand)
 
