@@ -145,3 +145,16 @@ def test_journal_found_under_another_case_name(tmp_path):
     assert again.dir == old.dir and again.has_pending()
     other = EditJournal(tmp_path / "j", "ds/case", lab.shape, source=tmp_path / "other.nii.gz")
     assert other.dir != old.dir and not other.has_pending()
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 4095, 4096, 4097, 3 * 4096 * 8 + 5, 1 << 22 | 13])
+def test_flat_foreground_equals_flatnonzero(size):
+    from napari_spine.anatomy.labelmaps import flat_foreground
+
+    rng = np.random.default_rng(size)
+    flat = np.zeros(size, np.uint8)
+    picks = rng.integers(0, size, max(1, size // 997))
+    flat[picks] = rng.integers(1, 255, picks.size)
+    flat[-1] = 3  # the very last voxel (the tail after the 8-voxel words and blocks)
+    flat[0] = 0 if size > 1 else 5
+    assert np.array_equal(flat_foreground(flat), np.flatnonzero(flat))

@@ -139,6 +139,20 @@ def present_ids(labels: np.ndarray) -> np.ndarray:
 _CHUNK = 1 << 22
 
 
+_BLOCK = 512  # words (4 KiB): blocks of background are skipped after one max() each
+
+
+def _nonzero_words(words: np.ndarray) -> np.ndarray:
+    """Indices of the non-zero words, looking only inside blocks that hold any."""
+    n = words.size // _BLOCK * _BLOCK
+    blocks = np.flatnonzero(words[:n].reshape(-1, _BLOCK).max(axis=1)) if n else np.zeros(0, np.intp)
+    inside = words[:n].reshape(-1, _BLOCK)[blocks]
+    hits = np.nonzero(inside)
+    head = blocks[hits[0]] * _BLOCK + hits[1]
+    tail = np.flatnonzero(words[n:]) + n
+    return np.concatenate([head, tail]) if tail.size else head
+
+
 def flat_foreground(flat: np.ndarray) -> np.ndarray:
     """Indices of the non-zero voxels of a flat contiguous label array.
 
@@ -153,7 +167,7 @@ def flat_foreground(flat: np.ndarray) -> np.ndarray:
     words = flat[:n8].view(np.uint64)
     parts = []
     for start in range(0, words.size, _CHUNK):
-        w = np.flatnonzero(words[start : start + _CHUNK])
+        w = _nonzero_words(words[start : start + _CHUNK])
         if w.size:
             cand = ((w + start) * 8)[:, None] + np.arange(8)
             cand = cand.ravel()
@@ -162,6 +176,19 @@ def flat_foreground(flat: np.ndarray) -> np.ndarray:
     if tail.size:
         parts.append(tail)
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def memory_view(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
+    """``a`` seen in its memory order: ``(view, perm, flips)`` with ``view`` C-contiguous
+    (``a.transpose(perm)`` with the axes ``flips`` reversed), or None when ``a`` is not a
+    transpose or flip of a contiguous array. A display-order case array
+    (:func:`~napari_spine.load_case`) is such a view of its file's memory."""
+    perm = tuple(int(i) for i in np.argsort([-abs(st) for st in a.strides], kind="stable"))
+    v = a.transpose(perm)
+    flips = tuple(i for i, st in enumerate(v.strides) if st < 0)
+    if flips:
+        v = v[tuple(slice(None, None, -1) if i in flips else slice(None) for i in range(v.ndim))]
+    return (v, perm, flips) if v.flags.c_contiguous else None
 
 
 def label_counts(labels: np.ndarray) -> dict[int, int]:
@@ -174,7 +201,8 @@ def label_counts(labels: np.ndarray) -> dict[int, int]:
     if labels.dtype not in (np.uint8, np.uint16):
         ids, counts = np.unique(labels, return_counts=True)
         return {int(i): int(c) for i, c in zip(ids, counts) if i != 0}
-    flat = labels.ravel(order="K")  # a view for C- or Fortran-ordered arrays
+    mem = memory_view(labels)  # counts do not depend on the order: read the memory as it lies
+    flat = mem[0].reshape(-1) if mem is not None else labels.ravel(order="K")
     values = flat[flat_foreground(flat)]
     total = np.bincount(values, minlength=1)
     return {int(i): int(total[i]) for i in np.flatnonzero(total)}

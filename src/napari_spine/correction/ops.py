@@ -205,17 +205,22 @@ def _locked_lut(lut: np.ndarray, locked: set[int]) -> np.ndarray:
 
 def relabel_in_place(labels: np.ndarray, lut: np.ndarray, locked: Collection[int] = (),
                      slab_voxels: int = 1 << 23) -> Changes:
-    """Apply a lookup table to ``labels`` in place, slab by slab along the first axis (the
-    array may be a strided view, as :func:`~napari_spine.load_case` gives); returns the
-    changed voxels. Extra memory: one slab and the record of the changes."""
+    """Apply a lookup table to ``labels`` in place and return the changed voxels (flat
+    C-order indices of ``labels`` as given, old and new ids: an undo record).
+
+    The volume is walked slab by slab in its memory order (a display-order view of a file
+    is read as the file lies, with no copy); extra memory is one slab and the record."""
+    from ..anatomy.labelmaps import memory_view
+
     lut = _locked_lut(np.asarray(lut), {int(i) for i in locked})
-    plane = int(np.prod(labels.shape[1:])) or 1
+    mem = memory_view(labels)
+    work = mem[0] if mem is not None else labels
+    plane = int(np.prod(work.shape[1:])) or 1
     step = max(1, slab_voxels // plane)
     idx, old, new = [], [], []
-    itype = np.uint32 if labels.size < 2**32 else np.int64
-    for z0 in range(0, labels.shape[0], step):
-        view = labels[z0:z0 + step]
-        flat = np.ascontiguousarray(view).reshape(-1)  # a copy only when the view is strided
+    for z0 in range(0, work.shape[0], step):
+        view = work[z0:z0 + step]
+        flat = np.ascontiguousarray(view).reshape(-1)  # a copy only when there is no memory view
         fg = flat_foreground(flat)
         vals = flat[fg]
         mapped = lut[vals]
@@ -227,11 +232,23 @@ def relabel_in_place(labels: np.ndarray, lut: np.ndarray, locked: Collection[int
             flat[where] = after
         else:
             view[np.unravel_index(where, view.shape)] = after
-        idx.append((where + z0 * plane).astype(itype))
+        idx.append(where + z0 * plane)
         old.append(before)
         new.append(after)
-    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.empty(0, dt))
-    return Changes(cat(idx, itype), cat(old, labels.dtype), cat(new, labels.dtype))
+    itype = np.uint32 if labels.size < 2**32 else np.int64
+    if not idx:
+        return Changes(np.empty(0, itype), np.empty(0, labels.dtype), np.empty(0, labels.dtype))
+    index = np.concatenate(idx)
+    if mem is not None:  # memory-order indices -> indices of the array as given
+        _, perm, flips = mem
+        coords = list(np.unravel_index(index, work.shape))
+        for ax in flips:
+            coords[ax] = work.shape[ax] - 1 - coords[ax]
+        given = [None] * labels.ndim
+        for j, ax in enumerate(perm):
+            given[ax] = coords[j]
+        index = np.ravel_multi_index(tuple(given), labels.shape)
+    return Changes(index.astype(itype), np.concatenate(old), np.concatenate(new))
 
 
 def _relabel_with_locks(labels: np.ndarray, lut: np.ndarray, locked: set[int]) -> np.ndarray:
