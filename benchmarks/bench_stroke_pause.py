@@ -83,9 +83,9 @@ def main() -> int:
 
 def _gui(base: np.ndarray) -> list[float]:
     """The panel's own work after real napari brush strokes (the level check is a worker's)."""
-    import napari
     from qtpy.QtWidgets import QApplication
 
+    import napari
     from napari_spine._napari.panels.correction import CorrectionWidget
 
     viewer = napari.Viewer(show=False)

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from helpers import save_nifti
-from napari_spine import ExportError, export_labels, export_landmarks, load_case, make_phantom, read_landmarks
+from napari_spine import (
+    ExportError,
+    export_labels,
+    export_landmarks,
+    load_case,
+    make_phantom,
+    read_landmarks,
+)
 from napari_spine.geometry import display_index_to_file_index, voxel_to_world
 
 

@@ -64,9 +64,11 @@ def nifti_bytes(img) -> NiftiBytes:
 
 
 def gzip_bytes(parts, name: str = "", level: int = 6) -> bytes:
-    """One gzip member of ``parts`` (bytes-like, in order), with file name ``name`` and no
-    time stamp (reruns give the same bytes); raw deflate by zlib-ng (ISA-L when zlib-ng is
-    missing)."""
+    """One gzip member of ``parts`` (bytes-like, in order), naming the uncompressed file
+    (``name`` without ``.gz``, as gzip does) and with no time stamp (reruns give the same
+    bytes); raw deflate by zlib-ng (ISA-L when zlib-ng is missing)."""
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
     try:
         from zlib_ng import zlib_ng as z
     except ImportError:  # pragma: no cover - zlib-ng is a dependency; ISA-L's zlib as fallback
