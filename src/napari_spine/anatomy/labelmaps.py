@@ -178,17 +178,26 @@ def flat_foreground(flat: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
-def memory_view(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
-    """``a`` seen in its memory order: ``(view, perm, flips)`` with ``view`` C-contiguous
-    (``a.transpose(perm)`` with the axes ``flips`` reversed), or None when ``a`` is not a
-    transpose or flip of a contiguous array. A display-order case array
-    (:func:`~napari_spine.load_case`) is such a view of its file's memory."""
+def memory_order(a: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """How ``a`` lies in memory: the axes from the largest stride to the smallest, and which
+    of those (positions in that order) run backwards."""
     perm = tuple(int(i) for i in np.argsort([-abs(st) for st in a.strides], kind="stable"))
-    v = a.transpose(perm)
-    flips = tuple(i for i, st in enumerate(v.strides) if st < 0)
-    if flips:
-        v = v[tuple(slice(None, None, -1) if i in flips else slice(None) for i in range(v.ndim))]
-    return (v, perm, flips) if v.flags.c_contiguous else None
+    return perm, tuple(i for i, st in enumerate(a.transpose(perm).strides) if st < 0)
+
+
+def in_memory_order(a: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """``a`` seen in the memory order of ``like`` (default ``a``, see :func:`memory_order`).
+    A display-order case array (:func:`~napari_spine.load_case`) is a transpose and flip of
+    its file's memory, so this view of it is C-contiguous."""
+    perm, flips = memory_order(a if like is None else like)
+    return a.transpose(perm)[tuple(slice(None, None, -1) if i in flips else slice(None) for i in range(a.ndim))]
+
+
+def memory_view(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
+    """``(view, perm, flips)``: ``a`` in its memory order and how it got there; None when
+    that view is not C-contiguous."""
+    v = in_memory_order(a)
+    return (v, *memory_order(a)) if v.flags.c_contiguous else None
 
 
 def label_counts(labels: np.ndarray) -> dict[int, int]:

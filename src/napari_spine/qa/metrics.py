@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..anatomy import ontology
-from ..anatomy.labelmaps import flat_foreground
+from ..anatomy.labelmaps import flat_foreground, in_memory_order, memory_order
 
 __all__ = ["LevelRow", "identification_rate", "level_metrics", "surface_distances"]
 
@@ -96,22 +96,6 @@ def _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c) -> bool | Non
     return min(d_all, key=d_all.get) == sid
 
 
-def _memory_order(ref: np.ndarray, cand: np.ndarray):
-    """Both arrays seen in ``ref``'s memory order (its axes from the largest stride to the
-    smallest, reversed where its strides are negative), and that axis order. ``ref`` is then
-    C-contiguous whenever it is a transpose or flip of a contiguous array (as
-    :func:`~napari_spine.load_case` returns); ``cand`` gets the same view, so both are read
-    front to back, whatever their layout."""
-    perm = tuple(int(i) for i in np.argsort([-abs(st) for st in ref.strides], kind="stable"))
-
-    def view(a: np.ndarray) -> np.ndarray:
-        v = a.transpose(perm)
-        flips = tuple(slice(None, None, -1) if st < 0 else slice(None) for st in ref.transpose(perm).strides)
-        return v[flips]
-
-    return view(ref), view(cand), perm
-
-
 def _joint_stats(ref: np.ndarray, cand: np.ndarray, k: int, slab_voxels: int = 1 << 22):
     """Joint label counts (k x k) and per-label coordinate sums of both arrays, slab by slab
     along the first axis: a slab is copied only when it is not contiguous, so the extra
@@ -158,8 +142,11 @@ def level_metrics(
     """
     if reference.shape != candidate.shape:
         raise ValueError(f"reference {reference.shape} and candidate {candidate.shape} are not on the same grid")
-    ref, cand, perm = _memory_order(np.asarray(reference), np.asarray(candidate))
-    sp = np.asarray(spacing, dtype=float)[list(perm)]  # the spacing of the memory-order axes
+    reference, candidate = np.asarray(reference), np.asarray(candidate)
+    # both read in the reference's memory order (no copy of a loaded case), with the spacing
+    # of those axes
+    ref, cand = in_memory_order(reference), in_memory_order(candidate, like=reference)
+    sp = np.asarray(spacing, dtype=float)[list(memory_order(reference)[0])]
     vox_ml = float(np.prod(sp)) / 1000.0
     k = int(max(ref.max(initial=0), cand.max(initial=0))) + 1
     joint, sums = _joint_stats(ref, cand, k)
