@@ -139,20 +139,70 @@ def test_roc_auc_against_pair_counting():
     assert classification_metrics(y, (s > 0.5).astype(int), s)["roc_auc"] == pytest.approx(naive, abs=1e-12)
 
 
-def test_cspineseg_definitions():
-    ref = np.zeros((5, 60, 20), np.uint8)
-    for k in range(6):
-        ref[2, 5 + 9 * k : 8 + 9 * k, 5:15] = 2  # six discs on the mid-sagittal slice
-        ref[2, 9 + 9 * k : 13 + 9 * k, 5:15] = 1
+def _cspineseg_file_masks(n_slices=6):
+    """File-order masks as CSpineSeg holds them (datasets.md 2.3): sagittal slices on the
+    last axis, superior at high array-axis-1 values; six discs (2) and bodies (1) on every
+    slice, the candidate differing on slice n//2 and on slice n//2 - 1."""
+    ref = np.zeros((30, 70, n_slices), np.uint8)
+    for k in range(6):  # C2/C3 (k=0) is the most superior: the largest axis-1 centroid
+        top = 62 - 10 * k
+        ref[8:22, top - 3:top, :] = 2
+        ref[8:22, top - 8:top - 4, :] = 1
     cand = ref.copy()
-    cand[2, 5:8, 5:10] = 0  # the top disc half missing
+    mid = n_slices // 2
+    cand[8:15, 59:62, mid] = 0  # half of C2/C3 missing on the notebook's slice
+    cand[8:22, 19:22, mid - 1] = 0  # C6/C7 missing on the slice before it
+    return ref, cand
+
+
+def _notebook_disc_dice(ref, cand):
+    """datasets.md 2.9, written independently: skimage 8-connected components of the mid
+    slice [:, :, n // 2], sorted by centroid x = axis 1 descending, first six."""
+    from skimage.measure import label, regionprops
+
+    def comps(m):
+        lab = label(m, connectivity=2)
+        props = sorted(regionprops(lab), key=lambda p: -p.centroid[1])
+        return [lab == p.label for p in props[:6]] if len(props) >= 6 else None
+
+    mid = ref.shape[-1] // 2
+    cr, cc = comps(ref[:, :, mid] == 2), comps(cand[:, :, mid] == 2)
+    names = ("C2/C3", "C3/C4", "C4/C5", "C5/C6", "C6/C7", "C7/T1")
+    return {n: 2 * (a & b).sum() / (a.sum() + b.sum()) for n, a, b in zip(names, cr, cc)}
+
+
+def test_cspineseg_disc_dice_follows_the_notebook_in_file_order():
+    ref, cand = _cspineseg_file_masks()
     per = cspineseg_disc_level_dice(ref, cand)
-    assert per["C2/C3"] == pytest.approx(2 * 15 / (30 + 15)) and per["C7/T1"] == 1.0
+    want = _notebook_disc_dice(ref, cand)
+    assert per == pytest.approx(want, abs=1e-12)
+    assert per["C2/C3"] == pytest.approx(2 * 21 / (42 + 21)) and per["C6/C7"] == 1.0  # slice n//2 only
     assert cspineseg_disc_level_dice(ref, relabel(cand, 2, 0)) is None  # fewer than 6: skipped
-    # slice Dice: the 4 slices empty in both score 1, the mid slice its own Dice
-    sd = cspineseg_slice_dice(ref, cand, 2)
-    r, c = ref[2] == 2, cand[2] == 2
-    assert sd == pytest.approx((4 + 2 * (r & c).sum() / (r.sum() + c.sum())) / 5, abs=1e-12)
+
+
+@pytest.mark.parametrize("axcodes", ["PIR", "PIL", "SPR"])
+def test_cspineseg_disc_dice_on_display_arrays_uses_the_files_slice(axcodes):
+    """An even slice count with the sagittal axis reversed in display: the display's middle
+    is file slice n/2 - 1, which the notebook never looks at."""
+    import nibabel as nib
+
+    from napari_spine.geometry import to_display
+
+    ref, cand = _cspineseg_file_masks(n_slices=6)
+    ornt = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt(axcodes),
+                                           nib.orientations.axcodes2ornt("RAS"))
+    dr, dc = to_display(ref, ornt), to_display(cand, ornt)
+    assert cspineseg_disc_level_dice(dr, dc, ornt=ornt) == pytest.approx(_notebook_disc_dice(ref, cand), abs=1e-12)
+
+
+def test_cspineseg_slice_dice():
+    ref, cand = _cspineseg_file_masks()
+    sd = cspineseg_slice_dice(ref, cand, 2, axis=2)
+    per = []
+    for z in range(ref.shape[2]):
+        r, c = ref[:, :, z] == 2, cand[:, :, z] == 2
+        per.append(2 * (r & c).sum() / (r.sum() + c.sum()) if r.sum() + c.sum() else 1.0)
+    assert sd == pytest.approx(np.mean(per), abs=1e-12) and sd < 1
 
 
 def test_ctspine1k_definition_nan_where_absent():
@@ -164,6 +214,48 @@ def test_ctspine1k_definition_nan_where_absent():
     assert d[19] == pytest.approx(2 * 12 / (16 + 12)) and np.isnan(d[20]) and np.isnan(d[0])
     per_label, overall = ctspine1k_dataset_dice([d, np.where(np.arange(25) == 19, 1.0, np.nan)])
     assert per_label[19] == pytest.approx((d[19] + 1) / 2) and overall == pytest.approx(per_label[19])
+
+
+def _medpy_hd95(result, reference):
+    """medpy.metric.binary.hd95 written from its definition (datasets.md 4.8): borders by a
+    face-connected erosion, distances by the EDT of the whole image, both directions pooled."""
+    st = ndimage.generate_binary_structure(result.ndim, 1)
+    rb = result ^ ndimage.binary_erosion(result, structure=st, iterations=1)
+    gb = reference ^ ndimage.binary_erosion(reference, structure=st, iterations=1)
+    d1 = ndimage.distance_transform_edt(~gb)[rb]
+    d2 = ndimage.distance_transform_edt(~rb)[gb]
+    return float(np.percentile(np.hstack((d1, d2)), 95))
+
+
+def test_lumbar2d_hd95_is_medpys_pooled_percentile():
+    ref = np.zeros((1, 60, 60), np.uint8)
+    ref[0, 10:50, 10:50] = 4  # a large square ...
+    cand = np.zeros_like(ref)
+    cand[0, 25:35, 25:35] = 4  # ... and a small one inside it: the two directions differ
+    cand[0, 2:4, 55:57] = 4  # and a far speck
+    got = lumbar2d_metrics(ref, cand)[4][1]
+    want = _medpy_hd95(cand[0] == 4, ref[0] == 4)
+    assert got == pytest.approx(want, abs=1e-9)
+    d_ab, d_ba = _naive_surface(cand[0] == 4, ref[0] == 4, (1.0, 1.0))
+    one_sided_max = max(np.percentile(d_ab, 95), np.percentile(d_ba, 95))
+    assert abs(one_sided_max - want) > 0.5  # the fixture tells the two conventions apart
+    rng = np.random.default_rng(3)
+    for _ in range(20):  # random masks, as the real pairs that differed
+        a = rng.random((40, 40)) > 0.7
+        b = ndimage.binary_dilation(rng.random((40, 40)) > 0.9)
+        m = lumbar2d_metrics(a[None].astype(np.uint8), b[None].astype(np.uint8), classes=[1])
+        assert m[1][1] == pytest.approx(_medpy_hd95(b, a), abs=1e-9)
+
+
+def test_level_metrics_offers_both_hd95_conventions(pair):
+    ref, cand, sp = pair
+    a, b = ref == 22, cand == 22
+    d1, d2 = _naive_surface(a, b, sp)
+    by = {c: {r.structure_id: r for r in level_metrics(ref, cand, sp, hd95_convention=c)} for c in ("max", "pooled")}
+    assert by["max"][22].hd95_mm == pytest.approx(max(np.percentile(d1, 95), np.percentile(d2, 95)), abs=1e-9)
+    assert by["pooled"][22].hd95_mm == pytest.approx(np.percentile(np.hstack((d1, d2)), 95), abs=1e-9)
+    with pytest.raises(ValueError, match="convention"):
+        level_metrics(ref, cand, sp, hd95_convention="mean")
 
 
 def test_lumbar2d_definition():

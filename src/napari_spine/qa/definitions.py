@@ -98,24 +98,34 @@ DISC_LEVELS = ("C2/C3", "C3/C4", "C4/C5", "C5/C6", "C6/C7", "C7/T1")
 
 
 def cspineseg_disc_level_dice(reference: np.ndarray, candidate: np.ndarray, disc_label: int = 2,
-                              axis: int = 0) -> dict[str, float] | None:
-    """Per-disc Dice on the mid-sagittal slice (6-component rule); ``None`` if skipped.
+                              ornt: np.ndarray | None = None) -> dict[str, float] | None:
+    """Per-disc Dice on the mid-sagittal slice, by the dataset notebook's rule; ``None`` if
+    the case is skipped.
 
-    Components of the disc label (8-connected) are ordered superior first and the first
-    six are C2/C3 ... C7/T1; a case with fewer than six in either mask is skipped.
+    The rule works on the arrays as the NIfTI files hold them: the slice
+    ``[:, :, shape[-1] // 2]``, its 8-connected components of the disc label sorted by
+    centroid along array axis 1, descending (superior first), the first six named C2/C3 ...
+    C7/T1; fewer than six in either mask skips the case. Give display-order arrays with the
+    case's ``source.ornt`` (they are put back in file order first: with an even slice count
+    and a sagittal axis pointing the other way, the display's middle is another slice), or
+    file-order arrays without it.
     """
     from scipy import ndimage
 
-    mid = reference.shape[axis] // 2
-    r = np.take(reference, mid, axis=axis) == disc_label
-    c = np.take(candidate, mid, axis=axis) == disc_label
+    if ornt is not None:
+        from ..geometry import from_display
+
+        reference, candidate = from_display(reference, ornt), from_display(candidate, ornt)
+    mid = reference.shape[-1] // 2
+    r = reference[:, :, mid] == disc_label
+    c = candidate[:, :, mid] == disc_label
 
     def comps(m):
         lab, n = ndimage.label(m, structure=np.ones((3, 3), bool))
         if n < 6:
             return None
-        rows = ndimage.center_of_mass(m, lab, range(1, n + 1))
-        order = np.argsort([cy for cy, _ in rows], kind="stable")  # row 0 is superior
+        cents = ndimage.center_of_mass(m, lab, range(1, n + 1))
+        order = np.argsort([-x for _, x in cents], kind="stable")  # axis 1, descending
         return [lab == (i + 1) for i in order[:6]]
 
     cr, cc = comps(r), comps(c)
@@ -150,9 +160,11 @@ def lumbar2d_metrics(reference: np.ndarray, candidate: np.ndarray, classes: Sequ
                      ) -> dict[int, tuple[float, float]]:
     """SymTC-style Dice (1e-5 smoothing) and HD95 in pixels (0 if either is empty) per class.
 
-    ``reference`` / ``candidate`` hold the dataset's native 2-D labels (1-11).
+    ``reference`` / ``candidate`` hold the dataset's native 2-D labels (1-11). HD95 is medpy's
+    ``hd95`` (the dataset's definition): the 95th percentile of both directions' surface
+    distances pooled, not the larger of the two directed percentiles.
     """
-    from .metrics import surface_distances
+    from .metrics import hd95, surface_distances
 
     r2, c2 = np.squeeze(reference), np.squeeze(candidate)
     out = {}
@@ -161,8 +173,8 @@ def lumbar2d_metrics(reference: np.ndarray, candidate: np.ndarray, classes: Sequ
         dice = (2.0 * (r & c).sum() + 1e-5) / (r.sum() + c.sum() + 1e-5)
         if r.any() and c.any():
             d_ab, d_ba = surface_distances(c, r, (1.0,) * r.ndim)
-            hd95 = float(max(np.percentile(d_ab, 95), np.percentile(d_ba, 95)))
+            h = hd95(d_ab, d_ba, "pooled")
         else:
-            hd95 = 0.0
-        out[int(k)] = (float(dice), hd95)
+            h = 0.0
+        out[int(k)] = (float(dice), h)
     return out

@@ -19,7 +19,7 @@ import numpy as np
 from ..anatomy import ontology
 from ..anatomy.labelmaps import flat_foreground, in_memory_order, memory_order
 
-__all__ = ["LevelRow", "identification_rate", "level_metrics", "surface_distances"]
+__all__ = ["HD95_CONVENTIONS", "LevelRow", "hd95", "identification_rate", "level_metrics", "surface_distances"]
 
 #: VerSe identification rule: a level is identified when its predicted centroid is the
 #: closest predicted centroid to the true one and lies within this distance (mm).
@@ -83,6 +83,27 @@ def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) ->
     return dt_b[sa], dt_a[sb]
 
 
+#: HD95 conventions: ``"max"`` (the larger of the two directed 95th percentiles, as MONAI's
+#: ``compute_hausdorff_distance(percentile=95)``) and ``"pooled"`` (the 95th percentile of
+#: both directions' distances together, as medpy's ``hd95``, the definition of SSMSpine and
+#: Spine-MSCA)
+HD95_CONVENTIONS = ("max", "pooled")
+
+
+def hd95(d_ab: np.ndarray, d_ba: np.ndarray, convention: str = "max") -> float:
+    """The 95th-percentile Hausdorff distance from the two directed surface distances.
+
+    >>> a, b = np.arange(21.0), np.array([0.0])
+    >>> round(hd95(a, b, "max"), 2), round(hd95(a, b, "pooled"), 2)
+    (19.0, 18.95)
+    """
+    if convention == "max":
+        return float(max(np.percentile(d_ab, 95), np.percentile(d_ba, 95)))
+    if convention == "pooled":
+        return float(np.percentile(np.concatenate([d_ab, d_ba]), 95))
+    raise ValueError(f"HD95 convention must be one of {HD95_CONVENTIONS}, not {convention!r}")
+
+
 def _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c) -> bool | None:
     """Identification of a reference vertebra: the candidate's centroid of the same level
     lies within IDENTIFICATION_MM and is the closest of all candidate centroids (None for
@@ -131,8 +152,11 @@ def level_metrics(
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     *,
     surface: bool = True,
+    hd95_convention: str = "max",
 ) -> list[LevelRow]:
     """One row per structure present in either labelling (canonical ids, same grid).
+
+    ``hd95_convention`` is ``"max"`` (MONAI's) or ``"pooled"`` (medpy's), see :func:`hd95`.
 
     Dice is 0 for a structure present on one side only; surface distances and the
     centroid distance are ``nan`` then. ``identified`` follows the VerSe rule for the
@@ -163,16 +187,16 @@ def level_metrics(
         if not n_ref[sid] and not n_cand[sid]:
             continue
         dice = 2.0 * tp[sid] / (n_ref[sid] + n_cand[sid])
-        hd95 = msd = dist = math.nan
+        hd95_mm = msd = dist = math.nan
         if n_ref[sid] and n_cand[sid]:
             dist = float(np.linalg.norm(cen_r[sid] - cen_c[sid]))
             if surface:
                 d_ab, d_ba = _surface_for(ref, cand, sid, sp, boxes)
-                hd95 = float(max(np.percentile(d_ab, 95), np.percentile(d_ba, 95)))
+                hd95_mm = hd95(d_ab, d_ba, hd95_convention)
                 msd = float((d_ab.mean() + d_ba.mean()) / 2.0)
         identified = _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c)
         rows.append(LevelRow(
-            structure_id=sid, name=ontology.name_of(sid), dice=float(dice), hd95_mm=hd95, msd_mm=msd,
+            structure_id=sid, name=ontology.name_of(sid), dice=float(dice), hd95_mm=hd95_mm, msd_mm=msd,
             volume_ref_ml=float(n_ref[sid] * vox_ml), volume_cand_ml=float(n_cand[sid] * vox_ml),
             volume_diff_ml=float((n_cand[sid] - n_ref[sid]) * vox_ml), centroid_dist_mm=dist,
             identified=identified, voxels_ref=int(n_ref[sid]), voxels_cand=int(n_cand[sid]),
