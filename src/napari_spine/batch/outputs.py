@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from ..io.files import atomic_path, safe_name, write_json
+from ..io.files import safe_name, write_bytes_atomic, write_json
 from .options import BatchError
 
 __all__ = ["SUMMARY_FIELDS", "check_output", "write_report", "write_summary"]
@@ -36,8 +36,7 @@ def write_summary(rows: list[dict], out: Path, meta: dict) -> Path:
     for r in rows:
         w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in SUMMARY_FIELDS})
     target = out / "summary.csv"
-    with atomic_path(target) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    write_bytes_atomic(target, buf.getvalue().encode("utf-8"))
     write_json(out / "summary.json", {"options": meta,
                                        "cases": [{k: r.get(k) for k in SUMMARY_FIELDS} for r in rows]})
     try:  # the same table for pandas/Arrow users, when they are installed
@@ -49,8 +48,9 @@ def write_summary(rows: list[dict], out: Path, meta: dict) -> Path:
             frame[col] = frame[col].astype("Int64")
         for col in ("mean_dice", "score"):
             frame[col] = frame[col].astype("Float64")
-        with atomic_path(out / "summary.parquet") as tmp:
-            frame.to_parquet(tmp, index=False)
+        pq = io.BytesIO()
+        frame.to_parquet(pq, index=False)
+        write_bytes_atomic(out / "summary.parquet", pq.getvalue())  # flushed before the rename
     except ImportError:
         pass
     return target

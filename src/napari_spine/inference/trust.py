@@ -78,15 +78,14 @@ def is_trusted(sha256: str) -> bool:
 def remember_trust(path: str | os.PathLike, sha256: str) -> None:
     """Remember that the user trusts this file content (best effort: an unwritable
     configuration folder only means the question comes again)."""
-    from ..io.files import atomic_path
+    from ..io.files import write_bytes_atomic
 
     store = _read_store()
     store[sha256] = {"path": str(Path(path).resolve()), "trusted_at": time.time()}
     folder = config_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / _STORE) as tmp:
-            tmp.write_text(json.dumps(store, indent=1, sort_keys=True), encoding="utf-8")
+        write_bytes_atomic(folder / _STORE, json.dumps(store, indent=1, sort_keys=True).encode("utf-8"))
     except OSError:
         pass
 

@@ -36,7 +36,7 @@ from ..anatomy.labelmaps import LabelMap, get_label_map, label_counts
 from ..case import Landmarks, SpineCase
 from ..errors import ExportError, LabelMapError
 from ._fastgz import read_gz_array
-from .files import atomic_path, nifti_header
+from .files import atomic_path, nifti_header, write_bytes_atomic
 from .nifti import split_name
 
 __all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks"]
@@ -363,9 +363,8 @@ def _write_names_sidecar(target: Path, lmap: LabelMap, added: dict[int, str]) ->
     and the ones added)."""
     names = {**{int(k): str(v) for k, v in (lmap.native_names or {}).items()}, **added}
     stem = split_name(target)[0]
-    with atomic_path(target.with_name(f"{stem}.json")) as tmp:
-        tmp.write_text(json.dumps({"labels": {str(k): v for k, v in sorted(names.items())}}, indent=1),
-                       encoding="utf-8")
+    doc = json.dumps({"labels": {str(k): v for k, v in sorted(names.items())}}, indent=1)
+    write_bytes_atomic(target.with_name(f"{stem}.json"), doc.encode("utf-8"))
 
 
 def _verify(tmp: Path, target: Path, expected: np.ndarray, hdr, expected_affine,

@@ -126,9 +126,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     >>> json.loads(p.read_text())
     {'a': 1, 'b': None}
     """
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(clean_nan(obj), indent=1, sort_keys=True, default=jsonable),
-                       encoding="utf-8")
+    text = json.dumps(clean_nan(obj), indent=1, sort_keys=True, default=jsonable)
+    write_bytes_atomic(path, text.encode("utf-8"))  # flushed to disk before the rename
 
 
 def jsonable(v: Any) -> Any:

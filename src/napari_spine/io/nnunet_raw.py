@@ -20,7 +20,7 @@ from ..anatomy.labelmaps import LabelMap, label_counts
 from ..case import SpineCase
 from ..errors import ExportError
 from .export import export_image, export_labels
-from .files import atomic_path
+from .files import write_bytes_atomic
 
 __all__ = ["export_nnunet_dataset"]
 
@@ -78,7 +78,5 @@ def export_nnunet_dataset(
             "cases": origins,
         },
     }
-    with atomic_path(root / "dataset.json") as tmp:
-        tmp.write_text(json.dumps(doc, indent=1))
-        json.loads(tmp.read_text())
+    write_bytes_atomic(root / "dataset.json", json.dumps(doc, indent=1).encode("utf-8"))
     return root

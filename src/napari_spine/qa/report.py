@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..anatomy import ontology
-from ..io.files import atomic_path
+from ..io.files import write_bytes_atomic
 from .metrics import LevelRow, identification_rate
 from .overlay import DISAGREEMENT_COLORS, disagreement_map
 
@@ -77,8 +77,7 @@ def write_csv(results: Sequence[CaseResult], path: str | Path) -> Path:
                         "volume_diff_ml": _num(r.volume_diff_ml), "centroid_dist_mm": _num(r.centroid_dist_mm),
                         "identified": "" if r.identified is None else int(r.identified),
                         "flag": int(flag), "comment": comment})
-    with atomic_path(target) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    write_bytes_atomic(target, buf.getvalue().encode("utf-8"))
     return target
 
 
@@ -260,8 +259,7 @@ def write_html(results: Sequence[CaseResult], path: str | Path, *, title: str = 
             f"<li>{esc(r.case_key)} ({esc(r.status)}{', ' + esc(r.comment) if r.comment else ''})</li>"
             for r in pending) + "</ul>")
     out.append("</body></html>")
-    with atomic_path(target) as tmp:
-        tmp.write_text("\n".join(out), encoding="utf-8")
+    write_bytes_atomic(target, "\n".join(out).encode("utf-8"))
     return target
 
 

@@ -1,0 +1,148 @@
+"""Write safety by fault injection, not timing: the order of the system calls of a write,
+and a failure injected at each of them, for label export, JSON and the edit journal."""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import os
+
+import numpy as np
+import pytest
+
+from napari_spine import ExportError, export_labels, make_phantom
+from napari_spine.correction import CorrectionSession, EditJournal, JournalError
+from napari_spine.io.files import write_json
+
+
+class Recorder:
+    """Logs writes, fsyncs and renames under one folder; can fail the n-th call of a kind."""
+
+    def __init__(self, folder, monkeypatch, fail: tuple[str, int] | None = None):
+        self.folder, self.log, self.fail, self.count = str(folder), [], fail, {}
+        real_open, real_fsync, real_replace = builtins.open, os.fsync, os.replace
+        rec = self
+
+        def step(kind, what):
+            rec.count[kind] = rec.count.get(kind, 0) + 1
+            rec.log.append((kind, what))
+            if rec.fail is not None and rec.fail == (kind, rec.count[kind]):
+                raise OSError(errno.EIO if kind != "write" else errno.ENOSPC, f"injected {kind} failure")
+
+        class File:
+            def __init__(self, f, path):
+                self._f, self._path = f, path
+
+            def write(self, data):
+                step("write", os.path.basename(self._path))
+                return self._f.write(data)
+
+            def __getattr__(self, name):
+                return getattr(self._f, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return self._f.__exit__(*exc)
+
+        def opener(file, mode="r", *args, **kwargs):
+            f = real_open(file, mode, *args, **kwargs)
+            path = os.fspath(file) if not isinstance(file, int) else ""
+            if any(c in mode for c in "wa") and path.startswith(rec.folder):
+                return File(f, path)
+            return f
+
+        def fsync(fd):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                target = "?"
+            if target.startswith(rec.folder):
+                step("fsync", "folder" if os.path.isdir(target) else os.path.basename(target))
+            return real_fsync(fd)
+
+        def replace(src, dst):
+            if os.fspath(dst).startswith(rec.folder):
+                step("rename", os.path.basename(os.fspath(dst)))
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(builtins, "open", opener)
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "replace", replace)
+
+    def kinds(self):
+        return [k for k, _ in self.log]
+
+
+def _case():
+    return make_phantom((10, 40, 30), levels=("L3", "L5"), seed=1)
+
+
+def test_export_writes_then_fsyncs_then_renames_then_fsyncs_the_folder(tmp_path, monkeypatch):
+    case = _case()
+    r = Recorder(tmp_path, monkeypatch)
+    export_labels(case, None, tmp_path / "labels.nii.gz")
+    kinds = r.kinds()
+    assert kinds[0] == "write" and "fsync" in kinds
+    first_fsync, rename = kinds.index("fsync"), kinds.index("rename")
+    assert all(k == "write" for k in kinds[:first_fsync])  # every byte before the file's fsync
+    assert first_fsync < rename and r.log[rename] == ("rename", "labels.nii.gz")
+    assert r.log[rename + 1] == ("fsync", "folder")  # the rename itself made durable
+    assert r.log[first_fsync][1].startswith(".labels.part-")  # the temporary file, never the target
+
+
+@pytest.mark.parametrize("fail", [("write", 1), ("fsync", 1), ("rename", 1)])
+def test_a_failure_at_any_step_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch, fail):
+    case = _case()
+    target = tmp_path / "labels.nii.gz"
+    export_labels(case, None, target)
+    before = target.read_bytes()
+    edited = np.where(case.labels == 22, 0, case.labels).astype(case.labels.dtype)
+    Recorder(tmp_path, monkeypatch, fail=fail)
+    with pytest.raises(ExportError, match=str(target)):
+        export_labels(case, edited, target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.nii.gz"]
+
+
+@pytest.mark.parametrize("fail", [None, ("write", 1), ("fsync", 1), ("rename", 1)])
+def test_json_is_written_the_same_way(tmp_path, monkeypatch, fail):
+    target = tmp_path / "doc.json"
+    write_json(target, {"a": 1})
+    r = Recorder(tmp_path, monkeypatch, fail=fail)
+    if fail is None:
+        write_json(target, {"a": 2})
+        assert r.kinds() == ["write", "fsync", "rename", "fsync"]
+        assert '"a": 2' in target.read_text()
+        return
+    with pytest.raises(ExportError):
+        write_json(target, {"a": 2})
+    assert '"a": 1' in target.read_text() and sorted(p.name for p in tmp_path.iterdir()) == ["doc.json"]
+
+
+def test_a_journal_step_is_on_disk_before_its_line(tmp_path, monkeypatch):
+    lab = np.zeros((4, 5, 6), np.uint8)
+    s = CorrectionSession(lab, EditJournal(tmp_path, "c", lab.shape, source=tmp_path / "c.nii.gz"))
+    cur = lab.copy()
+    cur[0, 0, 0] = 20
+    s.commit(cur, "first")  # the case file and folders exist now
+    r = Recorder(tmp_path, monkeypatch)
+    cur[1, 1, 1] = 21
+    s.commit(cur, "second")
+    names = [(k, w) for k, w in r.log]
+    step_rename = names.index(("rename", "000002.npz"))
+    line_write = names.index(("write", "journal.jsonl"))
+    assert names[step_rename - 1][0] == "fsync" and names[step_rename + 1] == ("fsync", "folder")
+    assert step_rename < line_write and names[line_write + 1] == ("fsync", "journal.jsonl")
+
+
+def test_a_journal_that_cannot_fsync_says_so_and_keeps_the_edit(tmp_path, monkeypatch):
+    lab = np.zeros((4, 5, 6), np.uint8)
+    s = CorrectionSession(lab, EditJournal(tmp_path, "c", lab.shape, source=tmp_path / "c.nii.gz"))
+    Recorder(tmp_path, monkeypatch, fail=("fsync", 1))
+    cur = lab.copy()
+    cur[0, 0, 0] = 20
+    with pytest.raises(JournalError, match="save the labels now"):
+        s.commit(cur, "paint")
+    assert s.history.can_undo and s.recorded[0, 0, 0] == 20  # the edit is kept, only not journalled
