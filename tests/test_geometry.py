@@ -5,7 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from nibabel.orientations import aff2axcodes, axcodes2ornt, inv_ornt_aff, ornt_transform
+from nibabel.orientations import aff2axcodes, axcodes2ornt, ornt_transform
 
 from helpers import all_axcodes, save_nifti
 from napari_spine import export_labels, load_case, make_phantom
@@ -15,6 +15,7 @@ from napari_spine.geometry import (
     display_transform,
     file_index_to_display_index,
     from_display,
+    reoriented_affine,
     to_display,
     voxel_to_world,
 )
@@ -110,8 +111,13 @@ def test_views_not_copies():
     disp = to_display(arr, ornt)
     assert np.shares_memory(disp, arr)
     assert np.array_equal(from_display(disp, ornt), arr)
-    # the affine algebra agrees with nibabel
-    assert inv_ornt_aff(ornt, arr.shape).shape == (4, 4)
+    # the display affine sends every display voxel where the file affine sends the same voxel
+    file_aff = np.array([[0, 0, 2.0, 5], [-1.5, 0, 0, 7], [0, 3.0, 0, -2], [0, 0, 0, 1]])  # PSR-like
+    disp_aff = reoriented_affine(file_aff, ornt, arr.shape)
+    for ijk in np.ndindex(*disp.shape):
+        file_ijk = display_index_to_file_index(np.array([ijk], float), ornt, arr.shape)[0]
+        assert arr[tuple(int(v) for v in file_ijk)] == disp[ijk]  # the same voxel ...
+        assert np.allclose(disp_aff @ [*ijk, 1], file_aff @ [*file_ijk, 1])  # ... at the same place
 
 
 @pytest.mark.parametrize("codes", ["RAS", "LPS", "PIR", "PSR", "SAL", "IRP"])

@@ -114,11 +114,17 @@ def test_matches_nnunet_predictor_at_the_plan_spacing(tmp_path, affine_diag):
 
 
 def test_folds_are_averaged_and_one_fold_can_be_chosen(tmp_path):
-    folder = make_folder(tmp_path / "m", folds=(0, 1))
+    folder = make_folder(tmp_path / "m", folds=(0, 1))  # two folds with different weights
     both = load_model(folder)
     assert both.info["folds"] == ["fold_0", "fold_1"] and "2 folds" in both.name
     one = load_model(folder / "fold_1" / "checkpoint_final.pth")
+    zero = load_model(folder / "fold_0" / "checkpoint_final.pth")
     assert one.info["folds"] == ["fold_1"]
+    x = torch.randn(1, 1, 32, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b, mean = zero.network.eval()(x), one.network.eval()(x), both.network.eval()(x)
+    assert (a - b).abs().max() > 1e-3  # the folds disagree, so the mean is a real test
+    assert torch.allclose(mean, (a + b) / 2, atol=1e-5)  # nnU-Net's ensemble: the mean of the logits
 
 
 def test_resampling_to_the_plan_spacing(tmp_path):
