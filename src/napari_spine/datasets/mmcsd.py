@@ -102,6 +102,11 @@ def _find(cols: dict[str, int], *needles: str, exact: str | None = None) -> int 
     return None
 
 
+def _first(*found: int | None) -> int | None:
+    """The first column index found (index 0 is a column too)."""
+    return next((i for i in found if i is not None), None)
+
+
 def _parse_rows(cols: dict[str, int], rows, warn=_noop) -> dict[int, dict[str, Any]]:
     idx = {
         "age": _find(cols, exact="age"),
@@ -109,7 +114,7 @@ def _parse_rows(cols: dict[str, int], rows, warn=_noop) -> dict[int, dict[str, A
         "myelopathy": _find(cols, "myelopathy"),
         "radiculopathy": _find(cols, "radiculopathy"),
         "vas_pre": _find(cols, "vas", "preoperative"),
-        "vas_post_1y": _find(cols, "vas", "1 year") or _find(cols, "vas", "postoperative"),
+        "vas_post_1y": _first(_find(cols, "vas", "1 year"), _find(cols, "vas", "postoperative")),
         "approach": _find(cols, "surgical approach"),
     }
     levels = [(cols[h], name) for h, name in _LEVELS if h in cols]
