@@ -181,3 +181,32 @@ def test_killed_right_after_a_journal_write_restores_the_last_completed_operatio
             f"end of an operation: {events_at_target_end}): restored state differs"
         if torn:
             assert any("cut off by a crash" in d for d in again.dropped)
+
+
+def test_the_undo_stack_keeps_a_memory_budget_and_at_least_one_step():
+    from napari_spine.correction.history import History, Step
+
+    def step(n):  # n voxels: 8 + 1 + 1 bytes each
+        return Step(f"s{n}", np.arange(n, dtype=np.int64), np.zeros(n, np.uint8), np.ones(n, np.uint8))
+
+    h = History(max_bytes=100)
+    h.push(step(5))  # 50 bytes
+    h.push(step(5))  # 100 bytes: exactly the budget, both kept
+    assert [s.voxels for s in h.undo_stack] == [5, 5] and step(5).nbytes == 50
+    h.push(step(3))  # 130 bytes: the oldest goes
+    assert [s.op for s in h.undo_stack] == ["s5", "s3"]
+    h.push(step(20))  # larger than the budget alone: kept, as the only step
+    assert [s.op for s in h.undo_stack] == ["s20"]
+
+
+def test_a_step_says_what_it_changed():
+    from napari_spine.correction.history import Step
+
+    empty = np.empty(0, np.uint8)
+    lm = _case().landmarks
+    assert Step("paint", np.array([1, 2]), np.zeros(2, np.uint8), np.ones(2, np.uint8)).describe() == \
+        "paint (2 voxels)"
+    assert Step("locks", np.empty(0, np.int64), empty, empty, None, None, frozenset(), frozenset({22})).describe() \
+        == "locks (locks)"
+    assert Step("move", np.empty(0, np.int64), empty, empty, lm, lm).describe() == "move (landmarks)"
+    assert Step("none", np.empty(0, np.int64), empty, empty).describe() == "none (no change)"

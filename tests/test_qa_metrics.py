@@ -287,3 +287,6 @@ def test_lumbar2d_definition():
     assert m[3][0] == pytest.approx((2 * 20 + 1e-5) / (50 + 1e-5))
     assert m[3][1] == 1.0  # one-pixel shift, in pixels
     assert m[5] == (pytest.approx(1.0), 0.0)  # empty in both: smoothed Dice 1, HD95 0
+    only_ref = ref.copy()
+    only_ref[0, 15:18, 15:18] = 6  # a class the candidate does not have: HD95 0 (SymTC's rule)
+    assert lumbar2d_metrics(only_ref, cand)[6] == (pytest.approx(1e-5 / (9 + 1e-5)), 0.0)
