@@ -422,3 +422,45 @@ def test_relabel_in_place_over_many_slabs_keeps_locks(lumbar):
     expected[base == 21] = 21  # not become the locked 22 either
     assert np.array_equal(lab, expected)
     assert changes.index.size == int((base == 20).sum())
+
+
+def test_interpolation_follows_the_linear_blend_of_distances():
+    """Squares of half-width 2 (slice 0) and 8 (slice 6) about one centre: on slice k the
+    boundary lies where the blended signed distances cross zero, at half-width 2 + 6 k / 6."""
+    lab = np.zeros((7, 41, 41), np.uint8)
+    lab[0, 18:23, 18:23] = 22  # half-width 2
+    lab[6, 12:29, 12:29] = 22  # half-width 8
+    out = interpolate_between_slices(lab, "L3", 0, 6, axis=0)
+    for k in range(1, 6):
+        row = out[k, 20] == 22
+        half = (row.sum() - 1) / 2
+        assert abs(half - (2 + k)) <= 0.5, (k, half)  # 2 + 6 * (k / 6)
+        assert row[20 - int(half): 21 + int(half)].all()  # centred
+
+
+def test_relabel_in_place_reaches_the_first_plane_and_records_nothing_for_no_change():
+    from napari_spine.correction import relabel_in_place
+
+    lab = np.zeros((5, 4, 3), np.uint8)
+    lab[0, 0, 0] = 20  # the very first voxel
+    lab[4, 3, 2] = 20  # and the very last
+    lut = np.arange(256, dtype=np.uint8)
+    same = relabel_in_place(lab, lut, slab_voxels=12)
+    assert same.index.size == 0 and same.old.size == 0 and np.array_equal(lab, lab)
+    lut[20] = 21
+    ch = relabel_in_place(lab, lut, slab_voxels=12)  # one plane per slab
+    assert sorted(ch.index.tolist()) == [0, lab.size - 1] and (lab == 21).sum() == 2
+
+
+def test_a_shift_may_land_on_c1_and_on_s1():
+    from napari_spine import make_phantom
+
+    neck = make_phantom((8, 160, 60), levels=("C2", "C6"), include_canal=False, seed=2)
+    with pytest.raises(ValueError, match="C2/C3 has no counterpart"):  # there is no C1/C2 disc
+        shift_levels(neck.labels, -1)
+    bones = np.where(neck.labels >= 100, 0, neck.labels).astype(np.uint8)  # vertebrae only
+    up = shift_levels(bones, -1)  # C2 -> C1: the first level of the sequence is allowed
+    assert (up == 1).sum() == (bones == 2).sum()
+    low = make_phantom((8, 160, 60), levels=("L2", "L5"), include_canal=False, seed=2)
+    down = shift_levels(low.labels, +1)  # L5 -> S1: the last level is allowed
+    assert (down == 26).sum() == (low.labels == 24).sum()

@@ -64,12 +64,15 @@ MMCSD_HEADERS = ["ID", "Age", "Gender", "Cervical spondylotic myelopathy", "Cerv
                  "VAS score-neck(Preoperative)", "Surgical approach", "2C2-3", "2C3-4", "2C4-5", "2C5-6", "2C6-7",
                  "2C7-1", "VAS score-neck（1 year postoperative）"]
 MMCSD_ROWS = [["002", 53, 1, 1, 2, 7, 2, 0, 1, 1, 0, 0, 1, 0],
-              ["017", 61, 2, 2, 1, 4, 3, 1, 0, 0, 0, 1, 0, 5]]
+              ["017", 61, 2, 2, 1, 4, 3, 1, 0, 0, 0, 1, 0, 5],
+              ["120", 45, 1, 2, 2, 3, 1, 0, 0, 0, 0, 0, 0, 2]]
 MMCSD_WANT = {
     2: {"age": 53, "sex": "male", "myelopathy": "yes", "radiculopathy": "no", "vas_pre": 7.0,
         "surgical_approach": "ACCF", "lesion_levels": "C3-4, C4-5, C7-T1", "vas_post_1y": 0.0, "outcome": 0},
     17: {"age": 61, "sex": "female", "myelopathy": "no", "radiculopathy": "yes", "vas_pre": 4.0,
          "surgical_approach": "ACDF/ACCF hybrid", "lesion_levels": "C2-3, C6-7", "vas_post_1y": 5.0, "outcome": 1},
+    120: {"age": 45, "sex": "male", "myelopathy": "no", "radiculopathy": "no", "vas_pre": 3.0,
+          "surgical_approach": "ACDF", "lesion_levels": "none", "vas_post_1y": 2.0, "outcome": 1},
 }
 
 
@@ -98,9 +101,9 @@ def _mmcsd_tree(root, *, shuffle: bool, sheet: str, c7t1: str, phi: bool):
     legend.append(["Gender", "1 male, 2 female"])
     wb.save(root / "text" / "high_pain_text.xlsx")
     (root / "code").mkdir()
-    (root / "code" / "train_id4.txt").write_text("17\n")
+    (root / "code" / "train_id4.txt").write_text("17\n120\n")
     (root / "code" / "test_id4.txt").write_text("2\n")
-    for pid in (2, 17):  # image/<seq>/<ID>/<ID>.nii.gz, unpadded IDs (datasets.md 1.2)
+    for pid in (2, 17, 120):  # image/<seq>/<ID>/<ID>.nii.gz, unpadded IDs (datasets.md 1.2)
         d = root / "image" / "t2_sag" / str(pid)
         d.mkdir(parents=True)
         nib.save(nib.Nifti1Image(np.full((6, 8, 4), pid, np.int16), np.diag([0.5, 0.5, 3.0, 1])),
@@ -114,7 +117,7 @@ def test_mmcsd_every_clinical_column_from_the_published_sheet(tmp_path, shuffle,
     ds = open_dataset(tmp_path / "MMCSD")
     assert ds.kind == "mmcsd"
     by_id = {int(c.case_id): c for c in ds.cases}
-    assert sorted(by_id) == [2, 17]
+    assert sorted(by_id) == [2, 17, 120]
     for pid, want in MMCSD_WANT.items():
         meta = by_id[pid].metadata
         for key, value in want.items():

@@ -140,3 +140,20 @@ def test_superior_is_at_the_top_and_anterior_on_the_left(codes):
     assert body_col < canal_col, "the vertebral body must be left of (anterior to) the canal"
     # and the world agrees: moving down a row goes inferior, right a column goes posterior
     assert case.affine[2, 1] < 0 and case.affine[1, 2] < 0
+
+
+def test_check_affine_refuses_singular_and_keeps_tiny_voxels():
+    from napari_spine.errors import GeometryError
+    from napari_spine.geometry import check_affine
+
+    tiny = np.diag([1e-3, 2e-3, 5e-3, 1.0])  # micro-CT voxels: valid
+    assert np.array_equal(check_affine(tiny), tiny)
+    collinear = np.array([[1.0, 2.0, 0, 0], [0, 0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1]])  # axes 0 and 1 parallel
+    zero = np.diag([1.0, 0.0, 1.0, 1.0])
+    for bad, words in ((collinear, "singular"), (zero, "singular"),
+                       (np.diag([1.0, 1, 1, 2]), "last row"), (np.full((4, 4), np.nan), "NaN")):
+        with pytest.raises(GeometryError, match=words):
+            check_affine(bad, "x.nii.gz")
+    nearly = np.array([[1.0, 1.0, 0, 0], [0, 1e-13, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1]])
+    with pytest.raises(GeometryError, match="singular"):  # det 1e-13 against zooms of about 1
+        check_affine(nearly, "x.nii.gz")

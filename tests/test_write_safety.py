@@ -146,3 +146,44 @@ def test_a_journal_that_cannot_fsync_says_so_and_keeps_the_edit(tmp_path, monkey
     with pytest.raises(JournalError, match="save the labels now"):
         s.commit(cur, "paint")
     assert s.history.can_undo and s.recorded[0, 0, 0] == 20  # the edit is kept, only not journalled
+
+
+def test_an_error_that_is_not_about_the_disk_passes_through_unchanged(tmp_path):
+    from napari_spine.io.files import atomic_path
+
+    target = tmp_path / "x.json"
+    target.write_text("old")
+    with pytest.raises(ValueError, match="not a disk problem"):
+        with atomic_path(target):  # raised before the temporary file exists
+            raise ValueError("not a disk problem")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_a_disk_error_names_the_file_and_its_cause(tmp_path):
+    from napari_spine.io.files import atomic_path
+
+    target = tmp_path / "x.json"
+    with pytest.raises(ExportError, match=r"x\.json: not written \(No space left on device\)"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert not list(tmp_path.iterdir())
+
+
+def test_only_temporary_files_of_dead_writers_are_cleaned(tmp_path):
+    import subprocess
+    import sys
+
+    from napari_spine.io.files import remove_stale_parts
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout)
+    keep = [".notes", "labels.part-1-0123abcd.nii.gz", f".labels.part-{os.getpid()}-0123abcd.nii.gz",
+            f".x.part-{dead}-nothex!.json"]
+    gone = [f".labels.part-{dead}-0123abcd.nii.gz", f".doc.part-{dead}-89abcdef.json"]
+    for name in keep + gone:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / f".dir.part-{dead}-0123abcd").mkdir()  # a folder, not a writer's file
+    removed = {p.name for p in remove_stale_parts(tmp_path)}
+    assert removed == set(gone)
+    assert {p.name for p in tmp_path.iterdir()} == set(keep) | {f".dir.part-{dead}-0123abcd"}
