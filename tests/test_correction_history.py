@@ -210,3 +210,27 @@ def test_a_step_says_what_it_changed():
         == "locks (locks)"
     assert Step("move", np.empty(0, np.int64), empty, empty, lm, lm).describe() == "move (landmarks)"
     assert Step("none", np.empty(0, np.int64), empty, empty).describe() == "none (no change)"
+
+
+def test_restore_without_pending_edits_gives_a_copy_of_the_state(tmp_path):
+    case = _case()
+    for journal in (None, EditJournal(tmp_path, "c", SHAPE, source=tmp_path / "none.nii.gz")):
+        s = CorrectionSession(case.labels, journal, landmarks=case.landmarks)
+        state = s.restore()  # nothing pending: the loaded case, as a copy
+        assert np.array_equal(state.labels, case.labels) and same_landmarks(state.landmarks, case.landmarks)
+        state.labels[...] = 0
+        assert np.array_equal(s.recorded, case.labels)  # the session's own labels are untouched
+
+
+def test_a_journal_of_another_grid_is_refused_naming_its_source(tmp_path):
+    from napari_spine.correction import JournalError
+
+    case = _case()
+    src = tmp_path / "case.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src))
+    cur = case.labels.copy()
+    cur[0, :2, :2] = 22
+    s.commit(cur, "paint")
+    other = EditJournal(tmp_path, "c", (SHAPE[0], SHAPE[1], SHAPE[2] + 1), source=src)
+    with pytest.raises(JournalError, match=r"case\.nii\.gz.*labels are"):
+        other.replay_state(np.zeros((SHAPE[0], SHAPE[1], SHAPE[2] + 1), np.uint8))

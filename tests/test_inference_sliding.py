@@ -190,3 +190,33 @@ def test_out_of_memory_halves_the_batch_then_gives_up_at_one():
 
     with pytest.raises(torch.OutOfMemoryError):
         run(sliding_window(x, always, (16, 16, 16), batch_size=2))
+
+
+def test_gaussian_weight_is_the_separable_gaussian_of_sigma_patch_over_8():
+    import math
+
+    patch = (16, 9, 4)
+    w = gaussian_weight(patch, floor=0.0).double().numpy()
+
+    def g(p, i):  # written from the definition: centre (p - 1) / 2, sigma p / 8
+        return math.exp(-0.5 * ((i - (p - 1) / 2) / (p / 8)) ** 2)
+
+    peak = g(16, 7) * g(9, 4) * g(4, 1)  # the largest value on the grid (even sizes: two middle voxels)
+    for idx in [(0, 0, 0), (7, 4, 1), (15, 8, 3), (3, 2, 0)]:
+        want = g(16, idx[0]) * g(9, idx[1]) * g(4, idx[2]) / peak
+        assert w[idx] == pytest.approx(want, rel=1e-6)
+    floored = gaussian_weight(patch, floor=1e-3).numpy()
+    assert floored.min() == pytest.approx(1e-3) and floored.max() == pytest.approx(1.0)
+
+
+def test_an_image_smaller_than_the_patch_is_padded_centred_and_cropped_back():
+    from napari_spine.inference.sliding import _pad_to
+
+    img = torch.arange(1 * 3 * 8 * 5, dtype=torch.float32).reshape(1, 3, 8, 5)
+    padded, crop = _pad_to(img, (8, 8, 8))  # axis 0 short by 5, axis 2 by 3, axis 1 not
+    assert tuple(padded.shape) == (1, 8, 8, 8)
+    assert crop == (slice(2, 5), slice(0, 8), slice(1, 6))  # 5 // 2 = 2 before, 3 // 2 = 1 before
+    assert torch.equal(padded[(slice(None), *crop)], img)
+    assert padded.sum() == img.sum()  # zeros around
+    same, none = _pad_to(img, (3, 8, 5))
+    assert same is img and none is None

@@ -74,7 +74,7 @@ class CorrectionSession:
         """The structure ids with at least one voxel, from the kept counts."""
         return [int(i) for i in np.flatnonzero(self.counts) if i]
 
-    def _update_counts(self, old: np.ndarray, new: np.ndarray, forward: bool = True) -> None:
+    def _update_counts(self, old: np.ndarray, new: np.ndarray, forward: bool) -> None:
         if not len(old):
             return
         size = max(len(self.counts), int(max(old.max(), new.max())) + 1)
