@@ -87,7 +87,7 @@ elif kind in ("metrics", "metrics_surface", "loop"):
     res["labels_mb"] = lab.nbytes / 2**20
 elif kind in ("shift_copy", "shift_in_place"):
     from napari_spine.correction import shift_levels
-    work = lab
+    work = lab  # the loaded view itself, as the panel shifts it
     base = status("VmRSS")
     open("/proc/self/clear_refs", "w").write("5")
     t0 = time.perf_counter()

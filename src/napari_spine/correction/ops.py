@@ -255,10 +255,10 @@ def _relabel_with_locks(labels: np.ndarray, lut: np.ndarray, locked: set[int]) -
     """Apply a lookup table to the labelled voxels only: chunked over memory and skipping
     background (most of a segmentation), several times faster than a loop over labels."""
     lut = _locked_lut(lut, locked)
-    out = np.array(labels, copy=True, order="C")
-    src, dst = np.ascontiguousarray(labels).ravel(), out.ravel()
-    fg = flat_foreground(src)
-    dst[fg] = lut[src[fg]]
+    out = np.array(labels, copy=True, order="C")  # the one copy; the lookup runs on it in place
+    flat = out.ravel()
+    fg = flat_foreground(flat)
+    flat[fg] = lut[flat[fg]]
     return out
 
 

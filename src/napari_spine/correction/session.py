@@ -61,8 +61,7 @@ class CorrectionSession:
         #: what a restore could not use, in words (a line torn by a crash)
         self.dropped: list[str] = []
         self._locked: frozenset[int] = frozenset()
-        flat = self.recorded.ravel()
-        self.counts = _count(flat[flat_foreground(flat)], 256)
+        self._recount()
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -73,6 +72,11 @@ class CorrectionSession:
     def present(self) -> list[int]:
         """The structure ids with at least one voxel, from the kept counts."""
         return [int(i) for i in np.flatnonzero(self.counts) if i]
+
+    def _recount(self) -> None:
+        """Voxel counts per structure from the recorded labels (one pass: at start, after a restore)."""
+        flat = self.recorded.ravel()
+        self.counts = _count(flat[flat_foreground(flat)], 256)
 
     def _update_counts(self, old: np.ndarray, new: np.ndarray, forward: bool) -> None:
         if not len(old):
@@ -189,8 +193,7 @@ class CorrectionSession:
         self.landmarks, self._locked = done.state.landmarks, frozenset(done.state.locks)
         done.history.max_bytes = self.history.max_bytes
         self.history = done.history
-        flat = self.recorded.ravel()
-        self.counts = _count(flat[flat_foreground(flat)], 256)
+        self._recount()
         self.pending = False
         return done.state
 
