@@ -158,3 +158,76 @@ def test_flat_foreground_equals_flatnonzero(size):
     flat[-1] = 3  # the very last voxel (the tail after the 8-voxel words and blocks)
     flat[0] = 0 if size > 1 else 5
     assert np.array_equal(flat_foreground(flat), np.flatnonzero(flat))
+
+
+@pytest.mark.parametrize("slabs", [1, 3])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096 * 8 + 5, 3 * 4096 * 8 + 5, 1 << 18 | 13])
+def test_label_counts_equal_unique_in_any_layout(size, dtype, slabs, monkeypatch):
+    from napari_spine import _threads
+    from napari_spine.anatomy import labelmaps
+
+    if slabs > 1:
+        monkeypatch.setattr(_threads, "cores", lambda: slabs)
+        monkeypatch.setattr(labelmaps, "_SLAB", 1000)
+    rng = np.random.default_rng(size)
+    flat = np.zeros(size, dtype)
+    if size:
+        picks = rng.integers(0, size, max(1, size // 499))
+        flat[picks] = rng.integers(1, 255 if dtype == np.uint8 else 65535, picks.size)
+        flat[-1] = 3  # in the tail after the last whole block
+        flat[size // 2: size // 2 + 40] = 250  # a run across 8-byte words
+    ids, n = np.unique(flat, return_counts=True)
+    want = {int(i): int(c) for i, c in zip(ids, n) if i}
+    assert labelmaps.label_counts(flat) == want
+    assert labelmaps.label_counts(flat[::-1]) == want
+    if size == 1 << 18 | 13:
+        vol = flat[:-13].reshape(64, 64, 64)
+        ids, n = np.unique(vol, return_counts=True)
+        want = {int(i): int(c) for i, c in zip(ids, n) if i}
+        assert labelmaps.label_counts(vol.transpose(2, 0, 1)[:, ::-1]) == want
+        assert labelmaps.label_counts(vol[::2]) == {int(i): int(c) for i, c in
+                                                   zip(*np.unique(vol[::2], return_counts=True)) if i}
+
+
+def test_map_slabs_keeps_order_waits_for_all_and_nests_without_deadlock(monkeypatch):
+    import threading
+    import time
+
+    from napari_spine import _threads
+
+    monkeypatch.setattr(_threads, "cores", lambda: 3)
+    assert _threads.map_slabs(lambda x: x * x, range(7)) == [0, 1, 4, 9, 16, 25, 36]
+    names = _threads.map_slabs(lambda _: threading.current_thread().name, range(4))
+    assert all(n.startswith("napari-spine-slab") for n in names)
+    # a task that maps again runs its inner items inline instead of waiting on the pool
+    nested = _threads.map_slabs(lambda x: _threads.map_slabs(lambda y: x + y, range(3)), range(5))
+    assert nested == [[x, x + 1, x + 2] for x in range(5)]
+    finished = []
+
+    def task(x):
+        if x == 1:
+            raise ValueError("slab 1")
+        time.sleep(0.05 if x == 3 else 0)  # the slow one must still have ended before the raise
+        finished.append(x)
+        return x
+
+    with pytest.raises(ValueError, match="slab 1"):
+        _threads.map_slabs(task, range(4))
+    assert sorted(finished) == [0, 2, 3]
+
+
+def test_thread_count_follows_affinity_and_its_cap(monkeypatch):
+    import os
+
+    from napari_spine import _threads
+
+    n = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("NAPARI_SPINE_THREADS", raising=False)
+    assert _threads.cores() == n
+    monkeypatch.setenv("NAPARI_SPINE_THREADS", "1")
+    assert _threads.cores() == 1
+    monkeypatch.setenv("NAPARI_SPINE_THREADS", "999")
+    assert _threads.cores() == n
+    monkeypatch.setenv("NAPARI_SPINE_THREADS", "lots")
+    assert _threads.cores() == n

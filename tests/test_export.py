@@ -131,8 +131,28 @@ def test_every_generic_structure_exports_in_the_canonical_scheme(tmp_path):
     assert set(res.counts) == set(ids)
 
 
+@pytest.fixture
+def many_segments(monkeypatch):
+    """Small volumes written as three deflate segments, as a large one is on three cores."""
+    import napari_spine._threads as threads
+    from napari_spine.io import _niftiwrite
+
+    monkeypatch.setattr(threads, "cores", lambda: 3)
+    monkeypatch.setattr(_niftiwrite, "_SEGMENT", 1024)
+    seen, real = [], _niftiwrite.gzip_stream
+
+    def counting(*args, **kwargs):
+        st = real(*args, **kwargs)
+        seen.append(len(st.segments))
+        return st
+
+    monkeypatch.setattr(_niftiwrite, "gzip_stream", counting)
+    return seen
+
+
+@pytest.mark.parametrize("segmented", [False, True])
 @pytest.mark.parametrize("axcodes", ["RAS", "LPS", "PIR", "SAL", "ILP", "ARI"])
-def test_export_bytes_equal_nibabels_own_file_for_every_axis_order(tmp_path, axcodes):
+def test_export_bytes_equal_nibabels_own_file_for_every_axis_order(tmp_path, axcodes, segmented, request):
     """The in-memory writer against nibabel's writer: same header block, same voxels, after
     a load (the array is a view of the file's memory) and for a fresh array."""
     import gzip
@@ -140,6 +160,7 @@ def test_export_bytes_equal_nibabels_own_file_for_every_axis_order(tmp_path, axc
     from napari_spine import load_case
     from napari_spine.synthetic import write_phantom
 
+    seen = request.getfixturevalue("many_segments") if segmented else None
     made = make_phantom((14, 30, 22), (0.8, 1.1, 1.7), axcodes=axcodes, levels=("L2", "L5"), seed=3)
     img_path, lab_path = write_phantom(made, tmp_path / "ct.nii.gz", tmp_path / "seg.nii.gz")
     case = load_case(img_path, lab_path)
@@ -154,6 +175,7 @@ def test_export_bytes_equal_nibabels_own_file_for_every_axis_order(tmp_path, axc
         assert raw == want
         assert np.array_equal(np.asanyarray(ours.dataobj), np.asanyarray(ref_img.dataobj))
         assert np.allclose(ours.affine, ref_img.affine, atol=1e-6)
+    assert seen is None or seen == [3, 3]
 
 
 def test_a_byte_changed_on_disk_fails_the_verification_and_keeps_the_old_file(tmp_path, monkeypatch):
@@ -180,19 +202,20 @@ def test_a_byte_changed_on_disk_fails_the_verification_and_keeps_the_old_file(tm
         sorted(p.name for p in tmp_path.iterdir()) == ["labels.nii.gz"]
 
 
-def test_a_stream_that_decodes_wrongly_is_caught_by_the_second_codec(tmp_path, monkeypatch):
+def test_a_stream_that_decodes_wrongly_is_caught_by_decoding_it_again(tmp_path, monkeypatch, many_segments):
     from napari_spine.io import _niftiwrite
 
     case = make_phantom((12, 40, 30), levels=("L3", "L5"), seed=1)
-    real = _niftiwrite.gzip_bytes
+    real = _niftiwrite.gzip_stream
 
-    def wrong(parts, name="", level=6):  # a compressor bug: one voxel byte changed on the way in
+    def wrong(parts, name="", level=6, segments=None):  # a compressor bug: one voxel byte changed
         parts = [bytes(p) for p in parts]
         body = bytearray(parts[1])
-        body[100] ^= 1
-        return real([parts[0], bytes(body)], name, level)
+        body[len(body) - 100] ^= 1  # in the last segment
+        return real([parts[0], bytes(body)], name, level, segments)
 
-    monkeypatch.setattr(_niftiwrite, "gzip_bytes", wrong)
+    monkeypatch.setattr(_niftiwrite, "gzip_stream", wrong)
     with pytest.raises(ExportError, match="label voxels differ"):
         export_labels(case, None, tmp_path / "x.nii.gz")
+    assert many_segments == [3]
     assert not (tmp_path / "x.nii.gz").exists()
