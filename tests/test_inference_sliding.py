@@ -151,6 +151,24 @@ def test_slab_argmax_equals_full_resize_argmax(out):
     torch.testing.assert_close(probs, torch.softmax(resize(logits, out), 0), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("k", [1, 2, 5, 26, 300])
+def test_class_argmax_is_torch_argmax_ties_included(k):
+    from napari_spine.inference.resample import class_argmax
+
+    g = torch.Generator().manual_seed(k)
+    logits = torch.randint(-2, 3, (k, 7, 9, 11), generator=g).float()  # many exact ties
+    logits[:, 0, 0, 0] = 1.0  # every class equal: the first wins
+    want = torch.argmax(logits, 0)
+    got = class_argmax(logits)
+    assert got.dtype == (torch.uint8 if k <= 256 else torch.int64)
+    assert torch.equal(got.long(), want) and int(got[0, 0, 0]) == 0
+    into = torch.full((7, 9, 11), 99, dtype=got.dtype)
+    assert class_argmax(logits, out=into) is into and torch.equal(into, got)
+    view = torch.full((3, 7, 9, 11), 77, dtype=got.dtype)  # a slab of a larger output
+    class_argmax(logits, out=view[1])
+    assert torch.equal(view[1], got) and (view[0] == 77).all() and (view[2] == 77).all()
+
+
 def test_slab_argmax_2d():
     logits = torch.randn((3, 10, 14), generator=torch.Generator().manual_seed(2))
     got = logits_to_labels(logits, (25, 9), slab=3)

@@ -313,7 +313,7 @@ def _segment(case, model, dev, slice_index, step, batch_size, want_probs, cancel
         # back to display order; of a 3-D slab only the rows asked for are kept
         keep = slice(keep_a - a, keep_b - a) if card.spatial_dims == 3 else slice(None)
         dst_keep = slice(keep_a, keep_b) if card.spatial_dims == 3 else dst
-        out[dst_keep] = orient.backward(lut[idx.cpu()].numpy())[keep]
+        out[dst_keep] = orient.backward(lut.numpy()[idx.cpu().numpy()])[keep]
         if tp is not None:
             probs[:, dst_keep] = np.stack([orient.backward(c)[keep] for c in tp.cpu().numpy()])
         t_finish += time.perf_counter() - t
