@@ -151,13 +151,14 @@ def test_slab_argmax_equals_full_resize_argmax(out):
     torch.testing.assert_close(probs, torch.softmax(resize(logits, out), 0), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("k", [1, 2, 5, 26, 300])
+@pytest.mark.parametrize("k", [1, 2, 5, 26, 256, 257])
 def test_class_argmax_is_torch_argmax_ties_included(k):
     from napari_spine.inference.resample import class_argmax
 
     g = torch.Generator().manual_seed(k)
     logits = torch.randint(-2, 3, (k, 7, 9, 11), generator=g).float()  # many exact ties
     logits[:, 0, 0, 0] = 1.0  # every class equal: the first wins
+    logits[-1, 1, 1, 1] = 5.0  # the last class, whose index needs every bit of the dtype
     want = torch.argmax(logits, 0)
     got = class_argmax(logits)
     assert got.dtype == (torch.uint8 if k <= 256 else torch.int64)
