@@ -119,7 +119,13 @@ def test_progress_events_and_probabilities(tmp_path):
     gen = predict_iter(case, sign_model(tmp_path), "cpu", probabilities=True)
     events, pred = drain(gen)
     windows = [e for e in events if e.stage == "windows"]
-    assert windows and [e.done for e in windows] == list(range(1, windows[-1].total + 1))
+    total = windows[-1].total
+    # two windows a batch on the CPU: every second count, and the odd last one
+    assert [e.done for e in windows] == [*range(2, total + 1, 2), *([total] if total % 2 else [])]
+    assert pred.windows == {"windows": total, "run": total, "skipped": 0, "batch": 2, "precision": "fp32"}
+    one = [e.done for e in drain(predict_iter(case, sign_model(tmp_path), "cpu", batch_size=1))[0]
+           if e.stage == "windows"]
+    assert one == list(range(1, total + 1))
     assert events[0].stage == "device" and "CPU" in events[0].message
     assert events[-1].stage == "done"
     assert pred.probabilities.shape == (2, *case.shape)
@@ -194,7 +200,7 @@ def test_card_problems_are_named(tmp_path):
 
 def test_network_with_the_wrong_channel_count(tmp_path):
     model = load_model(save_torchscript(TwoChannel(), tmp_path / "two.ts", sign_card()), trust=True)
-    with pytest.raises(ModelError, match=r"two\.ts: sign failed on a window of shape \(1, 1, 16, 16, 16\)"):
+    with pytest.raises(ModelError, match=r"two\.ts: sign failed on a window of shape \(2, 1, 16, 16, 16\)"):
         predict(pattern_case(), model, "cpu")
 
 

@@ -8,6 +8,12 @@ edges); each output is weighted by a separable Gaussian (sigma = patch / 8) that
 reaches zero, and the sum is divided by the summed weights, so the blending weights of
 every voxel add up to one.
 
+Windows with nothing in them can be left out (``evidence``/``skip_below``): a window is
+skipped when every block of its evidence map (the raw image, on the same grid) lies at
+or below the threshold, e.g. air in CT. A voxel that only skipped windows cover gets the
+``fill`` logits (background, confidently); a voxel that any computed window covers is
+blended from the computed windows alone.
+
 Stitching runs where the outputs live (``out_device``): on the GPU for speed when the
 accumulator fits, on the CPU otherwise; the accumulator dtype is chosen by the caller
 (half precision halves the memory of full-volume logits). Written by hand rather than
@@ -79,8 +85,8 @@ def gaussian_weight(
     return w.to(device=device, dtype=dtype or torch.float32)
 
 
-def _pad_to(image, patch):
-    """Pad spatial axes that are smaller than the patch, centred, with zeros."""
+def _pad_to(image, patch, value: float = 0.0):
+    """Pad spatial axes that are smaller than the patch, centred, with ``value``."""
     import torch.nn.functional as F
 
     spatial = image.shape[1:]
@@ -92,7 +98,34 @@ def _pad_to(image, patch):
     for b, a in zip(reversed(before), reversed(after), strict=True):
         pad += [b, a]
     crop = tuple(slice(b, b + s) for b, s in zip(before, spatial, strict=True))
-    return F.pad(image, pad), crop
+    return F.pad(image, pad, value=value), crop
+
+
+#: logits given to voxels that only skipped windows cover: background, with a softmax of
+#: 0.9998 over 5 classes
+FILL_LOGIT = 10.0
+
+
+def empty_windows(evidence, windows, skip_below: float, block: int = 1) -> list[bool]:
+    """For each window (tuple of slices), whether every ``block``-wide block mean of
+    ``evidence`` (spatial, on the windows' grid) inside it is at or below ``skip_below``.
+    ``block=1`` compares every voxel; larger blocks average noise away (MR background)."""
+    import torch
+    import torch.nn.functional as F
+
+    ev = evidence.float()
+    b = block if block > 1 and all(n >= block for n in ev.shape) else 1
+    if b > 1:  # ev[j] becomes the mean of evidence[j:j + b] on every axis
+        pool = F.avg_pool3d if ev.ndim == 3 else F.avg_pool2d
+        ev = pool(ev[None, None], b, stride=1)[0, 0]
+    out = []
+    for sl in windows:
+        box = []
+        for w, n in zip(sl, evidence.shape, strict=True):
+            lo = min(w.start, n - b)
+            box.append(slice(lo, max(lo + 1, min(w.stop, n) - b + 1)))
+        out.append(bool(float(torch.amax(ev[tuple(box)])) <= skip_below))
+    return out
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -115,6 +148,11 @@ def sliding_window(
     out_device=None,
     out_dtype=None,
     cancel: Callable[[], bool] | None = None,
+    evidence=None,
+    skip_below: float | None = None,
+    block: int = 1,
+    out_channels: int | None = None,
+    stats: dict | None = None,
 ) -> Generator[tuple[int, int], None, object]:
     """Run ``predictor`` over windows of ``image`` and blend the outputs.
 
@@ -133,6 +171,14 @@ def sliding_window(
         image's device, float32).
     cancel : callable returning bool
         Polled before every batch of windows; ``True`` raises :class:`InferenceCancelled`.
+    evidence, skip_below, block
+        Skip the windows in which every ``block``-wide mean of ``evidence`` (a spatial
+        tensor on the image's grid, before any padding) is at most ``skip_below`` (see
+        :func:`empty_windows`); ``None`` runs every window.
+    out_channels
+        Output channels, needed only when every window may be skipped.
+    stats : dict
+        Filled with ``windows``, ``run`` and ``skipped`` counts.
 
     Yields ``(windows_done, windows_total)`` after every batch and returns the blended
     ``(K, *spatial)`` tensor. On CUDA out-of-memory with ``batch_size > 1`` the batch is
@@ -152,6 +198,15 @@ def sliding_window(
     spatial = tuple(padded.shape[1:])
     windows = window_slices(spatial, patch, step)
     total = len(windows)
+    skipped = 0
+    if evidence is not None and skip_below is not None:
+        # padded like the image, with its own lowest value: outside the image is empty
+        ev, _ = _pad_to(evidence[None], patch, value=float(evidence.min()))
+        empty = empty_windows(ev[0], windows, float(skip_below), block)
+        windows = [w for w, e in zip(windows, empty, strict=True) if not e]
+        skipped = total - len(windows)
+    if stats is not None:
+        stats.update(windows=total, run=total - skipped, skipped=skipped)
     if mode == "gaussian":
         weight = gaussian_weight(patch, device=device)
     elif mode == "constant":
@@ -163,9 +218,12 @@ def sliding_window(
     acc = None
     done = 0
     bs = max(int(batch_size), 1)
-    while done < total:
+    n_run = len(windows)
+    if skipped:
+        yield skipped, total
+    while done < n_run:
         if cancel is not None and cancel():
-            raise InferenceCancelled(f"cancelled after {done} of {total} windows")
+            raise InferenceCancelled(f"cancelled after {done + skipped} of {total} windows")
         chunk = windows[done : done + bs]
         batch = torch.stack([padded[(slice(None), *sl)] for sl in chunk]).to(device)
         try:
@@ -195,9 +253,18 @@ def sliding_window(
             acc[(slice(None), *sl)].addcmul_(o, weight_out)
             wsum[sl] += weight_out
         done += len(chunk)
-        yield done, total
+        yield done + skipped, total
+    if acc is None:
+        if out_channels is None:
+            raise ValueError("every window was skipped; out_channels is needed to fill the output")
+        acc = torch.zeros((int(out_channels), *spatial), dtype=out_dtype, device=out_device)
+    uncovered = (wsum == 0) if skipped else None
+    if uncovered is not None:
+        wsum[uncovered] = 1.0
     for k in range(acc.shape[0]):  # divide in float32, one class at a time
         acc[k] = (acc[k].float() / wsum).to(out_dtype)
+        if uncovered is not None:
+            acc[k][uncovered] = FILL_LOGIT if k == 0 else 0.0
     if crop is not None:
         acc = acc[(slice(None), *crop)]
     return acc

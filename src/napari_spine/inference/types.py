@@ -57,6 +57,9 @@ class Prediction:
     region: tuple[int, int] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    #: sliding-window counts: ``windows`` placed, ``run``, ``skipped`` (empty), and the
+    #: ``batch`` size and ``precision`` they ran at
+    windows: dict[str, Any] = field(default_factory=dict)
 
     def apply_to(self, case: SpineCase) -> SpineCase:
         """The case with these labels (segmentation models only)."""
