@@ -296,3 +296,32 @@ def test_out_of_memory_on_the_gpu_reruns_on_the_cpu_with_a_message(tmp_path, mon
     assert warn and "running on the CPU instead" in warn[0].message
     assert pred.device == "cpu" and any("out of memory" in m for m in pred.messages)
     np.testing.assert_array_equal(pred.labels, np.where(np.asarray(case.image) > 0, 20, 0))
+
+
+def test_precision_is_checked_and_bf16_needs_the_instructions(tmp_path, monkeypatch):
+    import importlib
+
+    pr = importlib.import_module("napari_spine.inference.predict")  # the module, not the function
+
+    case = pattern_case("RAS", shape=(20, 20, 20))
+    with pytest.raises(ModelError, match="precision must be 'fp32', 'bf16' or 'fp16', not 'int8'"):
+        predict(case, sign_model(tmp_path), "cpu", precision="int8")
+    monkeypatch.setattr(pr, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ModelError, match="this CPU has no bfloat16 instructions"):
+        predict(case, sign_model(tmp_path), "cpu", precision="bf16")
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+def test_bf16_on_the_cpu_runs_in_bf16_and_keeps_the_labels():
+    from napari_spine.inference.predict import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no bfloat16 instructions")
+    case = make_phantom((60, 150, 90), (1.5, 1.5, 1.5), levels=("T11", "S1"), seed=4242)
+    a = predict(case, "default", "cpu", probabilities=True)
+    b = predict(case, "default", "cpu", probabilities=True, precision="bf16")
+    assert (a.windows["precision"], a.windows["batch"]) == ("fp32", 2)
+    assert (b.windows["precision"], b.windows["batch"]) == ("bf16", 1)
+    assert not np.array_equal(a.probabilities, b.probabilities)  # it did run at another precision
+    fg = (a.labels > 0) | (b.labels > 0)
+    assert (a.labels[fg] == b.labels[fg]).mean() > 0.98
