@@ -1,7 +1,11 @@
 """On-demand benchmark: the hot paths, each in its own process (time and peak memory).
 
-    .venv/bin/python benchmarks/bench_hot_paths.py            # this checkout
-    PYTHONPATH=<old checkout>/src .venv/bin/python benchmarks/bench_hot_paths.py   # before
+    .venv/bin/python benchmarks/bench_hot_paths.py [--before <old checkout>/src] [--no-inference]
+
+With ``--before`` every measurement runs twice in the same run, on this checkout and on
+the code of that folder (``before`` in the output), and the CPU inference benchmark
+(``bench_cpu_inference.py``: bundled model end to end, windows/s) runs with the same
+comparison unless ``--no-inference``.
 
 Every measurement starts from files on disk loaded with ``load_case`` (display-order
 views of the file's memory, as users have them), never from fresh arrays:
@@ -112,19 +116,44 @@ print("RESULT " + json.dumps(res))
 '''
 
 
-def _child(kind: str, folder: str, n: int) -> dict:
+def _child(kind: str, folder: str, n: int, pythonpath: str | None = None) -> dict:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     proc = subprocess.run([sys.executable, "-c", CHILD, kind, folder, str(n)], capture_output=True, text=True,
-                          timeout=1200, env=dict(os.environ))
+                          timeout=1200, env=env)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         return {"error": (proc.stderr or proc.stdout)[-400:]}
     return json.loads(line[7:])
 
 
-def main() -> int:
+def _measure(tmp: str, sizes, before: str | None) -> dict:
+    results: dict = {}
+    results["export_140M"] = _child("export", tmp, 140, before)
+    for n in sizes:
+        results[f"metrics_{n}M"] = _child("metrics", tmp, n, before)
+        results[f"loop_{n}M"] = _child("loop", tmp, n, before)
+    results["metrics_surface_140M"] = _child("metrics_surface", tmp, 140, before)
+    results["shift_copy_140M"] = _child("shift_copy", tmp, 140, before)
+    results["shift_in_place_140M"] = _child("shift_in_place", tmp, 140, before)
+    for n in sizes:
+        m, lp = results[f"metrics_{n}M"], results[f"loop_{n}M"]
+        if "s" in m and "s" in lp:
+            m["speedup_vs_loop"] = lp["s"] / m["s"]
+    return results
+
+
+def main(argv=None) -> int:
+    import argparse
+
     from napari_spine import make_phantom
     from napari_spine.synthetic import write_phantom
 
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--before", help="src folder of the code to compare with (PYTHONPATH)")
+    ap.add_argument("--no-inference", action="store_true")
+    args = ap.parse_args(argv)
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         sizes = {9: (210, 210, 210), 140: (512, 535, 512)}
@@ -134,18 +163,16 @@ def main() -> int:
             write_phantom(case, f"{tmp}/ct{n}.nii.gz", f"{tmp}/seg{n}.nii.gz")
             del case
         t0 = time.perf_counter()
-        results["export_140M"] = _child("export", tmp, 140)
-        for n in sizes:
-            results[f"metrics_{n}M"] = _child("metrics", tmp, n)
-            results[f"loop_{n}M"] = _child("loop", tmp, n)
-        results["metrics_surface_140M"] = _child("metrics_surface", tmp, 140)
-        results["shift_copy_140M"] = _child("shift_copy", tmp, 140)
-        results["shift_in_place_140M"] = _child("shift_in_place", tmp, 140)
+        results["now"] = _measure(tmp, sizes, None)
+        if args.before:
+            results["before"] = _measure(tmp, sizes, args.before)
         results["wall_s"] = time.perf_counter() - t0
-    for n in (9, 140):
-        m, lp = results[f"metrics_{n}M"], results[f"loop_{n}M"]
-        if "s" in m and "s" in lp:
-            m["speedup_vs_loop"] = lp["s"] / m["s"]
+    if not args.no_inference:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import bench_cpu_inference
+
+        bench_cpu_inference.main(["--before", args.before] if args.before else [])
+        results["cpu_inference"] = json.loads(Path("bench_cpu_inference.json").read_text())
     print(json.dumps(results, indent=1))
     Path("bench_hot_paths.json").write_text(json.dumps(results, indent=1))
     return 0
