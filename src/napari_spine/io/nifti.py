@@ -358,9 +358,36 @@ def load_case(
                           case_id=case_id, dataset=dataset, metadata=metadata)
 
 
+def _dicom_modality(vol) -> str:
+    """CT, or MR-T1/MR-T2 from the series description (MR when it does not say)."""
+    mod = str(vol.meta.get("modality", "")).upper()
+    if mod == "CT":
+        return "CT"
+    if mod == "MR":
+        desc = str(vol.meta.get("series_description", "")).lower()
+        if re.search(r"(^|[^a-z0-9])t2", desc):
+            return "MR-T2"
+        if re.search(r"(^|[^a-z0-9])t1", desc):
+            return "MR-T1"
+        return "MR"
+    return "unknown"
+
+
 def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, dataset,
                metadata) -> SpineCase:
-    vol = read_nifti(image_path, what="image")
+    from . import dicom
+
+    if dicom.is_dicom_source(image_path):
+        vol = dicom.read_series(image_path)
+        modality = modality or _dicom_modality(vol)
+        case_id = case_id or Path(image_path).name.removesuffix(".dcm")
+        dataset = "dicom" if dataset == "nifti" else dataset
+        metadata = {**{k: v for k, v in vol.meta.items() if k != "identifiers"},
+                    "dicom_identifiers": vol.meta.get("identifiers", {}), **(metadata or {})}
+        extra = list(vol.warnings)
+    else:
+        vol = read_nifti(image_path, what="image")
+        extra = []
     if vol.array.dtype.kind not in "uif":
         raise SpineIOError(f"{vol.path}: unsupported image dtype {vol.array.dtype}")
     labels = None
@@ -396,7 +423,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
         path=vol.path,
         label_header=label_header,
         label_path=str(labels_path or ""),
-        extra_warnings=label_warnings,
+        extra_warnings=[*extra, *label_warnings],
         native_labels=native,
     )
     return case

@@ -1,0 +1,450 @@
+"""DICOM series in: a folder, a file or a list of files read into one volume with exact
+geometry, or refused with the reason.
+
+Reading is pydicom's. Pixel data are decoded by pydicom itself (native and RLE) and by
+GDCM (``python-gdcm``) for JPEG lossless, JPEG-LS and JPEG 2000: one BSD-licensed wheel
+that covers every lossless syntax scanners and PACS send (the pylibjpeg decoder for JPEG
+lossless is GPL-licensed). Siemens mosaics are unpacked by nibabel's DICOM wrapper, which
+reads the CSA header for the number of tiles and the slice normal.
+
+Geometry, for a classic one-image-per-file series:
+
+- slices are sorted by their position along the slice normal (ImagePositionPatient ·
+  (row cosines × column cosines)), never by InstanceNumber;
+- the slice spacing comes from the positions, not from SliceThickness (overlapping
+  reconstructions, thicker than their spacing, are normal);
+- RescaleSlope/Intercept are applied per image (CT in HU); pydicom's pixel handlers take
+  care of signedness and BitsStored;
+- the affine maps (column, row, slice) indices to LPS millimetres from
+  ImageOrientationPatient, PixelSpacing and the positions, and is turned to RAS, so a case
+  displays and exports like its dcm2niix conversion.
+
+Refused, with a message that names the series and the problem: images of different
+orientations or sizes, two images at one position, uneven spacing (a missing slice is
+named as such), a slice direction that is not normal to the images (gantry tilt: a
+sheared grid that a NIfTI affine cannot hold without resampling). Non-image objects (SR,
+presentation states, segmentations) are skipped when a folder is scanned.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GeometryError, SpineIOError
+
+__all__ = ["DicomVolume", "SeriesInfo", "is_dicom_file", "is_dicom_source", "read_series", "scan"]
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+_NON_IMAGE_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.1.88.",  # structured reports
+    "1.2.840.10008.5.1.4.1.1.11.",  # presentation states
+    "1.2.840.10008.5.1.4.1.1.66.",  # segmentations, registrations, surfaces
+    "1.2.840.10008.5.1.4.1.1.481.",  # RT objects
+    "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated PDF / CDA
+)
+_TILT_DEG = 0.05  # a slice direction further off the normal than this is a gantry tilt
+_SPACING_TOL = 0.01  # relative deviation of one slice gap from the median allowed
+
+
+class DicomError(SpineIOError):
+    """A DICOM file or series cannot be read as a volume (the message says why)."""
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One stack of images that can become a volume: a series, or the part of a series
+    with one orientation and size."""
+
+    uid: str
+    files: tuple[str, ...]
+    modality: str = ""
+    description: str = ""
+    number: int | None = None
+    rows: int = 0
+    columns: int = 0
+    frames: int = 0
+    orientation: str = ""  # "axial", "sagittal", "coronal", "oblique"
+    localizer: bool = False
+
+    @property
+    def voxels(self) -> int:
+        """Rows x columns x images."""
+        return self.rows * self.columns * self.frames
+
+    def label(self) -> str:
+        """One line for a series list."""
+        num = f"#{self.number} " if self.number is not None else ""
+        desc = self.description or "(no description)"
+        return f"{num}{desc}: {self.modality} {self.orientation}, {self.frames} images of {self.columns}x{self.rows}"
+
+
+@dataclass
+class DicomVolume:
+    """A series read in (column, row, slice) order with its RAS affine."""
+
+    path: str
+    array: np.ndarray
+    affine: np.ndarray
+    header: Any = None  # no NIfTI header: exports build one from the affine
+    meta: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_dicom_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file with the DICOM preamble (``DICM`` at byte 128)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def is_dicom_source(path: str | os.PathLike) -> bool:
+    """A DICOM file, or a folder holding at least one (searched a few levels deep)."""
+    p = Path(path)
+    if p.is_file():
+        return p.suffix.lower() == ".dcm" or is_dicom_file(p)
+    if p.is_dir():
+        return any(is_dicom_file(f) for f in _files(p, limit=64))
+    return False
+
+
+def _files(folder: Path, limit: int | None = None) -> Iterable[Path]:
+    n = 0
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            yield Path(root) / name
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+def _read_header(path: Path):
+    import pydicom
+
+    try:
+        return pydicom.dcmread(str(path), stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds; name the file
+        raise DicomError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+
+
+def _is_image(ds) -> bool:
+    sop = str(ds.get("SOPClassUID", ""))
+    if any(sop.startswith(p) for p in _NON_IMAGE_PREFIXES):
+        return False
+    return "Rows" in ds and "Columns" in ds
+
+
+def _orientation(iop: Sequence[float]) -> str:
+    normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:6], float))
+    axis = int(np.argmax(np.abs(normal)))
+    if abs(normal[axis]) < 0.8:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def _iop(ds) -> tuple[float, ...] | None:
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None:
+        shared = ds.get("SharedFunctionalGroupsSequence")
+        try:
+            iop = shared[0].PlaneOrientationSequence[0].ImageOrientationPatient
+        except (TypeError, IndexError, AttributeError):
+            return None
+    return tuple(float(v) for v in iop)
+
+
+def scan(path: str | os.PathLike) -> list[SeriesInfo]:
+    """The image series under ``path`` (a folder, searched recursively, or one file),
+    largest first; images of one series with different orientations or sizes are listed
+    as separate stacks. Raises :class:`DicomError` when there is no image at all."""
+    p = Path(path)
+    files = [p] if p.is_file() else [f for f in _files(p) if is_dicom_file(f)]
+    groups: dict[tuple, list[tuple[str, Any]]] = {}
+    skipped = 0
+    for f in files:
+        ds = _read_header(f)
+        if not _is_image(ds):
+            skipped += 1
+            continue
+        iop = _iop(ds)
+        key = (str(ds.get("SeriesInstanceUID", "")), int(ds.Rows), int(ds.Columns),
+               None if iop is None else tuple(round(v, 3) for v in iop))
+        groups.setdefault(key, []).append((str(f), ds))
+    if not groups:
+        what = f"{len(files)} DICOM file(s), none of them an image" if files else "no DICOM files"
+        raise DicomError(f"{p}: {what} (skipped {skipped} non-image object(s))" if skipped else f"{p}: {what}")
+    out = []
+    for (uid, rows, cols, iop), items in groups.items():
+        ds = items[0][1]
+        frames = sum(int(d.get("NumberOfFrames", 1) or 1) for _, d in items)
+        kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
+        out.append(SeriesInfo(
+            uid=uid, files=tuple(sorted(f for f, _ in items)), modality=str(ds.get("Modality", "")),
+            description=str(ds.get("SeriesDescription", "")),
+            number=int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+            rows=rows, columns=cols, frames=frames,
+            orientation="" if iop is None else _orientation(iop),
+            localizer="LOCALIZER" in kinds,
+        ))
+    out.sort(key=lambda s: (s.localizer, -s.voxels, s.number if s.number is not None else 0))
+    return out
+
+
+def default_series(series: Sequence[SeriesInfo]) -> SeriesInfo:
+    """The series opened when none is chosen: the largest axial or sagittal one that is
+    not a localizer, else the largest."""
+    for s in series:
+        if not s.localizer and s.orientation in ("axial", "sagittal"):
+            return s
+    return series[0]
+
+
+def read_series(source: str | os.PathLike | SeriesInfo | Sequence[str | os.PathLike],
+                series: str | int | None = None) -> DicomVolume:
+    """Read one series as a :class:`DicomVolume`.
+
+    ``source`` is a folder or file (the series is ``series``: a SeriesInstanceUID, a
+    SeriesNumber, or the default of :func:`default_series`), a :class:`SeriesInfo` from
+    :func:`scan`, or the files of one series.
+    """
+    if isinstance(source, SeriesInfo):
+        info = source
+    elif isinstance(source, (str, os.PathLike)):
+        found = scan(source)
+        info = _choose(found, series, source)
+    else:
+        info = SeriesInfo(uid="", files=tuple(str(f) for f in source))
+    where = str(source if not isinstance(source, SeriesInfo) else Path(info.files[0]).parent)
+    return _read(info, where)
+
+
+def _choose(found: list[SeriesInfo], series, source) -> SeriesInfo:
+    if series is None:
+        return default_series(found)
+    for s in found:
+        if str(series) in (s.uid, str(s.number)):
+            return s
+    listing = "; ".join(s.label() for s in found)
+    raise DicomError(f"{source}: no series {series!r} (found: {listing})")
+
+
+def _read(info: SeriesInfo, where: str) -> DicomVolume:
+    import pydicom
+
+    datasets = []
+    for f in info.files:
+        try:
+            datasets.append((f, pydicom.dcmread(f)))
+        except Exception as exc:  # noqa: BLE001 - name the file and the problem
+            raise DicomError(f"{f}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    images = [(f, ds) for f, ds in datasets if _is_image(ds)]
+    if not images:
+        raise DicomError(f"{where}: no image among {len(datasets)} DICOM object(s)")
+    for f, ds in images:
+        _check_pixel_size(f, ds)
+    first = images[0][1]
+    kinds = [str(v).upper() for v in (first.get("ImageType") or [])]
+    if "MOSAIC" in kinds:
+        if len(images) != 1:
+            raise DicomError(f"{where}: {len(images)} Siemens mosaics (a time series); open one file of it")
+        vol = _read_mosaic(*images[0])
+    elif int(first.get("NumberOfFrames", 1) or 1) > 1:
+        if len(images) != 1:
+            raise DicomError(f"{where}: {len(images)} multi-frame objects in one series; open them one by one")
+        vol = _read_multiframe(*images[0])
+    else:
+        vol = _read_classic(images, where)
+    if not vol.array.dtype.isnative:  # big-endian transfer syntax: native order for everything after
+        vol.array = vol.array.astype(vol.array.dtype.newbyteorder("="))
+    vol.meta.update(_metadata(first))
+    return vol
+
+
+def _check_pixel_size(path: str, ds) -> None:
+    """Refuse a file whose declared image is larger than the data it holds (before any
+    decoding allocates it)."""
+    if "PixelData" not in ds:
+        raise DicomError(f"{path}: image without pixel data")
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    bits = int(ds.get("BitsAllocated", 16) or 16)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    need = rows * cols * frames * spp * bits // 8
+    if need <= 0:
+        raise DicomError(f"{path}: image of {rows}x{cols}x{frames} holds no pixels")
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    have = len(ds.PixelData)
+    if ts is not None and not ts.is_compressed and have < need:
+        raise DicomError(f"{path}: pixel data holds {have} bytes; {rows}x{cols}x{frames} images of "
+                         f"{bits} bits need {need} (truncated or corrupt)")
+    if ts is not None and ts.is_compressed and need > 64 * max(have, 1) + (1 << 24):
+        raise DicomError(f"{path}: {need} bytes of pixels declared in {have} bytes of compressed data "
+                         "(corrupt size fields)")
+
+
+def _pixels(path: str, ds) -> np.ndarray:
+    try:
+        return ds.pixel_array
+    except Exception as exc:  # noqa: BLE001 - the decoder's own error, with the file
+        ts = ds.file_meta.get("TransferSyntaxUID", "?")
+        raise DicomError(f"{path}: pixel data cannot be decoded ({getattr(ts, 'name', ts)}: "
+                         f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__})") from exc
+
+
+def _rescale(arr: np.ndarray, slopes: Sequence[float], inters: Sequence[float]) -> np.ndarray:
+    """Apply per-slice rescaling (last axis is the slice); integers stay integers when the
+    slope is 1 and the intercept whole, and fit int16/int32."""
+    s = np.asarray(slopes, np.float64)
+    b = np.asarray(inters, np.float64)
+    if np.all(s == 1) and np.all(b == np.round(b)):
+        if np.all(b == 0):
+            return arr
+        lo = float(arr.min()) + float(b.min())
+        hi = float(arr.max()) + float(b.max())
+        dt = np.int16 if -32768 <= lo and hi <= 32767 else np.int32
+        return (arr.astype(dt) + b.astype(dt)[None, None, :]).astype(dt)
+    return (arr.astype(np.float32) * s.astype(np.float32)[None, None, :] + b.astype(np.float32)[None, None, :])
+
+
+def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
+    iops = [np.asarray(ds.ImageOrientationPatient, float) if "ImageOrientationPatient" in ds else None
+            for _, ds in images]
+    if any(i is None for i in iops) or any("ImagePositionPatient" not in ds for _, ds in images):
+        raise GeometryError(f"{where}: images without ImageOrientationPatient/ImagePositionPatient "
+                            "have no geometry")
+    iop = iops[0]
+    sizes = {(int(ds.Rows), int(ds.Columns)) for _, ds in images}
+    spacings = {tuple(round(float(v), 5) for v in ds.PixelSpacing) for _, ds in images if "PixelSpacing" in ds}
+    if len(sizes) > 1 or len(spacings) > 1 or any(np.abs(i - iop).max() > 1e-4 for i in iops):
+        raise GeometryError(f"{where}: the images differ in orientation, size or pixel spacing "
+                            f"(sizes {sorted(sizes)}); open each stack on its own")
+    if not spacings:
+        raise GeometryError(f"{where}: images without PixelSpacing")
+    row, col = iop[:3], iop[3:6]
+    normal = np.cross(row, col)
+    pos = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in images])
+    order = np.argsort(pos @ normal, kind="stable")
+    images = [images[i] for i in order]
+    pos = pos[order]
+    dist = pos @ normal
+    warn: list[str] = []
+    if len(images) > 1:
+        gaps = np.diff(dist)
+        if np.any(gaps < 1e-3):
+            k = int(np.argmax(gaps < 1e-3))
+            raise GeometryError(f"{where}: two images at one position ({images[k][0]} and {images[k + 1][0]}, "
+                                f"{dist[k]:.3f} mm along the normal); a multi-echo, multi-phase or "
+                                "repeated series: open one of its parts")
+        step = float(np.median(gaps))
+        off = np.abs(gaps - step) > _SPACING_TOL * step + 1e-3
+        if np.any(off):
+            k = int(np.argmax(off))
+            ratio = gaps[k] / step
+            what = (f"a missing slice between {images[k][0]} and {images[k + 1][0]}"
+                    if abs(ratio - round(ratio)) < 0.05 and round(ratio) >= 2
+                    else f"uneven slice spacing ({gaps[k]:.3f} mm where the others are {step:.3f} mm)")
+            raise GeometryError(f"{where}: {what}; the images do not form one regular grid")
+        direction = (pos[-1] - pos[0]) / np.linalg.norm(pos[-1] - pos[0])
+        tilt = float(np.degrees(np.arccos(np.clip(abs(direction @ normal), -1, 1))))
+        if tilt > _TILT_DEG:
+            raise GeometryError(f"{where}: the slices are stacked {tilt:.2f} degrees off their normal "
+                                "(gantry tilt); the grid is sheared and is not opened (resample it "
+                                "first, e.g. with dcm2niix, which corrects tilt)")
+        slice_vec = (pos[-1] - pos[0]) / (len(images) - 1)
+    else:
+        thick = float(images[0][1].get("SpacingBetweenSlices") or images[0][1].get("SliceThickness") or 1.0)
+        slice_vec = normal * thick
+        warn.append("a single image: its slice thickness is used as the third voxel size")
+    dy, dx = (float(v) for v in images[0][1].PixelSpacing)  # row spacing, column spacing
+    lps = np.eye(4)
+    lps[:3, 0] = row * dx
+    lps[:3, 1] = col * dy
+    lps[:3, 2] = slice_vec
+    lps[:3, 3] = pos[0]
+    planes = [_pixels(f, ds) for f, ds in images]
+    arr = np.stack([p.T for p in planes], axis=-1)  # (columns, rows, slices)
+    arr = _rescale(arr, [float(ds.get("RescaleSlope", 1) or 1) for _, ds in images],
+                   [float(ds.get("RescaleIntercept", 0) or 0) for _, ds in images])
+    return DicomVolume(path=where, array=np.asfortranarray(arr), affine=LPS_TO_RAS @ lps,
+                       meta={"files": len(images)}, warnings=warn)
+
+
+def _wrapper(path: str, ds):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nibabel calls its DICOM readers experimental
+        from nibabel.nicom import dicomwrappers
+
+        try:
+            return dicomwrappers.wrapper_from_data(ds)
+        except Exception as exc:  # noqa: BLE001 - name the file
+            raise DicomError(f"{path}: cannot interpret this object's geometry ({exc})") from exc
+
+
+def _read_mosaic(path: str, ds) -> DicomVolume:
+    """A Siemens mosaic: tiles unpacked and placed by nibabel's wrapper (CSA header)."""
+    w = _wrapper(path, ds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            raw = w.get_data()  # (rows, columns, slices), rescaled when the file says so
+            affine = np.asarray(w.affine, float)  # LPS, for that index order
+        except Exception as exc:  # noqa: BLE001 - name the file
+            raise DicomError(f"{path}: cannot unpack the mosaic ({exc})") from exc
+    arr = raw if raw.dtype.kind != "f" or not np.array_equal(raw, np.round(raw)) else _as_int(raw)
+    return DicomVolume(path=path, array=arr, affine=LPS_TO_RAS @ affine, meta={"mosaic": True})
+
+
+def _read_multiframe(path: str, ds) -> DicomVolume:
+    """An enhanced multi-frame object: frames placed by nibabel's wrapper from the
+    per-frame functional groups."""
+    w = _wrapper(path, ds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            raw = w.get_data()
+            affine = np.asarray(w.affine, float)
+        except Exception as exc:  # noqa: BLE001 - name the file
+            raise DicomError(f"{path}: cannot place the frames of this multi-frame object ({exc})") from exc
+    if raw.ndim != 3:
+        raise DicomError(f"{path}: multi-frame object of shape {raw.shape}; only one 3-D volume opens")
+    return DicomVolume(path=path, array=raw, affine=LPS_TO_RAS @ affine, meta={"multiframe": True})
+
+
+def _as_int(a: np.ndarray) -> np.ndarray:
+    lo, hi = float(a.min(initial=0)), float(a.max(initial=0))
+    for dt in (np.uint16, np.int16, np.int32):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return a.astype(dt)
+    return a
+
+
+_SHOWN = {
+    "Modality": "modality", "SeriesDescription": "series_description", "StudyDate": "study_date",
+    "Manufacturer": "manufacturer", "ManufacturerModelName": "model", "MagneticFieldStrength": "field_strength_t",
+    "ConvolutionKernel": "kernel", "SliceThickness": "slice_thickness_mm", "SeriesNumber": "series_number",
+}
+_IDENTIFIERS = {"PatientName": "patient_name", "PatientID": "patient_id", "AccessionNumber": "accession",
+                "StudyInstanceUID": "study_uid", "SeriesInstanceUID": "series_uid"}
+
+
+def _metadata(ds) -> dict:
+    out = {}
+    for tag, key in _SHOWN.items():
+        v = ds.get(tag)
+        if v not in (None, ""):
+            out[key] = str(v) if not isinstance(v, (int, float)) else v
+    out["identifiers"] = {key: str(ds.get(tag)) for tag, key in _IDENTIFIERS.items() if ds.get(tag) not in (None, "")}
+    return out

@@ -1,0 +1,254 @@
+"""DICOM series in: exact geometry against dcm2niix, the real transfer syntaxes, and every
+way a series can be wrong refused with the file named."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from helpers import REALDATA  # noqa: E402
+from napari_spine import SpineIOError, load_case  # noqa: E402
+from napari_spine.io import dicom  # noqa: E402
+
+TS = REALDATA / "dicom_transfer_syntaxes"
+DCM2NIIX = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))
+
+
+def _volume(shape=(20, 24, 9), seed=0):
+    """An asymmetric test volume in (column, row, slice) order, stored values 0..3000."""
+    rng = np.random.default_rng(seed)
+    v = rng.integers(0, 200, shape).astype(np.uint16)
+    c, r, s = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    v += (1000 + 37 * c + 11 * r + 101 * s).astype(np.uint16)  # no two corners alike
+    v[2:5, 3:9, 1:4] = 3000  # an off-centre block
+    return v
+
+
+def write_series(folder: Path, vol: np.ndarray, row, col, slice_vec, origin, *, spacing=(0.8, 0.7),
+                 thickness=None, series_number=3, uid_suffix="1", descending_instances=False,
+                 modality="CT", description="test series", positions=None):
+    """One classic series from the standard's attributes (PS3.3 C.7.6.2): ``vol`` is
+    (column, row, slice); pixel (r, c) of slice k lies at origin + k * slice_vec +
+    c * spacing[1] * row + r * spacing[0] * col."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study = "1.2.826.0.1.3680043.8.498.1"
+    series = f"1.2.826.0.1.3680043.8.498.2.{uid_suffix}"
+    n = vol.shape[2]
+    files = []
+    for k in range(n):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2" if modality == "CT" else "1.2.840.10008.5.1.4.1.1.4"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        path = folder / f"s{uid_suffix}_{k:03d}.dcm"
+        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientName, ds.PatientID = "Test^Phantom", "P0"
+        ds.StudyDate, ds.StudyTime, ds.SeriesTime, ds.AcquisitionTime = "20260101", "120000", "120000", "120000"
+        ds.Modality, ds.SeriesDescription, ds.SeriesNumber = modality, description, series_number
+        ds.InstanceNumber = (n - k) if descending_instances else (k + 1)
+        pos = np.asarray(origin, float) + k * np.asarray(slice_vec, float) if positions is None else positions[k]
+        ds.ImagePositionPatient = [f"{x:.6f}" for x in pos]
+        ds.ImageOrientationPatient = [f"{x:.8f}" for x in (*row, *col)]
+        ds.PixelSpacing = [f"{spacing[0]}", f"{spacing[1]}"]
+        ds.SliceThickness = f"{thickness if thickness is not None else np.linalg.norm(slice_vec):.4f}"
+        ds.Rows, ds.Columns = vol.shape[1], vol.shape[0]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.RescaleSlope, ds.RescaleIntercept = "1", "-1024"
+        ds.PixelData = np.ascontiguousarray(vol[:, :, k].T).tobytes()
+        ds.save_as(str(path), enforce_file_format=True)
+        files.append(path)
+    return files
+
+
+def dcm2niix(folder: Path, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([DCM2NIIX, "-z", "n", "-b", "n", "-f", "%s_%d", "-o", str(out), str(folder)],
+                   check=True, capture_output=True, timeout=120)
+    return sorted(out.glob("*.nii"))
+
+
+def _rot(deg):
+    t = np.radians(deg)
+    return np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+
+
+GEOMETRIES = {
+    "axial": ((1, 0, 0), (0, 1, 0), (0, 0, 2.5)),
+    "axial, slices head to feet, instances reversed": ((1, 0, 0), (0, 1, 0), (0, 0, -2.5)),
+    "axial, rows and columns swapped": ((0, 1, 0), (1, 0, 0), (0, 0, -2.5)),
+    "sagittal": ((0, 1, 0), (0, 0, -1), (2.0, 0, 0)),
+    "sagittal, right to left": ((0, 1, 0), (0, 0, -1), (-2.0, 0, 0)),
+    "coronal": ((1, 0, 0), (0, 0, -1), (0, 1.5, 0)),
+    "coronal, mirrored": ((-1, 0, 0), (0, 0, 1), (0, -1.5, 0)),
+    "oblique axial, 12 degrees": (tuple(_rot(12) @ (1, 0, 0)), tuple(_rot(12) @ (0, 1, 0)),
+                                  tuple(_rot(12) @ (0, 0, 2.0))),
+}
+
+
+@pytest.fixture(scope="module")
+def have_dcm2niix():
+    if not Path(DCM2NIIX).exists() and shutil.which("dcm2niix") is None:
+        pytest.skip("dcm2niix is not installed")
+
+
+@pytest.mark.parametrize("name", list(GEOMETRIES))
+def test_a_series_equals_its_dcm2niix_conversion(tmp_path, name, have_dcm2niix):
+    row, col, svec = GEOMETRIES[name]
+    vol = _volume()
+    write_series(tmp_path / "dcm", vol, row, col, svec, (-40.0, 25.5, 110.25),
+                 descending_instances="reversed" in name)
+    ref = load_case(dcm2niix(tmp_path / "dcm", tmp_path / "nii")[0])
+    case = load_case(tmp_path / "dcm")
+    assert case.shape == ref.shape
+    assert np.array_equal(case.image, ref.image)  # HU: stored - 1024
+    assert int(case.image.min()) == int(vol.min()) - 1024 and case.image.dtype == np.int16
+    np.testing.assert_allclose(case.affine, ref.affine, atol=1e-4)
+    assert case.modality == "CT" and case.dataset == "dicom"
+    assert case.metadata["series_description"] == "test series"
+    assert "patient_name" not in case.metadata and case.metadata["dicom_identifiers"]["patient_id"] == "P0"
+
+
+def test_overlapping_slices_take_their_spacing_from_the_positions(tmp_path, have_dcm2niix):
+    vol = _volume()
+    write_series(tmp_path / "dcm", vol, (1, 0, 0), (0, 1, 0), (0, 0, 1.25), (0, 0, 0), thickness=3.0)
+    case = load_case(tmp_path / "dcm")
+    ref = load_case(dcm2niix(tmp_path / "dcm", tmp_path / "nii")[0])
+    assert case.spacing[1] == pytest.approx(1.25) and np.array_equal(case.image, ref.image)
+    np.testing.assert_allclose(case.affine, ref.affine, atol=1e-4)
+
+
+def test_files_named_in_another_order_than_their_positions_are_sorted_by_position(tmp_path):
+    vol = _volume()
+    files = write_series(tmp_path / "dcm", vol, (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    for i, f in enumerate(reversed(files)):  # file names now run against the positions
+        f.rename(f.with_name(f"x{i:03d}.dcm"))
+    one = load_case(tmp_path / "dcm")
+    # LPS: columns run to the patient's left, rows to posterior, slices to superior; the
+    # display runs right to left, superior to inferior, anterior to posterior
+    want = (np.asarray(vol, np.int32) - 1024).transpose(0, 2, 1)[:, ::-1, :]
+    assert np.array_equal(np.asarray(one.image, np.int32), want)
+    z = [float(one.affine[2, 3] + one.affine[2, 1] * j) for j in range(one.shape[1])]
+    assert z[0] == pytest.approx(16.0) and z[-1] == pytest.approx(0.0)
+
+
+def test_gantry_tilt_is_refused_with_the_angle(tmp_path):
+    vol = _volume()
+    pos = [np.array([0.0, 0.0, 0.0]) + k * np.array([0, 2.0 * np.tan(np.radians(15)), 2.0]) for k in range(9)]
+    write_series(tmp_path / "dcm", vol, (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0), positions=pos)
+    with pytest.raises(SpineIOError, match=r"15\.00 degrees off their normal \(gantry tilt\)"):
+        load_case(tmp_path / "dcm")
+
+
+def test_two_series_in_one_folder_are_listed_and_the_largest_opens(tmp_path):
+    write_series(tmp_path / "dcm", _volume((20, 24, 9)), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0),
+                 series_number=3, uid_suffix="1", description="axial big")
+    write_series(tmp_path / "dcm", _volume((16, 12, 5), seed=1), (0, 1, 0), (0, 0, -1), (2.0, 0, 0),
+                 (-10, 0, 0), series_number=7, uid_suffix="0", description="sagittal small", modality="MR")
+    (tmp_path / "dcm" / "notes.txt").write_text("not DICOM")
+    found = dicom.scan(tmp_path / "dcm")
+    assert [(s.number, s.orientation, s.frames) for s in found] == [(3, "axial", 9), (7, "sagittal", 5)]
+    assert "#7 sagittal small: MR sagittal, 5 images of 16x12" == found[1].label()
+    assert load_case(tmp_path / "dcm").shape == (20, 9, 24)
+    small = dicom.read_series(tmp_path / "dcm", series=7)
+    assert small.array.shape == (16, 12, 5)
+    with pytest.raises(SpineIOError, match=r"no series '9' \(found: #3 axial big"):
+        dicom.read_series(tmp_path / "dcm", series="9")
+
+
+@pytest.mark.parametrize("n", range(1, 10))
+def test_each_transfer_syntax_decodes_to_dcm2niix_reference(n):
+    if not TS.is_dir():
+        pytest.skip("../shared/realdata is not here")
+    case = load_case(TS / "In" / f"{n}.dcm")
+    ref = load_case(TS / "Ref" / f"{n}.nii")
+    assert np.array_equal(case.image, ref.image) and case.image.dtype.isnative
+    np.testing.assert_allclose(case.affine, ref.affine, atol=1e-4)
+
+
+# -- bad input ----------------------------------------------------------------------------
+def _series(tmp_path, n=6):
+    return write_series(tmp_path / "dcm", _volume((10, 8, n)), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+
+
+def test_a_missing_slice_is_named(tmp_path):
+    files = _series(tmp_path)
+    files[3].unlink()
+    with pytest.raises(SpineIOError, match=r"a missing slice between .*s1_002\.dcm and .*s1_004\.dcm"):
+        load_case(tmp_path / "dcm")
+
+
+def test_uneven_spacing_and_duplicates_are_refused(tmp_path):
+    pos = [np.array([0, 0, z]) for z in (0.0, 2.0, 4.0, 6.7, 8.7, 10.7)]
+    write_series(tmp_path / "a", _volume((10, 8, 6)), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0), positions=pos)
+    with pytest.raises(SpineIOError, match=r"uneven slice spacing \(2\.700 mm where the others are 2\.000 mm\)"):
+        load_case(tmp_path / "a")
+    pos = [np.array([0, 0, z]) for z in (0.0, 2.0, 2.0, 4.0)]
+    write_series(tmp_path / "b", _volume((10, 8, 4)), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0), positions=pos)
+    with pytest.raises(SpineIOError, match="two images at one position"):
+        load_case(tmp_path / "b")
+
+
+def test_a_truncated_file_is_named(tmp_path):
+    files = _series(tmp_path)
+    data = files[2].read_bytes()
+    files[2].write_bytes(data[:-100])
+    with pytest.raises(SpineIOError, match=r"s1_002\.dcm: pixel data holds \d+ bytes; 8x10x1 images of 16 bits need 160"):
+        load_case(tmp_path / "dcm")
+
+
+def test_huge_declared_images_are_refused_before_any_allocation(tmp_path):
+    files = _series(tmp_path, n=1)
+    ds = pydicom.dcmread(files[0])
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 65535, 65535, 500  # 4 TB declared, a few bytes held
+    ds.save_as(files[0])
+    with pytest.raises(SpineIOError, match=r"s1_000\.dcm: pixel data holds 160 bytes"):
+        load_case(tmp_path / "dcm")
+
+
+def test_no_images_and_non_image_objects_are_reported(tmp_path):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "a.txt").write_text("x")
+    with pytest.raises(SpineIOError, match="is a folder|no DICOM files"):
+        load_case(tmp_path / "empty")
+    with pytest.raises(SpineIOError, match="no DICOM files"):
+        dicom.scan(tmp_path / "empty")
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # a basic text SR
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    (tmp_path / "sr").mkdir()
+    ds = FileDataset(str(tmp_path / "sr" / "r.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, "SR"
+    ds.save_as(str(tmp_path / "sr" / "r.dcm"), enforce_file_format=True)
+    with pytest.raises(SpineIOError, match=r"1 DICOM file\(s\), none of them an image \(skipped 1 non-image"):
+        load_case(tmp_path / "sr")
+
+
+def test_corrupt_compressed_pixel_data_is_an_error_naming_the_file(tmp_path):
+    if not TS.is_dir():
+        pytest.skip("../shared/realdata is not here")
+    ds = pydicom.dcmread(TS / "In" / "9.dcm")  # JPEG 2000
+    from pydicom.encaps import encapsulate, generate_frames
+
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[: len(frame) // 3]])  # the code stream cut short
+    ds.save_as(tmp_path / "cut.dcm")
+    with pytest.raises(SpineIOError, match=r"cut\.dcm: .*(cannot be decoded|cannot unpack)"):
+        load_case(tmp_path / "cut.dcm")
