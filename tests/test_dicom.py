@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -111,8 +112,13 @@ def test_a_series_equals_its_dcm2niix_conversion(tmp_path, name, have_dcm2niix):
     vol = _volume()
     write_series(tmp_path / "dcm", vol, row, col, svec, (-40.0, 25.5, 110.25),
                  descending_instances="reversed" in name)
-    ref = load_case(dcm2niix(tmp_path / "dcm", tmp_path / "nii")[0])
+    nii = dcm2niix(tmp_path / "dcm", tmp_path / "nii")[0]
+    ref = load_case(nii)
     case = load_case(tmp_path / "dcm")
+    # the same voxels in the same file order and the same affine as dcm2niix writes them
+    ref_img = nib.load(nii)
+    assert np.array_equal(dicom.read_series(tmp_path / "dcm").array, np.asanyarray(ref_img.dataobj))
+    np.testing.assert_allclose(case.source.affine, ref_img.affine, atol=1e-4)
     assert case.shape == ref.shape
     assert np.array_equal(case.image, ref.image)  # HU: stored - 1024
     assert int(case.image.min()) == int(vol.min()) - 1024 and case.image.dtype == np.int16
@@ -177,6 +183,35 @@ def test_each_transfer_syntax_decodes_to_dcm2niix_reference(n):
     ref = load_case(TS / "Ref" / f"{n}.nii")
     assert np.array_equal(case.image, ref.image) and case.image.dtype.isnative
     np.testing.assert_allclose(case.affine, ref.affine, atol=1e-4)
+    ref_img = nib.load(TS / "Ref" / f"{n}.nii")  # and in the file's own order: a 35-slice mosaic
+    vol = dicom.read_series(TS / "In" / f"{n}.dcm")
+    assert vol.array.shape == (64, 64, 35) and np.array_equal(vol.array, np.asanyarray(ref_img.dataobj))
+    np.testing.assert_allclose(vol.affine, ref_img.affine, atol=1e-4)
+
+
+def test_labels_exported_from_a_dicom_case_open_on_its_dcm2niix_conversion(tmp_path, have_dcm2niix):
+    from napari_spine import export_labels
+
+    row, col, svec = GEOMETRIES["sagittal, right to left"]
+    vol = _volume()
+    write_series(tmp_path / "dcm", vol, row, col, svec, (12.0, -30.0, 80.0))
+    case = load_case(tmp_path / "dcm")
+    labels = np.zeros(case.shape, np.uint8)
+    labels[2:6, 3:5, 1:9] = 22  # L3, off-centre
+    labels[10:12, 5:8, 4:6] = 23
+    out = tmp_path / "seg.nii.gz"
+    export_labels(case, labels, out)
+    nii = dcm2niix(tmp_path / "dcm", tmp_path / "nii")[0]
+    both = load_case(nii, out)  # refused unless the label file lies on the dcm2niix grid
+    assert np.array_equal(both.labels, labels)
+    from napari_spine.geometry import from_display
+
+    ref = load_case(nii)  # the file holds the labels in dcm2niix's own voxel order
+    assert np.array_equal(np.asanyarray(nib.load(out).dataobj), from_display(labels, ref.source.ornt))
+    np.testing.assert_allclose(nib.load(out).affine, nib.load(nii).affine, atol=1e-4)
+    # and back onto the DICOM case itself
+    again = load_case(tmp_path / "dcm", out)
+    assert np.array_equal(again.labels, labels)
 
 
 # -- bad input ----------------------------------------------------------------------------

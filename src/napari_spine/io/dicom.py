@@ -16,8 +16,11 @@ Geometry, for a classic one-image-per-file series:
 - RescaleSlope/Intercept are applied per image (CT in HU); pydicom's pixel handlers take
   care of signedness and BitsStored;
 - the affine maps (column, row, slice) indices to LPS millimetres from
-  ImageOrientationPatient, PixelSpacing and the positions, and is turned to RAS, so a case
-  displays and exports like its dcm2niix conversion.
+  ImageOrientationPatient, PixelSpacing and the positions, and is turned to RAS;
+- the voxels are then laid out as dcm2niix lays them out (rows stored bottom-up, slices
+  in position order), so the volume, its affine and every label file exported from it
+  equal the dcm2niix conversion of the series voxel for voxel: a segmentation made on a
+  dcm2niix NIfTI (nnU-Net datasets, TotalSegmentator runs) opens on the DICOM case.
 
 Refused, with a message that names the series and the problem: images of different
 orientations or sizes, two images at one position, uneven spacing (a missing slice is
@@ -377,8 +380,18 @@ def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
     arr = np.stack([p.T for p in planes], axis=-1)  # (columns, rows, slices)
     arr = _rescale(arr, [float(ds.get("RescaleSlope", 1) or 1) for _, ds in images],
                    [float(ds.get("RescaleIntercept", 0) or 0) for _, ds in images])
-    return DicomVolume(path=where, array=np.asfortranarray(arr), affine=LPS_TO_RAS @ lps,
+    arr, ras = _rows_bottom_up(arr, LPS_TO_RAS @ lps)
+    return DicomVolume(path=where, array=np.asfortranarray(arr), affine=ras,
                        meta={"files": len(images)}, warnings=warn)
+
+
+def _rows_bottom_up(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (column, row, slice) volume with its rows reversed, as dcm2niix stores them, and
+    the affine of that order (same world position for every voxel)."""
+    out = affine.copy()
+    out[:3, 3] = affine[:3, 3] + (arr.shape[1] - 1) * affine[:3, 1]
+    out[:3, 1] = -affine[:3, 1]
+    return arr[:, ::-1, :], out
 
 
 def _wrapper(path: str, ds):
@@ -403,7 +416,15 @@ def _read_mosaic(path: str, ds) -> DicomVolume:
         except Exception as exc:  # noqa: BLE001 - name the file
             raise DicomError(f"{path}: cannot unpack the mosaic ({exc})") from exc
     arr = raw if raw.dtype.kind != "f" or not np.array_equal(raw, np.round(raw)) else _as_int(raw)
-    return DicomVolume(path=path, array=arr, affine=LPS_TO_RAS @ affine, meta={"mosaic": True})
+    arr, ras = _rows_bottom_up(*_columns_first(arr, LPS_TO_RAS @ affine))
+    return DicomVolume(path=path, array=np.asfortranarray(arr), affine=ras, meta={"mosaic": True})
+
+
+def _columns_first(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """nibabel's (row, column, slice) order as (column, row, slice)."""
+    out = affine.copy()
+    out[:, [0, 1]] = affine[:, [1, 0]]
+    return arr.transpose(1, 0, 2), out
 
 
 def _read_multiframe(path: str, ds) -> DicomVolume:
@@ -419,7 +440,8 @@ def _read_multiframe(path: str, ds) -> DicomVolume:
             raise DicomError(f"{path}: cannot place the frames of this multi-frame object ({exc})") from exc
     if raw.ndim != 3:
         raise DicomError(f"{path}: multi-frame object of shape {raw.shape}; only one 3-D volume opens")
-    return DicomVolume(path=path, array=raw, affine=LPS_TO_RAS @ affine, meta={"multiframe": True})
+    arr, ras = _rows_bottom_up(*_columns_first(raw, LPS_TO_RAS @ affine))
+    return DicomVolume(path=path, array=np.asfortranarray(arr), affine=ras, meta={"multiframe": True})
 
 
 def _as_int(a: np.ndarray) -> np.ndarray:
