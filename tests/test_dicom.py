@@ -287,3 +287,36 @@ def test_corrupt_compressed_pixel_data_is_an_error_naming_the_file(tmp_path):
     ds.save_as(tmp_path / "cut.dcm")
     with pytest.raises(SpineIOError, match=r"cut\.dcm: .*(cannot be decoded|cannot unpack)"):
         load_case(tmp_path / "cut.dcm")
+
+
+def test_info_lists_the_series_and_opens_the_one_asked_for(tmp_path, capsys):
+    import json
+
+    from napari_spine.cli import main
+
+    write_series(tmp_path / "dcm", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    write_series(tmp_path / "dcm", _volume((16, 12, 5), seed=1), (0, 1, 0), (0, 0, -1), (2.0, 0, 0),
+                 (-10, 0, 0), series_number=7, uid_suffix="0", description="sag", modality="MR")
+    assert main(["info", str(tmp_path / "dcm"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["shape_display"] == [20, 9, 24] and [s["number"] for s in doc["dicom_series"]] == [3, 7]
+    assert doc["dataset"] == "dicom" and doc["modality"] == "CT"
+    assert main(["info", str(tmp_path / "dcm"), "--series", "7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["shape_display"] == [5, 12, 16]
+    assert main(["info", str(tmp_path / "dcm"), "--series", "9"]) == 2
+    assert "no series '9'" in capsys.readouterr().err
+
+
+def test_napari_reader_takes_dicom_files_and_folders_and_nothing_else(tmp_path):
+    from napari_spine._napari._reader import get_reader
+
+    files = write_series(tmp_path / "dcm", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.txt").write_text("x")
+    assert get_reader(str(tmp_path / "other")) is None
+    for source in (tmp_path / "dcm", files[0]):
+        reader = get_reader(str(source))
+        assert reader is not None
+        layers = reader(str(source))
+        assert layers[0][2] == "image" and layers[0][0].shape[0] == 20
+    assert get_reader(str(tmp_path / "dcm"))(str(tmp_path / "dcm"))[0][0].shape == (20, 9, 24)

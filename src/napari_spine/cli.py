@@ -40,11 +40,12 @@ def _view_parser() -> argparse.ArgumentParser:
 def _info_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="napari-spine info",
-        description="Describe a NIfTI case: shape, spacing, orientation and labelled structures.",
+        description="Describe a NIfTI or DICOM case: shape, spacing, orientation and labelled structures.",
     )
-    p.add_argument("image", help="a NIfTI file, a dataset folder, a dataset file or archive")
+    p.add_argument("image", help="a NIfTI file, a DICOM file or folder, a dataset folder, a dataset file or archive")
     p.add_argument("labels", nargs="?", help="segmentation of IMAGE (NIfTI)")
     p.add_argument("--scheme", default=None, help="label scheme of the labels file")
+    p.add_argument("--series", default=None, help="DICOM series to describe (SeriesNumber or UID)")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -127,7 +128,7 @@ def _info(args) -> int:
     from .datasets import detect, open_dataset
     from .errors import SpineIOError
     from .io.masks import load_mask_folder, mask_folder_of
-    from .io.nifti import is_label_file, load_labels_file
+    from .io.nifti import is_label_file, is_nifti_path, load_labels_file
 
     path = Path(args.image)
     try:
@@ -142,9 +143,16 @@ def _info(args) -> int:
             doc = _case_doc(case)
             text = case.describe()
         elif det is None:
-            case = load_case(path, args.labels, label_scheme=args.scheme)
+            case = load_case(path, args.labels, label_scheme=args.scheme, series=args.series)
             doc = _case_doc(case)
             text = case.describe()
+            from .io import dicom
+
+            if not is_nifti_path(path) and dicom.is_dicom_source(path):
+                found = dicom.scan(path)
+                doc["dicom_series"] = [{"label": s.label(), "uid": s.uid, "number": s.number,
+                                        "images": s.frames, "orientation": s.orientation} for s in found]
+                text += "\nseries:\n" + "\n".join(f"  {s.label()}" for s in found)
         else:
             ds = open_dataset(path)
             doc = {"dataset": ds.kind, "root": str(ds.root), "detected_by": det.reason,

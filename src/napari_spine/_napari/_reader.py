@@ -1,4 +1,8 @@
-"""napari reader for spine NIfTI files (``.nii`` / ``.nii.gz``).
+"""napari reader for spine NIfTI files (``.nii`` / ``.nii.gz``) and DICOM series.
+
+A DICOM file or a folder of DICOM files opens its largest axial or sagittal series (see
+:func:`napari_spine.io.dicom.default_series`); the others are listed in the layer's
+metadata and by ``napari-spine info``.
 
 A file named like a segmentation (``*_seg``, ``*_SEG``, ``*_msk``, ``*_mask``,
 ``*_label*``) opens as a labels layer; any other NIfTI opens as an image, together with
@@ -31,11 +35,18 @@ def _paths(path: str | os.PathLike | list) -> list:
 def get_reader(path: str | list[str]) -> Callable | None:
     """Return a reader for NIfTI paths or a folder of per-class masks, ``None`` for anything
     else (never raises)."""
+    from ..io.dicom import is_dicom_source
     from ..io.masks import is_mask_folder
 
     paths = _paths(path)
     if len(paths) == 1 and isinstance(paths[0], str | os.PathLike) and is_mask_folder(paths[0]):
         return read_nifti_layers
+    try:
+        if paths and all(isinstance(p, str | os.PathLike) and not is_nifti_path(p) and is_dicom_source(p)
+                         for p in paths):
+            return read_dicom_layers
+    except OSError:
+        return None
     if not paths or not all(isinstance(p, str | os.PathLike) and is_nifti_path(p) for p in paths):
         return None
     return read_nifti_layers
@@ -74,6 +85,14 @@ def read_nifti_layers(path: str | list[str]) -> list[tuple]:
                 layers.append(labels_layer_data(load_labels_file(p), name=nifti_stem(p)))
             else:
                 layers.extend(case_to_layer_data(case))
+    return layers
+
+
+def read_dicom_layers(path: str | list[str]) -> list[tuple]:
+    """Layer data of DICOM series: each path (a file or a folder) opens its default series."""
+    layers: list[tuple] = []
+    for p in _paths(path):
+        layers.extend(case_to_layer_data(load_case(p)))
     return layers
 
 

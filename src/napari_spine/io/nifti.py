@@ -335,13 +335,19 @@ def load_case(
     case_id: str | None = None,
     dataset: str = "nifti",
     metadata: dict | None = None,
+    series: str | int | None = None,
 ) -> SpineCase:
-    """Load a NIfTI image (and optionally its labels) into a :class:`SpineCase`.
+    """Load a NIfTI image or a DICOM series (and optionally its labels) into a :class:`SpineCase`.
 
     Parameters
     ----------
     image_path, labels_path : path
-        ``.nii`` / ``.nii.gz`` files on the same voxel grid.
+        ``.nii`` / ``.nii.gz`` files on the same voxel grid; the image may also be a DICOM
+        file or folder (:mod:`napari_spine.io.dicom`), whose labels are then a NIfTI on
+        its grid (the grid of its dcm2niix conversion).
+    series : str or int, optional
+        The DICOM series to open (SeriesInstanceUID or SeriesNumber) when a folder holds
+        several; default: the largest axial or sagittal one.
     label_scheme : str, optional
         Native scheme of the labels (see :func:`napari_spine.anatomy.labelmaps.available_schemes`);
         guessed from the file name when omitted (VerSe/TPTBox numbering by default).
@@ -355,7 +361,7 @@ def load_case(
     """
     with reading(image_path, "load"):
         return _load_case(image_path, labels_path, label_scheme=label_scheme, modality=modality,
-                          case_id=case_id, dataset=dataset, metadata=metadata)
+                          case_id=case_id, dataset=dataset, metadata=metadata, series=series)
 
 
 def _dicom_modality(vol) -> str:
@@ -374,11 +380,11 @@ def _dicom_modality(vol) -> str:
 
 
 def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, dataset,
-               metadata) -> SpineCase:
+               metadata, series=None) -> SpineCase:
     from . import dicom
 
-    if dicom.is_dicom_source(image_path):
-        vol = dicom.read_series(image_path)
+    if not is_nifti_path(image_path) and dicom.is_dicom_source(image_path):
+        vol = dicom.read_series(image_path, series=series)
         modality = modality or _dicom_modality(vol)
         case_id = case_id or Path(image_path).name.removesuffix(".dcm")
         dataset = "dicom" if dataset == "nifti" else dataset
