@@ -320,3 +320,47 @@ def test_napari_reader_takes_dicom_files_and_folders_and_nothing_else(tmp_path):
         layers = reader(str(source))
         assert layers[0][2] == "image" and layers[0][0].shape[0] == 20
     assert get_reader(str(tmp_path / "dcm"))(str(tmp_path / "dcm"))[0][0].shape == (20, 9, 24)
+
+
+def test_stored_bits_signedness_and_rescaling_are_the_standards(tmp_path):
+    files = write_series(tmp_path / "a", _volume((6, 5, 3)), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    rng = np.random.default_rng(5)
+    want = []
+    for k, f in enumerate(files):  # 12 of 16 bits stored, signed, junk in the 4 unused high bits
+        ds = pydicom.dcmread(f)
+        vals = rng.integers(-2048, 2048, (5, 6)).astype(np.int16)
+        junk = (rng.integers(0, 16, vals.shape).astype(np.uint16) << 12)
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 1
+        ds.PixelData = ((vals.astype(np.uint16) & 0x0FFF) | junk).tobytes()
+        ds.RescaleSlope, ds.RescaleIntercept = "0.5", f"{k - 3}"
+        ds.save_as(f)
+        want.append(vals.astype(np.float32) * 0.5 + (k - 3))
+    vol = dicom.read_series(tmp_path / "a")
+    assert vol.array.dtype == np.float32
+    expected = np.stack([w.T for w in want], -1)[:, ::-1, :]  # (columns, rows bottom-up, slices)
+    np.testing.assert_array_equal(vol.array, expected)
+
+
+def test_big_endian_wide_range_and_colour_series(tmp_path):
+    from pydicom.uid import ExplicitVRBigEndian
+
+    vol = _volume((6, 5, 3))
+    vol[0, 0, :] = 60000  # 60000 - 1024 does not fit int16
+    files = write_series(tmp_path / "be", vol, (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    for k, f in enumerate(files):
+        ds = pydicom.dcmread(f)
+        ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+        ds.PixelData = np.ascontiguousarray(vol[:, :, k].T).astype(">u2").tobytes()
+        pydicom.dcmwrite(f, ds, implicit_vr=False, little_endian=False,
+                         force_encoding=True)
+    got = dicom.read_series(tmp_path / "be").array
+    assert got.dtype == np.int32 and got.dtype.isnative
+    np.testing.assert_array_equal(got, (vol.astype(np.int32) - 1024)[:, ::-1, :])
+    rgb = write_series(tmp_path / "rgb", _volume((6, 5, 2)), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    ds = pydicom.dcmread(rgb[1])
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = bytes(5 * 6 * 3)
+    ds.save_as(rgb[1])
+    with pytest.raises(SpineIOError, match=r"s1_001\.dcm: a colour image \(RGB, 3 samples per pixel\)"):
+        load_case(tmp_path / "rgb")

@@ -75,6 +75,8 @@ class SeriesInfo:
     frames: int = 0
     orientation: str = ""  # "axial", "sagittal", "coronal", "oblique"
     localizer: bool = False
+    #: the headers read by :func:`scan` (pixel data deferred), reused by :func:`read_series`
+    datasets: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def voxels(self) -> int:
@@ -134,10 +136,11 @@ def _files(folder: Path, limit: int | None = None) -> Iterable[Path]:
 
 
 def _read_header(path: Path):
+    """The whole dataset, with large values (the pixel data) left in the file until used."""
     import pydicom
 
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=True)
+        return pydicom.dcmread(str(path), defer_size=4096)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds; name the file
         raise DicomError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
 
@@ -193,8 +196,10 @@ def scan(path: str | os.PathLike) -> list[SeriesInfo]:
         ds = items[0][1]
         frames = sum(int(d.get("NumberOfFrames", 1) or 1) for _, d in items)
         kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
+        items.sort(key=lambda fd: fd[0])
         out.append(SeriesInfo(
-            uid=uid, files=tuple(sorted(f for f, _ in items)), modality=str(ds.get("Modality", "")),
+            uid=uid, files=tuple(f for f, _ in items), datasets=tuple(d for _, d in items),
+            modality=str(ds.get("Modality", "")),
             description=str(ds.get("SeriesDescription", "")),
             number=int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
             rows=rows, columns=cols, frames=frames,
@@ -244,14 +249,10 @@ def _choose(found: list[SeriesInfo], series, source) -> SeriesInfo:
 
 
 def _read(info: SeriesInfo, where: str) -> DicomVolume:
-    import pydicom
-
-    datasets = []
-    for f in info.files:
-        try:
-            datasets.append((f, pydicom.dcmread(f)))
-        except Exception as exc:  # noqa: BLE001 - name the file and the problem
-            raise DicomError(f"{f}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    if len(info.datasets) == len(info.files):
+        datasets = list(zip(info.files, info.datasets, strict=True))
+    else:
+        datasets = [(f, _read_header(Path(f))) for f in info.files]
     images = [(f, ds) for f, ds in datasets if _is_image(ds)]
     if not images:
         raise DicomError(f"{where}: no image among {len(datasets)} DICOM object(s)")
@@ -280,6 +281,9 @@ def _check_pixel_size(path: str, ds) -> None:
     decoding allocates it)."""
     if "PixelData" not in ds:
         raise DicomError(f"{path}: image without pixel data")
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise DicomError(f"{path}: a colour image ({ds.get('PhotometricInterpretation', '?')}, "
+                         f"{ds.SamplesPerPixel} samples per pixel): only greyscale images make a volume")
     rows, cols = int(ds.Rows), int(ds.Columns)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     bits = int(ds.get("BitsAllocated", 16) or 16)
@@ -306,19 +310,52 @@ def _pixels(path: str, ds) -> np.ndarray:
                          f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__})") from exc
 
 
-def _rescale(arr: np.ndarray, slopes: Sequence[float], inters: Sequence[float]) -> np.ndarray:
-    """Apply per-slice rescaling (last axis is the slice); integers stay integers when the
-    slope is 1 and the intercept whole, and fit int16/int32."""
-    s = np.asarray(slopes, np.float64)
-    b = np.asarray(inters, np.float64)
-    if np.all(s == 1) and np.all(b == np.round(b)):
-        if np.all(b == 0):
-            return arr
-        lo = float(arr.min()) + float(b.min())
-        hi = float(arr.max()) + float(b.max())
-        dt = np.int16 if -32768 <= lo and hi <= 32767 else np.int32
-        return (arr.astype(dt) + b.astype(dt)[None, None, :]).astype(dt)
-    return (arr.astype(np.float32) * s.astype(np.float32)[None, None, :] + b.astype(np.float32)[None, None, :])
+def _plane(path: str, ds) -> np.ndarray:
+    """One image's stored values as (rows, columns): straight from the bytes when they are
+    uncompressed and every allocated bit is stored, else through pydicom's handlers
+    (sign extension of fewer stored bits, compressed syntaxes)."""
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    bits, stored = int(ds.get("BitsAllocated", 16)), int(ds.get("BitsStored", 16))
+    if ts is not None and not ts.is_compressed and bits in (8, 16, 32) and stored == bits:  # one greyscale frame
+        kind = "i" if int(ds.get("PixelRepresentation", 0)) else "u"
+        order = ">" if ts == "1.2.840.10008.1.2.2" else "<"
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        raw = np.frombuffer(ds.PixelData, f"{order}{kind}{bits // 8}", count=rows * cols)
+        return raw.reshape(rows, cols)
+    return _pixels(path, ds)
+
+
+def _output_dtype(planes: Sequence[np.ndarray], slopes: np.ndarray, inters: np.ndarray) -> np.dtype:
+    """The dtype of the rescaled volume: the stored one without rescaling, int16/int32 for a
+    slope of 1 and whole intercepts (as the values need), float32 otherwise."""
+    if np.all(slopes == 1) and np.all(inters == np.round(inters)):
+        if np.all(inters == 0):
+            return planes[0].dtype.newbyteorder("=")
+        lo = min(float(p.min()) + b for p, b in zip(planes, inters, strict=True))
+        hi = max(float(p.max()) + b for p, b in zip(planes, inters, strict=True))
+        return np.dtype(np.int16 if -32768 <= lo and hi <= 32767 else np.int32)
+    return np.dtype(np.float32)
+
+
+def _assemble(images: list[tuple[str, Any]]) -> np.ndarray:
+    """The (column, row, slice) volume, rows bottom-up (:func:`_rows_bottom_up`), in
+    Fortran order, rescaled per image while each plane is copied in."""
+    planes = [_plane(f, ds) for f, ds in images]
+    slopes = np.array([float(ds.get("RescaleSlope", 1) or 1) for _, ds in images])
+    inters = np.array([float(ds.get("RescaleIntercept", 0) or 0) for _, ds in images])
+    rows, cols = planes[0].shape
+    dt = _output_dtype(planes, slopes, inters)
+    out = np.empty((cols, rows, len(planes)), dt, order="F")
+    for k, (plane, a, b) in enumerate(zip(planes, slopes, inters, strict=True)):
+        dst = out[:, ::-1, k]
+        if dt.kind == "f":
+            np.multiply(plane.T, np.float32(a), out=dst, casting="unsafe")
+            dst += np.float32(b)
+        elif b:
+            np.add(plane.T, dt.type(b), out=dst, casting="unsafe")
+        else:
+            dst[...] = plane.T
+    return out
 
 
 def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
@@ -376,13 +413,9 @@ def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
     lps[:3, 1] = col * dy
     lps[:3, 2] = slice_vec
     lps[:3, 3] = pos[0]
-    planes = [_pixels(f, ds) for f, ds in images]
-    arr = np.stack([p.T for p in planes], axis=-1)  # (columns, rows, slices)
-    arr = _rescale(arr, [float(ds.get("RescaleSlope", 1) or 1) for _, ds in images],
-                   [float(ds.get("RescaleIntercept", 0) or 0) for _, ds in images])
-    arr, ras = _rows_bottom_up(arr, LPS_TO_RAS @ lps)
-    return DicomVolume(path=where, array=np.asfortranarray(arr), affine=ras,
-                       meta={"files": len(images)}, warnings=warn)
+    arr = _assemble(images)  # rows already bottom-up
+    _, ras = _rows_bottom_up(arr, LPS_TO_RAS @ lps)
+    return DicomVolume(path=where, array=arr, affine=ras, meta={"files": len(images)}, warnings=warn)
 
 
 def _rows_bottom_up(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
