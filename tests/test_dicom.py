@@ -57,6 +57,10 @@ def write_series(folder: Path, vol: np.ndarray, row, col, slice_vec, origin, *, 
         ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
         ds.PatientName, ds.PatientID = "Test^Phantom", "P0"
+        ds.PatientBirthDate, ds.PatientSex, ds.StudyID, ds.AccessionNumber = "19700101", "O", "1", "A1"
+        ds.ReferringPhysicianName, ds.Manufacturer = "", "test"
+        ds.FrameOfReferenceUID = f"1.2.826.0.1.3680043.8.498.3.{uid_suffix}"
+        ds.PositionReferenceIndicator = ""
         ds.StudyDate, ds.StudyTime, ds.SeriesTime, ds.AcquisitionTime = "20260101", "120000", "120000", "120000"
         ds.Modality, ds.SeriesDescription, ds.SeriesNumber = modality, description, series_number
         ds.InstanceNumber = (n - k) if descending_instances else (k + 1)
@@ -197,8 +201,10 @@ def test_labels_exported_from_a_dicom_case_open_on_its_dcm2niix_conversion(tmp_p
     write_series(tmp_path / "dcm", vol, row, col, svec, (12.0, -30.0, 80.0))
     case = load_case(tmp_path / "dcm")
     labels = np.zeros(case.shape, np.uint8)
-    labels[2:6, 3:5, 1:9] = 22  # L3, off-centre
-    labels[10:12, 5:8, 4:6] = 23
+    assert case.shape == (9, 24, 20)
+    labels[1:4, 3:9, 2:8] = 22  # L3, off-centre
+    labels[5:7, 10:14, 4:9] = 23
+    labels[-1, 0, -1] = 24
     out = tmp_path / "seg.nii.gz"
     export_labels(case, labels, out)
     nii = dcm2niix(tmp_path / "dcm", tmp_path / "nii")[0]
@@ -364,3 +370,73 @@ def test_big_endian_wide_range_and_colour_series(tmp_path):
     ds.save_as(rgb[1])
     with pytest.raises(SpineIOError, match=r"s1_001\.dcm: a colour image \(RGB, 3 samples per pixel\)"):
         load_case(tmp_path / "rgb")
+
+
+# -- DICOM SEG out --------------------------------------------------------------------------
+def test_seg_round_trip_names_codes_and_masks(tmp_path):
+    hd = pytest.importorskip("highdicom")
+    from napari_spine.anatomy import ontology
+    from napari_spine.io.dicomseg import export_seg
+
+    row, col, svec = GEOMETRIES["sagittal, right to left"]
+    write_series(tmp_path / "dcm", _volume(), row, col, svec, (12.0, -30.0, 80.0))
+    case = load_case(tmp_path / "dcm")
+    labels = np.zeros(case.shape, np.uint8)
+    l3, l3l4, canal = (ontology.by_name(n).id for n in ("L3", "L3/L4", "Spinal canal"))
+    assert case.shape == (9, 24, 20)
+    labels[1:4, 3:9, 2:8] = l3
+    labels[5:7, 10:14, 4:9] = l3l4
+    labels[-1, 0, -1] = canal  # one voxel, in a corner
+    res = export_seg(case, labels, tmp_path / "seg.dcm")
+    assert sorted(res.segments.values()) == ["L3", "L3/L4", "Spinal canal"]
+    seg = hd.seg.segread(tmp_path / "seg.dcm")
+    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in case.metadata["source_files"]]
+    uids = [str(ds.SOPInstanceUID) for ds in sources]
+    assert {str(r.ReferencedSOPInstanceUID) for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence} <= set(uids)
+    names = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
+    codes = {str(s.SegmentLabel): str(s.SegmentedPropertyTypeCodeSequence[0].CodeValue) for s in seg.SegmentSequence}
+    from pydicom.sr.codedict import codes as dicom_codes
+
+    assert codes == {"L3": dicom_codes.SCT.L3Vertebra.value, "L3/L4": dicom_codes.SCT.L3L4Disc.value,
+                     "Spinal canal": "61853006"}  # SNOMED CT "vertebral canal"
+    # every segment's mask, read back by highdicom and put in display order, is the label's
+    pixels = seg.get_pixels_by_source_instance(uids, combine_segments=False)  # (slice, row, col, segment)
+    for k in range(pixels.shape[-1]):
+        number = k + 1
+        frames = pixels[..., k].astype(bool)  # (slice, row top-down, column)
+        file_order = frames.transpose(2, 1, 0)[:, ::-1, :]
+        from napari_spine.geometry import to_display
+
+        mask = to_display(file_order, case.source.ornt)
+        assert np.array_equal(mask, labels == ontology.by_name(names[number]).id), names[number]
+
+
+def test_seg_export_refuses_what_it_cannot_reference_and_verifies_what_it_wrote(tmp_path, monkeypatch):
+    hd = pytest.importorskip("highdicom")
+    from napari_spine import ExportError, make_phantom
+    from napari_spine.io.dicomseg import export_seg
+
+    with pytest.raises(ExportError, match="needs a case opened from DICOM"):
+        export_seg(make_phantom((10, 20, 12), levels=("L3", "L4")), None, tmp_path / "a.dcm")
+    if TS.is_dir():
+        with pytest.raises(ExportError, match="Siemens mosaic"):
+            mosaic = load_case(TS / "In" / "1.dcm")
+            export_seg(mosaic, np.ones(mosaic.shape, np.uint8), tmp_path / "m.dcm")
+    write_series(tmp_path / "dcm", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    case = load_case(tmp_path / "dcm")
+    with pytest.raises(ExportError, match="the labels are empty"):
+        export_seg(case, np.zeros(case.shape, np.uint8), tmp_path / "e.dcm")
+    labels = np.zeros(case.shape, np.uint8)
+    labels[3:9, 2:5, 4:12] = 22
+    real = hd.seg.Segmentation.save_as
+
+    def flipping(self, path, *args, **kwargs):  # the disk keeps a different last frame
+        real(self, path, *args, **kwargs)
+        data = bytearray(Path(path).read_bytes())
+        data[-3] ^= 0xFF
+        Path(path).write_bytes(bytes(data))
+
+    monkeypatch.setattr(hd.seg.Segmentation, "save_as", flipping)
+    with pytest.raises(ExportError, match="verification failed|cannot be read back"):
+        export_seg(case, labels, tmp_path / "v.dcm")
+    assert not (tmp_path / "v.dcm").exists() and not list(tmp_path.glob("*.part*"))

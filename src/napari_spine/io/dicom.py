@@ -415,7 +415,8 @@ def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
     lps[:3, 3] = pos[0]
     arr = _assemble(images)  # rows already bottom-up
     _, ras = _rows_bottom_up(arr, LPS_TO_RAS @ lps)
-    return DicomVolume(path=where, array=arr, affine=ras, meta={"files": len(images)}, warnings=warn)
+    return DicomVolume(path=where, array=arr, affine=ras, warnings=warn,
+                       meta={"files": len(images), "source_files": [f for f, _ in images]})
 
 
 def _rows_bottom_up(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -450,7 +451,8 @@ def _read_mosaic(path: str, ds) -> DicomVolume:
             raise DicomError(f"{path}: cannot unpack the mosaic ({exc})") from exc
     arr = raw if raw.dtype.kind != "f" or not np.array_equal(raw, np.round(raw)) else _as_int(raw)
     arr, ras = _rows_bottom_up(*_columns_first(arr, LPS_TO_RAS @ affine))
-    return DicomVolume(path=path, array=np.asfortranarray(arr), affine=ras, meta={"mosaic": True})
+    return DicomVolume(path=path, array=np.asfortranarray(arr), affine=ras,
+                       meta={"mosaic": True, "source_files": [path]})
 
 
 def _columns_first(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -474,7 +476,8 @@ def _read_multiframe(path: str, ds) -> DicomVolume:
     if raw.ndim != 3:
         raise DicomError(f"{path}: multi-frame object of shape {raw.shape}; only one 3-D volume opens")
     arr, ras = _rows_bottom_up(*_columns_first(raw, LPS_TO_RAS @ affine))
-    return DicomVolume(path=path, array=np.asfortranarray(arr), affine=ras, meta={"multiframe": True})
+    return DicomVolume(path=path, array=np.asfortranarray(arr), affine=ras,
+                       meta={"multiframe": True, "source_files": [path]})
 
 
 def _as_int(a: np.ndarray) -> np.ndarray:
