@@ -138,3 +138,31 @@ def test_changing_the_scheme_renames_in_place_and_can_be_undone(realdata, viewer
     again = [w.structures.item(i).text().split("  ")[0] for i in range(w.structures.count())]
     assert again == before and w.label_scheme.currentText() == "verse"
     assert not w.undo_scheme_btn.isEnabled()
+
+
+def test_a_dicom_series_opens_with_its_details_and_saves_as_dicom_seg(viewer_widget, tmp_path):
+    pytest.importorskip("highdicom")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test_dicom import _volume, write_series
+
+    viewer, w = viewer_widget
+    write_series(tmp_path / "dcm", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0),
+                 description="T2 sag spine")
+    layers = viewer.open(str(tmp_path / "dcm"), plugin=PLUGIN)
+    viewer.layers.selection.active = layers[0]
+    text = w.summary.text()
+    assert "(dicom)" in text and "Series: T2 sag spine" in text and "Study date: 20260101" in text
+    assert "Test^Phantom" not in text and w.seg_btn.isVisibleTo(w) and w.show_ids.isVisibleTo(w)
+    w.show_ids.setChecked(True)
+    assert "patient name: Test^Phantom" in w.summary.text()
+    labels = viewer.add_labels(np.zeros(layers[0].data.shape, np.uint8), name="edit",
+                               metadata=dict(layers[0].metadata))
+    labels.data[3:9, 2:5, 4:12] = 22
+    viewer.layers.selection.active = labels
+    res = w.export_seg_to(tmp_path / "seg.dcm")
+    assert res.segments == {1: "L3"} and res.path.is_file()
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    assert not w.seg_btn.isVisibleTo(w)  # a NIfTI case has no series to reference

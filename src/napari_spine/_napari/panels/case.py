@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -41,7 +42,34 @@ if TYPE_CHECKING:
     import napari
 
 _CONVENTION = "Sagittal view: superior at the top, anterior on the left (axes L, I, P)."
-_NO_CASE = "No spine case loaded. Open a NIfTI file or a sample."
+_NO_CASE = "No spine case loaded. Open a NIfTI file, a DICOM folder or a sample."
+_DICOM_SHOWN = (("series_description", "Series"), ("study_date", "Study date"), ("manufacturer", "Scanner"),
+                ("model", None), ("field_strength_t", "Field (T)"), ("kernel", "Kernel"),
+                ("slice_thickness_mm", "Slice thickness (mm)"))
+
+
+def dicom_summary(meta, identifiers: bool = False) -> str:
+    """The DICOM lines of the case summary (HTML); identifiers only when asked."""
+    if not meta or "dicom_identifiers" not in meta:
+        return ""
+    from html import escape
+
+    parts, scanner = [], ""
+    for key, title in _DICOM_SHOWN:
+        value = meta.get(key)
+        if value in (None, ""):
+            continue
+        if key == "manufacturer":
+            scanner = str(value)
+        elif key == "model":
+            scanner = f"{scanner} {value}".strip()
+        else:
+            parts.append(f"{title}: {escape(str(value))}")
+    if scanner:
+        parts.insert(min(2, len(parts)), f"Scanner: {escape(scanner)}")
+    if identifiers:
+        parts += [f"{k.replace('_', ' ')}: {escape(v)}" for k, v in meta["dicom_identifiers"].items()]
+    return "".join(f"<br>{p}" for p in parts)
 
 
 class CaseWidget(QWidget):
@@ -63,7 +91,7 @@ class CaseWidget(QWidget):
             layout.addWidget(group)
         layout.addStretch(1)
         self.task = Task(progress=self.progress, status=self.status,
-                         buttons=(self.export_btn, self.landmarks_btn))
+                         buttons=(self.export_btn, self.seg_btn, self.landmarks_btn))
         self.viewer.layers.events.inserted.connect(self._refresh)
         self.viewer.layers.events.removed.connect(self._refresh)
         self.viewer.layers.selection.events.active.connect(self._refresh)
@@ -78,9 +106,14 @@ class CaseWidget(QWidget):
         self.warning.setVisible(False)
         self.cursor = QLabel("Under cursor: -")
         self.cursor.setStyleSheet("font-weight: bold;")
+        self.show_ids = QCheckBox("Show patient identifiers")
+        self.show_ids.setToolTip("Patient name and ID, accession number and the study/series UIDs "
+                                 "of a DICOM case (hidden unless asked)")
+        self.show_ids.setVisible(False)
+        self.show_ids.toggled.connect(self._refresh)
         g = QGroupBox("Case")
         lay = QVBoxLayout(g)
-        for w in (self.summary, self.warning, note(_CONVENTION, "color: #9aa0a6;"), self.cursor):
+        for w in (self.summary, self.show_ids, self.warning, note(_CONVENTION, "color: #9aa0a6;"), self.cursor):
             lay.addWidget(w)
         return g
 
@@ -124,6 +157,11 @@ class CaseWidget(QWidget):
         self.export_btn.clicked.connect(self._export_labels_dialog)
         self.landmarks_btn = QPushButton("Export landmarks (JSON/CSV)...")
         self.landmarks_btn.clicked.connect(self._export_landmarks_dialog)
+        self.seg_btn = QPushButton("Export DICOM SEG...")
+        self.seg_btn.setToolTip("The labels as a DICOM Segmentation that references the series "
+                                "they were drawn on (one segment per structure, SNOMED CT codes)")
+        self.seg_btn.clicked.connect(self._export_seg_dialog)
+        self.seg_btn.setVisible(False)
         self.progress = QProgressBar()
         g = QGroupBox("Export")
         lay = QVBoxLayout(g)
@@ -131,7 +169,7 @@ class CaseWidget(QWidget):
         row.addWidget(QLabel("Label ids"))
         row.addWidget(self.scheme)
         lay.addLayout(row)
-        for w in (self.export_btn, self.landmarks_btn, self.progress, self.status):
+        for w in (self.export_btn, self.seg_btn, self.landmarks_btn, self.progress, self.status):
             lay.addWidget(w)
         return g
 
@@ -155,7 +193,10 @@ class CaseWidget(QWidget):
                 f"<b>{case.case_id}</b> ({case.dataset}) - {case.modality}<br>"
                 f"{case.shape[0]} x {case.shape[1]} x {case.shape[2]} voxels, {sp} mm<br>"
                 f"File orientation {''.join(case.source.axcodes)}"
-                + (f"<br>{Path(case.source.path).name}" if case.source.path else ""))
+                + (f"<br>{Path(case.source.path).name}" if case.source.path else "")
+                + dicom_summary(case.metadata, identifiers=self.show_ids.isChecked()))
+            self.seg_btn.setVisible(case.dataset == "dicom")
+            self.show_ids.setVisible(bool(case.metadata.get("dicom_identifiers")))
             self.warning.setText("\n".join(f"Warning: {w}" for w in case.warnings))
             self.warning.setVisible(bool(case.warnings))
             self.window.setCurrentIndex(0 if case.modality == "CT" else self.window.count() - 1)
@@ -261,6 +302,24 @@ class CaseWidget(QWidget):
         result = export_labels(case, np.asarray(layer.data), path, scheme=scheme or self.scheme.currentText())
         self._last_export = result
         return result
+
+    def export_seg_to(self, path: str | Path):
+        """Export the current labels layer as a DICOM SEG of its DICOM case (synchronously)."""
+        from ...io.dicomseg import export_seg
+
+        layer = self.ws.labels_layer()
+        if layer is None:
+            raise ValueError("no labels layer to export")
+        case = self.ws.case_of(layer) or self.ws.current_case()
+        if case is None:
+            raise ValueError("the labels layer does not belong to a spine case")
+        return export_seg(case, np.asarray(layer.data), path)
+
+    def _export_seg_dialog(self) -> None:
+        path = self._ask_path("Export DICOM SEG", "DICOM (*.dcm)", (".dcm",))
+        if path:
+            self.task.start(lambda: self.export_seg_to(path), desc="Exporting DICOM SEG",
+                            done=lambda r: f"Saved and verified {r.path.name}: {len(r.segments)} segments")
 
     def export_landmarks_to(self, path: str | Path) -> Path:
         """Export the newest landmarks layer of a spine case (JSON or CSV by extension)."""
