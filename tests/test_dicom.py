@@ -440,3 +440,28 @@ def test_seg_export_refuses_what_it_cannot_reference_and_verifies_what_it_wrote(
     with pytest.raises(ExportError, match="verification failed|cannot be read back"):
         export_seg(case, labels, tmp_path / "v.dcm")
     assert not (tmp_path / "v.dcm").exists() and not list(tmp_path.glob("*.part*"))
+
+
+@pytest.mark.parametrize("name", ["oblique axial, 12 degrees", "sagittal, right to left"])
+def test_an_enhanced_multiframe_object_reads_like_its_classic_series(tmp_path, name):
+    hd = pytest.importorskip("highdicom")
+    from pydicom.uid import generate_uid
+
+    row, col, svec = GEOMETRIES[name]
+    files = write_series(tmp_path / "classic", _volume(), row, col, svec, (-40.0, 25.5, 110.25))
+    sources = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.KVP, ds.ConvolutionKernel, ds.ImageType = "120", "B30", ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.ContentDate, ds.ContentTime, ds.AcquisitionNumber = "20260101", "120000", 1
+        sources.append(ds)
+    rng = np.random.default_rng(0)
+    sources = [sources[i] for i in rng.permutation(len(sources))]  # frames in no particular order
+    mf = hd.legacy.LegacyConvertedEnhancedCTImage(sources, series_instance_uid=generate_uid(), series_number=5,
+                                                  sop_instance_uid=generate_uid(), instance_number=1)
+    (tmp_path / "mf").mkdir()
+    mf.save_as(tmp_path / "mf" / "mf.dcm")
+    classic, multi = dicom.read_series(tmp_path / "classic"), dicom.read_series(tmp_path / "mf" / "mf.dcm")
+    assert multi.array.shape == classic.array.shape and multi.meta["multiframe"]
+    assert np.array_equal(multi.array, classic.array) and multi.array.dtype == classic.array.dtype
+    np.testing.assert_allclose(multi.affine, classic.affine, atol=1e-4)

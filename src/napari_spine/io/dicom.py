@@ -264,12 +264,12 @@ def _read(info: SeriesInfo, where: str) -> DicomVolume:
         if len(images) != 1:
             raise DicomError(f"{where}: {len(images)} Siemens mosaics (a time series); open one file of it")
         vol = _read_mosaic(*images[0])
-    elif int(first.get("NumberOfFrames", 1) or 1) > 1:
+    elif int(first.get("NumberOfFrames", 1) or 1) > 1 or "PerFrameFunctionalGroupsSequence" in first:
         if len(images) != 1:
             raise DicomError(f"{where}: {len(images)} multi-frame objects in one series; open them one by one")
         vol = _read_multiframe(*images[0])
     else:
-        vol = _read_classic(images, where)
+        vol = _read_stack(_frames_of_files(images), where)
     if not vol.array.dtype.isnative:  # big-endian transfer syntax: native order for everything after
         vol.array = vol.array.astype(vol.array.dtype.newbyteorder("="))
     vol.meta.update(_metadata(first))
@@ -325,6 +325,68 @@ def _plane(path: str, ds) -> np.ndarray:
     return _pixels(path, ds)
 
 
+@dataclass
+class _Frame:
+    """One image of a stack: a file of a classic series, or a frame of a multi-frame object."""
+
+    name: str
+    iop: np.ndarray | None
+    ipp: np.ndarray | None
+    spacing: tuple[float, float] | None  # (row spacing, column spacing)
+    slope: float
+    intercept: float
+    size: tuple[int, int]
+    pixels: Any  # () -> (rows, columns) stored values
+    thickness: float | None = None
+
+
+def _frames_of_files(images: list[tuple[str, Any]]) -> list[_Frame]:
+    def vec(ds, tag):
+        return np.asarray(ds.get(tag), float) if ds.get(tag) is not None else None
+
+    return [_Frame(name=f, iop=vec(ds, "ImageOrientationPatient"), ipp=vec(ds, "ImagePositionPatient"),
+                   spacing=tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else None,
+                   slope=float(ds.get("RescaleSlope", 1) or 1), intercept=float(ds.get("RescaleIntercept", 0) or 0),
+                   size=(int(ds.Rows), int(ds.Columns)), pixels=lambda f=f, ds=ds: _plane(f, ds),
+                   thickness=float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 0) or None)
+            for f, ds in images]
+
+
+def _group(ds, i: int, name: str):
+    """The functional group ``name`` of frame ``i``: the frame's own, else the shared one."""
+    for seq in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        groups = ds.get(seq)
+        if not groups:
+            continue
+        item = groups[i] if seq.startswith("PerFrame") else groups[0]
+        if name in item and item.get(name):
+            return item.get(name)[0]
+    return None
+
+
+def _frames_of_multiframe(path: str, ds) -> list[_Frame]:
+    """The frames of an enhanced multi-frame object, placed by their functional groups
+    (PS3.3 C.7.6.16): plane position and orientation, pixel measures, value transformation."""
+    n = int(ds.NumberOfFrames)
+    if ds.get("PerFrameFunctionalGroupsSequence") is None or len(ds.PerFrameFunctionalGroupsSequence) != n:
+        raise DicomError(f"{path}: {n} frames but no per-frame functional group for each")
+    stack = _pixels(path, ds).reshape(n, int(ds.Rows), int(ds.Columns))
+    out = []
+    for i in range(n):
+        pos, ori = _group(ds, i, "PlanePositionSequence"), _group(ds, i, "PlaneOrientationSequence")
+        meas, val = _group(ds, i, "PixelMeasuresSequence"), _group(ds, i, "PixelValueTransformationSequence")
+        out.append(_Frame(
+            name=f"{path} frame {i + 1}",
+            iop=None if ori is None else np.asarray(ori.ImageOrientationPatient, float),
+            ipp=None if pos is None else np.asarray(pos.ImagePositionPatient, float),
+            spacing=None if meas is None or "PixelSpacing" not in meas else tuple(float(v) for v in meas.PixelSpacing),
+            slope=float(val.get("RescaleSlope", 1) or 1) if val is not None else 1.0,
+            intercept=float(val.get("RescaleIntercept", 0) or 0) if val is not None else 0.0,
+            size=(int(ds.Rows), int(ds.Columns)), pixels=lambda i=i: stack[i],
+            thickness=None if meas is None else float(meas.get("SpacingBetweenSlices") or meas.get("SliceThickness") or 0) or None))
+    return out
+
+
 def _output_dtype(planes: Sequence[np.ndarray], slopes: np.ndarray, inters: np.ndarray) -> np.dtype:
     """The dtype of the rescaled volume: the stored one without rescaling, int16/int32 for a
     slope of 1 and whole intercepts (as the values need), float32 otherwise."""
@@ -337,12 +399,12 @@ def _output_dtype(planes: Sequence[np.ndarray], slopes: np.ndarray, inters: np.n
     return np.dtype(np.float32)
 
 
-def _assemble(images: list[tuple[str, Any]]) -> np.ndarray:
+def _assemble(frames: list[_Frame]) -> np.ndarray:
     """The (column, row, slice) volume, rows bottom-up (:func:`_rows_bottom_up`), in
     Fortran order, rescaled per image while each plane is copied in."""
-    planes = [_plane(f, ds) for f, ds in images]
-    slopes = np.array([float(ds.get("RescaleSlope", 1) or 1) for _, ds in images])
-    inters = np.array([float(ds.get("RescaleIntercept", 0) or 0) for _, ds in images])
+    planes = [fr.pixels() for fr in frames]
+    slopes = np.array([fr.slope for fr in frames])
+    inters = np.array([fr.intercept for fr in frames])
     rows, cols = planes[0].shape
     dt = _output_dtype(planes, slopes, inters)
     out = np.empty((cols, rows, len(planes)), dt, order="F")
@@ -358,33 +420,33 @@ def _assemble(images: list[tuple[str, Any]]) -> np.ndarray:
     return out
 
 
-def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
-    iops = [np.asarray(ds.ImageOrientationPatient, float) if "ImageOrientationPatient" in ds else None
-            for _, ds in images]
-    if any(i is None for i in iops) or any("ImagePositionPatient" not in ds for _, ds in images):
+# long: the geometry checks of a stack (orientation, size, positions, spacing, tilt) in the
+# order the standard's attributes give them, each with its own message
+def _read_stack(frames: list[_Frame], where: str) -> DicomVolume:
+    if any(fr.iop is None or fr.ipp is None for fr in frames):
         raise GeometryError(f"{where}: images without ImageOrientationPatient/ImagePositionPatient "
                             "have no geometry")
-    iop = iops[0]
-    sizes = {(int(ds.Rows), int(ds.Columns)) for _, ds in images}
-    spacings = {tuple(round(float(v), 5) for v in ds.PixelSpacing) for _, ds in images if "PixelSpacing" in ds}
-    if len(sizes) > 1 or len(spacings) > 1 or any(np.abs(i - iop).max() > 1e-4 for i in iops):
+    iop = frames[0].iop
+    sizes = {fr.size for fr in frames}
+    spacings = {tuple(round(v, 5) for v in fr.spacing) for fr in frames if fr.spacing is not None}
+    if len(sizes) > 1 or len(spacings) > 1 or any(np.abs(fr.iop - iop).max() > 1e-4 for fr in frames):
         raise GeometryError(f"{where}: the images differ in orientation, size or pixel spacing "
                             f"(sizes {sorted(sizes)}); open each stack on its own")
     if not spacings:
         raise GeometryError(f"{where}: images without PixelSpacing")
     row, col = iop[:3], iop[3:6]
     normal = np.cross(row, col)
-    pos = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in images])
+    pos = np.array([fr.ipp for fr in frames])
     order = np.argsort(pos @ normal, kind="stable")
-    images = [images[i] for i in order]
+    frames = [frames[i] for i in order]
     pos = pos[order]
     dist = pos @ normal
     warn: list[str] = []
-    if len(images) > 1:
+    if len(frames) > 1:
         gaps = np.diff(dist)
         if np.any(gaps < 1e-3):
             k = int(np.argmax(gaps < 1e-3))
-            raise GeometryError(f"{where}: two images at one position ({images[k][0]} and {images[k + 1][0]}, "
+            raise GeometryError(f"{where}: two images at one position ({frames[k].name} and {frames[k + 1].name}, "
                                 f"{dist[k]:.3f} mm along the normal); a multi-echo, multi-phase or "
                                 "repeated series: open one of its parts")
         step = float(np.median(gaps))
@@ -392,7 +454,7 @@ def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
         if np.any(off):
             k = int(np.argmax(off))
             ratio = gaps[k] / step
-            what = (f"a missing slice between {images[k][0]} and {images[k + 1][0]}"
+            what = (f"a missing slice between {frames[k].name} and {frames[k + 1].name}"
                     if abs(ratio - round(ratio)) < 0.05 and round(ratio) >= 2
                     else f"uneven slice spacing ({gaps[k]:.3f} mm where the others are {step:.3f} mm)")
             raise GeometryError(f"{where}: {what}; the images do not form one regular grid")
@@ -402,21 +464,20 @@ def _read_classic(images: list[tuple[str, Any]], where: str) -> DicomVolume:
             raise GeometryError(f"{where}: the slices are stacked {tilt:.2f} degrees off their normal "
                                 "(gantry tilt); the grid is sheared and is not opened (resample it "
                                 "first, e.g. with dcm2niix, which corrects tilt)")
-        slice_vec = (pos[-1] - pos[0]) / (len(images) - 1)
+        slice_vec = (pos[-1] - pos[0]) / (len(frames) - 1)
     else:
-        thick = float(images[0][1].get("SpacingBetweenSlices") or images[0][1].get("SliceThickness") or 1.0)
-        slice_vec = normal * thick
+        slice_vec = normal * (frames[0].thickness or 1.0)
         warn.append("a single image: its slice thickness is used as the third voxel size")
-    dy, dx = (float(v) for v in images[0][1].PixelSpacing)  # row spacing, column spacing
+    dy, dx = next(iter(spacings))  # row spacing, column spacing
     lps = np.eye(4)
     lps[:3, 0] = row * dx
     lps[:3, 1] = col * dy
     lps[:3, 2] = slice_vec
     lps[:3, 3] = pos[0]
-    arr = _assemble(images)  # rows already bottom-up
+    arr = _assemble(frames)  # rows already bottom-up
     _, ras = _rows_bottom_up(arr, LPS_TO_RAS @ lps)
     return DicomVolume(path=where, array=arr, affine=ras, warnings=warn,
-                       meta={"files": len(images), "source_files": [f for f, _ in images]})
+                       meta={"files": len(frames), "source_files": [fr.name for fr in frames]})
 
 
 def _rows_bottom_up(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -463,21 +524,10 @@ def _columns_first(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _read_multiframe(path: str, ds) -> DicomVolume:
-    """An enhanced multi-frame object: frames placed by nibabel's wrapper from the
-    per-frame functional groups."""
-    w = _wrapper(path, ds)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            raw = w.get_data()
-            affine = np.asarray(w.affine, float)
-        except Exception as exc:  # noqa: BLE001 - name the file
-            raise DicomError(f"{path}: cannot place the frames of this multi-frame object ({exc})") from exc
-    if raw.ndim != 3:
-        raise DicomError(f"{path}: multi-frame object of shape {raw.shape}; only one 3-D volume opens")
-    arr, ras = _rows_bottom_up(*_columns_first(raw, LPS_TO_RAS @ affine))
-    return DicomVolume(path=path, array=np.asfortranarray(arr), affine=ras,
-                       meta={"multiframe": True, "source_files": [path]})
+    """An enhanced multi-frame object: its frames as one stack (:func:`_read_stack`)."""
+    vol = _read_stack(_frames_of_multiframe(path, ds), path)
+    vol.meta.update(multiframe=True, source_files=[path])
+    return vol
 
 
 def _as_int(a: np.ndarray) -> np.ndarray:
