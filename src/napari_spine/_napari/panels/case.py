@@ -36,6 +36,7 @@ from .._layers import META_KEY, labels_colormap, labels_features
 from .._workers import Task
 from .._workspace import Workspace
 from ._common import note, scrolling, side_by_side
+from ._dicom_info import dicom_summary
 from ._structures import StructureBox
 
 if TYPE_CHECKING:
@@ -43,34 +44,6 @@ if TYPE_CHECKING:
 
 _CONVENTION = "Sagittal view: superior at the top, anterior on the left (axes L, I, P)."
 _NO_CASE = "No spine case loaded. Open a NIfTI file, a DICOM folder or a sample."
-_DICOM_SHOWN = (("series_description", "Series"), ("study_date", "Study date"), ("manufacturer", "Scanner"),
-                ("model", None), ("field_strength_t", "Field (T)"), ("kernel", "Kernel"),
-                ("slice_thickness_mm", "Slice thickness (mm)"))
-
-
-def dicom_summary(meta, identifiers: bool = False) -> str:
-    """The DICOM lines of the case summary (HTML); identifiers only when asked."""
-    if not meta or "dicom_identifiers" not in meta:
-        return ""
-    from html import escape
-
-    parts, scanner = [], ""
-    for key, title in _DICOM_SHOWN:
-        value = meta.get(key)
-        if value in (None, ""):
-            continue
-        if key == "manufacturer":
-            scanner = str(value)
-        elif key == "model":
-            scanner = f"{scanner} {value}".strip()
-        else:
-            parts.append(f"{title}: {escape(str(value))}")
-    if scanner:
-        parts.insert(min(2, len(parts)), f"Scanner: {escape(scanner)}")
-    if identifiers:
-        parts += [f"{k.replace('_', ' ')}: {escape(v)}" for k, v in meta["dicom_identifiers"].items()]
-    return "".join(f"<br>{p}" for p in parts)
-
 
 class CaseWidget(QWidget):
     """Summary, contrast, structures, levels and export for the spine case in the viewer."""
