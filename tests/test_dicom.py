@@ -465,3 +465,36 @@ def test_an_enhanced_multiframe_object_reads_like_its_classic_series(tmp_path, n
     assert multi.array.shape == classic.array.shape and multi.meta["multiframe"]
     assert np.array_equal(multi.array, classic.array) and multi.array.dtype == classic.array.dtype
     np.testing.assert_allclose(multi.affine, classic.affine, atol=1e-4)
+
+
+def test_a_folder_of_series_is_a_dataset_for_the_panel_and_the_batch(tmp_path):
+    pytest.importorskip("torch")
+    import nibabel as nib
+
+    from helpers import sign_model_file
+    from napari_spine import batch
+    from napari_spine.datasets import open_dataset
+
+    root = tmp_path / "export"
+    write_series(root / "patient1" / "ct", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0),
+                 series_number=3, uid_suffix="1", description="axial bone")
+    write_series(root / "patient2" / "mr", _volume((16, 12, 5), seed=1), (0, 1, 0), (0, 0, -1), (2.0, 0, 0),
+                 (-10, 0, 0), series_number=7, uid_suffix="2", description="sag T2", modality="MR")
+    ds = open_dataset(root)
+    assert ds.kind == "dicom" and [c.case_id for c in ds.cases] == ["ct_S3", "mr_S7"]
+    assert ds.cases[1].metadata["description"] == "sag T2" and ds.cases[1].metadata["images"] == 5
+    case = ds.load_case("mr_S7")
+    assert case.dataset == "dicom" and case.modality == "MR-T2" and case.shape == (5, 12, 16)
+    model = str(sign_model_file(tmp_path / "sign.ts", patch_size=[8, 8, 8],
+                                labels={"0": "background", "1": "vertebral body"},
+                                normalization={"scheme": "window", "lower": -100, "upper": 1500}))
+    res = batch.run("predict", root, tmp_path / "out", workers=0, model=model, device="cpu",
+                    trust_model=True, progress=lambda m: None)
+    assert res.ok and len(res.rows) == 2
+    written = sorted((tmp_path / "out").rglob("*.nii.gz"))
+    assert written, "no predictions written"
+    # each prediction lies on its series' grid (the dcm2niix grid)
+    for f in written:
+        key = "ct_S3" if "ct_S3" in str(f) else "mr_S7"
+        src = ds.load_case(key)
+        np.testing.assert_allclose(nib.load(f).affine, src.source.affine, atol=1e-4)

@@ -132,8 +132,13 @@ def _info(args) -> int:
 
     path = Path(args.image)
     try:
+        from .io import dicom
+
         folder = mask_folder_of(path) if args.labels is None and path.is_dir() else None
-        det = detect(path) if folder is None and args.labels is None and args.scheme is None else None
+        # a DICOM file or folder: its default (or chosen) series, and the list of all of them
+        is_dicom = folder is None and not is_nifti_path(path) and dicom.is_dicom_source(path)
+        det = (detect(path) if folder is None and args.labels is None and args.scheme is None
+               and not is_dicom else None)
         if folder is not None:  # one binary mask per class (TotalSegmentator's output folder)
             case = load_mask_folder(folder)
             doc = _case_doc(case)
@@ -146,8 +151,6 @@ def _info(args) -> int:
             case = load_case(path, args.labels, label_scheme=args.scheme, series=args.series)
             doc = _case_doc(case)
             text = case.describe()
-            from .io import dicom
-
             if not is_nifti_path(path) and dicom.is_dicom_source(path):
                 found = dicom.scan(path)
                 doc["dicom_series"] = [{"label": s.label(), "uid": s.uid, "number": s.number,

@@ -14,6 +14,7 @@ from . import _pt
 from .base import CaseRef, Dataset, DatasetAdapter, Detection
 from .cspineseg import CSpineSegAdapter
 from .ctspine1k import CTSpine1KAdapter
+from .dicom_folder import DicomFolderAdapter
 from .mmcsd import MMCSDAdapter
 from .spine_msca import SpineMSCAAdapter
 from .ssmspine import SSMSpineAdapter
@@ -24,6 +25,7 @@ __all__ = ["ADAPTERS", "CaseRef", "Dataset", "DatasetAdapter", "Detection", "det
 #: Every dataset napari-spine knows, in one tuple.
 ADAPTERS: tuple[DatasetAdapter, ...] = (
     MMCSDAdapter(), CSpineSegAdapter(), CTSpine1KAdapter(), SSMSpineAdapter(), SpineMSCAAdapter(),
+    DicomFolderAdapter(),
 )
 
 
