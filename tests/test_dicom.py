@@ -498,3 +498,35 @@ def test_a_folder_of_series_is_a_dataset_for_the_panel_and_the_batch(tmp_path):
         key = "ct_S3" if "ct_S3" in str(f) else "mr_S7"
         src = ds.load_case(key)
         np.testing.assert_allclose(nib.load(f).affine, src.source.affine, atol=1e-4)
+
+
+def test_a_zip_of_a_series_opens_like_its_folder_and_exports_seg(tmp_path, monkeypatch):
+    import zipfile
+
+    files = write_series(tmp_path / "dcm", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("study/", "")
+        z.writestr("study/README.txt", "not DICOM")
+        z.writestr("__MACOSX/study/._s1_000.dcm", files[0].read_bytes())
+        for f in reversed(files):
+            z.write(f, f"study/series/{f.name}")
+    folder, zipped = load_case(tmp_path / "dcm"), load_case(archive)
+    assert zipped.case_id == "study" and np.array_equal(zipped.image, folder.image)
+    np.testing.assert_allclose(zipped.affine, folder.affine, atol=1e-9)
+    assert zipped.metadata["source_files"][0].startswith(f"{archive}::study/series/")
+    from napari_spine._napari._reader import get_reader
+
+    assert get_reader(str(archive)) is not None
+    if __import__("importlib").util.find_spec("highdicom"):
+        from napari_spine.io.dicomseg import export_seg
+
+        labels = np.zeros(zipped.shape, np.uint8)
+        labels[3:9, 2:5, 4:12] = 22
+        assert export_seg(zipped, labels, tmp_path / "seg.dcm").segments == {1: "L3"}
+    monkeypatch.setattr(dicom, "MAX_MEMBER_BYTES", 100)  # every member now too large to read
+    with pytest.raises(SpineIOError, match="no DICOM files"):
+        dicom.scan(archive)
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(SpineIOError, match=r"bad\.zip: not a readable zip archive"):
+        dicom.scan(tmp_path / "bad.zip")

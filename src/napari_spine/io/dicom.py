@@ -113,13 +113,74 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
 
 
 def is_dicom_source(path: str | os.PathLike) -> bool:
-    """A DICOM file, or a folder holding at least one (searched a few levels deep)."""
+    """A DICOM file, a folder holding at least one (searched a few levels deep), or a zip
+    archive of them."""
     p = Path(path)
     if p.is_file():
+        if p.suffix.lower() == ".zip":
+            try:
+                return any(_zip_members(p, limit=1, probe=32))
+            except DicomError:
+                return False
         return p.suffix.lower() == ".dcm" or is_dicom_file(p)
     if p.is_dir():
         return any(is_dicom_file(f) for f in _files(p, limit=64))
     return False
+
+
+#: a zip member larger than this uncompressed is not read (no DICOM image is near it)
+MAX_MEMBER_BYTES = 2 << 30
+ZIP_SEP = "::"
+
+
+def _zip_members(archive: Path, limit: int | None = None, probe: int | None = None) -> Iterable[str]:
+    """``archive::member`` locations of the DICOM members of a zip (by their preamble);
+    ``probe``: give up after looking at that many members (a quick "is this DICOM?")."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as z:
+            n = 0
+            for looked, info in enumerate(sorted(z.infolist(), key=lambda i: i.filename)):
+                if probe is not None and looked >= probe:
+                    return
+                if info.is_dir() or "__MACOSX" in info.filename or info.file_size < 132:
+                    continue
+                if info.flag_bits & 0x1 or info.file_size > MAX_MEMBER_BYTES:
+                    continue
+                with z.open(info) as fh:
+                    if fh.read(132)[128:132] != b"DICM":
+                        continue
+                yield f"{archive}{ZIP_SEP}{info.filename}"
+                n += 1
+                if limit is not None and n >= limit:
+                    return
+    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
+        raise DicomError(f"{archive}: not a readable zip archive ({exc})") from exc
+
+
+def _read_location(location: str):
+    """The dataset of a file path or an ``archive::member`` location (pixel data of a file
+    left in it until used; a member is read whole)."""
+    if ZIP_SEP not in location:
+        return _read_header(Path(location))
+    import io
+    import zipfile
+
+    import pydicom
+
+    archive, member = location.split(ZIP_SEP, 1)
+    try:
+        with zipfile.ZipFile(archive) as z:
+            info = z.getinfo(member)
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise DicomError(f"{location}: {info.file_size / 1e9:.1f} GB uncompressed; not read")
+            data = z.read(info)
+        return pydicom.dcmread(io.BytesIO(data))
+    except DicomError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile and pydicom raise many kinds; name the member
+        raise DicomError(f"{location}: not a readable DICOM member ({type(exc).__name__}: {exc})") from exc
 
 
 def _files(folder: Path, limit: int | None = None) -> Iterable[Path]:
@@ -176,11 +237,14 @@ def scan(path: str | os.PathLike) -> list[SeriesInfo]:
     largest first; images of one series with different orientations or sizes are listed
     as separate stacks. Raises :class:`DicomError` when there is no image at all."""
     p = Path(path)
-    files = [p] if p.is_file() else [f for f in _files(p) if is_dicom_file(f)]
+    if p.is_file() and p.suffix.lower() == ".zip":
+        files: list = list(_zip_members(p))
+    else:
+        files = [p] if p.is_file() else [f for f in _files(p) if is_dicom_file(f)]
     groups: dict[tuple, list[tuple[str, Any]]] = {}
     skipped = 0
     for f in files:
-        ds = _read_header(f)
+        ds = _read_location(str(f))
         if not _is_image(ds):
             skipped += 1
             continue
@@ -252,7 +316,7 @@ def _read(info: SeriesInfo, where: str) -> DicomVolume:
     if len(info.datasets) == len(info.files):
         datasets = list(zip(info.files, info.datasets, strict=True))
     else:
-        datasets = [(f, _read_header(Path(f))) for f in info.files]
+        datasets = [(f, _read_location(str(f))) for f in info.files]
     images = [(f, ds) for f, ds in datasets if _is_image(ds)]
     if not images:
         raise DicomError(f"{where}: no image among {len(datasets)} DICOM object(s)")

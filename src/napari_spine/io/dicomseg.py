@@ -83,8 +83,10 @@ def _sources(case: SpineCase, target: Path):
     if case.metadata.get("mosaic"):
         raise ExportError(f"{target}: the case is a Siemens mosaic, which a DICOM SEG cannot reference; "
                           "export NIfTI instead")
+    from .dicom import ZIP_SEP, _read_location
+
     try:
-        return [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        return [_read_location(f) if ZIP_SEP in f else pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     except Exception as exc:  # noqa: BLE001 - name the file
         raise ExportError(f"{target}: the source series cannot be read again ({exc})") from exc
 

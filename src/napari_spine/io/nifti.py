@@ -386,7 +386,7 @@ def _load_case(image_path, labels_path, *, label_scheme, modality, case_id, data
     if not is_nifti_path(image_path) and dicom.is_dicom_source(image_path):
         vol = dicom.read_series(image_path, series=series)
         modality = modality or _dicom_modality(vol)
-        case_id = case_id or Path(image_path).name.removesuffix(".dcm")
+        case_id = case_id or Path(image_path).name.removesuffix(".dcm").removesuffix(".zip")
         dataset = "dicom" if dataset == "nifti" else dataset
         metadata = {**{k: v for k, v in vol.meta.items() if k != "identifiers"},
                     "dicom_identifiers": vol.meta.get("identifiers", {}), **(metadata or {})}
