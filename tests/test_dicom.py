@@ -530,3 +530,42 @@ def test_a_zip_of_a_series_opens_like_its_folder_and_exports_seg(tmp_path, monke
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(SpineIOError, match=r"bad\.zip: not a readable zip archive"):
         dicom.scan(tmp_path / "bad.zip")
+
+
+def test_cspineseg_pairs_each_nifti_with_the_dicom_series_of_its_grid(tmp_path, have_dcm2niix):
+    import gzip
+
+    from napari_spine.datasets import open_dataset
+
+    root = tmp_path / "cspineseg"
+    row, col, svec = GEOMETRIES["sagittal, right to left"]
+    write_series(root / "dicom" / "593973-000001" / "s3", _volume(), row, col, svec, (12.0, -30.0, 80.0),
+                 series_number=3, uid_suffix="1", modality="MR", description="SAG T2")
+    write_series(root / "dicom" / "593973-000002" / "s5", _volume((20, 24, 7), seed=3), row, col, svec,
+                 (12.0, -30.0, 80.0), series_number=5, uid_suffix="2", modality="MR", description="SAG T2")
+    (root / "annotation").mkdir(parents=True)
+    (root / "segmentation").mkdir()
+    stems = ["593973-000001_Study-MR-1_Series-3", "593973-000002_Study-MR-2_Series-5", "593973-000003_Study-MR-3_Series-2"]
+    for stem, folder in zip(stems[:2], ("593973-000001/s3", "593973-000002/s5")):
+        nii = dcm2niix(root / "dicom" / folder, tmp_path / "conv" / stem)[0]
+        img = nib.load(nii)
+        (root / "annotation" / f"{stem}.nii.gz").write_bytes(gzip.compress(nii.read_bytes()))  # dcm2niix's file
+        mask = np.zeros(img.shape, np.uint8)
+        mask[2:6, 3:9, 1:4] = 1
+        mask[10:12, 5:8, 2:5] = 2
+        nib.save(nib.Nifti1Image(mask, img.affine), root / "segmentation" / f"{stem}_SEG.nii.gz")
+    # a third case whose NIfTI matches no series (shifted by 1 mm)
+    img = nib.load(root / "annotation" / f"{stems[0]}.nii.gz")
+    moved = img.affine.copy()
+    moved[0, 3] += 1.0
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj), moved), root / "annotation" / f"{stems[2]}.nii.gz")
+    ds = open_dataset(root)
+    assert ds.kind == "cspineseg"
+    by_id = {c.case_id: c for c in ds.cases}
+    assert set(by_id[stems[0]].images) == {"T2 sag", "DICOM"} and set(by_id[stems[1]].images) == {"T2 sag", "DICOM"}
+    assert by_id[stems[0]].images["DICOM"].endswith("593973-000001/s3") and "DICOM" not in by_id[stems[2]].images
+    nifti, series = ds.load_case(stems[0]), ds.load_case(stems[0], "DICOM")
+    assert series.metadata["dicom_identifiers"] and series.source.path.endswith("s3")
+    assert np.array_equal(series.image, nifti.image) and np.array_equal(series.labels, nifti.labels)
+    assert (series.labels > 0).sum() > 0
+    assert ds.load_case(stems[2], "DICOM").source.path.endswith(".nii.gz")  # nothing to pair: the NIfTI

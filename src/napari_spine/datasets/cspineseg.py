@@ -5,6 +5,13 @@ Layouts (datasets.md 2.2): the MIDRC download (``annotation/<stem>.nii.gz``,
 ``<stem>.nii.gz`` next to ``<stem>_SEG.nii.gz``; and the nnU-Net raw layout made by the
 authors' script (``imagesTr/``, ``labelsTr/``, ``imagesTs/``, ``labelsTs/``, ``dataset.json``).
 Masks: 1 vertebral body, 2 intervertebral disc (levels not assigned).
+
+When the download's DICOM series lie under the root too (any folder beside
+``annotation/``), each NIfTI is paired with the series whose grid is its own: the
+NIfTIs are dcm2niix conversions, and :mod:`napari_spine.io.dicom` lays a series out as
+dcm2niix does, so shape and affine match to a micrometre exactly when they are the same
+acquisition (no naming convention is assumed). A paired case offers the ``DICOM``
+sequence: the series itself, with the mask on it.
 """
 
 from __future__ import annotations
@@ -148,6 +155,8 @@ class CSpineSegAdapter(DatasetAdapter):
         "Orientation comes from each file's affine (not documented).",
     )
 
+    sequence_choices = ("T2 sag", "DICOM")
+
     def detect(self, path: Path) -> Detection | None:
         """See :meth:`DatasetAdapter.detect`."""
         path = Path(path)
@@ -185,11 +194,16 @@ class CSpineSegAdapter(DatasetAdapter):
         pairs = pair_images_and_masks(base, "_SEG", warn)
         ids = unique_case_ids([nifti_stem(img) for img, _ in pairs],
                               [img.parent.name for img, _ in pairs], warn)
+        series = _dicom_grids(root, warn)
         cases = []
         for (img, m), case_id in zip(pairs, ids, strict=True):
+            images, extra = {"T2 sag": str(img)}, {}
+            match = _same_grid(img, series) if series else None
+            if match is not None:
+                images["DICOM"], extra["dicom_series_uid"] = match
             cases.append(CaseRef(
-                kind=self.kind, case_id=case_id, split="unknown", images={"T2 sag": str(img)},
-                labels=str(m) if m else None, metadata=meta.for_file(img.name),
+                kind=self.kind, case_id=case_id, split="unknown", images=images,
+                labels=str(m) if m else None, metadata={**meta.for_file(img.name), **extra},
             ))
         cases.sort(key=lambda c: c.case_id)
         return cases
@@ -212,8 +226,53 @@ class CSpineSegAdapter(DatasetAdapter):
         return cases
 
     def load_case(self, ref: CaseRef, sequence: str | None = None) -> SpineCase:
-        """See :meth:`DatasetAdapter.load_case`."""
+        """See :meth:`DatasetAdapter.load_case` (``sequence="DICOM"``: the paired series)."""
+        dicom_series = sequence == "DICOM" and "DICOM" in ref.images
         return load_nifti_case(
-            ref.images["T2 sag"], ref.labels, label_scheme="cspineseg", modality="MR-T2",
-            case_id=ref.case_id, dataset=self.kind, metadata={"split": ref.split, **ref.metadata},
+            ref.images["DICOM" if dicom_series else "T2 sag"], ref.labels, label_scheme="cspineseg",
+            modality="MR-T2", case_id=ref.case_id, dataset=self.kind,
+            metadata={"split": ref.split, **ref.metadata},
+            series=ref.metadata.get("dicom_series_uid") if dicom_series else None,
         )
+
+
+def _dicom_grids(root: Path, warn) -> list[tuple[tuple, object, str, str]]:
+    """``(shape, affine, folder, series uid)`` of every DICOM image series in the folders
+    beside ``annotation/`` and ``segmentation/`` (headers only)."""
+    import os
+
+    from ..io import dicom
+
+    skip = {"annotation", "segmentation", "structured", "metadata", "imagesTr", "imagesTs", "labelsTr", "labelsTs"}
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in skip):
+        if not dicom.is_dicom_source(d):
+            continue
+        for info in dicom.scan(d):
+            if info.localizer:
+                continue
+            try:
+                shape, affine = dicom.series_grid(info)
+            except SpineIOError as exc:
+                if warn:
+                    warn(f"DICOM series {info.label()} not paired: {exc}")
+                continue
+            folder = os.path.commonpath(info.files) if len(info.files) > 1 else str(Path(info.files[0]).parent)
+            out.append((tuple(shape), affine, folder, info.uid))
+    return out
+
+
+def _same_grid(image: Path, series) -> tuple[str, str] | None:
+    """The (folder, uid) of the series on the grid of the NIfTI ``image``, if one is."""
+    import nibabel as nib
+    import numpy as np
+
+    try:
+        img = nib.load(str(image))
+    except Exception:  # noqa: BLE001 - an unreadable image pairs with nothing; loading it says why
+        return None
+    shape, affine = tuple(int(s) for s in img.shape[:3]), img.affine
+    for s_shape, s_affine, folder, uid in series:
+        if s_shape == shape and np.allclose(s_affine, affine, atol=1e-3):
+            return folder, uid
+    return None

@@ -434,7 +434,13 @@ def _frames_of_multiframe(path: str, ds) -> list[_Frame]:
     n = int(ds.NumberOfFrames)
     if ds.get("PerFrameFunctionalGroupsSequence") is None or len(ds.PerFrameFunctionalGroupsSequence) != n:
         raise DicomError(f"{path}: {n} frames but no per-frame functional group for each")
-    stack = _pixels(path, ds).reshape(n, int(ds.Rows), int(ds.Columns))
+    decoded: list[np.ndarray] = []
+
+    def frame(i: int) -> np.ndarray:  # the whole object is decoded once, when first needed
+        if not decoded:
+            decoded.append(_pixels(path, ds).reshape(n, int(ds.Rows), int(ds.Columns)))
+        return decoded[0][i]
+
     out = []
     for i in range(n):
         pos, ori = _group(ds, i, "PlanePositionSequence"), _group(ds, i, "PlaneOrientationSequence")
@@ -446,7 +452,7 @@ def _frames_of_multiframe(path: str, ds) -> list[_Frame]:
             spacing=None if meas is None or "PixelSpacing" not in meas else tuple(float(v) for v in meas.PixelSpacing),
             slope=float(val.get("RescaleSlope", 1) or 1) if val is not None else 1.0,
             intercept=float(val.get("RescaleIntercept", 0) or 0) if val is not None else 0.0,
-            size=(int(ds.Rows), int(ds.Columns)), pixels=lambda i=i: stack[i],
+            size=(int(ds.Rows), int(ds.Columns)), pixels=lambda i=i: frame(i),
             thickness=None if meas is None else float(meas.get("SpacingBetweenSlices") or meas.get("SliceThickness") or 0) or None))
     return out
 
@@ -484,9 +490,36 @@ def _assemble(frames: list[_Frame]) -> np.ndarray:
     return out
 
 
+def _read_stack(frames: list[_Frame], where: str) -> DicomVolume:
+    """Check and place a stack (:func:`_stack_geometry`), then read its pixels."""
+    frames, ras, warn = _stack_geometry(frames, where)
+    arr = _assemble(frames)  # rows already bottom-up
+    return DicomVolume(path=where, array=arr, affine=ras, warnings=warn,
+                       meta={"files": len(frames), "source_files": [fr.name for fr in frames]})
+
+
+def series_grid(info: SeriesInfo) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Shape and RAS affine of a scanned series as :func:`read_series` lays it out, from
+    the headers alone (no pixel is decoded); raises what reading it would raise."""
+    images = [(f, ds) for f, ds in zip(info.files, info.datasets, strict=True) if _is_image(ds)]
+    first = images[0][1]
+    if "PerFrameFunctionalGroupsSequence" in first:
+        frames = _frames_of_multiframe(images[0][0], first)
+    elif "MOSAIC" in [str(v).upper() for v in (first.get("ImageType") or [])]:
+        vol = _read_mosaic(*images[0])
+        return vol.array.shape, vol.affine
+    else:
+        frames = _frames_of_files(images)
+    frames, ras, _ = _stack_geometry(frames, str(Path(info.files[0]).parent))
+    rows, cols = frames[0].size
+    return (cols, rows, len(frames)), ras
+
+
 # long: the geometry checks of a stack (orientation, size, positions, spacing, tilt) in the
 # order the standard's attributes give them, each with its own message
-def _read_stack(frames: list[_Frame], where: str) -> DicomVolume:
+def _stack_geometry(frames: list[_Frame], where: str) -> tuple[list[_Frame], np.ndarray, list[str]]:
+    """The frames in position order, the RAS affine of the volume they make (rows bottom-up,
+    as dcm2niix stores them) and any warning; raises when they do not make one grid."""
     if any(fr.iop is None or fr.ipp is None for fr in frames):
         raise GeometryError(f"{where}: images without ImageOrientationPatient/ImagePositionPatient "
                             "have no geometry")
@@ -538,10 +571,11 @@ def _read_stack(frames: list[_Frame], where: str) -> DicomVolume:
     lps[:3, 1] = col * dy
     lps[:3, 2] = slice_vec
     lps[:3, 3] = pos[0]
-    arr = _assemble(frames)  # rows already bottom-up
-    _, ras = _rows_bottom_up(arr, LPS_TO_RAS @ lps)
-    return DicomVolume(path=where, array=arr, affine=ras, warnings=warn,
-                       meta={"files": len(frames), "source_files": [fr.name for fr in frames]})
+    rows = frames[0].size[0]
+    ras = LPS_TO_RAS @ lps
+    ras[:3, 3] = ras[:3, 3] + (rows - 1) * ras[:3, 1]  # rows bottom-up (see _rows_bottom_up)
+    ras[:3, 1] = -ras[:3, 1]
+    return frames, ras, warn
 
 
 def _rows_bottom_up(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -77,7 +77,7 @@ def _sources(case: SpineCase, target: Path):
     import pydicom
 
     files = case.metadata.get("source_files") if case.metadata else None
-    if not files or case.dataset != "dicom":
+    if not files or "dicom_identifiers" not in case.metadata:
         raise ExportError(f"{target}: a DICOM SEG needs a case opened from DICOM (this one is from "
                           f"{case.source.path or 'memory'})")
     if case.metadata.get("mosaic"):

@@ -168,7 +168,7 @@ class CaseWidget(QWidget):
                 f"File orientation {''.join(case.source.axcodes)}"
                 + (f"<br>{Path(case.source.path).name}" if case.source.path else "")
                 + dicom_summary(case.metadata, identifiers=self.show_ids.isChecked()))
-            self.seg_btn.setVisible(case.dataset == "dicom")
+            self.seg_btn.setVisible("dicom_identifiers" in case.metadata)
             self.show_ids.setVisible(bool(case.metadata.get("dicom_identifiers")))
             self.warning.setText("\n".join(f"Warning: {w}" for w in case.warnings))
             self.warning.setVisible(bool(case.warnings))
