@@ -564,6 +564,7 @@ def test_cspineseg_pairs_each_nifti_with_the_dicom_series_of_its_grid(tmp_path, 
     by_id = {c.case_id: c for c in ds.cases}
     assert set(by_id[stems[0]].images) == {"T2 sag", "DICOM"} and set(by_id[stems[1]].images) == {"T2 sag", "DICOM"}
     assert by_id[stems[0]].images["DICOM"].endswith("593973-000001/s3") and "DICOM" not in by_id[stems[2]].images
+    assert by_id[stems[1]].images["DICOM"].endswith("593973-000002/s5")  # same affine, 7 slices, not 9
     nifti, series = ds.load_case(stems[0]), ds.load_case(stems[0], "DICOM")
     assert series.metadata["dicom_identifiers"] and series.source.path.endswith("s3")
     assert np.array_equal(series.image, nifti.image) and np.array_equal(series.labels, nifti.labels)
