@@ -256,3 +256,28 @@ def test_the_next_case_in_the_same_layer_gets_its_own_session(setup, qtbot):
     w.labels_layer().data = np.where(labels.data == 18, 0, labels.data).astype(labels.data.dtype)  # another tool
     qtbot.waitUntil(lambda: s.history.can_undo, timeout=3000)
     assert s.history.undo_stack[-1].op == "labels replaced"
+
+
+def test_a_dicom_case_is_also_saved_as_dicom_seg(make_napari_viewer, tmp_path):
+    pytest.importorskip("highdicom")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test_dicom import _volume, write_series
+
+    viewer = make_napari_viewer()
+    write_series(tmp_path / "dcm", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0))
+    image = viewer.open(str(tmp_path / "dcm"), plugin=PLUGIN)[0]
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction")
+    w.set_output(tmp_path / "out")
+    labels = viewer.add_labels(np.zeros(image.data.shape, np.uint8), name="edit", metadata=dict(image.metadata))
+    labels.data[3:9, 2:5, 4:12] = 22
+    viewer.layers.selection.active = labels
+    assert w.session() is not None and w.save_box.seg_btn.isVisibleTo(w)
+    path = w.save_box.save_seg()
+    assert path is not None and path.name == "dcm_seg.dcm" and path.exists()
+    assert "Saved and verified" in w.save_box.status.text()
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    viewer.layers.selection.active = viewer.layers[-2]  # the sample's labels
+    assert w.session() is not None and not w.save_box.seg_btn.isVisibleTo(w)

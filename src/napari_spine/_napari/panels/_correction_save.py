@@ -54,11 +54,17 @@ class SaveBox(QGroupBox):
         lay.addRow(self.restore_btn)
         lay.addRow("Label ids", self.scheme)
         for b in buttons(self, (("export_btn", "Save labels (NIfTI)", lambda: self.save_labels()),
+                                ("seg_btn", "Save labels (DICOM SEG)", lambda: self.save_seg()),
                                 ("landmarks_btn", "Save landmarks (JSON + CSV)", lambda: self.save_landmarks()),
                                 ("train_btn", "Add case to training set", lambda: self.add_to_training()),
                                 ("nnunet_btn", "Export nnU-Net dataset (0 cases)", lambda: self.export_training()))):
             lay.addRow(b)
+        self.seg_btn.setVisible(False)  # for cases read from DICOM (see show_dicom)
         lay.addRow(self.status)
+
+    def show_dicom(self, case) -> None:
+        """Offer the DICOM SEG save for a case read from DICOM."""
+        self.seg_btn.setVisible(case is not None and "dicom_identifiers" in case.metadata)
 
     @property
     def output(self) -> Path:
@@ -132,6 +138,23 @@ class SaveBox(QGroupBox):
         if s.journal is not None:
             s.journal.close()
         self.status.setText(f"Saved and verified {res.path} ({len(res.counts)} structures, {res.scheme} ids)")
+        return res.path
+
+    def save_seg(self, path: str | Path | None = None) -> Path | None:
+        """Save the labels as a DICOM SEG referencing the case's series (verified)."""
+        from ...io.dicomseg import export_seg
+
+        layer, case = self._case()
+        if case is None:
+            return None
+        target = Path(path) if path else self.output / f"{safe_name(case.case_id)}_seg.dcm"
+        try:
+            self.output.mkdir(parents=True, exist_ok=True)
+            res = export_seg(case, np.asarray(layer.data), target)
+        except Exception as exc:  # shown, never raised into Qt
+            self.status.setText(f"Not saved: {exc}")
+            return None
+        self.status.setText(f"Saved and verified {res.path} ({len(res.segments)} segments)")
         return res.path
 
     def save_landmarks(self) -> list[Path]:

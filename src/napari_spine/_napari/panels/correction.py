@@ -152,6 +152,7 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         s = self.sessions[key] = corr.CorrectionSession(np.asarray(layer.data), journal, landmarks=lm)
         self._idents[key] = ident
         self.save_box.offer_restore(sum(e.kind == "do" for e in journal.entries()) if s.pending else 0)
+        self.save_box.show_dicom(case)
         self.levels_box.set_sequence(self.settings(s).transitional())
         return s
 
