@@ -570,3 +570,16 @@ def test_cspineseg_pairs_each_nifti_with_the_dicom_series_of_its_grid(tmp_path, 
     assert np.array_equal(series.image, nifti.image) and np.array_equal(series.labels, nifti.labels)
     assert (series.labels > 0).sum() > 0
     assert ds.load_case(stems[2], "DICOM").source.path.endswith(".nii.gz")  # nothing to pair: the NIfTI
+
+
+def test_each_of_two_series_in_one_folder_equals_its_dcm2niix_file(tmp_path, have_dcm2niix):
+    write_series(tmp_path / "dcm", _volume(), (1, 0, 0), (0, 1, 0), (0, 0, 2.0), (0, 0, 0),
+                 series_number=3, uid_suffix="1", description="axial")
+    write_series(tmp_path / "dcm", _volume((16, 12, 5), seed=1), (0, 1, 0), (0, 0, -1), (2.0, 0, 0),
+                 (-10, 0, 0), series_number=7, uid_suffix="0", description="sagittal", modality="MR")
+    converted = dcm2niix(tmp_path / "dcm", tmp_path / "nii")  # one file per series, named %s_%d
+    assert [f.name for f in converted] == ["3_axial.nii", "7_sagittal.nii"]
+    for number, f in zip((3, 7), converted):
+        vol, ref = dicom.read_series(tmp_path / "dcm", series=number), nib.load(f)
+        assert np.array_equal(vol.array, np.asanyarray(ref.dataobj)), number
+        np.testing.assert_allclose(vol.affine, ref.affine, atol=1e-4)
