@@ -9,18 +9,15 @@ from scipy import ndimage
 torch = pytest.importorskip("torch")
 
 import napari_spine  # noqa: E402
-from helpers import REALDATA  # noqa: E402
+from helpers import REALDATA, drain  # noqa: E402
 from napari_spine.case import SpineCase  # noqa: E402
 from napari_spine.inference.sliding import FILL_LOGIT, empty_windows, sliding_window, window_slices  # noqa: E402
 
 
 def _run(gen):
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
+    """(returned value, yielded events) of a sliding-window generator."""
+    events, value = drain(gen)
+    return value, events
 
 
 def _contains(sl, point):

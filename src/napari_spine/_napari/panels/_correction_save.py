@@ -121,17 +121,26 @@ class SaveBox(QGroupBox):
             self.status.setText("This labels layer does not belong to a spine case.")
         return layer, case
 
-    def save_labels(self, path: str | Path | None = None) -> Path | None:
-        """Export the labels on the source grid; the journal is closed once they are saved."""
+    def _export(self, path, suffix: str, write):
+        """``write(case, labels, target)`` into ``path`` (default: the output folder, the
+        case's name and ``suffix``): ``(layer, case, result)``, the result None when it failed
+        (the reason is in the status line, never raised into Qt)."""
         layer, case = self._case()
         if case is None:
-            return None
-        target = Path(path) if path else self.output / f"{safe_name(case.case_id)}_labels.nii.gz"
+            return layer, None, None
+        target = Path(path) if path else self.output / f"{safe_name(case.case_id)}{suffix}"
         try:
             self.output.mkdir(parents=True, exist_ok=True)
-            res = export_labels(case, np.asarray(layer.data), target, scheme=self.scheme.currentText())
+            return layer, case, write(case, np.asarray(layer.data), target)
         except Exception as exc:  # shown, never raised into Qt
             self.status.setText(f"Not saved: {exc}")
+            return layer, case, None
+
+    def save_labels(self, path: str | Path | None = None) -> Path | None:
+        """Export the labels on the source grid; the journal is closed once they are saved."""
+        layer, case, res = self._export(path, "_labels.nii.gz", lambda case, data, target: export_labels(
+            case, data, target, scheme=self.scheme.currentText()))
+        if res is None:
             return None
         s = self.panel.session(layer)
         s.commit(layer.data, "save")
@@ -144,15 +153,8 @@ class SaveBox(QGroupBox):
         """Save the labels as a DICOM SEG referencing the case's series (verified)."""
         from ...io.dicomseg import export_seg
 
-        layer, case = self._case()
-        if case is None:
-            return None
-        target = Path(path) if path else self.output / f"{safe_name(case.case_id)}_seg.dcm"
-        try:
-            self.output.mkdir(parents=True, exist_ok=True)
-            res = export_seg(case, np.asarray(layer.data), target)
-        except Exception as exc:  # shown, never raised into Qt
-            self.status.setText(f"Not saved: {exc}")
+        _, _, res = self._export(path, "_seg.dcm", export_seg)
+        if res is None:
             return None
         self.status.setText(f"Saved and verified {res.path} ({len(res.segments)} segments)")
         return res.path

@@ -264,14 +264,19 @@ class CaseWidget(QWidget):
         return True
 
     # -- export ------------------------------------------------------------------------
-    def export_labels_to(self, path: str | Path, scheme: str | None = None) -> ExportResult:
-        """Export the current labels layer on the source grid (synchronously)."""
+    def _labels_and_case(self):
+        """The labels layer to export and its case (raises when either is missing)."""
         layer = self.ws.labels_layer()
         if layer is None:
             raise ValueError("no labels layer to export")
         case = self.ws.case_of(layer) or self.ws.current_case()
         if case is None:
             raise ValueError("the labels layer does not belong to a spine case")
+        return layer, case
+
+    def export_labels_to(self, path: str | Path, scheme: str | None = None) -> ExportResult:
+        """Export the current labels layer on the source grid (synchronously)."""
+        layer, case = self._labels_and_case()
         result = export_labels(case, np.asarray(layer.data), path, scheme=scheme or self.scheme.currentText())
         self._last_export = result
         return result
@@ -280,12 +285,7 @@ class CaseWidget(QWidget):
         """Export the current labels layer as a DICOM SEG of its DICOM case (synchronously)."""
         from ...io.dicomseg import export_seg
 
-        layer = self.ws.labels_layer()
-        if layer is None:
-            raise ValueError("no labels layer to export")
-        case = self.ws.case_of(layer) or self.ws.current_case()
-        if case is None:
-            raise ValueError("the labels layer does not belong to a spine case")
+        layer, case = self._labels_and_case()
         return export_seg(case, np.asarray(layer.data), path)
 
     def _export_seg_dialog(self) -> None:
