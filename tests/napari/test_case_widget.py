@@ -166,3 +166,9 @@ def test_a_dicom_series_opens_with_its_details_and_saves_as_dicom_seg(viewer_wid
     assert res.segments == {1: "L3"} and res.path.is_file()
     viewer.open_sample(PLUGIN, "ct_lumbar")
     assert not w.seg_btn.isVisibleTo(w)  # a NIfTI case has no series to reference
+    from helpers import REALDATA
+
+    mosaic = REALDATA / "dicom_transfer_syntaxes" / "In" / "1.dcm"
+    if mosaic.is_file():
+        viewer.layers.selection.active = viewer.open(str(mosaic), plugin=PLUGIN)[0]
+        assert "SIEMENS" in w.summary.text() and not w.seg_btn.isVisibleTo(w)  # a mosaic cannot be referenced

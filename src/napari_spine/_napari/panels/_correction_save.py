@@ -64,7 +64,9 @@ class SaveBox(QGroupBox):
 
     def show_dicom(self, case) -> None:
         """Offer the DICOM SEG save for a case read from DICOM."""
-        self.seg_btn.setVisible(case is not None and "dicom_identifiers" in case.metadata)
+        from ._dicom_info import seg_possible
+
+        self.seg_btn.setVisible(seg_possible(case))
 
     @property
     def output(self) -> Path:

@@ -30,3 +30,10 @@ def dicom_summary(meta, identifiers: bool = False) -> str:
     if identifiers:
         parts += [f"{k.replace('_', ' ')}: {escape(v)}" for k, v in meta["dicom_identifiers"].items()]
     return "".join(f"<br>{p}" for p in parts)
+
+
+def seg_possible(case) -> bool:
+    """Whether a DICOM SEG can reference the case's source: read from a classic series or a
+    multi-frame object (not a Siemens mosaic, not a NIfTI)."""
+    meta = case.metadata if case is not None else {}
+    return "dicom_identifiers" in meta and not meta.get("mosaic")

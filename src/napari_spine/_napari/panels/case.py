@@ -36,7 +36,7 @@ from .._layers import META_KEY, labels_colormap, labels_features
 from .._workers import Task
 from .._workspace import Workspace
 from ._common import note, scrolling, side_by_side
-from ._dicom_info import dicom_summary
+from ._dicom_info import dicom_summary, seg_possible
 from ._structures import StructureBox
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class CaseWidget(QWidget):
                 f"File orientation {''.join(case.source.axcodes)}"
                 + (f"<br>{Path(case.source.path).name}" if case.source.path else "")
                 + dicom_summary(case.metadata, identifiers=self.show_ids.isChecked()))
-            self.seg_btn.setVisible("dicom_identifiers" in case.metadata)
+            self.seg_btn.setVisible(seg_possible(case))
             self.show_ids.setVisible(bool(case.metadata.get("dicom_identifiers")))
             self.warning.setText("\n".join(f"Warning: {w}" for w in case.warnings))
             self.warning.setVisible(bool(case.warnings))
