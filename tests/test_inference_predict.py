@@ -325,3 +325,31 @@ def test_bf16_on_the_cpu_runs_in_bf16_and_keeps_the_labels():
     assert not np.array_equal(a.probabilities, b.probabilities)  # it did run at another precision
     fg = (a.labels > 0) | (b.labels > 0)
     assert (a.labels[fg] == b.labels[fg]).mean() > 0.98
+
+
+@pytest.mark.parametrize(("model_axes", "spacing", "grid"), [
+    # file RAS at 0.8 x 0.8 x 3 mm, 60 x 70 x 16 voxels: 48 mm left-right, 56 mm antero-posterior,
+    # 48 mm cranio-caudal; each model axis takes its own extent over its own voxel size
+    ("PSL", (1.0, 2.0, 3.0), (56, 24, 16)),
+    ("LIP", (3.0, 2.0, 1.0), (16, 24, 56)),
+    ("SRA", (4.0, 0.8, 2.0), (12, 60, 28)),
+])
+def test_the_model_grid_takes_each_axis_spacing_in_the_models_own_order(tmp_path, monkeypatch, model_axes,
+                                                                      spacing, grid):
+    import importlib
+
+    pr = importlib.import_module("napari_spine.inference.predict")
+    seen = []
+    real = pr.sliding_window
+
+    def recording(x, *args, **kwargs):
+        seen.append(tuple(x.shape[1:]))
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(pr, "sliding_window", recording)
+    img = np.zeros((60, 70, 16), np.int16)
+    img[10:30, 20:50, 4:12] = 100
+    case = SpineCase.from_arrays(img, np.diag([0.8, 0.8, 3.0, 1.0]), modality="CT")
+    pred = predict(case, sign_model(tmp_path, axcodes=model_axes, spacing=list(spacing)), "cpu")
+    assert seen == [grid]
+    assert pred.labels.shape == case.shape
