@@ -333,6 +333,8 @@ def test_bf16_on_the_cpu_runs_in_bf16_and_keeps_the_labels():
     ("PSL", (1.0, 2.0, 3.0), (56, 24, 16)),
     ("LIP", (3.0, 2.0, 1.0), (16, 24, 56)),
     ("SRA", (4.0, 0.8, 2.0), (12, 60, 28)),
+    ("IPL", (2.0, 1.0, 3.0), (24, 56, 16)),  # a three-cycle of the display axes, not a swap
+    ("PLS", (1.0, 3.0, 2.0), (56, 16, 24)),
 ])
 def test_the_model_grid_takes_each_axis_spacing_in_the_models_own_order(tmp_path, monkeypatch, model_axes,
                                                                       spacing, grid):
