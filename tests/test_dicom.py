@@ -3,6 +3,7 @@ way a series can be wrong refused with the file named."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -498,6 +499,18 @@ def test_a_folder_of_series_is_a_dataset_for_the_panel_and_the_batch(tmp_path):
         key = "ct_S3" if "ct_S3" in str(f) else "mr_S7"
         src = ds.load_case(key)
         np.testing.assert_allclose(nib.load(f).affine, src.source.affine, atol=1e-4)
+    again = batch.run("predict", root, tmp_path / "out", workers=0, model=model, device="cpu",
+                      trust_model=True, progress=lambda m: None)
+    assert sorted(again.reused) == ["ct_S3", "mr_S7"]
+    # one image of a series rewritten in place (same name, same size): that case is computed again
+    f = sorted((root / "patient2" / "mr").glob("*.dcm"))[2]
+    ds2 = pydicom.dcmread(f)
+    ds2.PixelData = bytes(len(ds2.PixelData))
+    ds2.save_as(f)
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    third = batch.run("predict", root, tmp_path / "out", workers=0, model=model, device="cpu",
+                      trust_model=True, progress=lambda m: None)
+    assert third.reused == ["ct_S3"] and third.computed == ["mr_S7"]
 
 
 def test_a_zip_of_a_series_opens_like_its_folder_and_exports_seg(tmp_path, monkeypatch):

@@ -19,6 +19,9 @@ def _location_stamp(loc: str) -> list:
 
     path = location_path(loc)
     try:
+        if os.path.isdir(path):  # a DICOM series folder: every file in it counts
+            files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+            return [loc, [[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]]
         st = os.stat(path)
         return [loc, st.st_size, st.st_mtime_ns]
     except OSError:
