@@ -464,3 +464,26 @@ def test_a_shift_may_land_on_c1_and_on_s1():
     low = make_phantom((8, 160, 60), levels=("L2", "L5"), include_canal=False, seed=2)
     down = shift_levels(low.labels, +1)  # L5 -> S1: the last level is allowed
     assert (down == 26).sum() == (low.labels == 24).sum()
+
+
+def test_size_and_spacing_warnings_fire_on_the_levels_that_earn_them():
+    """L1-L5 as boxes in a column, 6 rows each with 2 rows between them: L3 five times the
+    median volume, L4 a fifth of it, 12 more rows before L5. Exactly those warn; the
+    oversized L3 touching the edge of the field of view is excused."""
+    lab = np.zeros((20, 80, 60), np.uint8)
+    boxes = {20: (10, 10), 21: (10, 10), 22: (10, 50), 23: (5, 4), 24: (10, 10)}  # (axis 0, axis 2)
+    rows = {20: 2, 21: 10, 22: 18, 23: 26, 24: 46}  # centroid rows 4.5, 12.5, 20.5, 28.5, 48.5
+    for sid, (a0, a2) in boxes.items():  # centred on (10, 30) across the column
+        lab[10 - a0 // 2:10 - a0 // 2 + a0, rows[sid]:rows[sid] + 6, 30 - a2 // 2:30 - a2 // 2 + a2] = sid
+    findings = validate_sequence(lab, (1.0, 1.0, 1.0))
+    sizes = {f.structures: f.message for f in findings if f.kind == "size"}
+    assert set(sizes) == {(22,), (23,)}  # volumes 600, 600, 3000, 120, 600: median 600
+    assert sizes[(22,)].startswith("L3 is 5.0x the median vertebra volume (3.0 mL)")
+    assert sizes[(23,)].startswith("L4 is 0.2x the median vertebra volume (0.1 mL)")
+    steps = [f for f in findings if f.kind == "spacing"]  # steps 8, 8, 8, 20 mm: median 8
+    assert [(f.structures, f.message) for f in steps] == [
+        ((23, 24), "20 mm between L4 and L5 (typical 8 mm): a level may be unlabelled")]
+    cut = lab.copy()
+    cut[cut == 22] = 0
+    cut[0:10, 18:24, 5:55] = 22  # as large, but cut by the first plane of the volume
+    assert not [f for f in validate_sequence(cut, (1.0, 1.0, 1.0)) if f.kind == "size" and f.structures == (22,)]
