@@ -67,3 +67,23 @@ def test_running_past_the_sacrum_is_reported():
     res = identify_levels(lab, anchor="L5")
     assert [v for v, _ in res.bodies] == [24, 26]
     assert res.warnings and "below S1" in res.warnings[0]
+
+
+def test_a_disc_above_the_topmost_body_takes_the_level_above_it():
+    """The field of view cuts the vertebra above the first body but shows the disc under it:
+    that disc is the one between the level above the anchor and the anchor, said as a guess;
+    above C2 there is no disc, so it stays generic."""
+    lab = np.zeros((8, 80, 12), np.uint8)
+    for a, b, v in ((2, 6, 100), (7, 17, 50), (18, 22, 100), (23, 33, 50), (34, 38, 100), (39, 49, 50),
+                    (50, 54, 100)):
+        lab[1:7, a:b, 2:10] = v
+    res = identify_levels(lab, anchor="L2")
+    assert [v for v, _ in res.bodies] == [21, 22, 23]
+    assert [d for d, _ in res.discs] == [120, 121, 122, 123]  # L1/L2 above L2, L4/L5 below L4
+    assert (res.labels[:, 2:6] == 120).sum() == (lab[:, 2:6] == 100).sum()
+    assert res.warnings == ["the disc at row 4 has no body above it: named L1/L2 from the sequence"]
+    top = identify_levels(lab, anchor="C2")
+    assert [d for d, _ in top.discs] == [102, 103, 104]
+    assert (top.labels[:, 2:6] == 100).all() == (lab[:, 2:6] == 100).all()
+    assert set(np.unique(top.labels[:, 2:6])) == {0, 100}  # no C1/C2 disc exists: generic
+    assert any("no level above it; left unassigned" in w for w in top.warnings)
