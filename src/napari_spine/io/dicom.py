@@ -571,20 +571,21 @@ def _stack_geometry(frames: list[_Frame], where: str) -> tuple[list[_Frame], np.
     lps[:3, 1] = col * dy
     lps[:3, 2] = slice_vec
     lps[:3, 3] = pos[0]
-    rows = frames[0].size[0]
-    ras = LPS_TO_RAS @ lps
-    ras[:3, 3] = ras[:3, 3] + (rows - 1) * ras[:3, 1]  # rows bottom-up (see _rows_bottom_up)
-    ras[:3, 1] = -ras[:3, 1]
-    return frames, ras, warn
+    return frames, _rows_flipped(LPS_TO_RAS @ lps, frames[0].size[0]), warn
+
+
+def _rows_flipped(affine: np.ndarray, rows: int) -> np.ndarray:
+    """The affine of a (column, row, slice) volume of ``rows`` rows once its rows are
+    reversed, as dcm2niix stores them (the same world position for every voxel)."""
+    out = affine.copy()
+    out[:3, 3] = affine[:3, 3] + (rows - 1) * affine[:3, 1]
+    out[:3, 1] = -affine[:3, 1]
+    return out
 
 
 def _rows_bottom_up(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The (column, row, slice) volume with its rows reversed, as dcm2niix stores them, and
-    the affine of that order (same world position for every voxel)."""
-    out = affine.copy()
-    out[:3, 3] = affine[:3, 3] + (arr.shape[1] - 1) * affine[:3, 1]
-    out[:3, 1] = -affine[:3, 1]
-    return arr[:, ::-1, :], out
+    """The (column, row, slice) volume with its rows reversed and its affine (:func:`_rows_flipped`)."""
+    return arr[:, ::-1, :], _rows_flipped(affine, arr.shape[1])
 
 
 def _wrapper(path: str, ds):
