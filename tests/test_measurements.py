@@ -242,3 +242,22 @@ def test_real_totalsegmentator_case_is_internally_consistent(realdata):
     for r in m.bodies:
         if r not in measured:
             assert "field of view" in r["notes"]
+
+
+def test_the_canal_bounds_the_body_when_the_labels_have_it():
+    whole = Body(21, (0.3, 0.2, 0.1), Ha=26, Hp=28, sagittal_deg=8, arch=True)
+    a = whole.axes[:, 1]
+    canal = Body(61, tuple(np.asarray(whole.centre) - a * (whole.D / 2 + 6)), Ha=60, Hp=60, W=20, D=10,
+                 sagittal_deg=8)
+    affine, shape = fitted_grid([whole, canal], (0.9, 0.9, 1.5), order=(1, 2, 0))
+    labels = rasterize([canal, whole], affine, shape)
+    from napari_spine.measurements._structures import cut_body, label_clouds
+
+    clouds = label_clouds(labels, affine, [21, 61])
+    body, cut = cut_body(clouds[21], whole.axes[:, 2], canal=clouds[61])
+    assert cut
+    depth = (body.points - np.asarray(whole.centre)) @ a
+    assert depth.min() >= -whole.D / 2 - 1.0  # nothing behind the posterior wall (the canal's front)
+    assert len(body) * body.voxel_volume == pytest.approx(whole.volume_mm3, rel=0.06)
+    row = measure_labels(labels, affine).bodies[0]
+    assert row["depth_mm"] == pytest.approx(whole.D, abs=2.0)

@@ -86,13 +86,23 @@ def spine_directions(centroids: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     return out
 
 
-def cut_body(cloud: Cloud, u: np.ndarray, a_hint=_WORLD_A, waist_mm: float = 3.0) -> tuple[Cloud, bool]:
-    """The body part of a vertebra: the voxels in front of the first fall of the
+def cut_body(cloud: Cloud, u: np.ndarray, a_hint=_WORLD_A, waist_mm: float = 3.0,
+             canal: Cloud | None = None) -> tuple[Cloud, bool]:
+    """The body part of a vertebra: the voxels in front of the spinal canal (or cord) when
+    the labels have it at this level, else in front of the first fall of the
     cross-sectional area to under half of its maximum so far, when the fall lasts at least
     ``waist_mm`` (pedicles, or the canal of a sagittal slice) and leaves more than 15 % of the
     voxels behind it. Returns ``(body, cut)``."""
     frame = Frame.make(cloud.points.mean(0), u, a_hint)
-    a = frame.coords(cloud.points)[:, 1]
+    q = frame.coords(cloud.points)
+    a = q[:, 1]
+    if canal is not None:
+        qc = frame.coords(canal.points)
+        level = (qc[:, 2] >= q[:, 2].min()) & (qc[:, 2] <= q[:, 2].max())
+        if level.sum() >= 10:
+            keep = a > float(np.max(qc[level, 1]))
+            if 0.15 < keep.mean() < 1.0:
+                return cloud.subset(keep), True
     step = max(float(np.abs(cloud.edges @ frame.a).sum()), 1.0)  # no empty bins between rows
     bins = np.floor((a.max() - a) / step).astype(np.int64)  # 0 = most anterior
     area = np.convolve(np.bincount(bins).astype(np.float64), np.ones(3) / 3, mode="same")
@@ -134,16 +144,20 @@ def _centroids(clouds: dict[int, Cloud]) -> dict[int, np.ndarray]:
 
 def vertebral_bodies(labels: np.ndarray, affine: np.ndarray) -> dict[int, Structure]:
     """Every levelled vertebra of ``labels`` (canonical ids) as a measured body."""
-    ids = [i for i in present_ids(labels) if i and ontology.is_vertebra(int(i)) and int(i) in ontology.BY_ID
+    ids_all = present_ids(labels)
+    ids = [i for i in ids_all if i and ontology.is_vertebra(int(i)) and int(i) in ontology.BY_ID
            and ontology.BY_ID[int(i)].level is not None]
     clouds = label_clouds(labels, affine, ids)
+    neural = label_clouds(labels, affine, [i for i in (ontology.SPINAL_CANAL, ontology.SPINAL_CORD)
+                                           if i in set(int(v) for v in ids_all)])
+    canal = neural.get(ontology.SPINAL_CANAL, neural.get(ontology.SPINAL_CORD))
     dirs = spine_directions(_centroids(_for_direction(clouds)))
     dirs = {s: dirs.get(s, _nearest(s, dirs)) for s in clouds}
     out: dict[int, Structure] = {}
     for sid, cloud in clouds.items():
         if sid in NO_BODY or sid in SACRUM_AND_BELOW or len(cloud) < 20:
             continue
-        body, cut = cut_body(cloud, dirs[sid])
+        body, cut = cut_body(cloud, dirs[sid], canal=canal)
         if at_border(body, labels.shape):
             out[sid] = Structure(sid, body, None, None, None, notes=[FOV_NOTE])
             continue
