@@ -306,3 +306,25 @@ def test_report_title_names_the_dataset_once():
     assert _title("qa", "ctspine1k", Path("/data/CTSpine1K")) == "napari-spine qa: ctspine1k"
     assert _title("qa", "spine_msca", Path("/data/Spine-MSCA")) == "napari-spine qa: spine_msca"
     assert _title("qa", "ctspine1k", Path("/data/site-b")) == "napari-spine qa: ctspine1k (site-b)"
+
+
+def test_export_writes_measurements_per_case_and_across_cases(tmp_path):
+    import csv
+
+    from napari_spine.measurements import CSV_COLUMNS
+
+    root = write_kind("ctspine1k", tmp_path / "data")
+    res = batch.run("export", root, tmp_path / "o", workers=0, progress=lambda m: None)
+    assert res.ok
+    ds = __import__("napari_spine").open_dataset(root)
+    per_case = []
+    for ref in ds.cases:
+        f = tmp_path / "o" / "cases" / batch.safe_name(ref.case_id) / "measurements.csv"
+        rows = list(csv.DictReader(f.open()))
+        assert rows and {r["case"] for r in rows} == {f"ctspine1k/{ref.case_id}"}
+        per_case += rows
+    with (tmp_path / "o" / "measurements.csv").open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == CSV_COLUMNS
+        assert list(reader) == per_case  # every case's rows, in case order
+    assert any(r["kind"] == "body" and r["height_middle_mm"] for r in per_case)

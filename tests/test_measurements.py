@@ -7,13 +7,11 @@ import csv
 
 import numpy as np
 import pytest
-from measure_phantoms import Body, column, fitted_grid, rasterize
 
+from measure_phantoms import Body, column, fitted_grid, rasterize
 from napari_spine import SpineCase
 from napari_spine.case import Landmarks
 from napari_spine.measurements import genant_grade, measure_case, measure_labels
-from napari_spine.measurements._angles import coronal_tilt, sagittal_tilt
-from napari_spine.measurements._structures import vertebral_bodies
 
 # (sagittal, coronal, axial) tilt, voxel size, array axis k -> world axis order[k], flips
 ORIENTATIONS = [

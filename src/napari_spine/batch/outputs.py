@@ -79,3 +79,22 @@ def write_report(rows: list[dict], out: Path, title: str) -> Path | None:
     if not results:
         return None
     return write_html(results, out / "report.html", title=title)
+
+
+def write_measurements(out: Path, case_ids: list[str]) -> Path | None:
+    """``measurements.csv`` across cases: every case's table, in the order of the cases."""
+
+    header, body = None, []
+    for cid in case_ids:
+        f = out / "cases" / safe_name(cid) / "measurements.csv"
+        if not f.is_file():
+            continue
+        lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
+        if lines:
+            header = header or lines[0]
+            body.extend(lines[1:])
+    if header is None:
+        return None
+    target = out / "measurements.csv"
+    write_bytes_atomic(target, (header + "".join(body)).encode("utf-8"))
+    return target

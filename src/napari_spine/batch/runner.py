@@ -15,7 +15,7 @@ from ..inference.types import ProgressEvent
 from .cluster import connect, run_on_dask
 from .fingerprint import case_fingerprint, model_fingerprint, up_to_date
 from .options import BatchError, BatchOptions, BatchResult
-from .outputs import check_output, write_report, write_summary
+from .outputs import check_output, write_measurements, write_report, write_summary
 from .work import MODELS, process_case
 
 __all__ = ["run", "select_cases"]
@@ -100,6 +100,8 @@ def run(
                                      "glob": glob})
     if command == "qa":
         write_report(result.rows, out, _title(command, ds.kind, root))
+    if command == "export":
+        write_measurements(out, [c.case_id for c in cases])
     n_fail = len(result.failed)
     say(f"done: {len(result.rows) - n_fail} ok, {n_fail} failed; summary {out / 'summary.csv'}",
         "done", len(result.rows), len(result.rows))

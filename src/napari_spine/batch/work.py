@@ -51,6 +51,8 @@ def _do_export(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, lis
     if case.landmarks is not None and len(case.landmarks):
         export_landmarks(case, case_dir / "landmarks.json", case.landmarks)
         outputs.append("landmarks.json")
+    if case.labels is not None or (case.landmarks is not None and case.shape[0] == 1):
+        outputs += _measure(case, case_dir, log)
     info = {"case_id": case.case_id, "dataset": case.dataset, "modality": case.modality,
             "shape": list(case.shape), "spacing": list(case.spacing),
             "structures": list(case.structures_present), "warnings": list(case.warnings),
@@ -60,6 +62,17 @@ def _do_export(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, lis
     write_json(case_dir / "case.json", info)
     outputs.append("case.json")
     return row, outputs
+
+
+def _measure(case, case_dir: Path, log) -> list[str]:
+    """``measurements.csv`` / ``.json`` of a case (from its masks, else its contours)."""
+    from ..measurements import measure_case
+
+    m = measure_case(case)
+    m.write_csv(case_dir / "measurements.csv")
+    m.write_json(case_dir / "measurements.json")
+    log(f"measured {len(m.bodies)} bodies, {len(m.discs)} discs, {len(m.angles)} angles ({m.source})")
+    return ["measurements.csv", "measurements.json"]
 
 
 def _do_predict(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[str]]:

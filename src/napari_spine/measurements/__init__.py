@@ -79,10 +79,12 @@ class Measurements:
         return path
 
     def to_json(self) -> dict:
+        """The tables as one JSON-ready mapping."""
         return {"case": self.case, "source": self.source, "bodies": self.bodies,
                 "discs": self.discs, "angles": self.angles}
 
     def write_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` atomically."""
         from ..io.files import write_json
 
         path = Path(path)

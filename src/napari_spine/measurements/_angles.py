@@ -17,10 +17,12 @@ from ._structures import Structure
 
 
 def sagittal_tilt(n: np.ndarray) -> float:
+    """Degrees from superior towards anterior of a cranial normal, in the sagittal plane."""
     return float(np.degrees(np.arctan2(n[1], n[2])))
 
 
 def coronal_tilt(n: np.ndarray) -> float:
+    """Degrees from superior towards the patient's right of a cranial normal, coronally."""
     return float(np.degrees(np.arctan2(n[0], n[2])))
 
 

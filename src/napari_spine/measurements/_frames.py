@@ -35,6 +35,7 @@ class Cloud:
 
     @property
     def voxel_volume(self) -> float:
+        """mm³ of one voxel."""
         return float(abs(np.linalg.det(self.edges)))
 
     def extent_along(self, d: np.ndarray) -> float:
@@ -43,6 +44,7 @@ class Cloud:
         return float(np.sqrt(np.sum((self.edges @ d) ** 2)))
 
     def subset(self, keep: np.ndarray) -> Cloud:
+        """The voxels where ``keep`` is true."""
         return Cloud(self.points[keep], self.edges, None if self.index is None else self.index[keep],
                      self.shape)
 
@@ -60,6 +62,7 @@ def cloud_from_mask(mask: np.ndarray, affine: np.ndarray, offset=(0, 0, 0), shap
 
 
 def unit(v: np.ndarray) -> np.ndarray:
+    """``v`` scaled to unit length (``ValueError`` for a zero vector)."""
     n = float(np.linalg.norm(v))
     if n == 0.0 or not np.isfinite(n):
         raise ValueError("zero direction")
@@ -85,6 +88,7 @@ class Frame:
 
     @classmethod
     def make(cls, origin, u, a_hint=_WORLD_A) -> Frame:
+        """A frame with cranial axis ``u`` and the anterior axis nearest ``a_hint``."""
         u = unit(np.asarray(u, dtype=np.float64))
         a = orthogonal_part(np.asarray(a_hint, dtype=np.float64), u)
         return cls(np.asarray(origin, dtype=np.float64), unit(np.cross(a, u)), a, u)

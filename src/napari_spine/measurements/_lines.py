@@ -36,6 +36,7 @@ def structure_lines(st: Structure, affine: np.ndarray, kind: str) -> list[dict]:
 
 def measurement_lines(bodies: dict[int, Structure], discs: dict[int, Structure],
                       affine: np.ndarray) -> list[dict]:
+    """The height lines of every measured body and disc."""
     out = []
     for sid, st in bodies.items():
         if sid != 26 and st.frame is not None:

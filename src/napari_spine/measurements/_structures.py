@@ -41,6 +41,7 @@ class Structure:
 
     @property
     def name(self) -> str:
+        """The structure's anatomy name."""
         return ontology.name_of(self.sid)
 
 

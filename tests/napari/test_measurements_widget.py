@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+
+from napari_spine._napari.panels.measurements import LINES_LAYER, MeasurementsWidget
+
+PLUGIN = "napari-spine"
+
+
+def _setup(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine measurements")
+    assert isinstance(w, MeasurementsWidget)
+    return viewer, w
+
+
+def test_measures_the_edited_layer_and_draws_the_lines(make_napari_viewer, tmp_path):
+    viewer, w = _setup(make_napari_viewer)
+    labels = viewer.layers[1]
+    w.start(sync=True)
+    levels = [w.bodies.item(i, 0).text() for i in range(w.bodies.rowCount())]
+    assert levels == ["T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5"]
+    assert "bodies" in w.status.text() and w.discs.rowCount() >= 8
+    lines = viewer.layers[LINES_LAYER]
+    data = np.asarray(labels.data)
+    assert len(lines.data) == len(w.result.lines) == 3 * (len(levels) + len(w.result.discs))
+    assert np.allclose(lines.scale, labels.scale) and np.allclose(lines.translate, labels.translate)
+    for seg, line in zip(lines.data, w.result.lines):  # each line crosses its own structure
+        mid = np.round(seg.mean(0)).astype(int)
+        assert data[tuple(mid)] == line["structure_id"]
+    before = {r["level"]: r for r in w.result.bodies}["L3"]
+    # the annotator takes the front third of L3 away: the panel measures the edit
+    edited = data.copy()
+    l3 = np.argwhere(data == 22)
+    front = l3[:, 2] < np.percentile(l3[:, 2], 30)  # display axis 2 runs posteriorly
+    edited[tuple(l3[front].T)] = 0
+    labels.data = edited
+    w.start(sync=True)
+    after = {r["level"]: r for r in w.result.bodies}["L3"]
+    assert after["depth_mm"] < 0.85 * before["depth_mm"] and after["volume_ml"] < 0.85 * before["volume_ml"]
+    assert len(viewer.layers[LINES_LAYER].data) == len(w.result.lines)  # replaced, not added
+    path = w.export_to(tmp_path / "m.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert {r["level"] for r in rows if r["kind"] == "body"} == set(levels)
+
+
+def test_a_wrong_grid_is_said_not_raised(make_napari_viewer):
+    viewer, w = _setup(make_napari_viewer)
+    viewer.add_labels(np.zeros((5, 5, 5), np.uint8), name="stray", metadata=dict(viewer.layers[1].metadata))
+    w.start(sync=True)
+    assert "not on the case's grid" in w.status.text()
+    assert w.result is None
+    import pytest
+
+    with pytest.raises(ValueError, match="nothing measured"):
+        w.export_to("m.csv")
+
+
+def test_double_click_goes_to_the_body(make_napari_viewer):
+    viewer, w = _setup(make_napari_viewer)
+    w.start(sync=True)
+    labels = viewer.layers[1]
+    w._go_to_row(5, 0)  # L3
+    z = int(viewer.dims.current_step[0])
+    l3 = np.argwhere(np.asarray(labels.data) == 22)
+    assert l3[:, 0].min() <= z <= l3[:, 0].max()
