@@ -136,13 +136,14 @@ class MeasurementsWidget(QWidget):
         if not m.lines or self._layer is None:
             return None
         like = self._layer
+        extra = {"units": like.units} if getattr(like, "units", None) is not None else {}
         data = [np.asarray(line["voxels"]) for line in m.lines]
         colors = ["#ffd24a" if line["kind"] == "body" else "#4ad2ff" for line in m.lines]
         return self.viewer.add_shapes(
             data, shape_type="line", name=LINES_LAYER, edge_color=colors, edge_width=0.6,
             scale=like.scale, translate=like.translate,
             features={"measure": [line["measure"] for line in m.lines], "mm": [line["value"] for line in m.lines]},
-            text={"string": "{mm:.1f}", "size": 8, "color": "white"})
+            text={"string": "{mm:.1f}", "size": 8, "color": "white"}, **extra)
 
     def _go_to_row(self, row: int, _col: int) -> None:
         if self.result is None or self._layer is None or row >= len(self.result.bodies):
