@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._frames import FRACTIONS, column_heights
+from ._frames import FRACTIONS
 from ._structures import Structure
 
 _NAMES = ("posterior", "middle", "anterior")
@@ -17,7 +17,7 @@ def _to_voxels(affine: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def structure_lines(st: Structure, affine: np.ndarray, kind: str) -> list[dict]:
     """Three height segments of a body or disc, centred on their columns, in display voxels."""
-    h = column_heights(st.cloud, st.frame)
+    h = st.heights
     q = st.frame.coords(st.cloud.points)
     l_mid = (q[:, 0].min() + q[:, 0].max()) / 2
     e_a = st.cloud.extent_along(st.frame.a)

@@ -13,13 +13,24 @@ whole.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
 
 from ..anatomy import ontology
 from ..anatomy.labelmaps import present_ids
-from ._frames import Cloud, Frame, Plane, cloud_from_mask, own_frame, surface, unit
+from ._frames import (
+    Cloud,
+    Frame,
+    Heights,
+    Plane,
+    cloud_from_mask,
+    column_heights,
+    own_frame,
+    surface,
+    unit,
+)
 
 NO_BODY = {1}  # C1 (atlas): a ring without a body
 SACRUM_AND_BELOW = {26, 27}
@@ -36,8 +47,12 @@ class Structure:
     frame: Frame | None  # None: not measured (see notes)
     superior: Plane | None
     inferior: Plane | None
-    whole: Cloud | None = None  # the whole-vertebra label the body was cut from
     notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def heights(self) -> Heights:
+        """Posterior, middle and anterior heights in the structure's frame (computed once)."""
+        return column_heights(self.cloud, self.frame)
 
     @property
     def name(self) -> str:
@@ -163,7 +178,7 @@ def vertebral_bodies(labels: np.ndarray, affine: np.ndarray) -> dict[int, Struct
             out[sid] = Structure(sid, body, None, None, None, notes=[FOV_NOTE])
             continue
         frame, sup, inf = own_frame(body, dirs[sid], boundary=surface(body, affine))
-        st = Structure(sid, body, frame, sup, inf, whole=cloud if cut else None)
+        st = Structure(sid, body, frame, sup, inf)
         if cut:
             st.notes.append("body cut from the whole-vertebra label")
         if sid == 2:

@@ -7,7 +7,6 @@ from nibabel.affines import voxel_sizes
 from scipy import ndimage
 
 from ..anatomy import ontology
-from ._frames import column_heights
 from ._structures import Structure
 
 GENANT_GRADES = ((0.20, 0), (0.25, 1), (0.40, 2))  # height loss below the bound -> grade
@@ -58,7 +57,7 @@ def body_rows(bodies: dict[int, Structure], image: np.ndarray | None, affine: np
               ct: bool) -> list[dict]:
     """One row per vertebral body, cranial to caudal, with Genant-style height ratios."""
     order = [s for s in ontology.sort_cranio_caudal(bodies) if s != 26 and bodies[s].frame is not None]
-    heights = {s: column_heights(bodies[s].cloud, bodies[s].frame) for s in order}
+    heights = {s: bodies[s].heights for s in order}
     rows = [{"level": ontology.name_of(s), "structure_id": s, "notes": "; ".join(st.notes)}
             for s, st in bodies.items() if st.frame is None and s not in (26, 27)]
     for k, sid in enumerate(order):
@@ -111,12 +110,12 @@ def disc_rows(discs: dict[int, Structure], bodies: dict[int, Structure], present
             rows.append({"level": ontology.display_name(sid, present), "structure_id": sid,
                          "notes": "; ".join(st.notes)})
             continue
-        h = column_heights(st.cloud, st.frame)
+        h = st.heights
         mean = (h.anterior + h.middle + h.posterior) / 3
         above = bodies.get(sid - ontology.DISC_OFFSET)
         dhi = None
         if above is not None and above.sid != 26 and above.frame is not None:
-            hb = column_heights(above.cloud, above.frame)
+            hb = above.heights
             dhi = mean / ((hb.anterior + hb.middle + hb.posterior) / 3)
         rows.append({
             "level": ontology.display_name(sid, present), "structure_id": sid,
