@@ -186,4 +186,8 @@ def center_view_on(viewer, layer, data_point) -> tuple[float, ...]:
     viewer.dims.set_point(range(len(world)), world)
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     camera.center = tuple(world[-2:]) if viewer.dims.ndisplay == 2 else tuple(world)
+    from ._planes import planes_of
+
+    if (planes := planes_of(viewer)) is not None:
+        planes.centre(world)  # the axial and coronal views too
     return tuple(float(w) for w in world)

@@ -99,3 +99,4 @@ def buttons(owner, specs) -> list:
         setattr(owner, attr, b)
         out.append(b)
     return out
+

@@ -30,7 +30,7 @@ from ... import geometry
 from ...anatomy import ontology
 from ...anatomy.levels import identify_levels as number_levels
 from ...anatomy.levels import rib_masks, standard_levels
-from ...display import CT_WINDOWS, mr_contrast_limits, window_limits
+from ...display import CT_WINDOWS, mr_contrast_limits, view_caption, window_limits
 from ...io.export import ExportResult, export_labels
 from .._layers import META_KEY, labels_colormap, labels_features
 from .._workers import Task
@@ -38,11 +38,12 @@ from .._workspace import Workspace
 from ._common import note, scrolling, side_by_side
 from ._dicom_info import dicom_summary, seg_possible
 from ._structures import StructureBox
+from .planes import planes_button
 
 if TYPE_CHECKING:
     import napari
 
-_CONVENTION = "Sagittal view: superior at the top, anterior on the left (axes L, I, P)."
+_CONVENTION = "Sagittal view: superior at the top, anterior on the left."
 _NO_CASE = "No spine case loaded. Open a NIfTI file, a DICOM folder or a sample."
 
 class CaseWidget(QWidget):
@@ -86,9 +87,20 @@ class CaseWidget(QWidget):
         self.show_ids.toggled.connect(self._refresh)
         g = QGroupBox("Case")
         lay = QVBoxLayout(g)
-        for w in (self.summary, self.show_ids, self.warning, note(_CONVENTION, "color: #9aa0a6;"), self.cursor):
+        self.convention = note(style="color: #9aa0a6;")
+        self.viewer.dims.events.order.connect(self._show_convention)
+        self.viewer.dims.events.ndisplay.connect(self._show_convention)
+        self._show_convention()
+        for w in (self.summary, self.show_ids, self.warning, self.convention, self.cursor):
             lay.addWidget(w)
         return g
+
+    def _show_convention(self, *_: Any) -> None:
+        dims = self.viewer.dims
+        if dims.ndim == 3 and dims.ndisplay == 2:
+            self.convention.setText(view_caption(tuple(dims.displayed)))
+        else:
+            self.convention.setText(_CONVENTION if dims.ndisplay == 2 else "3-D view.")
 
     def _display_group(self) -> QGroupBox:
         self.window = QComboBox()
@@ -96,7 +108,9 @@ class CaseWidget(QWidget):
         self.window.setToolTip("CT window (width/level) or automatic MR contrast")
         self.window.activated.connect(lambda _i: self.apply_window(self.window.currentText()))
         g = QGroupBox("Display")
-        QFormLayout(g).addRow("Window", self.window)
+        form = QFormLayout(g)
+        form.addRow("Window", self.window)
+        form.addRow("Views", planes_button(self.viewer))
         return g
 
     def _levels_group(self) -> QGroupBox:

@@ -27,6 +27,7 @@ from ._correction_live import CaseSettings
 from ._correction_ops import OpsMixin
 from ._correction_save import SaveBox
 from ._correction_track import TrackMixin
+from .planes import planes_button
 
 if TYPE_CHECKING:
     import napari
@@ -76,6 +77,7 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
                               f"{shortcut_of('napari-spine:next_level')} / {shortcut_of('napari-spine:previous_level')} "
                               "(napari Preferences > Shortcuts)")
         self.paint_box = box
+        box.layout().addWidget(planes_button(self.viewer))  # paint in any of the three planes
         return box
 
     def _levels_group(self) -> LevelsBox:

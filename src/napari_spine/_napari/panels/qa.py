@@ -42,6 +42,7 @@ from .._workspace import Workspace
 from ._common import note, refill, scrolling, side_by_side
 from ._level_table import LevelTable
 from ._review_box import ReviewBox
+from .planes import planes_button
 
 if TYPE_CHECKING:
     import napari
@@ -128,7 +129,7 @@ class QAWidget(QWidget):
         f.addRow("Candidate", self.candidate)
         f.addRow("Predictions", self.predictions)
         f.addRow(side_by_side((refresh, 1), self.compute_btn))
-        f.addRow(side_by_side(self.worst_first, self.all_rows))
+        f.addRow(side_by_side(self.worst_first, self.all_rows, (planes_button(self.viewer), 1)))
         f.addRow(self.progress)
         f.addRow(self.summary)
         return g
