@@ -191,3 +191,36 @@ def test_click_moves_the_point_in_every_view(make_napari_viewer, qtbot, displaye
     for other, _q in views.values():
         for a in displayed:  # the clicked position, within a pixel, in every view
             assert abs(other.dims.point[a] - aim[a]) <= 1.0 / model.scene.camera.zoom + SCALE[a] / 2
+
+
+def test_a_stroke_in_the_coronal_view_is_a_correction_step(make_napari_viewer, qtbot, tmp_path):
+    """The correction journal records a stroke made in another view, and the panel's undo
+    (Ctrl+Z, pressed in that view) takes it back."""
+    from app_model.types import KeyBinding
+    from qtpy.QtCore import QPoint, Qt
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    labels = viewer.layers[1]
+    viewer.layers.selection.active = labels
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction")
+    w.set_output(tmp_path / "out")
+    assert toggle_three_planes(viewer)
+    planes = planes_of(viewer)
+    before = np.asarray(labels.data).copy()
+    target = (48, 30, 10)  # in front of the column: background
+    assert before[target] == 0
+    world = center_view_on(viewer, labels, target)
+    labels.selected_label, labels.brush_size, labels.mode = 25, 1, "paint"
+    model, qt = planes.models["coronal"], planes.qt_viewers["coronal"]
+    _settle(qtbot, 300)
+    row, col = _pixel(model, qt, world)
+    qtbot.mouseClick(qt.canvas.native, Qt.MouseButton.LeftButton, pos=QPoint(col, row))
+    qtbot.waitUntil(lambda: len(w.session().journal.entries()) >= 1, timeout=3000)
+    changed = np.argwhere(np.asarray(labels.data) != before)
+    assert len(changed) and np.all(changed[:, 2] == target[2])  # the coronal slice shown
+    undo = model.layers["phantom-ct labels"].keymap.get(KeyBinding.from_str("Ctrl+Z"))
+    assert undo is not None  # the panel's undo, bound on the twin too
+    undo(model.layers["phantom-ct labels"])
+    assert np.array_equal(np.asarray(labels.data), before)
