@@ -40,7 +40,7 @@ from ._fastgz import read_gz_array
 from .files import atomic_path, nifti_header, write_bytes_atomic
 from .nifti import split_name
 
-__all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks"]
+__all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks", "read_rulers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,18 +465,26 @@ def _landmark_rows(case: SpineCase, lm: Landmarks) -> list[dict[str, Any]]:
 
 
 def export_landmarks(
-    case: SpineCase, path: str | os.PathLike, landmarks: Landmarks | None = None
+    case: SpineCase, path: str | os.PathLike, landmarks: Landmarks | None = None,
+    rulers: list | None = None,
 ) -> Path:
     """Write landmarks as JSON or CSV (by suffix), atomically.
 
     Coordinates are given twice: voxel indices ``i, j, k`` of the *source file* grid
     and world RAS+ millimetres ``x_mm, y_mm, z_mm`` (from the source affine).
+
+    ``rulers`` (:class:`~napari_spine.measurements.rulers.Ruler`) are saved with them: in the
+    JSON document under ``"rulers"``; beside a CSV file as ``<name>_rulers.csv`` (one row a
+    point).
     """
     target = Path(path)
     lm = landmarks if landmarks is not None else case.landmarks
+    if lm is None and rulers:
+        lm = Landmarks(np.zeros((0, 3)), np.zeros(0, dtype=np.int64), ())
     if lm is None:
         raise ExportError(f"{target}: case {case.case_id} has no landmarks to export")
     rows = _landmark_rows(case, lm)
+    ruler_rows = [_ruler_row(case, r) for r in rulers or ()]
     suffix = target.suffix.lower()
     if suffix == ".json":
         doc = {
@@ -487,6 +495,7 @@ def export_landmarks(
             "source_axcodes": "".join(case.source.axcodes),
             "affine": case.source.affine.tolist(),
             "landmarks": rows,
+            **({"rulers": ruler_rows} if rulers is not None else {}),
         }
         text = json.dumps(doc, indent=1)
     elif suffix == ".csv":
@@ -505,7 +514,58 @@ def export_landmarks(
             os.fsync(f.fileno())
         if _read_rows(tmp) != [(r["structure_id"], r["name"]) for r in rows]:
             raise ExportError(f"{target}: verification of the written landmarks failed")
+    if suffix == ".csv" and rulers is not None:
+        _write_ruler_csv(target.with_name(split_name(target.name)[0] + "_rulers.csv"), ruler_rows)
     return target
+
+
+_RULER_FIELDS = ("ruler", "kind", "label", "value", "unit", "point", "i", "j", "k", "x_mm", "y_mm", "z_mm")
+
+
+def _ruler_row(case: SpineCase, ruler) -> dict[str, Any]:
+    """A ruler as saved: its value from the case geometry, its points in RAS mm and in voxel
+    indices of the source file (like the landmarks)."""
+    row = ruler.row(case.affine)
+    file_ijk = geometry.display_index_to_file_index(np.asarray(ruler.points, dtype=float).reshape(-1, 3),
+                                                    case.source.ornt, case.source.shape)
+    row["points_ijk"] = [[float(x) for x in p] for p in file_ijk]
+    return row
+
+
+def _write_ruler_csv(target: Path, ruler_rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_RULER_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for n, r in enumerate(ruler_rows):
+        for m, (ras, ijk) in enumerate(zip(r["points_ras_mm"], r["points_ijk"], strict=True)):
+            w.writerow({"ruler": n, "kind": r["kind"], "label": r["label"], "value": r["value"],
+                        "unit": r["unit"], "point": m, "i": ijk[0], "j": ijk[1], "k": ijk[2],
+                        "x_mm": ras[0], "y_mm": ras[1], "z_mm": ras[2]})
+    write_bytes_atomic(target, buf.getvalue().encode("utf-8"))
+
+
+def read_rulers(path: str | os.PathLike, case: SpineCase) -> list:
+    """The rulers saved with landmarks (a JSON document, or the ``_rulers.csv`` beside a CSV
+    file), placed on ``case``'s display grid by their RAS positions; [] when none were."""
+    from ..measurements.rulers import rulers_from_rows
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        rows = list(json.loads(text).get("rulers", []))
+    else:
+        side = path.with_name(split_name(path.name)[0] + "_rulers.csv")
+        if not side.exists():
+            return []
+        rows = {}
+        for r in csv.DictReader(io.StringIO(side.read_text(encoding="utf-8"))):
+            entry = rows.setdefault(int(r["ruler"]), {"kind": r["kind"], "label": r["label"], "points_ras_mm": []})
+            entry["points_ras_mm"].append([float(r["x_mm"]), float(r["y_mm"]), float(r["z_mm"])])
+        rows = [rows[k] for k in sorted(rows)]
+    try:
+        return rulers_from_rows(rows, case.affine)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ExportError(f"{path}: the rulers saved there cannot be read ({exc})") from exc
 
 
 def _read_rows(path: Path) -> list[tuple[int, str]]:
