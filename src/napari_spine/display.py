@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CT_WINDOWS", "PLANES", "default_contrast", "edge_letters", "mr_contrast_limits",
+__all__ = ["AXIS_LABELS", "CT_WINDOWS", "PLANES", "default_contrast", "edge_letters", "mr_contrast_limits",
            "plane_of", "view_caption", "window_limits"]
 
 #: CT window presets as (width, level) in HU.
@@ -52,6 +52,9 @@ def default_contrast(modality: str, image: np.ndarray) -> tuple[float, float]:
 #: the left of sagittal, the patient's right on the viewer's left of axial and coronal
 #: (the radiological convention).
 PLANES: dict[str, tuple[int, int]] = {"sagittal": (1, 2), "axial": (2, 0), "coronal": (1, 0)}
+
+#: The display axes as napari's sliders name them: the way each one runs.
+AXIS_LABELS: tuple[str, str, str] = ("R→L", "S→I", "A→P")
 
 #: The two ends of each display axis: (where the index starts, where it grows towards).
 _ENDS = {"L": ("R", "L"), "I": ("S", "I"), "P": ("A", "P")}

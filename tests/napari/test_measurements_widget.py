@@ -67,3 +67,39 @@ def test_double_click_goes_to_the_body(make_napari_viewer):
     z = int(viewer.dims.current_step[0])
     l3 = np.argwhere(np.asarray(labels.data) == 22)
     assert l3[:, 0].min() <= z <= l3[:, 0].max()
+
+
+def test_rulers_measure_in_millimetres_and_are_saved_with_the_landmarks(make_napari_viewer, tmp_path):
+    """Rulers drawn on the lumbar sample (1 mm voxels here, so the analytic values are
+    simple) show their values; the case panel saves them with the landmarks."""
+    import json
+
+    from napari_spine.io.export import read_rulers
+
+    viewer, w = _setup(make_napari_viewer)
+    layer = w.rulers.arm("distance")
+    assert layer is not None and layer.mode == "add_line"
+    assert viewer.layers.selection.active == layer and np.allclose(layer.scale, viewer.layers[1].scale)
+    case = w.ws.case_of(layer)
+    s = np.asarray(case.spacing, dtype=float)
+    layer.add_lines(np.array([[40.0, 50, 30], [40, 80, 70]]))  # 30 x 40 voxels in one sagittal slice
+    assert list(layer.features["ruler"]) == ["distance"]
+    expected = float(np.linalg.norm(np.array([0, 30, 40]) * s))
+    assert w.rulers.table.item(0, 1).text() == f"{expected:.1f}"
+    assert layer.features["text"][0] == f"{expected:.1f} mm"
+    w.rulers.arm("angle")
+    assert layer.mode == "add_path"
+    layer.add_paths(np.array([[40.0, 50, 30], [40, 50, 60], [40, 80, 60]]))  # a right angle
+    w.rulers.arm("cobb")
+    layer.add_lines(np.array([[20.0, 60, 40], [70, 60, 40]]))  # coronal: along display axis 0
+    assert "second line" in layer.features["text"][2]
+    layer.add_lines(np.array([[20.0, 150, 40], [70, 150 + 50 * np.tan(np.radians(20)), 40]]))
+    values = [w.rulers.table.item(i, 1).text() for i in range(w.rulers.table.rowCount())]
+    assert values == [f"{expected:.1f}", "90.0", "20.0"]
+    assert layer.features["text"][2] == layer.features["text"][3] == "Cobb 20.0°"
+    _, case_panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
+    path = case_panel.export_landmarks_to(tmp_path / "lm.json")
+    doc = json.loads(path.read_text())
+    assert [r["kind"] for r in doc["rulers"]] == ["distance", "angle", "cobb"] and doc["landmarks"]
+    back = read_rulers(path, case)
+    assert [round(r.value(case.affine), 3) for r in back] == [round(expected, 3), 90.0, 20.0]

@@ -15,7 +15,7 @@ import numpy as np
 from .. import geometry
 from ..anatomy import ontology
 from ..case import Landmarks, SpineCase
-from ..display import default_contrast
+from ..display import AXIS_LABELS, default_contrast
 
 __all__ = [
     "META_KEY",
@@ -56,6 +56,11 @@ def _meta(case: SpineCase, role: str) -> dict[str, Any]:
     return {META_KEY: {"case": case, "role": role, "case_id": case.case_id}}
 
 
+def _axes(case: SpineCase) -> dict[str, Any]:
+    """The sliders' names for a 3-D case: the way each display axis runs (not "-3")."""
+    return {"axis_labels": AXIS_LABELS} if len(case.shape) == 3 else {}
+
+
 def image_layer_data(case: SpineCase, name: str | None = None) -> tuple:
     """``(data, kwargs, "image")`` for napari: the case's image on its display grid, with
     the modality's default contrast."""
@@ -68,6 +73,7 @@ def image_layer_data(case: SpineCase, name: str | None = None) -> tuple:
         "colormap": "gray",
         "metadata": _meta(case, "image"),
         "units": "mm",
+        **_axes(case),
     }
     return (case.image, kwargs, "image")
 
@@ -92,6 +98,7 @@ def labels_layer_data(case: SpineCase, labels: np.ndarray | None = None, name: s
         # ids, so saving them never writes the loaded file's other structures back
         "metadata": _meta(case if labels is None else case.with_labels(lab), "labels"),
         "units": "mm",
+        **_axes(case),
     }
     return (lab, kwargs, "labels")
 
@@ -120,6 +127,7 @@ def landmarks_layer_data(case: SpineCase, landmarks: Landmarks | None = None, na
                  "visible": False},
         "metadata": _meta(case, "landmarks"),
         "units": "mm",
+        **_axes(case),
     }
     return (lm.coords.copy(), kwargs, "points")
 

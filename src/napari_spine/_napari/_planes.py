@@ -17,12 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..display import PLANES, edge_letters, plane_of
+from ..display import AXIS_LABELS, PLANES, edge_letters, plane_of
 
-__all__ = ["AXIS_LABELS", "LinkedPlanes", "planes_of"]
-
-#: the display axes as the sliders name them: the direction each one moves in
-AXIS_LABELS = ("R→L", "S→I", "A→P")
+__all__ = ["LinkedPlanes", "planes_of"]
 
 _LINKED: dict[int, LinkedPlanes] = {}
 _EDGES = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left",

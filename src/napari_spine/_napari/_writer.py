@@ -36,8 +36,9 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     return [str(result.path)]
 
 
-def write_landmarks(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
-    """Write a points layer as landmarks (JSON or CSV with voxel and world mm)."""
+def write_landmarks(path: str, data: Any, meta: dict[str, Any], rulers: list | None = None) -> list[str]:
+    """Write a points layer as landmarks (JSON or CSV with voxel and world mm), with the
+    case's manual ``rulers`` when given."""
     coords = np.asarray(data, dtype=np.float64)
     if coords.size == 0:
         coords = coords.reshape(0, 3)
@@ -54,4 +55,4 @@ def write_landmarks(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
         if "structure_id" in feats:
             ids = np.asarray(feats["structure_id"], dtype=np.int64)
     lm = Landmarks(coords[:, -3:], ids, names or tuple(f"point {i}" for i in range(n)))
-    return [str(export_landmarks(case, path, lm))]
+    return [str(export_landmarks(case, path, lm, rulers=rulers))]

@@ -23,6 +23,7 @@ from ...io.export import export_labels
 from ...io.files import safe_name
 from ...io.nnunet_raw import export_nnunet_dataset
 from ._common import buttons
+from ._rulers_box import rulers_of
 
 __all__ = ["SaveBox"]
 
@@ -173,11 +174,13 @@ class SaveBox(QGroupBox):
         case = self.panel.ws.case_of(points)
         stem = safe_name(case.case_id if case is not None else points.name)
         out = []
+        rulers = rulers_of(self.panel.ws, case)
         try:
             self.output.mkdir(parents=True, exist_ok=True)
             for ext in (".json", ".csv"):
                 out += [Path(p) for p in write_landmarks(str(self.output / f"{stem}_landmarks{ext}"), points.data,
-                                                         {"metadata": points.metadata, "features": points.features})]
+                                                         {"metadata": points.metadata, "features": points.features},
+                                                         rulers=rulers)]
         except Exception as exc:  # shown, never raised into Qt
             self.status.setText(f"Landmarks not saved: {exc}")
             return []

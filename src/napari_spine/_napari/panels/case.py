@@ -37,6 +37,7 @@ from .._workers import Task
 from .._workspace import Workspace
 from ._common import note, scrolling, side_by_side
 from ._dicom_info import dicom_summary, seg_possible
+from ._rulers_box import rulers_of
 from ._structures import StructureBox
 from .planes import planes_button
 
@@ -316,7 +317,8 @@ class CaseWidget(QWidget):
         if not pts:
             raise ValueError("no landmarks layer to export")
         ly = pts[-1]
-        out = write_landmarks(str(path), ly.data, {"metadata": ly.metadata, "features": ly.features})
+        out = write_landmarks(str(path), ly.data, {"metadata": ly.metadata, "features": ly.features},
+                              rulers=rulers_of(self.ws, self.ws.case_of(ly)))
         return Path(out[0])
 
     def _ask_path(self, title: str, filters: str, exts: tuple[str, ...]) -> str | None:

@@ -27,6 +27,7 @@ from ...measurements import Measurements, measure_case, measure_labels
 from .._workers import Task
 from .._workspace import Workspace
 from ._common import buttons, note, scrolling, side_by_side
+from ._rulers_box import RulersBox
 
 if TYPE_CHECKING:
     import napari
@@ -88,6 +89,8 @@ class MeasurementsWidget(QWidget):
         for w in (side_by_side(*run), self.progress, self.status, self.tabs, side_by_side(*out)):
             lay.addWidget(w)
         layout.addWidget(group)
+        self.rulers = RulersBox(self.ws, _table, _fill)
+        layout.addWidget(self.rulers)
         layout.addStretch(1)
         self.task = Task(progress=self.progress, status=self.status, buttons=(*run, *out))
         for b in out:
