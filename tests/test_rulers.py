@@ -114,3 +114,25 @@ def test_rulers_alone_are_saved_and_a_broken_ruler_file_is_named(tmp_path):
     with pytest.raises(ExportError, match="r.json"):
         read_rulers(path, case)
     assert read_rulers(export_landmarks(case, tmp_path / "n.json"), case) == []
+
+
+def test_drawn_again_the_rulers_are_the_same():
+    from napari_spine.measurements.rulers import shapes_of
+
+    rulers = [Ruler("cobb", np.arange(12.0).reshape(4, 3)), Ruler("angle", np.ones((3, 3)) * [1, 2, 3]),
+              Ruler("distance", np.array([[0.0, 0, 0], [1, 2, 3]]))]
+    drawn = shapes_of(rulers)
+    assert [(t, k) for _, t, k in drawn] == [("line", "cobb"), ("line", "cobb"), ("path", "angle"),
+                                             ("line", "distance")]
+    again = rulers_from_shapes([p for p, _, _ in drawn], [k for _, _, k in drawn])
+    assert [r.kind for r in again] == ["cobb", "angle", "distance"]
+    for a, b in zip(again, rulers, strict=True):
+        assert np.array_equal(a.points, b.points)
+
+
+def test_a_landmarks_file_that_is_not_json_is_named(tmp_path):
+    case = make_phantom((16, 48, 32), levels=("L3", "L4"))
+    bad = tmp_path / "lm.json"
+    bad.write_text("{ not json")
+    with pytest.raises(ExportError, match="lm.json"):
+        read_rulers(bad, case)

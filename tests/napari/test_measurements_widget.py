@@ -103,3 +103,22 @@ def test_rulers_measure_in_millimetres_and_are_saved_with_the_landmarks(make_nap
     assert [r["kind"] for r in doc["rulers"]] == ["distance", "angle", "cobb"] and doc["landmarks"]
     back = read_rulers(path, case)
     assert [round(r.value(case.affine), 3) for r in back] == [round(expected, 3), 90.0, 20.0]
+
+
+def test_saved_rulers_are_drawn_again_on_another_viewer(make_napari_viewer, tmp_path):
+    viewer, w = _setup(make_napari_viewer)
+    layer = w.rulers.arm("cobb")
+    layer.add_lines(np.array([[20.0, 60, 40], [70, 60, 40]]))
+    layer.add_lines(np.array([[20.0, 150, 40], [70, 150 + 50 * np.tan(np.radians(33)), 40]]))
+    w.rulers.arm("distance")
+    layer.add_lines(np.array([[40.0, 50, 30], [40, 80, 70]]))
+    _, case_panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine case")
+    path = case_panel.export_landmarks_to(tmp_path / "lm.csv")  # the CSV and its _rulers.csv
+    first = [w.rulers.table.item(i, 1).text() for i in range(w.rulers.table.rowCount())]
+    viewer2, w2 = _setup(make_napari_viewer)
+    assert w2.rulers.load(path) == 2
+    again = [w2.rulers.table.item(i, 1).text() for i in range(w2.rulers.table.rowCount())]
+    assert again == first == ["33.0", first[1]]
+    assert np.allclose(np.vstack(w2.rulers.layer.data), np.vstack(layer.data), atol=1e-6)
+    assert w2.rulers.load(tmp_path / "missing.json") == 0
+    assert "missing.json" in w2.rulers.message.text()

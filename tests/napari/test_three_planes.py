@@ -224,3 +224,19 @@ def test_a_stroke_in_the_coronal_view_is_a_correction_step(make_napari_viewer, q
     assert undo is not None  # the panel's undo, bound on the twin too
     undo(model.layers["phantom-ct labels"])
     assert np.array_equal(np.asarray(labels.data), before)
+
+
+def test_a_ruler_drawn_in_the_axial_view_is_measured(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    _, m = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine measurements")
+    rulers = m.rulers.arm("distance")
+    assert toggle_three_planes(viewer)
+    twin = planes_of(viewer).mirrors["axial"].twin_of(rulers)
+    assert twin is not None and twin.mode == "add_line"
+    twin.add_lines(np.array([[10.0, 100, 20], [70, 100, 20]]))  # across the axial slice
+    assert len(rulers.data) == 1 and list(rulers.features["ruler"]) == ["distance"]
+    case = m.ws.case_of(rulers)
+    expected = 60 * float(case.spacing[0])
+    assert m.rulers.table.item(0, 1).text() == f"{expected:.1f}"
+    assert list(twin.features["text"]) == [f"{expected:.1f} mm"]  # shown in the axial view too

@@ -91,7 +91,7 @@ class Mirror:
 
     def twin_of(self, layer: Any) -> Any:
         """The twin of one of the viewer's layers (None if it has none)."""
-        return self.twins.get(id(layer))
+        return self.twins.get(id(getattr(layer, "__wrapped__", layer)))  # plugins get proxies
 
     # -- layers coming and going ----------------------------------------------------------
     def _on_inserted(self, event: Any) -> None:
@@ -130,6 +130,10 @@ class Mirror:
         if isinstance(layer, Labels):
             self._link_labels(layer, twin)
         twin.keymap = layer.keymap  # the same key bindings (the correction panel's undo, …)
+        try:
+            twin.mode = layer.mode  # the tool in use (the layer data tuple does not carry it)
+        except (ValueError, TypeError):
+            pass
 
     def _copier(self, name: str, source: Any, target: Any):
         def copy(*_: Any) -> None:
@@ -145,16 +149,25 @@ class Mirror:
         return copy
 
     def _data_copier(self, source: Any, target: Any):
+        """Data replaced on one side goes to the other. The original's features are the
+        truth: they go to the twin; a twin's features only fill rows the original lacks, and
+        what the original's listeners then made of them (ruler values) comes back."""
+        original = self._original(source, target)
+
         def copy(event: Any = None) -> None:
             if self._busy or not _finished(event):
                 return
             with self._quiet():
                 if target.data is not source.data:
                     target.data = source.data
-                if hasattr(source, "features") and len(source.features) == len(target.data):
+                if hasattr(source, "features") and len(source.features) == len(target.data) and (
+                        source is original or len(target.features) != len(target.data)):
                     target.features = source.features
                 if hasattr(source, "_undo_history"):
-                    _share_history(self._original(source, target), self._twin(source, target))
+                    _share_history(original, self._twin(source, target))
+            if target is original and hasattr(target, "features") and len(target.features) == len(source.data):
+                with self._quiet():
+                    source.features = target.features
         return copy
 
     def _original(self, a: Any, b: Any) -> Any:

@@ -552,7 +552,10 @@ def read_rulers(path: str | os.PathLike, case: SpineCase) -> list:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("{"):
-        rows = list(json.loads(text).get("rulers", []))
+        try:
+            rows = list(json.loads(text).get("rulers", []))
+        except (ValueError, AttributeError) as exc:
+            raise ExportError(f"{path}: not a landmarks document ({exc})") from exc
     else:
         side = path.with_name(split_name(path.name)[0] + "_rulers.csv")
         if not side.exists():

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["KINDS", "Ruler", "angle_deg", "cobb_deg", "distance_mm", "rulers_from_rows",
-           "rulers_from_shapes", "shape_texts"]
+           "rulers_from_shapes", "shape_texts",
+           "shapes_of"]
 
 #: ruler kind -> (points it needs, unit)
 KINDS: dict[str, tuple[int, str]] = {"distance": (2, "mm"), "angle": (3, "°"), "cobb": (4, "°")}
@@ -144,6 +145,19 @@ def shape_texts(shapes: Sequence[np.ndarray], kinds: Sequence[str], affine: np.n
     angle show the angle)."""
     rulers = rulers_from_shapes(shapes, kinds)
     return [rulers[o].text(affine) for o in _owners(kinds)]
+
+
+def shapes_of(rulers: Sequence[Ruler]) -> list[tuple[np.ndarray, str, str]]:
+    """How to draw ``rulers`` again: ``(points, napari shape type, kind)`` per shape, a Cobb
+    ruler as its two lines in order (the inverse of :func:`rulers_from_shapes`)."""
+    out = []
+    for r in rulers:
+        p = np.asarray(r.points, dtype=float).reshape(-1, 3)
+        if r.kind == "cobb":
+            out += [(p[i:i + 2], "line", "cobb") for i in range(0, len(p) - 1, 2)]
+        else:
+            out.append((p, "path" if r.kind == "angle" else "line", r.kind))
+    return out
 
 
 def rulers_from_rows(rows: Sequence[dict], affine: np.ndarray) -> list[Ruler]:

@@ -4,12 +4,13 @@ shapes layer of the case, their values in mm and degrees from the case geometry
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from qtpy.QtWidgets import QGroupBox, QVBoxLayout
 
-from ...measurements.rulers import KINDS, rulers_from_shapes, shape_texts
+from ...measurements.rulers import KINDS, rulers_from_shapes, shape_texts, shapes_of
 from .._layers import META_KEY
 from .._workspace import Workspace
 from ._common import buttons, note, side_by_side
@@ -52,6 +53,8 @@ class RulersBox(QGroupBox):
         self.message = note("Distance, angle and Cobb rulers, in mm and degrees from the case "
                             "geometry; saved with the landmarks.")
         tools = buttons(self, [(f"{kind}_btn", kind.capitalize(), self._arm(kind)) for kind in KINDS])
+        tools += buttons(self, [("load_btn", "Load…", self._load_dialog)])
+        self.load_btn.setToolTip("Draw the rulers saved with a case's landmarks (JSON or CSV) again")
         self.table = table_factory(RULER_COLUMNS)
         self.table.setMinimumHeight(100)
         lay = QVBoxLayout(self)
@@ -93,6 +96,33 @@ class RulersBox(QGroupBox):
             layer.events.data.connect(self._on_data)
             self.layer = layer
         return layer
+
+    def load(self, path) -> int:
+        """Add the rulers saved with landmarks at ``path`` to the current case (placed by
+        their RAS positions); returns how many were added."""
+        from ...io.export import read_rulers
+
+        layer = self.rulers_layer(create=True)
+        if layer is None:
+            self.message.setText("Open a spine case first: rulers measure on its grid.")
+            return 0
+        try:
+            rulers = read_rulers(path, self.ws.case_of(layer))
+        except (OSError, ValueError) as exc:  # the error family names the file
+            self.message.setText(f"Rulers not loaded: {exc}")
+            return 0
+        for points, shape_type, kind in shapes_of(rulers):
+            layer.feature_defaults = {"ruler": kind, "text": ""}
+            layer.add(points, shape_type=shape_type)
+        self.message.setText(f"{len(rulers)} rulers loaded from {Path(path).name}")
+        return len(rulers)
+
+    def _load_dialog(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Load rulers", "", "Landmarks (*.json *.csv)")
+        if path:
+            self.load(path)
 
     def _on_data(self, event: Any = None) -> None:
         action = str(getattr(getattr(event, "action", None), "value", ""))
