@@ -22,6 +22,12 @@ def _CROSS_OVER(colour):  # noqa: N802
     return alpha * rgb + (1 - alpha) * colour
 
 
+def _has_letter_colour(patch) -> bool:
+    from napari_spine._napari._planes import _LETTER_COLOUR
+
+    return bool((np.abs(patch - np.asarray(_LETTER_COLOUR[:3]) * 255).max(axis=-1) < 40).sum() >= 5)
+
+
 def _volume() -> np.ndarray:
     """Two boxes no plane confuses: id 7 and id 3 differ along every axis."""
     lab = np.zeros((30, 60, 40), dtype=np.uint8)
@@ -102,6 +108,15 @@ def test_orientation_letters_follow_the_axes(make_napari_viewer, qtbot):
     assert letters["axial"] == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
     assert letters["coronal"] == {"top": "S", "bottom": "I", "left": "R", "right": "L"}
     assert viewer.dims.axis_labels == ("R→L", "S→I", "A→P")
+    _settle(qtbot)
+    for _name, (_model, qt) in _views(viewer, w).items():  # drawn: the letter colour at each edge
+        img = _shot(qt)
+        h, wd = img.shape[:2]
+        for rows, cols in ((slice(0, 30), slice(wd // 2 - 15, wd // 2 + 15)),
+                           (slice(h - 30, h), slice(wd // 2 - 15, wd // 2 + 15)),
+                           (slice(h // 2 - 15, h // 2 + 15), slice(0, 30)),
+                           (slice(h // 2 - 15, h // 2 + 15), slice(wd - 30, wd))):
+            assert _has_letter_colour(img[rows, cols]), _name
     viewer.dims.order = (1, 2, 0)  # the user rolls napari's canvas to the axial plane
     assert w.planes.canvases["main"].letters() == letters["axial"]
     viewer.scene.camera.orientation2d = ("up", "right")  # and flips it

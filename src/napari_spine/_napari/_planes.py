@@ -5,7 +5,8 @@ coronal planes of the same layers.
 - one point in space is shared: the slice of each view, and a crosshair drawn in each;
   a click (or moving the mouse with Shift held) in any view moves it there;
 - orientation letters (R/L, S/I, A/P, from :func:`napari_spine.display.edge_letters`) at
-  the edges of each view, updated when the axes are rolled or the camera flipped;
+  the edges of each view and the plane's name, updated when the axes are rolled or the
+  camera flipped;
 - each canvas draws in world millimetres, so the aspect follows the voxel size;
 - painting works in every view (:mod:`._mirror`: the layers are twins sharing one array);
 - :meth:`LinkedPlanes.centre` centres every view on a point (the panels' *go to*).
@@ -22,8 +23,6 @@ from ..display import AXIS_LABELS, PLANES, edge_letters, plane_of
 __all__ = ["LinkedPlanes", "planes_of"]
 
 _LINKED: dict[int, LinkedPlanes] = {}
-_EDGES = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left",
-          "right": "middle_right"}
 _LETTER_COLOUR = (1.0, 0.85, 0.2, 1.0)
 _CROSS_COLOUR = (0.3, 0.9, 1.0, 0.75)
 
@@ -39,27 +38,41 @@ def _order_for(plane: str) -> tuple[int, int, int]:
 
 
 class _Canvas:
-    """One view's extras: its letters, its title and its crosshair."""
+    """One view's extras, drawn straight on its vispy canvas: the orientation letters and the
+    plane's name (two text visuals in the view's pixels, kept at the edges when it is
+    resized; one visual for all letters costs a fraction of a napari overlay each) and the
+    crosshair (a line in the scene, in world millimetres)."""
 
-    def __init__(self, model: Any, canvas: Any, title: bool):
-        from napari.components.overlays import TextOverlay
-        from vispy.scene.visuals import Line
+    _EDGE_ORDER = ("top", "bottom", "left", "right")
 
-        self.model = model
-        for edge, pos in _EDGES.items():
-            model.canvas.overlays[f"spine_edge_{edge}"] = TextOverlay(
-                text="", position=pos, visible=True, color=_LETTER_COLOUR, font_size=13)
-        if title:
-            model.canvas.overlays["spine_plane"] = TextOverlay(
-                text="", position="top_left", visible=True, color=(1, 1, 1, 0.9), font_size=11)
+    def __init__(self, model: Any, canvas: Any):
+        from vispy.scene.visuals import Line, Text
+
+        self.model, self.view = model, canvas.view
+        self.texts = dict.fromkeys(self._EDGE_ORDER, "")
+        self.plane = ""
+        self.edges = Text(text=[" "] * 4, pos=np.zeros((4, 2)), color=_LETTER_COLOUR,
+                          font_size=14, bold=True, parent=self.view)
+        self.title = Text(text=" ", pos=(8, 14), color=(1, 1, 1, 0.9), font_size=11,
+                          anchor_x="left", parent=self.view)
+        for visual in (self.edges, self.title):
+            visual.order = 10_001
         self.line = Line(pos=np.zeros((4, 2)), connect="segments", color=_CROSS_COLOUR, width=1,
-                         parent=canvas.view.scene)
+                         parent=self.view.scene)
         self.line.order = 10_000  # above every layer
         self.line.set_gl_state("translucent", depth_test=False)
+        self.view.events.resize.connect(self._place)
+        self._place()
+
+    def _place(self, *_: Any) -> None:
+        w, h = (float(x) for x in self.view.size)
+        m = 14.0
+        self.edges.pos = np.array([[w / 2, m], [w / 2, h - m], [m, h / 2], [w - m, h / 2]])
+        self.title.pos = (8.0, m)
 
     def letters(self) -> dict[str, str]:
         """The letters now shown at the four edges (empty strings when not a spine plane)."""
-        return {edge: self.model.canvas.overlays[f"spine_edge_{edge}"].text for edge in _EDGES}
+        return dict(self.texts)
 
     def update(self, crosshair: bool) -> None:
         """Letters and crosshair for the model's current axes, camera and point."""
@@ -72,11 +85,11 @@ class _Canvas:
             letters = edge_letters(displayed, rows_down=str(orient[0]) == "down",
                                    columns_right=str(orient[1]) == "right")
         else:
-            letters = dict.fromkeys(_EDGES, "")
-        for edge, text in letters.items():
-            model.canvas.overlays[f"spine_edge_{edge}"].text = text
-        if "spine_plane" in model.canvas.overlays:
-            model.canvas.overlays["spine_plane"].text = (plane or "").capitalize()
+            letters = dict.fromkeys(self._EDGE_ORDER, "")
+        if letters != self.texts or (plane or "") != self.plane:
+            self.texts, self.plane = letters, (plane or "")
+            self.edges.text = [letters[e] or " " for e in self._EDGE_ORDER]
+            self.title.text = self.plane.capitalize() or " "
         self.line.visible = bool(crosshair and plane is not None and len(model.layers))
         if self.line.visible:
             r, c = displayed
@@ -90,9 +103,12 @@ class _Canvas:
 
     def close(self) -> None:
         """Take the letters, title and crosshair off the canvas."""
-        for key in [k for k in self.model.canvas.overlays if str(k).startswith("spine_")]:
-            del self.model.canvas.overlays[key]
-        self.line.parent = None
+        try:
+            self.view.events.resize.disconnect(self._place)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        for visual in (self.edges, self.title, self.line):
+            visual.parent = None
 
 
 class LinkedPlanes:
@@ -116,15 +132,16 @@ class LinkedPlanes:
         self.qt_viewers: dict[str, Any] = {}
         self.mirrors: dict[str, Mirror] = {}
         self.widget = QSplitter(Qt.Orientation.Vertical)
+        self.canvases = {"main": _Canvas(self.viewer, self.viewer.window._qt_viewer.canvas)}
         for plane in ("axial", "coronal"):
             model = ViewerModel(title=plane)
             self.mirrors[plane] = Mirror(self.viewer, model)
+            if model.dims.ndim == 3:
+                model.dims.order = _order_for(plane)
             qt = QtViewer(model)
+            self.canvases[plane] = _Canvas(model, qt.canvas)
             self.widget.addWidget(qt)
             self.models[plane], self.qt_viewers[plane] = model, qt
-        self.canvases = {"main": _Canvas(self.viewer, self.viewer.window._qt_viewer.canvas, True)}
-        for plane, qt in self.qt_viewers.items():
-            self.canvases[plane] = _Canvas(self.models[plane], qt.canvas, True)
         for model in self._all_models():
             model.dims.events.current_step.connect(self._on_step)
             model.dims.events.order.connect(self._refresh)
