@@ -136,3 +136,25 @@ def test_a_landmarks_file_that_is_not_json_is_named(tmp_path):
     bad.write_text("{ not json")
     with pytest.raises(ExportError, match="lm.json"):
         read_rulers(bad, case)
+
+
+def test_degenerate_and_mismatched_rulers_are_refused_or_empty():
+    import dataclasses
+
+    aff = np.eye(4)
+    z = np.zeros(3)
+    assert cobb_deg(aff, z, z, z, (1, 0, 0)) is None  # the first line has no length
+    assert cobb_deg(aff, z, (1, 0, 0), z, z) is None  # the second has none
+    assert angle_deg(aff, (1, 0, 0), z, z) is None
+    # a path of four points: the angle is at its second point, between the first and third
+    path = np.array([[1.0, 0, 0], [0, 0, 0], [0, 1, 0], [5, 5, 5]])
+    angle = rulers_from_shapes([path], ["angle"])[0]
+    assert angle.value(aff) == pytest.approx(90.0) and len(angle.points) == 3  # saved: three
+    with pytest.raises(ValueError):
+        rulers_from_shapes([path, path], ["angle"])  # a kind for every shape
+    r = Ruler("distance", np.array([[1.0, 2, 3], [6, 7, 5]]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.kind = "angle"  # a ruler does not change under the code holding it
+    row = r.row(_oblique((0.6, 0.8, 1.5)))
+    assert row["value"] == 5.831 and row["unit"] == "mm"  # sqrt(34), to the micrometre
+    assert Ruler("distance", np.array([z, (1.0, 1, 1)])).row(aff)["value"] == 1.732  # not 1.7321
