@@ -157,3 +157,32 @@ def test_check_affine_refuses_singular_and_keeps_tiny_voxels():
     nearly = np.array([[1.0, 1.0, 0, 0], [0, 1e-13, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1]])
     with pytest.raises(GeometryError, match="singular"):  # det 1e-13 against zooms of about 1
         check_affine(nearly, "x.nii.gz")
+
+
+def test_display_affine_from_transform_inverts_display_transform():
+    from napari_spine.geometry import display_affine_from_transform, display_transform
+
+    disp = np.array([[-0.7, 0, 0, 12.0], [0, 0, -2.5, 30.0], [0, -1.1, 0, -8.0], [0, 0, 0, 1]])
+    t = display_transform(disp)
+    assert t.scale == (0.7, 1.1, 2.5) and t.translate == (-12.0, 8.0, -30.0)
+    back = display_affine_from_transform(t.scale, t.translate)
+    assert back.shape == (4, 4) and np.array_equal(back, disp)
+    with pytest.raises(AttributeError):  # what napari was given does not change under it
+        t.scale = (1.0, 1.0, 1.0)
+
+
+def test_obliquity_ignores_the_origin_and_a_fourth_axis():
+    from napari_spine.geometry import obliquity_degrees, reoriented_affine
+
+    aligned = np.diag([0.8, 1.0, 3.0, 1.0])
+    aligned[:3, 3] = (40.0, -25.0, 90.0)  # far from any axis: not an axis of the grid
+    assert obliquity_degrees(aligned) == 0.0
+    t = np.radians(12.0)
+    rot = aligned.copy()
+    rot[:3, :3] = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]]) @ np.diag([0.8, 1.0, 3.0])
+    assert obliquity_degrees(rot) == pytest.approx(12.0, abs=1e-9)
+    ornt = axcodes2ornt(("L", "I", "P"))
+    ornt = ornt_transform(axcodes2ornt(aff2axcodes(aligned)), ornt)
+    # a 4-D file (time last): the display affine is that of its first three axes
+    assert np.array_equal(reoriented_affine(aligned, ornt, (20, 30, 10, 5)),
+                          reoriented_affine(aligned, ornt, (20, 30, 10)))
