@@ -186,3 +186,19 @@ def test_obliquity_ignores_the_origin_and_a_fourth_axis():
     # a 4-D file (time last): the display affine is that of its first three axes
     assert np.array_equal(reoriented_affine(aligned, ornt, (20, 30, 10, 5)),
                           reoriented_affine(aligned, ornt, (20, 30, 10)))
+
+
+def test_obliquity_is_the_worst_voxel_axis_against_its_nearest_world_axis():
+    from scipy.spatial.transform import Rotation
+
+    from napari_spine.geometry import obliquity_degrees
+
+    aff = np.eye(4)
+    aff[:3, :3] = Rotation.random(random_state=1).as_matrix() @ np.diag([0.5, 1.0, 3.0])
+    worst = 0.0
+    for j in range(3):  # the definition, axis by axis: voxel axis j's angle to each world axis
+        axis = aff[:3, j] / np.linalg.norm(aff[:3, j])
+        nearest = min(np.degrees(np.arccos(min(1.0, abs(float(axis @ e))))) for e in np.eye(3))
+        worst = max(worst, nearest)
+    assert worst == pytest.approx(45.3785, abs=1e-3)  # the rows would say 47.03
+    assert obliquity_degrees(aff) == pytest.approx(worst, abs=1e-9)

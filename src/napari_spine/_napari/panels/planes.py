@@ -131,6 +131,15 @@ class ThreePlanesWidget(QWidget):
         if not self._placed:
             self._placed = True
             place_beside_canvas(self.parent())
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._fit)  # once the narrower canvas has its new size
+
+    def _fit(self) -> None:
+        """Fit napari's canvas to its new width, still centred on the shared point."""
+        if self.planes is not None:
+            self.viewer.reset_view()
+            self.planes.centre(self.viewer.dims.point)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Closing the dock unlinks the views."""
