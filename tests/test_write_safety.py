@@ -187,3 +187,64 @@ def test_only_temporary_files_of_dead_writers_are_cleaned(tmp_path):
     removed = {p.name for p in remove_stale_parts(tmp_path)}
     assert removed == set(gone)
     assert {p.name for p in tmp_path.iterdir()} == set(keep) | {f".dir.part-{dead}-0123abcd"}
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_parts_of_dead_writers_go_and_the_living_keep_theirs(tmp_path):
+    """A killed writer's temporary file (the exact name atomic_path makes) is removed by the
+    next write; a running writer's, a symlink and a file of another form are not touched,
+    and the running writer is not disturbed."""
+    import subprocess
+    import sys
+
+    from napari_spine.io.files import atomic_path, remove_stale_parts
+
+    with atomic_path(tmp_path / "lm.json") as tmp:
+        made = tmp.name
+        tmp.write_text("{}")
+    mine = str(os.getpid())
+    assert f"-{mine}-" in made
+    dead = tmp_path / made.replace(f"-{mine}-", f"-{_dead_pid()}-")
+    dead.write_text("half")
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        living = tmp_path / made.replace(f"-{mine}-", f"-{alive.pid}-")
+        living.write_text("busy")
+        link = tmp_path / made.replace(f"-{mine}-", f"-{_dead_pid()}-").replace(".json", ".csv")
+        link.symlink_to(tmp_path / "lm.json")
+        other = tmp_path / ".notes.part-1-xyz.txt"
+        other.write_text("mine")
+        assert remove_stale_parts(tmp_path) == [dead]
+        assert living.exists() and link.is_symlink() and other.exists() and not dead.exists()
+        assert alive.poll() is None  # asking whether it runs did not signal it
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_json_text_is_indented_sorted_and_nan_free(tmp_path):
+    from napari_spine.io.files import clean_nan, safe_name
+
+    write_json(tmp_path / "a.json", {"b": float("nan"), "a": [1.5, np.int16(3)]})
+    assert (tmp_path / "a.json").read_text() == '{\n "a": [\n  1.5,\n  3\n ],\n "b": null\n}'
+    assert clean_nan({"a": [1.0, float("nan")], "b": (2.5,), "c": "x"}) == {
+        "a": [1.0, None], "b": [2.5], "c": "x"}
+    assert safe_name("sub-01/ses 2") == "sub-01_ses_2" and safe_name("../..") == "case"
+
+
+def test_a_new_header_says_scanner_space_in_millimetres():
+    from napari_spine.io.files import nifti_header
+
+    aff = np.diag([0.7, 0.8, 2.5, 1.0])
+    hdr, klass = nifti_header(None, aff, (4, 5, 6), np.uint8)
+    assert int(hdr["qform_code"]) == 1 and int(hdr["sform_code"]) == 1
+    assert hdr.get_xyzt_units() == ("mm", "sec") and klass.__name__ == "Nifti1Image"
+    assert np.allclose(hdr.get_best_affine(), aff)
