@@ -224,7 +224,8 @@ def test_stale_parts_of_dead_writers_go_and_the_living_keep_theirs(tmp_path):
         other.write_text("mine")
         assert remove_stale_parts(tmp_path) == [dead]
         assert living.exists() and link.is_symlink() and other.exists() and not dead.exists()
-        assert alive.poll() is None  # asking whether it runs did not signal it
+        with pytest.raises(subprocess.TimeoutExpired):  # asking whether it runs did not signal it
+            alive.wait(timeout=0.3)
     finally:
         alive.kill()
         alive.wait()
@@ -248,3 +249,13 @@ def test_a_new_header_says_scanner_space_in_millimetres():
     assert int(hdr["qform_code"]) == 1 and int(hdr["sform_code"]) == 1
     assert hdr.get_xyzt_units() == ("mm", "sec") and klass.__name__ == "Nifti1Image"
     assert np.allclose(hdr.get_best_affine(), aff)
+
+
+def test_another_users_writer_counts_as_running(monkeypatch):
+    from napari_spine.io import files
+
+    def denied(pid, sig):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(files.os, "kill", denied)
+    assert files._process_alive(12345) is True  # its files are left alone
