@@ -57,7 +57,9 @@ class Mirror:
         self.viewer, self.model = viewer, model
         self.twins: dict[int, Any] = {}  # id(original) -> twin
         self._busy = False
-        self._links: list[tuple[Any, Any]] = []  # (emitter, callback) to disconnect on close
+        # (emitter, callback) pairs to disconnect: per original layer (key: its id), and the
+        # viewer's own (key None)
+        self._links: dict[int | None, list[tuple[Any, Any]]] = {}
         for layer in viewer.layers:
             self._add(layer)
         self._connect(viewer.layers.events.inserted, self._on_inserted)
@@ -67,18 +69,21 @@ class Mirror:
         self._on_active()
 
     # -- bookkeeping -------------------------------------------------------------------
-    def _connect(self, emitter: Any, callback: Any) -> None:
+    def _connect(self, emitter: Any, callback: Any, key: int | None = None) -> None:
         emitter.connect(callback)
-        self._links.append((emitter, callback))
+        self._links.setdefault(key, []).append((emitter, callback))
 
-    def close(self) -> None:
-        """Stop mirroring (the twins stay in the model until it is dropped)."""
-        for emitter, callback in self._links:
+    def _disconnect(self, key: int | None) -> None:
+        for emitter, callback in self._links.pop(key, []):
             try:
                 emitter.disconnect(callback)
             except (TypeError, ValueError, RuntimeError):
                 pass
-        self._links = []
+
+    def close(self) -> None:
+        """Stop mirroring (the twins stay in the model until it is dropped)."""
+        for key in list(self._links):
+            self._disconnect(key)
 
     @contextmanager
     def _quiet(self):
@@ -99,6 +104,7 @@ class Mirror:
 
     def _on_removed(self, event: Any) -> None:
         twin = self.twins.pop(id(event.value), None)
+        self._disconnect(id(event.value))  # the layer may live on (a panel holds it): let go
         if twin is not None and twin in self.model.layers:
             self.model.layers.remove(twin)
 
@@ -119,14 +125,14 @@ class Mirror:
         from napari.layers import Labels, Layer
 
         twin = Layer.create(*layer.as_layer_data_tuple())
-        self.twins[id(layer)] = twin
+        key = id(layer)
+        self.twins[key] = twin
         self.model.layers.insert(len(self.model.layers) if index is None else index, twin)
-        for name in _synced_properties(layer):
-            if name in _synced_properties(twin):
-                self._connect(getattr(layer.events, name), self._copier(name, layer, twin))
-                self._connect(getattr(twin.events, name), self._copier(name, twin, layer))
-        self._connect(layer.events.data, self._data_copier(layer, twin))
-        self._connect(twin.events.data, self._data_copier(twin, layer))
+        for name in _synced_properties(layer):  # the twin is of the same class: the same names
+            self._connect(getattr(layer.events, name), self._copier(name, layer, twin), key)
+            self._connect(getattr(twin.events, name), self._copier(name, twin, layer), key)
+        self._connect(layer.events.data, self._data_copier(layer, twin), key)
+        self._connect(twin.events.data, self._data_copier(twin, layer), key)
         if isinstance(layer, Labels):
             self._link_labels(layer, twin)
         twin.keymap = layer.keymap  # the same key bindings (the correction panel's undo, …)
@@ -137,7 +143,7 @@ class Mirror:
 
     def _copier(self, name: str, source: Any, target: Any):
         def copy(*_: Any) -> None:
-            if self._busy or id(source) not in self.twins and id(target) not in self.twins:
+            if self._busy:
                 return
             value = getattr(source, name)
             with self._quiet():
@@ -187,9 +193,9 @@ class Mirror:
             layer.refresh()
             layer.events.paint(value=event.value)  # the edit is the original's, for its listeners
 
-        self._connect(layer.events.paint, from_original)
-        self._connect(twin.events.paint, from_twin)
-        self._connect(layer.events.editable, lambda *_: _share_history(layer, twin))
+        self._connect(layer.events.paint, from_original, id(layer))
+        self._connect(twin.events.paint, from_twin, id(layer))
+        self._connect(layer.events.editable, lambda *_: _share_history(layer, twin), id(layer))
 
 
 def _share_history(layer: Any, twin: Any) -> None:
