@@ -257,7 +257,8 @@ class PostgresStore:
                 continue
             except psycopg.OperationalError as exc:
                 if not (con.closed or con.broken):
-                    self._rollback(con)
+                    self._rollback(con)  # a connection that fails to roll back is lost too
+                if not (con.closed or con.broken):
                     if isinstance(exc, errors.LockNotAvailable):
                         raise ReviewDBError(f"{self.where}: the case is locked by another program "
                                             f"({self._scrub(exc)})") from None
@@ -286,8 +287,10 @@ class PostgresStore:
     def _rollback(self, con) -> None:
         try:
             con.rollback()
-        except Exception:  # noqa: BLE001 - a broken connection is dropped below
+        except Exception:  # noqa: BLE001 - a broken connection is dropped
             self._drop(con)
+            if not con.closed:
+                con.close()
 
     def close(self) -> None:
         """Close this thread's connection."""
