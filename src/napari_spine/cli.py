@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ __all__ = ["main"]
 _VIEW_HELP = ("Spine CT/MRI viewer, labels and QA. Opens napari with the napari-spine "
              "widgets and the given files, or a sample phantom. Other commands: "
              "'napari-spine info IMAGE [LABELS]', "
-             "'napari-spine batch {predict,qa,export} ROOT --out DIR'.")
+             "'napari-spine batch {predict,qa,export} ROOT --out DIR', "
+             "'napari-spine review {export,import} ...'.")
 _BATCH_HELP = ("Run predict, qa or export over every case of a dataset (MMCSD, CSpineSeg, "
               "CTSpine1K, SSMSpine, Spine-MSCA), on a Dask cluster. Per-case outputs, logs and "
               "DIR/summary.csv; a rerun skips cases already done. Exit code 0 when every case "
@@ -81,19 +83,88 @@ def _batch_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-model", action="store_true",
                    help="predict: let a model file that carries code (TorchScript) run; "
                    "only for files from a source you trust")
+    _review_db_arg(p, "qa: also queue the checked cases, triaged, in this review database")
     return p
+
+
+_REVIEW_DB_HELP = ("an SQLite file or postgresql://user@host:port/db (password in ~/.pgpass or "
+                   "PGPASSWORD); default: $NAPARI_SPINE_REVIEW_DB")
+
+
+def _review_db_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--review-db", default=os.environ.get("NAPARI_SPINE_REVIEW_DB") or None,
+                   metavar="LOCATION", help=f"{what}: {_REVIEW_DB_HELP}")
+
+
+def _review_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="napari-spine review",
+        description="Move a review set (cases, decisions, level flags, metrics, history) between "
+        "review databases, e.g. from an SQLite file to the team's PostgreSQL server.")
+    sub = p.add_subparsers(dest="action", required=True)
+    e = sub.add_parser("export", help="write the review database to a .json file or a new CSV folder")
+    e.add_argument("out", help="a .json file, or a new folder for CSV files")
+    i = sub.add_parser("import", help="add the cases of an exported review set to the review database")
+    i.add_argument("src", help="a .json file or a CSV folder written by 'review export'")
+    i.add_argument("--replace", action="store_true",
+                   help="replace cases already in the database (default: keep them, skip the import's)")
+    for q in (e, i):
+        _review_db_arg(q, "the review database")
+    return p
+
+
+def _check_location(location: str | None, prog: str) -> str | None:
+    """The location, or None after saying what is wrong with it."""
+    from .qa.review import has_password
+
+    if not location:
+        print(f"{prog}: name the review database with --review-db or NAPARI_SPINE_REVIEW_DB", file=sys.stderr)
+        return None
+    if has_password(location):
+        print(f"{prog}: the review database URL carries a password; keep it in ~/.pgpass or "
+              "PGPASSWORD instead (it would show in process lists and logs)", file=sys.stderr)
+        return None
+    return location
+
+
+def _review(args) -> int:
+    from .qa.review import ReviewDB, ReviewDBError
+    from .qa.review_transfer import export_review, import_review
+
+    location = _check_location(args.review_db, "napari-spine review")
+    if location is None:
+        return 2
+    try:
+        db = ReviewDB(location)
+        try:
+            if args.action == "export":
+                out = export_review(db, args.out)
+                print(f"{len(db.queue())} cases of {db.where} written to {out}")
+            else:
+                n = import_review(db, args.src, replace=args.replace)
+                print(f"{n['cases']} cases imported into {db.where} ({n['skipped']} already there, kept), "
+                      f"{n['levels']} level flags, {n['metrics']} metric snapshots, {n['history']} history entries")
+        finally:
+            db.close()
+    except ReviewDBError as exc:
+        print(f"napari-spine review: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _batch(args) -> int:
     from .batch import BatchError, run
 
+    if args.review_db and _check_location(args.review_db, "napari-spine batch") is None:
+        return 2
     try:
         res = run(args.command, args.root, args.out, kind=args.kind, split=args.split,
                   case_ids=args.cases, glob=args.glob, workers=args.workers,
                   scheduler=args.scheduler, model=args.model, device=args.device,
                   scheme=args.scheme, sequence=args.sequence, predictions=args.predictions,
                   force=args.force, gpu_resource=args.gpu_resource,
-                  trust_model=args.trust_model)
+                  trust_model=args.trust_model,
+                  review_db=args.review_db if args.command == "qa" else None)
     except BatchError as exc:
         print(f"napari-spine batch: {exc}", file=sys.stderr)
         return 2
@@ -192,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _info(_info_parser().parse_args(argv[1:]))
     if argv and argv[0] == "batch":
         return _batch(_batch_parser().parse_args(argv[1:]))
+    if argv and argv[0] == "review":
+        return _review(_review_parser().parse_args(argv[1:]))
     if argv and argv[0] == "view":
         argv = argv[1:]
     return _view(_view_parser().parse_args(argv))

@@ -42,6 +42,7 @@ def run(
     gpu_resource: bool = False,
     trust_model: bool = False,
     progress: Callable[[ProgressEvent], None] | None = None,
+    review_db: str | None = None,
 ) -> BatchResult:
     """Run ``command`` over a dataset (see the module docstring).
 
@@ -54,7 +55,8 @@ def run(
     :class:`~napari_spine.inference.ProgressEvent` objects (the same events a prediction
     yields):
     stage ``"prepare"``, then ``"cases"`` with ``done``/``total`` after every case, then
-    ``"done"``; by default their messages go to standard error.
+    ``"done"``; by default their messages go to standard error. ``review_db`` (qa): a review
+    database (file or ``postgresql://`` URL) that gets the checked cases, triaged.
     """
     emit = progress or _print_event
 
@@ -100,12 +102,33 @@ def run(
                                      "glob": glob})
     if command == "qa":
         write_report(result.rows, out, _title(command, ds.kind, root))
+        if review_db:
+            _queue(review_db, result.rows, out, ds, root, say)
     if command == "export":
         write_measurements(out, [c.case_id for c in cases])
     n_fail = len(result.failed)
     say(f"done: {len(result.rows) - n_fail} ok, {n_fail} failed; summary {out / 'summary.csv'}",
         "done", len(result.rows), len(result.rows))
     return result
+
+
+def _queue(location: str, rows, out: Path, ds, root: Path, say) -> None:
+    """Queue the checked cases for review; a database that cannot be used fails the run
+    with its message (the per-case outputs stay)."""
+    from ..qa.review import ReviewDBError
+    from .review_queue import queue_for_review
+
+    try:
+        n = queue_for_review(location, rows, out, ds, root)
+    except ReviewDBError as exc:
+        raise BatchError(f"the cases were checked, but not queued for review: {exc}") from None
+    say(f"{n} cases queued for review in {_where(location)}")
+
+
+def _where(location: str) -> str:
+    from ..qa.review import redact
+
+    return redact(location) if "://" in location else location
 
 
 def _title(command: str, kind: str, root: Path) -> str:

@@ -116,6 +116,7 @@ class SQLiteStore:
     for_update = ""
     skip_locked = ""
     seq = "rowid"
+    snapshot = ""  # a read transaction already sees one snapshot
 
     def __init__(self, path: Path, timeout: float):
         self.path = path
@@ -183,6 +184,7 @@ class PostgresStore:
     for_update = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
     seq = "id"
+    snapshot = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
     path = None
     max_conflict_retries = 8
 

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from ..io.files import jsonable
-from ._review_store import ReviewConflict, ReviewDBError, has_password, open_store, redact
+from ._review_store import ReviewConflict, ReviewDBError, has_password, is_url, open_store, redact
 from .metrics import LevelRow
 
 __all__ = ["STATUSES", "CaseReview", "ReviewConflict", "ReviewDB", "ReviewDBError", "has_password",
-           "redact"]
+           "is_url", "redact"]
 
 STATUSES = ("to do", "in review", "approved", "needs correction")
 _CLAIM = ("UPDATE cases SET claimed_by=?, claimed_at=?, status='in review', reviewer=?, "
@@ -68,8 +68,7 @@ class ReviewDB:
     ``~/.pgpass`` or PGPASSWORD, never from a panel or a log)."""
 
     def __init__(self, location: str | os.PathLike, *, timeout: float = 10.0):
-        self._store = open_store(location if isinstance(location, str) and "://" in location
-                                 else Path(location), timeout)
+        self._store = open_store(location if is_url(location) else Path(location), timeout)
         self.kind: str = self._store.kind
         self.where: str = self._store.where  # what a message may show (no password)
         self.path: Path | None = self._store.path  # the SQLite file; None on a server
@@ -81,6 +80,7 @@ class ReviewDB:
 
     @timeout.setter
     def timeout(self, value: float) -> None:
+        """Change the wait for the next transactions."""
         self._store.timeout = float(value)
 
     def close(self) -> None:
@@ -173,15 +173,16 @@ class ReviewDB:
 
     def claim(self, case_key: str, reviewer: str) -> CaseReview:
         """Claim a chosen case; refused (ReviewConflict) while someone else holds it."""
-        def tx(t):
-            now = time.time()  # taken once the write lock is held
-            row = self._row(t, case_key, lock=True)
-            if row["claimed_by"] not in (None, reviewer) and row["status"] == "in review":
-                raise ReviewConflict(f"{case_key} is being reviewed by {row['claimed_by']}")
-            t.execute(_CLAIM, (reviewer, now, reviewer, now, case_key))
-            t.execute(_HISTORY, (case_key, now, reviewer, "claim", ""))
-            return self._row(t, case_key)
-        return _review(self._run(tx, write=True))
+        return _review(self._run(lambda t: self._claim_in(t, case_key, reviewer), write=True))
+
+    def _claim_in(self, t, case_key: str, reviewer: str):
+        now = time.time()  # taken once the row is locked
+        row = self._row(t, case_key, lock=True)
+        if row["claimed_by"] not in (None, reviewer) and row["status"] == "in review":
+            raise ReviewConflict(f"{case_key} is being reviewed by {row['claimed_by']}")
+        t.execute(_CLAIM, (reviewer, now, reviewer, now, case_key))
+        t.execute(_HISTORY, (case_key, now, reviewer, "claim", ""))
+        return self._row(t, case_key)
 
     def update(self, case_key: str, expected_version: int, *, reviewer: str, status: str | None = None,
                comment: str | None = None, release: bool = False) -> CaseReview:
@@ -192,26 +193,27 @@ class ReviewDB:
         """
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        return _review(self._run(lambda t: self._update_in(t, case_key, expected_version, reviewer, status,
+                                                           comment, release), write=True))
 
-        def tx(t):
-            now = time.time()  # taken once the row is locked
-            row = self._row(t, case_key, lock=True)
-            if int(row["version"]) != int(expected_version):
-                raise ReviewConflict(
-                    f"{case_key} was changed by {row['reviewer']} (version {row['version']}, you had "
-                    f"{expected_version}); reload it")
-            if row["claimed_by"] != reviewer:
-                who = row["claimed_by"]
-                raise ReviewConflict(
-                    f"{case_key}: {reviewer} does not hold this case "
-                    + (f"({who} does)" if who else "(nobody has claimed it)") + "; claim it first")
-            t.execute(
-                "UPDATE cases SET status=COALESCE(?, status), comment=COALESCE(?, comment), reviewer=?, "
-                "updated_at=?, version=version+1, claimed_by=CASE WHEN ? THEN NULL ELSE claimed_by END "
-                "WHERE case_key=?", (status, comment, reviewer, now, bool(release), case_key))
-            t.execute(_HISTORY, (case_key, now, reviewer, "update", json.dumps({"status": status, "comment": comment})))
-            return self._row(t, case_key)
-        return _review(self._run(tx, write=True))
+    def _update_in(self, t, case_key, expected_version, reviewer, status, comment, release):
+        now = time.time()  # taken once the row is locked
+        row = self._row(t, case_key, lock=True)
+        if int(row["version"]) != int(expected_version):
+            raise ReviewConflict(
+                f"{case_key} was changed by {row['reviewer']} (version {row['version']}, you had "
+                f"{expected_version}); reload it")
+        if row["claimed_by"] != reviewer:
+            who = row["claimed_by"]
+            raise ReviewConflict(
+                f"{case_key}: {reviewer} does not hold this case "
+                + (f"({who} does)" if who else "(nobody has claimed it)") + "; claim it first")
+        t.execute(
+            "UPDATE cases SET status=COALESCE(?, status), comment=COALESCE(?, comment), reviewer=?, "
+            "updated_at=?, version=version+1, claimed_by=CASE WHEN ? THEN NULL ELSE claimed_by END "
+            "WHERE case_key=?", (status, comment, reviewer, now, bool(release), case_key))
+        t.execute(_HISTORY, (case_key, now, reviewer, "update", json.dumps({"status": status, "comment": comment})))
+        return self._row(t, case_key)
 
     # -- levels and metrics ----------------------------------------------------------------
     def decide(self, case_key: str, reviewer: str, status: str, comment: str = "") -> CaseReview:
@@ -230,12 +232,7 @@ class ReviewDB:
     def set_level(self, case_key: str, structure_id: int, *, flag: bool, comment: str = "",
                   reviewer: str | None = None) -> None:
         """Flag (or unflag) one level of a case, with a comment (and who, and when)."""
-        self._run(lambda t: t.execute(
-            "INSERT INTO levels(case_key, structure_id, flag, comment, reviewer, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(case_key, structure_id) DO UPDATE SET "
-            "flag=excluded.flag, comment=excluded.comment, reviewer=excluded.reviewer, "
-            "updated_at=excluded.updated_at",
-            (case_key, int(structure_id), int(bool(flag)), comment, reviewer, time.time())), write=True)
+        self._run(lambda t: _level_in(t, case_key, structure_id, flag, comment, reviewer), write=True)
 
     def levels(self, case_key: str) -> dict[int, tuple[bool, str]]:
         """Structure id -> (flag, comment) for a case."""
@@ -245,9 +242,7 @@ class ReviewDB:
 
     def save_metrics(self, case_key: str, payload: Mapping[str, Any], reviewer: str | None = None) -> None:
         """Store a metrics payload (JSON) for a case."""
-        text = json.dumps(payload, default=jsonable)
-        self._run(lambda t: t.execute("INSERT INTO metrics(case_key, created_at, reviewer, payload) "
-                                      "VALUES (?, ?, ?, ?)", (case_key, time.time(), reviewer, text)), write=True)
+        self._run(lambda t: _metrics_in(t, case_key, payload, reviewer), write=True)
 
     def latest_metrics(self, case_key: str) -> dict[str, Any] | None:
         """The newest metrics payload of a case, or None."""
@@ -260,9 +255,39 @@ class ReviewDB:
                       reviewer: str | None = None, info: Mapping[str, Any] | None = None) -> None:
         """Store the level rows of a comparison, its snapshot picture (PNG bytes) and what
         was compared (``info``: ``reference``, ``candidate``, ``findings`` ...), with the time."""
-        self.save_metrics(case_key, {**(info or {}), "when": time.time(), "rows": [r.as_dict() for r in rows],
-                                     "snapshot_png": base64.b64encode(png).decode() if png else None},
-                          reviewer)
+        self.save_metrics(case_key, _snapshot(rows, png, info), reviewer)
+
+    def save_review(self, case_key: str, reviewer: str, status: str, comment: str = "", *,
+                    levels: Iterable[tuple[int, bool, str]] = (), rows: Sequence[LevelRow] | None = None,
+                    png: bytes | None = None, info: Mapping[str, Any] | None = None,
+                    triage: float = 0.0) -> CaseReview:
+        """A reviewer's whole save in one transaction: queue the case if it is new (with
+        ``triage``), claim it if they do not hold it, set status and comment (the claim is
+        released unless it stays "in review"), the level flags ``(id, flag, comment)`` and,
+        given ``rows``, the metrics snapshot. All of it is saved, or none of it.
+
+        Raises :class:`ReviewConflict` while someone else holds the case.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        flags = [(int(sid), bool(flag), text) for sid, flag, text in levels]
+        payload = _snapshot(rows, png, info) if rows else None
+
+        def tx(t):
+            if t.execute("SELECT case_key FROM cases WHERE case_key=?", (case_key,)).fetchone() is None:
+                dataset, _, case_id = case_key.partition("/")
+                t.execute("INSERT INTO cases(case_key, dataset, case_id, triage) VALUES (?, ?, ?, ?)",
+                          (case_key, dataset, case_id, float(triage)))
+            cur = self._row(t, case_key, lock=True)
+            if cur["claimed_by"] != reviewer:
+                cur = self._claim_in(t, case_key, reviewer)
+            out = self._update_in(t, case_key, cur["version"], reviewer, status, comment, status != "in review")
+            for sid, flag, text in flags:
+                _level_in(t, case_key, sid, flag, text, reviewer)
+            if payload is not None:
+                _metrics_in(t, case_key, payload, reviewer)
+            return out
+        return _review(self._run(tx, write=True))
 
     def latest_snapshot(self, case_key: str) -> tuple[list[LevelRow], bytes | None]:
         """The level rows and picture of the newest :meth:`save_snapshot` (empty if none)."""
@@ -277,6 +302,24 @@ class ReviewDB:
             f"SELECT at, reviewer, action, detail FROM history WHERE case_key=? ORDER BY {self._store.seq}",
             (case_key,)).fetchall())
         return [(r["at"], r["reviewer"], r["action"], r["detail"]) for r in rows]
+
+
+def _level_in(t, case_key: str, structure_id: int, flag: bool, comment: str, reviewer: str | None) -> None:
+    t.execute("INSERT INTO levels(case_key, structure_id, flag, comment, reviewer, updated_at) "
+              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(case_key, structure_id) DO UPDATE SET "
+              "flag=excluded.flag, comment=excluded.comment, reviewer=excluded.reviewer, "
+              "updated_at=excluded.updated_at",
+              (case_key, int(structure_id), int(bool(flag)), comment, reviewer, time.time()))
+
+
+def _metrics_in(t, case_key: str, payload: Mapping[str, Any], reviewer: str | None) -> None:
+    t.execute("INSERT INTO metrics(case_key, created_at, reviewer, payload) VALUES (?, ?, ?, ?)",
+              (case_key, time.time(), reviewer, json.dumps(payload, default=jsonable)))
+
+
+def _snapshot(rows, png: bytes | None, info: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**(info or {}), "when": time.time(), "rows": [r.as_dict() for r in rows],
+            "snapshot_png": base64.b64encode(png).decode() if png else None}
 
 
 def _review(row) -> CaseReview:

@@ -4,6 +4,7 @@ reports and the review keys. Storage and claim rules are the core's
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,16 @@ from qtpy.QtWidgets import (
 )
 
 from ...qa.report import CaseResult, write_csv, write_html
-from ...qa.review import STATUSES, CaseReview, ReviewConflict, ReviewDB, ReviewDBError
+from ...qa.review import (
+    STATUSES,
+    CaseReview,
+    ReviewConflict,
+    ReviewDB,
+    ReviewDBError,
+    has_password,
+    is_url,
+    redact,
+)
 from .._keys import attach, shortcut_of
 from ._common import buttons, note, side_by_side
 
@@ -52,6 +62,7 @@ class ReviewBox(QGroupBox):
         super().__init__("Review")
         self.panel = panel
         self.db: ReviewDB | None = None
+        self._location = ""
         self.current: CaseReview | None = None
         self.read_only = False
         self.confirm_take_over = lambda review: ask_take_over(self, review)
@@ -64,7 +75,10 @@ class ReviewBox(QGroupBox):
         return self.panel.viewer
 
     def _build(self) -> None:
-        self.db_path = QLineEdit(str(Path.home() / "napari-spine" / "review.sqlite"))
+        self.db_path = QLineEdit(os.environ.get("NAPARI_SPINE_REVIEW_DB")
+                                 or str(Path.home() / "napari-spine" / "review.sqlite"))
+        self.db_path.setToolTip("An SQLite file, or the team's server: postgresql://user@host:port/db "
+                                "(the password goes in ~/.pgpass or PGPASSWORD, never here)")
         self.reviewer = QLineEdit()
         self.reviewer.setPlaceholderText("your name")
         self.status = QComboBox()
@@ -102,16 +116,23 @@ class ReviewBox(QGroupBox):
 
     # -- the database and the queue ------------------------------------------------------
     def open_db(self) -> ReviewDB | None:
-        """The review database at the path in the panel (opened once, errors shown)."""
-        path = Path(self.db_path.text()).expanduser()
-        if self.db is not None and self.db.path == path:
+        """The review database named in the panel, a file or a server (opened once, errors
+        shown; a URL with a password in it is refused)."""
+        text = self.db_path.text().strip()
+        location = text if is_url(text) else str(Path(text).expanduser())
+        if self.db is not None and self._location == location:
             return self.db
+        self.db = None
+        if has_password(location):
+            self.message.setText(f"{redact(location)}: keep the password in ~/.pgpass or PGPASSWORD, "
+                                 "not in the database field")
+            return None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = ReviewDB(path)
+            if not is_url(location):
+                Path(location).parent.mkdir(parents=True, exist_ok=True)
+            self.db, self._location = ReviewDB(location), location
         except (ReviewDBError, OSError) as exc:
             self.message.setText(str(exc))
-            self.db = None
         return self.db
 
     def _me(self) -> str:
@@ -235,19 +256,14 @@ class ReviewBox(QGroupBox):
         if not me:
             self.message.setText("Enter your name as reviewer first.")
             return False
-        try:
-            db.get(key)
-        except KeyError:  # a case reviewed without queueing it: queued now with its triage
-            db.add_cases([(key, key.split("/", 1)[0], key.split("/", 1)[-1], self.panel.triage(), None)])
-        try:
-            self.current = db.decide(key, me, self.status.currentText(), self.comment.text())
-        except ReviewConflict as exc:
+        try:  # one transaction: the decision, the level flags and the snapshot, or nothing
+            self.current = db.save_review(
+                key, me, self.status.currentText(), self.comment.text(), levels=self.panel.decisions(),
+                rows=self.panel.rows or None, png=self.panel.snapshot() if self.panel.rows else None,
+                info=self.panel.sources(), triage=self.panel.triage())
+        except (ReviewConflict, ReviewDBError) as exc:
             self.message.setText(f"Not saved: {exc}")
             return False
-        for sid, flag, comment in self.panel.decisions():
-            db.set_level(key, sid, flag=flag, comment=comment)
-        if self.panel.rows:
-            db.save_snapshot(key, self.panel.rows, self.panel.snapshot(), me, self.panel.sources())
         self.refresh_queue()
         self.message.setText(f"Saved {key}: {self.current.status}")
         return True
@@ -273,7 +289,8 @@ class ReviewBox(QGroupBox):
         db = self.open_db()
         if db is None:
             return None
-        out = Path(folder) if folder else db.path.parent
+        out = Path(folder) if folder else (db.path.parent if db.path else Path.home() / "napari-spine")
+        out.mkdir(parents=True, exist_ok=True)
         results = []
         for c in db.queue():
             rows, png = db.latest_snapshot(c.case_key)
@@ -283,7 +300,7 @@ class ReviewBox(QGroupBox):
                                       candidate=info.get("candidate", ""), when=info.get("when"),
                                       findings=tuple(info.get("findings", ()))))
         kinds = sorted({c.dataset for c in db.queue()})
-        title = f"napari-spine QA review: {', '.join(kinds) or db.path.stem}"
+        title = f"napari-spine QA review: {', '.join(kinds) or (db.path.stem if db.path else 'team queue')}"
         csv_path = write_csv(results, out / "qa_report.csv")
         html_path = write_html(results, out / "qa_report.html", title=title)
         self.message.setText(f"Report written: {html_path}")
