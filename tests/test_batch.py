@@ -328,3 +328,40 @@ def test_export_writes_measurements_per_case_and_across_cases(tmp_path):
         assert tuple(reader.fieldnames) == CSV_COLUMNS
         assert list(reader) == per_case  # every case's rows, in case order
     assert any(r["kind"] == "body" and r["height_middle_mm"] for r in per_case)
+
+
+def test_qa_queues_the_checked_cases_for_review(tmp_path, capsys):
+    """``batch qa --review-db``: every checked case is queued, the one whose prediction lost
+    a level first, each with its level metrics; a rerun keeps what reviewers did."""
+    import napari_spine as ns
+    from napari_spine.correction import relabel
+    from napari_spine.qa.review import ReviewDB
+
+    root = write_kind("ctspine1k", tmp_path / "data")
+    ds = ns.open_dataset(root)
+    bad = ds.cases[-1].case_id  # the last case in the dataset's order: triage must lift it
+    for ref in ds.cases:
+        case = ds.load_case(ref.case_id)
+        pred = relabel(case.labels, "L3", 0) if ref.case_id == bad else case.labels
+        target = tmp_path / "p" / "cases" / batch.safe_name(ref.case_id) / "prediction.nii.gz"
+        target.parent.mkdir(parents=True)
+        ns.export_labels(case, pred, target, scheme="canonical")
+    db_file = tmp_path / "team.sqlite"
+    args = ["batch", "qa", str(root), "--out", str(tmp_path / "q"), "--workers", "0",
+            "--predictions", str(tmp_path / "p"), "--review-db", str(db_file)]
+    assert cli_main(args) == 0
+    assert f"{len(ds.cases)} cases queued for review in {db_file}" in capsys.readouterr().err
+    db = ReviewDB(db_file)
+    queue = db.queue()
+    assert len(queue) == len(ds.cases) and queue[0].case_id == bad and queue[0].triage >= 1.0
+    for c in queue[1:]:  # a perfect prediction: only the reference's own sequence errors count
+        assert c.triage < 1.0
+    assert db.source(queue[0].case_key) == {"dataset_path": str(root), "kind": "ctspine1k", "case_id": bad}
+    snap, _ = db.latest_snapshot(queue[0].case_key)
+    assert {r.name: r.dice for r in snap}["L3"] == 0.0
+    db.decide(queue[0].case_key, "ana", "needs correction", "L3 missing")
+    assert cli_main(args) == 0  # rerun: the review state stays
+    assert db.get(queue[0].case_key).status == "needs correction"
+    assert db.get(queue[0].case_key).comment == "L3 missing" and len(db.queue()) == len(ds.cases)
+    assert cli_main(args[:-1] + ["postgresql://ana:Pw-123@db.example/r"]) == 2
+    assert "Pw-123" not in capsys.readouterr().err

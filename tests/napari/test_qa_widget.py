@@ -44,8 +44,8 @@ def test_table_sorted_worst_first_and_jump(make_napari_viewer, tmp_path):
     assert (np.asarray(labels.data)[shown] == 20).any()
 
 
-def test_review_persists_across_a_viewer_restart(make_napari_viewer, tmp_path):
-    db = tmp_path / "r.sqlite"
+def test_review_persists_across_a_viewer_restart(make_napari_viewer, tmp_path, review_location):
+    db = review_location  # an SQLite file, and a PostgreSQL server
     viewer, w = _setup(make_napari_viewer, db)
     w.compute(sync=True)
     w.reviewer.setText("ana")
@@ -229,3 +229,38 @@ def test_an_abandoned_claim_is_taken_over_only_after_asking(make_napari_viewer, 
     w.select_case(key)
     assert not w.review.read_only and w.db.get(key).claimed_by == "ana"
     assert ("ana", "take over", "from ben") in [(r, a, d) for _, r, a, d in w.db.history(key)]
+
+
+def test_the_team_server_in_the_panel(make_napari_viewer, tmp_path, pg_cluster, monkeypatch):
+    """The field's default comes from NAPARI_SPINE_REVIEW_DB; a URL with a password is
+    refused without showing it; a save whose connection is lost says so, and nothing of it
+    is half there."""
+    import psycopg
+
+    url = pg_cluster.new_database()
+    monkeypatch.setenv("NAPARI_SPINE_REVIEW_DB", url)
+    first = make_napari_viewer()
+    _, fresh = first.window.add_plugin_dock_widget(PLUGIN, "Spine QA review")
+    assert fresh.db_path.text() == url
+    first.close()
+    viewer, w = _setup(make_napari_viewer, pg_cluster.url(url.rsplit("/", 1)[1], password="Open-Sesame-7"))
+    assert w.open_db() is None and "pgpass" in w.message.text() and "Open-Sesame-7" not in w.message.text()
+    w.db_path.setText(url)
+    w.compute(sync=True)
+    w.reviewer.setText("ana")
+    db = w.open_db()
+    assert db is not None and db.kind == "postgres"
+
+    def lost(con):
+        con.rollback()
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+    monkeypatch.setattr(db._store, "_commit", lost)
+    w.status.setCurrentText("approved")
+    assert not w.save_review()
+    assert "may or may not have been saved" in w.message.text()
+    monkeypatch.undo()
+    key = w.case_key()
+    assert db.queue() == [] and db.latest_metrics(key) is None  # the whole save was rolled back
+    assert w.save_review() and db.get(key).status == "approved" and db.latest_snapshot(key)[0]
+    csv_path, html_path = w.write_report(tmp_path)
+    assert f"{key}," in csv_path.read_text() and "approved" in html_path.read_text()
