@@ -21,6 +21,7 @@ from napari_spine.qa import (
     lumbar2d_metrics,
     roc_auc,
 )
+from napari_spine.qa.metrics import hd95
 
 
 def _naive_surface(a, b, sp):
@@ -290,3 +291,127 @@ def test_lumbar2d_definition():
     only_ref = ref.copy()
     only_ref[0, 15:18, 15:18] = 6  # a class the candidate does not have: HD95 0 (SymTC's rule)
     assert lumbar2d_metrics(only_ref, cand)[6] == (pytest.approx(1e-5 / (9 + 1e-5)), 0.0)
+
+
+# -- analytic references: values known in closed form, asymmetric candidates -------------
+def _cube(shape, lo, hi, value=1, dtype=np.uint8):
+    a = np.zeros(shape, dtype)
+    a[tuple(slice(a_, b_) for a_, b_ in zip(lo, hi))] = value
+    return a
+
+
+def test_hd95_conventions_on_known_distances():
+    d_ab, d_ba = np.arange(101.0), np.array([0.0, 1.0])
+    assert hd95(d_ab, d_ba, "max") == 95.0  # 95th percentile of 0..100, the larger direction
+    pooled = np.sort(np.concatenate([d_ab, d_ba]))  # 103 values; linear interpolation at 0.95 (n - 1)
+    pos = 0.95 * (len(pooled) - 1)
+    lo = int(pos)
+    assert hd95(d_ab, d_ba, "pooled") == pytest.approx(pooled[lo] + (pos - lo) * (pooled[lo + 1] - pooled[lo]))
+    assert hd95(d_ba, d_ab, "max") == 95.0  # symmetric in its arguments
+    with pytest.raises(ValueError, match="convention"):
+        hd95(d_ab, d_ba, "mean")
+
+
+def test_a_cube_inside_a_cube_at_anisotropic_spacing():
+    """One mask inside the other: Dice, the three volumes, centroid 0, and surface distances
+    that differ by direction (so a one-sided HD95 or MSD is caught)."""
+    sp = (2.0, 1.0, 0.5)
+    ref = _cube((16, 20, 24), (2, 3, 4), (12, 15, 20), 22)  # 10 x 12 x 16 voxels
+    cand = _cube((16, 20, 24), (4, 5, 6), (10, 13, 18), 22)  # 6 x 8 x 12, centred inside
+    (row,) = level_metrics(ref, cand, sp)
+    n_ref, n_cand, vox_ml = 10 * 12 * 16, 6 * 8 * 12, 2.0 * 1.0 * 0.5 / 1000
+    assert row.dice == pytest.approx(2 * n_cand / (n_ref + n_cand), abs=1e-15)
+    assert (row.voxels_ref, row.voxels_cand, row.overlap) == (n_ref, n_cand, n_cand)
+    assert row.volume_ref_ml == pytest.approx(n_ref * vox_ml, abs=1e-15)
+    assert row.volume_cand_ml == pytest.approx(n_cand * vox_ml, abs=1e-15)
+    assert row.volume_diff_ml == pytest.approx((n_cand - n_ref) * vox_ml, abs=1e-15)
+    assert row.centroid_dist_mm == pytest.approx(0.0, abs=1e-12) and row.identified is True
+    d_rc, d_cr = _naive_surface(ref == 22, cand == 22, sp)
+    assert d_cr.min() == 1.0  # the inner cube's faces lie 2 voxels of 0.5 mm inside on the last axis
+    assert row.hd95_mm == pytest.approx(max(np.percentile(d_rc, 95), np.percentile(d_cr, 95)), abs=1e-12)
+    assert row.msd_mm == pytest.approx((d_rc.mean() + d_cr.mean()) / 2, abs=1e-12)
+    assert np.percentile(d_rc, 95) != np.percentile(d_cr, 95)  # the fixture tells the directions apart
+    pooled = level_metrics(ref, cand, sp, hd95_convention="pooled")[0].hd95_mm
+    assert pooled == pytest.approx(np.percentile(np.concatenate([d_rc, d_cr]), 95), abs=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_a_shift_along_one_axis(axis):
+    """Shifted by 3 voxels on one axis: Dice (L - 3) / L, the centroid moves 3 x that axis's
+    spacing, equal volumes."""
+    sp = (1.5, 0.75, 0.6)
+    lo, hi = [2, 2, 2], [12, 14, 16]
+    ref = _cube((20, 22, 24), lo, hi, 5)
+    lo[axis] += 3
+    hi[axis] += 3
+    cand = _cube((20, 22, 24), lo, hi, 5)
+    (row,) = level_metrics(ref, cand, sp)
+    side = (10, 12, 14)[axis]
+    assert row.dice == pytest.approx((side - 3) / side, abs=1e-15)
+    assert row.centroid_dist_mm == pytest.approx(3 * sp[axis], abs=1e-12)
+    assert row.volume_diff_ml == 0.0 and row.voxels_ref == row.voxels_cand
+
+
+def test_single_voxels_extra_and_missing_structures_and_the_first_slice():
+    """A one-voxel reference (centroid of one voxel), labels 1 and the first memory slice
+    (off-by-one in the loops), a structure missing and one extra."""
+    ref = np.zeros((12, 10, 8), np.uint8)
+    cand = np.zeros_like(ref)
+    ref[0, 4, 4] = 1  # C1: one voxel, in the first slice
+    cand[0, 4, 4] = cand[0, 4, 5] = 1  # its candidate: two voxels, centroid half a voxel off
+    ref[6:9, 2:5, 2:5] = 3  # C3 missing from the candidate
+    cand[6:9, 6:9, 2:5] = 4  # C4 only in the candidate
+    rows = {r.structure_id: r for r in level_metrics(ref, cand, (1.0, 1.0, 2.0))}
+    assert sorted(rows) == [1, 3, 4]
+    assert rows[1].centroid_dist_mm == pytest.approx(1.0) and rows[1].dice == pytest.approx(2 / 3)
+    assert rows[3].dice == 0.0 and rows[3].identified is False and math.isnan(rows[3].hd95_mm)
+    assert rows[4].identified is None and rows[4].voxels_ref == 0 and rows[4].volume_cand_ml == pytest.approx(0.054)
+
+
+def test_identification_at_the_20_mm_boundary_and_a_closer_other_level():
+    ref = _cube((60, 16, 16), (2, 4, 4), (8, 10, 10), 2)  # C2
+    for shift, expected in ((20, True), (21, False)):
+        cand = np.roll(ref, shift, axis=0)
+        (row,) = level_metrics(ref, cand, (1.0, 1.0, 1.0), surface=False)
+        assert row.centroid_dist_mm == float(shift) and row.identified is expected
+    cand = np.roll(ref, 10, axis=0)  # C2 10 mm away, but the candidate's C1 sits on it
+    cand[2:8, 4:10, 4:10] = 1
+    rows = {r.structure_id: r for r in level_metrics(ref, cand, (1.0, 1.0, 1.0), surface=False)}
+    assert rows[2].identified is False  # the closest candidate centroid is another level
+
+
+def test_mixed_dtypes_and_slabs_give_the_same_counts():
+    from napari_spine.qa.metrics import _joint_stats
+
+    rng = np.random.default_rng(4)
+    ref = rng.integers(0, 6, (9, 7, 5)).astype(np.uint8)
+    cand = rng.integers(0, 6, (9, 7, 5)).astype(np.int16)
+    ref[ref == 5] = 0
+    want = {r.structure_id: r for r in level_metrics(ref, cand.astype(np.uint8), (1, 2, 3))}
+    got = {r.structure_id: r for r in level_metrics(ref, cand, (1, 2, 3))}
+    assert want == got and got[5].voxels_ref == 0 and got[5].voxels_cand > 0
+    k = 6
+    for slab in (35, 70, 1 << 22):  # one plane, two planes, the whole volume per slab
+        joint, sums = _joint_stats(ref, cand.astype(np.uint8), k, slab_voxels=slab)
+        brute = np.bincount(ref.ravel().astype(int) * k + cand.ravel(), minlength=k * k).reshape(k, k)
+        brute[0, 0] = 0  # background on both sides is never counted
+        assert np.array_equal(joint, brute)
+        coords = np.indices(ref.shape).reshape(3, -1)
+        for side, lab in ((0, ref), (1, cand)):
+            for axis in range(3):
+                assert np.allclose(sums[side, axis, 1:],
+                                   np.bincount(lab.ravel().astype(int), weights=coords[axis], minlength=k)[1:])
+
+
+def test_rows_survive_a_dict_round_trip():
+    from napari_spine.qa.metrics import LevelRow
+
+    ref = _cube((10, 10, 10), (1, 1, 1), (5, 5, 5), 22)
+    cand = np.roll(ref, 30, axis=0) * 0
+    cand[6:9, 6:9, 6:9] = 27
+    for row in level_metrics(ref, cand, (1, 1, 1)):
+        back = LevelRow.from_dict({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                   for k, v in row.as_dict().items()})
+        assert back.identified is row.identified and back.name == row.name
+        assert [math.isnan(x) for x in (back.hd95_mm, back.msd_mm)] == [True, True]
+        assert back.dice == row.dice and back.voxels_ref == row.voxels_ref
