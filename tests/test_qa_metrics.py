@@ -361,8 +361,11 @@ def test_single_voxels_extra_and_missing_structures_and_the_first_slice():
     cand[0, 4, 4] = cand[0, 4, 5] = 1  # its candidate: two voxels, centroid half a voxel off
     ref[6:9, 2:5, 2:5] = 3  # C3 missing from the candidate
     cand[6:9, 6:9, 2:5] = 4  # C4 only in the candidate
+    ref[4, 1, 1] = ref[4, 1, 2] = 2  # C2: two voxels in the reference, one in the candidate
+    cand[4, 1, 2] = 2
     rows = {r.structure_id: r for r in level_metrics(ref, cand, (1.0, 1.0, 2.0))}
-    assert sorted(rows) == [1, 3, 4]
+    assert sorted(rows) == [1, 2, 3, 4]
+    assert rows[2].centroid_dist_mm == pytest.approx(1.0) and rows[2].overlap == 1
     assert rows[1].centroid_dist_mm == pytest.approx(1.0) and rows[1].dice == pytest.approx(2 / 3)
     assert rows[3].dice == 0.0 and rows[3].identified is False and math.isnan(rows[3].hd95_mm)
     assert rows[4].identified is None and rows[4].voxels_ref == 0 and rows[4].volume_cand_ml == pytest.approx(0.054)
@@ -391,7 +394,7 @@ def test_mixed_dtypes_and_slabs_give_the_same_counts():
     got = {r.structure_id: r for r in level_metrics(ref, cand, (1, 2, 3))}
     assert want == got and got[5].voxels_ref == 0 and got[5].voxels_cand > 0
     k = 6
-    for slab in (35, 70, 1 << 22):  # one plane, two planes, the whole volume per slab
+    for slab in (4, 35, 70, 1 << 22):  # under a plane, one plane, two planes, the whole volume
         joint, sums = _joint_stats(ref, cand.astype(np.uint8), k, slab_voxels=slab)
         brute = np.bincount(ref.ravel().astype(int) * k + cand.ravel(), minlength=k * k).reshape(k, k)
         brute[0, 0] = 0  # background on both sides is never counted
@@ -415,3 +418,5 @@ def test_rows_survive_a_dict_round_trip():
         assert back.identified is row.identified and back.name == row.name
         assert [math.isnan(x) for x in (back.hd95_mm, back.msd_mm)] == [True, True]
         assert back.dice == row.dice and back.voxels_ref == row.voxels_ref
+        with pytest.raises(AttributeError):  # rows are values: a report cannot change them
+            row.dice = 1.0
