@@ -239,3 +239,110 @@ def test_an_image_smaller_than_the_patch_is_padded_centred_and_cropped_back():
     assert padded.sum() == img.sum()  # zeros around
     same, none = _pad_to(img, (3, 8, 5))
     assert same is img and none is None
+
+
+# -- arguments, helpers and window skipping, against values worked out by hand ----------------
+def test_window_arguments_are_checked():
+    assert window_starts(5, 1, 1.0) == [0, 1, 2, 3, 4]  # a one-voxel patch is a patch
+    assert window_starts(10, 4, 1.0) == [0, 3, 6]  # step 1: no overlap, last window flush
+    for patch, step in ((0, 0.5), (4, 0.0), (4, 1.01), (-2, 0.5)):
+        with pytest.raises(ValueError, match="patch must be > 0 and step in"):
+            window_starts(10, patch, step)
+    with pytest.raises(ValueError):
+        window_slices((10, 10), (4,))  # a patch of the wrong rank is never silently cut
+    with pytest.raises(ValueError, match="does not match 2 spatial axes"):
+        run(sliding_window(torch.zeros((1, 8, 8)), lambda b: b, (4, 4, 4)))
+    assert gaussian_weight((4, 6)).dtype == torch.float32 and gaussian_weight((4,), dtype=torch.float64).dtype \
+        == torch.float64
+
+
+def test_padding_of_one_voxel_goes_after():
+    from napari_spine.inference.sliding import _pad_to
+
+    img = torch.arange(15.0).reshape(1, 3, 5)
+    padded, crop = _pad_to(img, (4, 5), value=-1.0)
+    assert tuple(padded.shape) == (1, 4, 5) and crop == (slice(0, 3), slice(0, 5))
+    assert torch.equal(padded[0, 3], torch.full((5,), -1.0)) and torch.equal(padded[(slice(None), *crop)], img)
+    same, none = _pad_to(img, (3, 5))
+    assert same is img and none is None
+
+
+def test_out_of_memory_is_told_apart_from_other_errors():
+    from napari_spine.inference.sliding import _is_oom
+
+    assert _is_oom(torch.OutOfMemoryError("x")) and _is_oom(RuntimeError("CUDA Out Of Memory, tried 2 GiB"))
+    assert not _is_oom(RuntimeError("shape mismatch")) and not _is_oom(ValueError("memory"))
+
+
+def test_deep_supervision_uses_the_first_output():
+    x = coords((12, 12))
+    out, _ = run(sliding_window(x, lambda b: (b, b * 0 - 5), (8, 8)))
+    torch.testing.assert_close(out, x)
+
+
+def _brute_empty(evidence: np.ndarray, window, thr: float, block: int) -> bool:
+    """datasets-free restatement of the rule: every block of ``block`` voxels per axis that
+    lies inside the window (clamped into the image, at least one) has a mean <= thr."""
+    b = block if block > 1 and all(n >= block for n in evidence.shape) else 1
+    ranges = []
+    for sl, n in zip(window, evidence.shape):
+        starts = [j for j in range(n - b + 1) if j >= sl.start and j + b <= min(sl.stop, n)]
+        ranges.append(starts or [min(sl.start, n - b)])
+    import itertools
+
+    means = [evidence[tuple(slice(j, j + b) for j in js)].mean() for js in itertools.product(*ranges)]
+    return max(means) <= thr
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 9])
+@pytest.mark.parametrize("shape", [(10, 13), (7, 9, 8)])
+def test_empty_windows_follow_the_block_rule(block, shape):
+    from napari_spine.inference.sliding import empty_windows
+
+    rng = np.random.default_rng(block + len(shape))
+    ev = (rng.random(shape) < 0.08).astype(np.float32) * 4  # sparse bright voxels of 4
+    patch = (4,) * len(shape)
+    windows = window_slices(shape, patch, 0.5) + [tuple(slice(n - 2, n + 2) for n in shape)]  # one past the edge
+    exact = [4 / block ** len(shape)] if block in (1, 2) else []  # a tie, where the mean is exact in binary
+    for thr in (0.0, *exact, 0.1, 1.0):  # 0: all-zero blocks tie with it and count as empty
+        got = empty_windows(torch.from_numpy(ev), windows, thr, block)
+        assert got == [_brute_empty(ev, w, thr, block) for w in windows], (thr, block)
+
+
+def test_skipped_windows_are_counted_filled_and_reported():
+    """A 12 x 12 image in 9 non-overlapping windows; evidence only in the centre one."""
+    ev = torch.zeros((12, 12))
+    ev[5, 6] = 4.0  # one bright voxel: a 2-voxel block mean is 1
+    calls = []
+
+    def net(b):
+        calls.append(b.shape[0])
+        return torch.stack([torch.full(b.shape[2:], 1.0), torch.full(b.shape[2:], 2.0)])[None].repeat(
+            b.shape[0], 1, 1, 1)
+
+    stats = {}
+    out, events = run(sliding_window(torch.zeros((1, 12, 12)), net, (4, 4), step=1.0, evidence=ev,
+                                     skip_below=2.0, stats=stats))
+    assert stats == {"windows": 9, "run": 1, "skipped": 8} and calls == [1]
+    assert events == [(8, 9), (9, 9)]
+    centre = (slice(None), slice(4, 8), slice(4, 8))
+    assert torch.equal(out[centre][0], torch.full((4, 4), 1.0)) and torch.equal(out[centre][1], torch.full((4, 4), 2.0))
+    outside = out.clone()
+    outside[centre] = float("nan")
+    from napari_spine.inference.sliding import FILL_LOGIT
+
+    assert torch.equal(outside[0][~outside[0].isnan()], torch.full((128,), FILL_LOGIT))
+    assert torch.equal(outside[1][~outside[1].isnan()], torch.zeros(128))
+    stats = {}
+    out, events = run(sliding_window(torch.zeros((1, 12, 12)), net, (4, 4), step=1.0, evidence=ev, skip_below=2.0,
+                                     block=2, stats=stats, out_channels=2))
+    assert stats == {"windows": 9, "run": 0, "skipped": 9} and events == [(9, 9)]  # the 2x2 mean (1) is below 2
+    assert torch.equal(out[0], torch.full((12, 12), FILL_LOGIT)) and torch.equal(out[1], torch.zeros((12, 12)))
+    with pytest.raises(ValueError, match="out_channels"):
+        run(sliding_window(torch.zeros((1, 12, 12)), net, (4, 4), step=1.0, evidence=ev, skip_below=2.0, block=2))
+    stats = {}
+    run(sliding_window(torch.zeros((1, 12, 12)), net, (4, 4), step=1.0, skip_below=2.0, stats=stats))
+    assert stats == {"windows": 9, "run": 9, "skipped": 0}  # no evidence: nothing is skipped
+    with pytest.raises(InferenceCancelled, match="after 8 of 9"):
+        run(sliding_window(torch.zeros((1, 12, 12)), net, (4, 4), step=1.0, evidence=ev, skip_below=2.0,
+                           cancel=lambda: True))
