@@ -294,8 +294,8 @@ def _brute_empty(evidence: np.ndarray, window, thr: float, block: int) -> bool:
     return max(means) <= thr
 
 
-@pytest.mark.parametrize("block", [1, 2, 3, 9])
-@pytest.mark.parametrize("shape", [(10, 13), (7, 9, 8)])
+@pytest.mark.parametrize("block", [1, 2, 3, 4, 9])
+@pytest.mark.parametrize("shape", [(10, 13), (7, 9, 8), (3, 11)])
 def test_empty_windows_follow_the_block_rule(block, shape):
     from napari_spine.inference.sliding import empty_windows
 
@@ -307,6 +307,8 @@ def test_empty_windows_follow_the_block_rule(block, shape):
     for thr in (0.0, *exact, 0.1, 1.0):  # 0: all-zero blocks tie with it and count as empty
         got = empty_windows(torch.from_numpy(ev), windows, thr, block)
         assert got == [_brute_empty(ev, w, thr, block) for w in windows], (thr, block)
+    if block == 1:  # the default block is one voxel
+        assert empty_windows(torch.from_numpy(ev), windows, 1.0) == [_brute_empty(ev, w, 1.0, 1) for w in windows]
 
 
 def test_skipped_windows_are_counted_filled_and_reported():

@@ -42,6 +42,8 @@ def test_codes_ranges_and_missing_cells():
         ["3", -1, 2, 2, None, 4, "1", None, None],  # negative age, an unknown approach code
         ["4", 149.9, None, None, "NaN"],         # a short row: the missing cells are missing
         [None, 50, 1],                           # no ID: skipped
+        [],                                      # an empty row: skipped
+        ["5", 60, None, None, None, None, None, 1],  # C7-T1 is the last cell of the row
         ["1", 99, 2],                            # ID 1 again: the first row is kept
     ])
     assert out[1] == {"age": 0, "sex": "male", "myelopathy": "yes", "surgical_approach": "ACDF",
@@ -51,7 +53,10 @@ def test_codes_ranges_and_missing_cells():
     assert out[3]["surgical_approach"] == "code 4" and out[3]["lesion_levels"] == "C2-3"
     assert "vas_post_1y" not in out[3] and "outcome" not in out[3]
     assert out[4] == {"age": 149, "lesion_levels": "none"}
-    assert sorted(out) == [1, 2, 3, 4]
+    assert out[5] == {"age": 60, "lesion_levels": "C7-T1"}
+    out6, _ = _parse([["6", 61, None, None, None, None, 1]])  # a row ending before C7-T1's column
+    assert out6[6] == {"age": 61, "lesion_levels": "C2-3"}
+    assert sorted(out) == [1, 2, 3, 4, 5]
     assert said == ["patient 1 is on more than one row; the first row is used"]
 
 
@@ -142,6 +147,12 @@ def test_detection_and_warnings(tmp_path):
         det = ad.detect(inside)
         assert det is not None and det.root == root and det.score == 0.95
     assert ad.detect(tmp_path) is None
+    (tmp_path / "other" / "image").mkdir(parents=True)  # an image folder without sequence folders
+    assert ad.detect(tmp_path / "other") is None
+    deep = root / "image" / "t2_sag" / "12" / "a" / "b" / "c" / "d"
+    deep.mkdir(parents=True)
+    assert ad.detect(deep) is None  # detection looks four folders up, no further
+    _volume(root, "t2_sag", "13/14/15", 15)  # three folders down: beyond the layout, not read
     assert ad.dataset_warnings(root) == [f"{root}: no clinical spreadsheet (text/high_pain_text.xlsx) found"]
     (root / "text").mkdir()
     (root / "text" / "high_pain_text.xlsx").write_bytes(b"junk")
@@ -152,3 +163,4 @@ def test_detection_and_warnings(tmp_path):
     det = ad.detect(sheet_only)
     assert det is not None and det.score == 0.7 and det.root == sheet_only
     assert open_dataset(root).kind == "mmcsd"
+    assert [r.case_id for r in ad.list_cases(root)] == ["12"]
