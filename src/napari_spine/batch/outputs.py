@@ -56,26 +56,34 @@ def write_summary(rows: list[dict], out: Path, meta: dict) -> Path:
     return target
 
 
-def write_report(rows: list[dict], out: Path, title: str) -> Path | None:
-    """The QA report (``report.html``) of the cases whose ``qa.json`` was written; None when
-    there are none."""
+def checked_cases(rows: list[dict], out: Path):
+    """``(row, qa.json document, level rows, findings, written at)`` of every case of a
+    ``batch qa`` run whose check succeeded; findings are the candidate's notes and its level
+    shift, as the report and the review queue show them."""
     from ..qa.metrics import LevelRow
-    from ..qa.report import CaseResult, write_html
 
-    results = []
     for r in rows:
         qa = out / "cases" / safe_name(r["case_id"]) / "qa.json"
         if r["status"] != "ok" or not qa.is_file():
             continue
         doc = json.loads(qa.read_text())
-        lrows = [LevelRow.from_dict(lv) for lv in doc.get("levels", [])]
-        status = "needs correction" if (r.get("errors") or 0) else "to do"
+        levels = [LevelRow.from_dict(lv) for lv in doc.get("levels", [])]
         shift = (doc.get("level_shift") or {}).get("message")
-        results.append(CaseResult(r["case_id"], lrows, status=status,
+        yield r, doc, levels, (*doc.get("candidate_notes", []), *([shift] if shift else [])), qa.stat().st_mtime
+
+
+def write_report(rows: list[dict], out: Path, title: str) -> Path | None:
+    """The QA report (``report.html``) of the cases whose ``qa.json`` was written; None when
+    there are none."""
+    from ..qa.report import CaseResult, write_html
+
+    results = []
+    for r, doc, levels, findings, when in checked_cases(rows, out):
+        status = "needs correction" if (r.get("errors") or 0) else "to do"
+        results.append(CaseResult(r["case_id"], levels, status=status,
                                   comment=f"{r.get('errors') or 0} sequence errors",
                                   reference=doc.get("reference", ""), candidate=doc.get("candidate", ""),
-                                  when=qa.stat().st_mtime,
-                                  findings=(*doc.get("candidate_notes", []), *([shift] if shift else []))))
+                                  when=when, findings=findings))
     if not results:
         return None
     return write_html(results, out / "report.html", title=title)

@@ -126,9 +126,9 @@ def _queue(location: str, rows, out: Path, ds, root: Path, say) -> None:
 
 
 def _where(location: str) -> str:
-    from ..qa.review import redact
+    from ..qa.review import is_url, redact
 
-    return redact(location) if "://" in location else location
+    return redact(location) if is_url(location) else location
 
 
 def _title(command: str, kind: str, root: Path) -> str:
