@@ -245,6 +245,7 @@ def test_the_team_server_in_the_panel(make_napari_viewer, tmp_path, pg_cluster, 
     first.close()
     viewer, w = _setup(make_napari_viewer, pg_cluster.url(url.rsplit("/", 1)[1], password="Open-Sesame-7"))
     assert w.open_db() is None and "pgpass" in w.message.text() and "Open-Sesame-7" not in w.message.text()
+    assert "Open-Sesame-7" not in w.db_path.text() and ":***@" in w.db_path.text()
     w.db_path.setText(url)
     w.compute(sync=True)
     w.reviewer.setText("ana")

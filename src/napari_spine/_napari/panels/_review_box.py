@@ -123,7 +123,8 @@ class ReviewBox(QGroupBox):
         if self.db is not None and self._location == location:
             return self.db
         self.db = None
-        if has_password(location):
+        if has_password(location):  # not kept on screen either: the field shows it redacted
+            self.db_path.setText(redact(location))
             self.message.setText(f"{redact(location)}: keep the password in ~/.pgpass or PGPASSWORD, "
                                  "not in the database field")
             return None
