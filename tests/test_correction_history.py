@@ -234,3 +234,21 @@ def test_a_journal_of_another_grid_is_refused_naming_its_source(tmp_path):
     other = EditJournal(tmp_path, "c", (SHAPE[0], SHAPE[1], SHAPE[2] + 1), source=src)
     with pytest.raises(JournalError, match=r"case\.nii\.gz.*labels are"):
         other.replay_state(np.zeros((SHAPE[0], SHAPE[1], SHAPE[2] + 1), np.uint8))
+
+
+def test_same_landmarks_with_none_on_either_side():
+    lm = make_phantom((10, 64, 32), levels=("L1", "L2"), seed=1).landmarks
+    assert same_landmarks(None, None)
+    assert not same_landmarks(None, lm) and not same_landmarks(lm, None)
+    moved = type(lm)(lm.coords + 1, lm.structure_ids, lm.names)
+    assert same_landmarks(lm, lm) and not same_landmarks(lm, moved)
+
+
+def test_a_step_cannot_be_changed_once_recorded():
+    import dataclasses
+
+    from napari_spine.correction.history import Step
+
+    step = Step("paint", np.array([0]), np.array([0], np.uint8), np.array([3], np.uint8))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        step.op = "erase"

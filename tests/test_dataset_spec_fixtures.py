@@ -126,3 +126,88 @@ def test_mmcsd_every_clinical_column_from_the_published_sheet(tmp_path, shuffle,
     assert by_id[2].split == "test" and by_id[17].split == "train"
     case = ns.load_case(by_id[17])
     assert int(np.asarray(case.image).max()) == 17  # patient 17's own image
+
+
+def _ssm_dict(img, lab, texture: float):
+    """One SSMSpine file as datasets.md 4.3 lists it: every key, in its published shape
+    (at H x W instead of 512 x 512). Contours are (x, y) = (column, row) points on each
+    structure's own band, so swapped axes put them on the wrong structure."""
+    order = [1, 7, 2, 8, 3, 9, 4, 10, 5, 11, 6]
+    rows = {v: 1 + 3 * k for k, v in enumerate(order)}  # first row of each band
+    cols = {v: 10 + k for k, v in enumerate(order)}  # first column of each band
+
+    def contour(v, n):  # n points along the band's top row, x = column, y = row
+        xs = np.linspace(cols[v], cols[v] + 19, n)
+        return np.c_[xs, np.full(n, rows[v])].astype(np.float32)
+
+    masks = np.stack([(lab == v) for v in range(1, 12)]).astype(np.uint8)
+    return {
+        "img": torch.from_numpy(img), "img_corrected": torch.from_numpy(img * 0.5),
+        "img_equalized": torch.from_numpy(img + texture),
+        "label": torch.from_numpy(lab[None].astype(np.int64)),
+        "mask": torch.from_numpy(masks),
+        "shape": torch.zeros((24, 2)),
+        "bone": torch.from_numpy(np.stack([contour(v, 7) for v in (1, 2, 3, 4, 5, 6)])),
+        "bone_mask": torch.from_numpy(masks[:6]),
+        "disk": torch.from_numpy(np.stack([contour(v, 5) for v in (7, 8, 9, 10, 11)])),
+        "disk_mask": torch.from_numpy(masks[6:]),
+    }
+
+
+def _ssm_tree(root):
+    img, lab = _slice_pattern()
+    files = {}
+    for split, patient, aug, texture in (("Train", "p1", "aug0", 0.0), ("Train", "p1", "aug1", 0.25),
+                                         ("Vali", "p2", "aug0", 0.5), ("Test", "p9", "aug3", 0.75)):
+        d = root / split / patient
+        d.mkdir(parents=True, exist_ok=True)
+        torch.save(_ssm_dict(img, lab, texture), d / f"{aug}.pt")
+        files[(split, patient, aug)] = texture
+    return img, lab, files
+
+
+def test_ssmspine_every_key_from_the_readme(tmp_path):
+    img, lab, files = _ssm_tree(tmp_path / "dataset")
+    ds = open_dataset(tmp_path / "dataset")
+    assert ds.kind == "ssmspine" and len(ds.cases) == 4
+    assert sorted(c.split for c in ds.cases) == ["test", "train", "train", "validation"]
+    by_texture = {c.metadata["patient_texture"] for c in ds.cases}
+    assert by_texture == {"p1", "p2", "p9"}
+    vali = next(c for c in ds.cases if c.split == "validation")
+    case = ns.load_case(vali)
+    _check(case, img, lab)
+    # the three intensity variants are the file's own keys, not one image three times
+    assert np.allclose(ns.load_case(vali, sequence="img_corrected").image[0], img * 0.5)
+    assert np.allclose(ns.load_case(vali, sequence="img_equalized").image[0], img + 0.5)
+    # contour points sit on their own structure: (x, y) read as (column, row)
+    lm = case.landmarks
+    assert lm is not None and len(lm.coords) == 6 * 7 + 5 * 5
+    for (z, r, c), sid in zip(lm.coords, lm.structure_ids, strict=True):
+        assert z == 0 and case.labels[0, int(r), int(c)] == sid
+    first = lm.coords[lm.structure_ids == 20][0]  # L1's first point: column 10, row 1
+    assert tuple(first) == (0.0, 1.0, 10.0)
+
+
+@pytest.mark.parametrize("scheme", ["native", "canonical"])
+def test_batch_export_of_a_spec_tree_gives_the_labels_computed_here(tmp_path, scheme):
+    """The batch export's label files hold exactly the published labels: the file's own ids
+    (native) or mapped to the canonical table worked out here from datasets.md 4.5, not
+    another run of the same code."""
+    import nibabel as nib
+
+    from napari_spine import batch
+
+    _, lab, files = _ssm_tree(tmp_path / "dataset")
+    want = lab.copy()
+    if scheme == "canonical":
+        want = np.zeros_like(lab)
+        for native, canonical in CANON.items():
+            want[lab == native] = canonical
+    res = batch.run("export", tmp_path / "dataset", tmp_path / "out", workers=0, scheme=scheme,
+                    progress=lambda m: None)
+    assert res.ok and len(res.rows) == len(files)
+    for row in res.rows:
+        out = tmp_path / "out" / "cases" / batch.safe_name(row["case_id"]) / "labels.nii.gz"
+        data = np.asarray(nib.load(str(out)).dataobj)
+        assert data.shape[:2] == (H, W) or data.shape[-2:] == (H, W), data.shape
+        assert np.array_equal(np.squeeze(data), want), row["case_id"]

@@ -92,7 +92,7 @@ class History:
     (True, True)
     """
 
-    def __init__(self, max_bytes: int = 2 << 30):
+    def __init__(self, max_bytes: int = 2 << 30):  # mutation-equivalent: default budget only
         self.max_bytes = int(max_bytes)
         self.undo_stack: list[Step] = []
         self.redo_stack: list[Step] = []
