@@ -56,6 +56,8 @@ def test_spine_msca_both_layouts_from_the_readme(tmp_path, layout):
         torch.save(torch.from_numpy(lab[None].astype(np.int64)), case_dir / "label.pt")
     ds = open_dataset(tmp_path / "Spine-MSCA")
     assert ds.kind == "spine_msca" and len(ds.cases) == 1
+    # a folder case is named by its folder, a single-file case by its file without ".pt"
+    assert ds.cases[0].case_id == ("Test/p7/p7" if layout == "dict" else "Test/p7")
     _check(ns.load_case(ds.cases[0]), img, lab)
 
 
@@ -211,3 +213,68 @@ def test_batch_export_of_a_spec_tree_gives_the_labels_computed_here(tmp_path, sc
         data = np.asarray(nib.load(str(out)).dataobj)
         assert data.shape[:2] == (H, W) or data.shape[-2:] == (H, W), data.shape
         assert np.array_equal(np.squeeze(data), want), row["case_id"]
+
+
+def _msca():
+    from napari_spine.datasets.spine_msca import SpineMSCAAdapter
+
+    return SpineMSCAAdapter()
+
+
+@pytest.mark.parametrize("archives", [("Vail.zip",), ("Test.zip", "Vail.zip"),
+                                      ("Train.zip.001", "Train.zip.002", "Train.zip.003")])
+def test_spine_msca_repository_root_is_recognised_by_either_archive_set(tmp_path, archives):
+    """The repository root holds the validation zip or the train parts (datasets.md 5.2);
+    either one alone names the dataset."""
+    for name in archives:
+        (tmp_path / name).write_bytes(b"PK")
+    found = _msca().detect(tmp_path)
+    assert found is not None and found.kind == "spine_msca" and found.root == tmp_path
+    assert _msca().detect(tmp_path / "elsewhere") is None
+
+
+def test_spine_msca_detected_from_a_case_file_or_folder_and_within_three_levels(tmp_path):
+    img, lab = _slice_pattern()
+    root = tmp_path / "Spine-MSCA"
+    case_dir = root / "Train" / "p4"
+    case_dir.mkdir(parents=True)
+    torch.save(torch.from_numpy(img), case_dir / "img.pt")
+    torch.save(torch.from_numpy(lab[None].astype(np.int64)), case_dir / "label.pt")
+    for start in (case_dir / "img.pt", case_dir / "label.pt", case_dir):
+        found = _msca().detect(start)
+        assert found is not None and found.kind == "spine_msca" and found.root == root, start
+    assert _msca().detect(root).root == root  # case folders two levels below
+    deep = tmp_path / "other" / "a" / "b" / "c"  # the case folder three levels below "a"
+    (deep / "p1").mkdir(parents=True)
+    for f in ("img.pt", "label.pt"):
+        (deep / "p1" / f).write_bytes((case_dir / f).read_bytes())
+    assert _msca().detect(tmp_path / "other" / "a") is not None
+    assert _msca().detect(tmp_path / "other") is None  # four levels: the search stops before
+
+
+def test_spine_msca_image_without_its_label_file_loads_unlabelled(tmp_path):
+    img, _ = _slice_pattern()
+    case_dir = tmp_path / "Spine-MSCA" / "Test" / "p2"
+    case_dir.mkdir(parents=True)
+    torch.save(torch.from_numpy(img), case_dir / "img.pt")
+    refs = _msca().list_cases(tmp_path / "Spine-MSCA")
+    assert [r.case_id for r in refs] == ["Test/p2"] and refs[0].labels is None
+    case = ns.load_case(refs[0])
+    assert case.labels is None and np.array_equal(case.image[0], img)
+
+
+def test_spine_msca_cases_listed_inside_one_archive(tmp_path):
+    """``within`` a zip: its .pt members are the cases, read without unpacking."""
+    import io
+    import zipfile
+
+    img, lab = _slice_pattern()
+    buf = io.BytesIO()
+    torch.save({"img": torch.from_numpy(img), "label": torch.from_numpy(lab[None].astype(np.int64))}, buf)
+    with zipfile.ZipFile(tmp_path / "Vail.zip", "w") as z:
+        z.writestr("Vail/p11.pt", buf.getvalue())
+        z.writestr("Vail/p12.pt", buf.getvalue())
+    refs = _msca().list_cases(tmp_path, within=tmp_path / "Vail.zip")
+    assert [r.case_id for r in refs] == ["Vail/p11", "Vail/p12"]
+    assert {r.split for r in refs} == {"validation"}
+    _check(ns.load_case(refs[1]), img, lab)
