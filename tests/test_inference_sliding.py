@@ -137,9 +137,17 @@ def test_wrong_output_shape_is_reported():
 # -- resampling ------------------------------------------------------------------------------
 def test_grid_shape_keeps_the_field_of_view():
     assert grid_shape((100, 50, 7), (0.5, 1.0, 4.0), (1.0, 1.0, 1.0)) == (50, 50, 28)
+    # a thin axis never vanishes: one sample at least, and no more than that
+    assert grid_shape((1, 10, 3), (1.0, 1.0, 1.0), (4.0, 1.0, 1.0)) == (1, 10, 3)
+    assert grid_shape((1, 10, 3), (1.0, 1.0, 1.0), (1.2, 1.0, 1.0)) == (1, 10, 3)
+    with pytest.raises(ValueError):
+        grid_shape((10, 10, 10), (1.0, 1.0), (1.0, 1.0, 1.0))  # a spacing missing
 
 
-@pytest.mark.parametrize("out", [(23, 40, 31), (12, 20, 15), (12, 40, 15), (6, 9, 5)])
+# (12, 20, 15) -> (20, 9, 5) and (7, 12, 9): one source axis matches another target axis,
+# so an axis mixed up in the "first axis unchanged" shortcut shows
+@pytest.mark.parametrize("out", [(23, 40, 31), (12, 20, 15), (12, 40, 15), (6, 9, 5), (20, 9, 5),
+                                 (7, 12, 9)])
 def test_slab_argmax_equals_full_resize_argmax(out):
     g = torch.Generator().manual_seed(1)
     logits = torch.randn((5, 12, 20, 15), generator=g)
@@ -168,6 +176,17 @@ def test_class_argmax_is_torch_argmax_ties_included(k):
     view = torch.full((3, 7, 9, 11), 77, dtype=got.dtype)  # a slab of a larger output
     class_argmax(logits, out=view[1])
     assert torch.equal(view[1], got) and (view[0] == 77).all() and (view[2] == 77).all()
+
+
+@pytest.mark.parametrize("k", [256, 257])
+def test_resized_labels_hold_every_class_index(k):
+    """256 classes fit uint8; the 257th (index 256) needs a wider type on the resized path."""
+    logits = torch.zeros((k, 4, 6, 6))
+    logits[-1, :2] = 10.0  # the last class wins the first half along axis 0
+    logits[1, 2:] = 10.0
+    got = logits_to_labels(logits, (8, 6, 6), slab=3)
+    assert got.dtype == (torch.uint8 if k <= 256 else torch.int64)
+    assert int(got[0, 0, 0]) == k - 1 and int(got[-1, 0, 0]) == 1
 
 
 def test_slab_argmax_2d():

@@ -35,7 +35,7 @@ def resize(t, size: Sequence[int]):
     import torch.nn.functional as F
 
     size = tuple(int(s) for s in size)
-    if tuple(t.shape[1:]) == size:
+    if tuple(t.shape[1:]) == size:  # mutation-equivalent[1 -> 2]: a shortcut only
         return t
     return F.interpolate(t[None], size=size, mode=_mode(len(size)), align_corners=False)[0]
 
@@ -46,7 +46,7 @@ def _axis_weights(n_in: int, n_out: int):
 
     scale = n_in / n_out
     src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * scale - 0.5).clamp(min=0)
-    i0 = src.floor().long().clamp(max=n_in - 1)
+    i0 = src.floor().long().clamp(max=n_in - 1)  # mutation-equivalent[Sub -> Add]: src < n_in
     i1 = (i0 + 1).clamp(max=n_in - 1)
     w1 = (src - i0).float()
     return i0, i1, w1
@@ -71,6 +71,7 @@ def class_argmax(logits, out=None):
     return idx
 
 
+# mutation-equivalent[16 -> 17]: the default slab thickness changes memory only
 def logits_to_labels(logits, size: Sequence[int], *, slab: int = 16, probabilities=None):
     """Argmax of ``(K, *spatial)`` logits after linear resizing to ``size``.
 
@@ -94,11 +95,13 @@ def logits_to_labels(logits, size: Sequence[int], *, slab: int = 16, probabiliti
         if same0:
             part = logits[:, a:b].float()
         else:
+            # mutation-equivalent[1 -> 2]: one more source slice read, none used
             lo, hi = int(i0[a]), int(i1[b - 1]) + 1
             src = logits[:, lo:hi].float()
             ia, ib = (i0[a:b] - lo).to(src.device), (i1[a:b] - lo).to(src.device)
             w = w1[a:b].to(src.device).view(1, -1, *([1] * (len(size) - 1)))
             part = src[:, ia] * (1 - w) + src[:, ib] * w
+        # mutation-equivalent[1 -> 2, 2 -> 3]: a shortcut (same-size resize is exact)
         if tuple(part.shape[2:]) != size[1:]:
             part = F.interpolate(part, size=size[1:], mode=_mode(len(size) - 1), align_corners=False)
         class_argmax(part, out=out[a:b])
