@@ -341,3 +341,108 @@ def test_keep_locked_leaves_its_inputs_alone():
     kept = s.keep_locked(before, after)
     assert np.array_equal(after, after_copy)  # the caller's array is not changed
     assert np.array_equal(kept, before)  # every change touched L2 (21): all undone
+
+
+def test_journal_entries_are_frozen_once_read(tmp_path):
+    import dataclasses
+
+    case = _case()
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=tmp_path / "c.nii.gz"))
+    cur = case.labels.copy()
+    cur[0, 0, 0] = 21
+    s.commit(cur, "paint")
+    entry = s.journal.entries()[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.seq = 5
+
+
+def test_the_journal_folder_is_the_case_name_and_a_hash_of_the_source_path(tmp_path):
+    """The on-disk layout (module docs): ``<case id>-<first 12 hex of sha256(full path)>``, so
+    a journal written by an earlier version is found again."""
+    import hashlib
+
+    src = (tmp_path / "sub-01" / "ct.nii.gz")
+    j = EditJournal(tmp_path / "journals", "ct", SHAPE, source=src)
+    want = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:12]
+    assert j.dir == tmp_path / "journals" / f"ct-{want}"
+    assert EditJournal(tmp_path / "journals", "ct", SHAPE).dir == tmp_path / "journals" / "ct"
+
+
+def test_a_journal_keeps_its_own_folder_when_another_spelling_exists(tmp_path):
+    src = tmp_path / "ct.nii.gz"
+    own = EditJournal(tmp_path, "zeta", SHAPE, source=src)
+    own.dir.mkdir()
+    other = tmp_path / own.dir.name.replace("zeta", "alpha")  # sorts first
+    other.mkdir()
+    assert EditJournal(tmp_path, "zeta", SHAPE, source=src).dir == own.dir
+    # without its own folder, a case renamed since finds the same file's journal
+    (own.dir).rmdir()
+    assert EditJournal(tmp_path, "zeta", SHAPE, source=src).dir == other
+
+
+def test_a_journal_without_its_case_record_still_replays(tmp_path):
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    cur = case.labels.copy()
+    cur[1, 2, 3] = 22
+    s.commit(cur, "paint")
+    (s.journal.dir / "case.json").unlink()  # journals written before the record existed
+    done = EditJournal(tmp_path, "c", case.labels.shape, source=src).replay_state(case.labels)
+    assert np.array_equal(done.state.labels, cur)
+
+
+def test_a_missing_step_file_is_named_and_left_out(tmp_path):
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    cur = case.labels.copy()
+    cur[1, 2, 3] = 22
+    s.commit(cur, "first")
+    cur[1, 2, 4] = 23
+    s.commit(cur, "second")
+    (s.journal.dir / "edits" / "000002.npz").unlink()
+    j = EditJournal(tmp_path, "c", case.labels.shape, source=src)
+    assert [e.op for e in j.entries()] == ["first"]
+    assert len(j.dropped) == 1 and "000002.npz: missing; step 2 (second)" in j.dropped[0]
+
+
+def test_a_journal_folder_that_cannot_be_made_gives_the_systems_reason(tmp_path):
+    from napari_spine.correction import JournalError
+
+    case = _case()
+    blocker = tmp_path / "journals"
+    blocker.write_text("a file where the folder should be")
+    s = CorrectionSession(case.labels, EditJournal(blocker, "c", case.labels.shape, source=tmp_path / "c.nii.gz"))
+    cur = case.labels.copy()
+    cur[0, 0, 0] = 21
+    with pytest.raises(JournalError, match=r"cannot keep the edit journal here \(Not a directory\)"):
+        s.commit(cur, "paint")
+
+
+def test_declined_edits_are_gone_even_when_the_trash_cannot_be_emptied(tmp_path, monkeypatch):
+    """The folder is moved aside in one step; failing to delete it afterwards (a file held
+    open on a network share) does not undo the decline or raise."""
+    import shutil as shutil_mod
+
+    from napari_spine.correction import journal as journal_mod
+
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    cur = case.labels.copy()
+    cur[0, 0, 0] = 21
+    s.commit(cur, "paint")
+    real = shutil_mod.rmtree
+
+    def stuck(path, ignore_errors=False, **kw):
+        if not ignore_errors:
+            raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(journal_mod.shutil, "rmtree", stuck)
+    later = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    assert later.pending
+    later.decline()
+    monkeypatch.setattr(journal_mod.shutil, "rmtree", real)
+    assert not later.pending
+    assert not CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src)).pending

@@ -159,6 +159,7 @@ class EditJournal:
             if self._log.is_file():
                 with open(self._log, "rb+") as f:
                     data = f.read()
+                    # mutation-equivalent[and -> or]: cutting after the last newline is a no-op then
                     if data and not data.endswith(b"\n"):
                         f.truncate(data.rfind(b"\n") + 1)
                         f.flush()
@@ -261,7 +262,7 @@ class EditJournal:
             raise JournalError(f"{self.dir}: journal is for shape {self.shape} of {self.source or self.case_id}, "
                                f"labels are {labels.shape}")
         state = State(np.array(labels, copy=True, order="C"), landmarks, set(locks))
-        history = History(max_bytes=1 << 62)
+        history = History(max_bytes=1 << 62)  # mutation-equivalent: unbounded either way
         entries = [e for e in self.entries() if upto is None or e.seq <= upto]
         dropped = list(self.dropped)
         for e in entries:
