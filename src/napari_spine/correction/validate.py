@@ -53,7 +53,7 @@ def structure_stats(labels: np.ndarray) -> dict[int, StructureStats]:
         return {}
     ids = flat[fg].astype(np.int64)
     coords = np.unravel_index(fg, lab.shape)
-    n_ids = int(ids.max()) + 1
+    n_ids = int(ids.max()) + 1  # mutation-equivalent[1 -> 2]: one more empty bin
     counts = np.bincount(ids, minlength=n_ids)
     sums = [np.bincount(ids, weights=c, minlength=n_ids) for c in coords]
     cc = cc3d.connected_components(lab, connectivity=26, out_dtype=np.uint32).ravel()[fg].astype(np.int64)
@@ -123,7 +123,9 @@ def validate_sequence(
         span = seq[order[verts[0]] : order[verts[-1]] + 1]
         for sid in span:
             if sid not in st and sid not in (28, 25):
+                # mutation-equivalent[Lt -> LtE, Gt -> GtE]: sid, missing, is not among verts
                 prev = max((v for v in verts if order[v] < order[sid]), key=order.get)
+                # mutation-equivalent[Lt -> LtE, Gt -> GtE]: sid, missing, is not among verts
                 nxt = min((v for v in verts if order[v] > order[sid]), key=order.get)
                 pos = tuple((np.asarray(st[prev].centroid) + st[nxt].centroid) / 2)
                 findings.append(Finding("gap", "error", (sid,),
@@ -144,6 +146,7 @@ def validate_sequence(
             findings.append(Finding("disc", "warning", (did,), f"disc {name} without vertebra "
                                     f"{ontology.name_of(upper)}", st[did].centroid))
             continue
+        # mutation-equivalent[1 -> 2, 99 -> 100]: the defaults are never used (all are levels)
         below = [v for v in verts if order.get(v, -1) > order.get(upper, 99)]
         row = st[did].centroid[1]
         if row <= st[upper].centroid[1] or (below and row >= st[below[0]].centroid[1]):
