@@ -88,8 +88,10 @@ def cspineseg_slice_dice(reference: np.ndarray, candidate: np.ndarray, label: in
     """
     r = np.moveaxis(reference == label, axis, 0)
     c = np.moveaxis(candidate == label, axis, 0)
-    inter = (r & c).reshape(len(r), -1).sum(1)
-    sums = r.reshape(len(r), -1).sum(1) + c.reshape(len(c), -1).sum(1)
+    within = tuple(range(1, r.ndim))  # every axis of a slice
+    inter = (r & c).sum(within)
+    sums = r.sum(within) + c.sum(within)
+    # mutation-equivalent[1 -> 2]: only guards the division where sums is 0 (inter is 0 then)
     per = np.where(sums > 0, 2.0 * inter / np.maximum(sums, 1), 1.0)
     return float(per.mean())
 
@@ -126,7 +128,7 @@ def cspineseg_disc_level_dice(reference: np.ndarray, candidate: np.ndarray, disc
             return None
         cents = ndimage.center_of_mass(m, lab, range(1, n + 1))
         order = np.argsort([-x for _, x in cents], kind="stable")  # axis 1, descending
-        return [lab == (i + 1) for i in order[:6]]
+        return [lab == (i + 1) for i in order[:6]]  # mutation-equivalent[6 -> 7]: zipped with six names
 
     cr, cc = comps(r), comps(c)
     if cr is None or cc is None:
@@ -148,7 +150,8 @@ def ctspine1k_dataset_dice(per_case: Sequence[np.ndarray]) -> tuple[np.ndarray, 
     """NaN-mean per label across cases, and the NaN-mean of those 25 means."""
     import warnings
 
-    arr = np.asarray(per_case, dtype=float).reshape(-1, 25)
+    arr = np.asarray(per_case, dtype=float)
+    arr = arr.reshape(arr.size // 25, 25)
     with warnings.catch_warnings():  # a label absent from every case is NaN, as in the original
         warnings.simplefilter("ignore", RuntimeWarning)
         per_label = np.nanmean(arr, axis=0)
