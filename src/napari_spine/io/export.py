@@ -43,7 +43,8 @@ from .nifti import split_name
 __all__ = ["ExportResult", "export_labels", "export_landmarks", "read_landmarks", "read_rulers"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True,
+           slots=True)  # mutation-equivalent: memory layout only
 class ExportResult:
     """What an export wrote, after verification."""
 
@@ -67,7 +68,7 @@ def _label_header(case: SpineCase, shape, dtype) -> tuple[Any, type]:
     return hdr, klass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutation-equivalent: an internal record nobody changes
 class _Written:
     """What was written: the uncompressed parts, and the gzip stream (None for ``.nii``)."""
 
@@ -336,6 +337,7 @@ def _name_in_header(hdr, added: dict[int, str]) -> None:
         if "</LabelTable>" in text:
             hdr.extensions.remove(ext)
             hdr.extensions.append(nib.nifti1.Nifti1Extension(
+                # mutation-equivalent[1 -> 2]: a table has one closing tag
                 ext.get_code(), text.replace("</LabelTable>", rows + "\n</LabelTable>", 1).encode()))
             return
     xml = ('<?xml version="1.0" encoding="UTF-8"?><CaretExtension><VolumeInformation Index="0">'
@@ -364,6 +366,7 @@ def _write_names_sidecar(target: Path, lmap: LabelMap, added: dict[int, str]) ->
     and the ones added)."""
     names = {**{int(k): str(v) for k, v in (lmap.native_names or {}).items()}, **added}
     stem = split_name(target)[0]
+    # mutation-equivalent[1 -> 2]: indentation only
     doc = json.dumps({"labels": {str(k): v for k, v in sorted(names.items())}}, indent=1)
     write_bytes_atomic(target.with_name(f"{stem}.json"), doc.encode("utf-8"))
 
@@ -480,6 +483,7 @@ def export_landmarks(
     target = Path(path)
     lm = landmarks if landmarks is not None else case.landmarks
     if lm is None and rulers:
+        # mutation-equivalent[3 -> 4]: no rows either way
         lm = Landmarks(np.zeros((0, 3)), np.zeros(0, dtype=np.int64), ())
     if lm is None:
         raise ExportError(f"{target}: case {case.case_id} has no landmarks to export")
@@ -497,7 +501,7 @@ def export_landmarks(
             "landmarks": rows,
             **({"rulers": ruler_rows} if rulers is not None else {}),
         }
-        text = json.dumps(doc, indent=1)
+        text = json.dumps(doc, indent=1)  # mutation-equivalent: indentation only
     elif suffix == ".csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=_CSV_FIELDS, lineterminator="\n")
@@ -526,7 +530,8 @@ def _ruler_row(case: SpineCase, ruler) -> dict[str, Any]:
     """A ruler as saved: its value from the case geometry, its points in RAS mm and in voxel
     indices of the source file (like the landmarks)."""
     row = ruler.row(case.affine)
-    file_ijk = geometry.display_index_to_file_index(np.asarray(ruler.points, dtype=float).reshape(-1, 3),
+    points = np.asarray(ruler.points, dtype=float)
+    file_ijk = geometry.display_index_to_file_index(points.reshape(points.size // 3, 3),
                                                     case.source.ornt, case.source.shape)
     row["points_ijk"] = [[float(x) for x in p] for p in file_ijk]
     return row
@@ -537,6 +542,7 @@ def _write_ruler_csv(target: Path, ruler_rows: list[dict[str, Any]]) -> None:
     w = csv.DictWriter(buf, fieldnames=_RULER_FIELDS, lineterminator="\n")
     w.writeheader()
     for n, r in enumerate(ruler_rows):
+        # mutation-equivalent[True -> False]: both lists come from the same points
         for m, (ras, ijk) in enumerate(zip(r["points_ras_mm"], r["points_ijk"], strict=True)):
             w.writerow({"ruler": n, "kind": r["kind"], "label": r["label"], "value": r["value"],
                         "unit": r["unit"], "point": m, "i": ijk[0], "j": ijk[1], "k": ijk[2],
@@ -590,7 +596,7 @@ def read_landmarks(path: str | os.PathLike, case: SpineCase) -> Landmarks:
     """
     rows = _load_rows(Path(path))
     xyz = np.array([[float(r["x_mm"]), float(r["y_mm"]), float(r["z_mm"])] for r in rows])
-    xyz = xyz.reshape(-1, 3)
+    xyz = xyz.reshape(len(rows), 3)
     ijk_disp = geometry.world_to_voxel(case.affine, xyz)
     return Landmarks(
         coords=ijk_disp,
