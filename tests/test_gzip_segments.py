@@ -125,3 +125,84 @@ def test_segments_follow_the_cores_and_the_minimum_size(monkeypatch):
     monkeypatch.setattr(_niftiwrite, "_SEGMENT", 1_000)
     assert len(gzip_stream(parts).segments) == 4  # one per core
     assert check_stream(st, parts) == []
+
+
+def test_a_payload_byte_right_after_the_header_and_one_in_the_second_view_of_a_chunk():
+    """Segment 0 holds the header block and the start of the voxels: a difference in the
+    voxels is found in the second view of a decoded chunk, and byte 352 is the first voxel."""
+    parts = _parts(4)
+    st, _ = _spec_stream(parts, [20_000])
+    for at, what in ((0, "label voxels differ (first at byte 352 of the file)"),
+                     (48, "label voxels differ (first at byte 400 of the file)")):
+        body = bytearray(bytes(parts[1]))
+        body[at] ^= 1
+        assert check_stream(st, [parts[0], bytes(body)]) == [what]
+    head = bytearray(parts[0])
+    head[351] ^= 1
+    assert check_stream(st, [bytes(head), parts[1]]) == ["header bytes differ (first at byte 351 of the file)"]
+
+
+def test_the_last_segment_decoding_past_the_file():
+    parts = _parts(5)
+    st, whole = _spec_stream(parts, [30_000])
+    shorter = [parts[0], bytes(parts[1])[:-1]]  # the file is one byte shorter than the stream
+    segs = list(st.segments)
+    segs[-1] = (segs[-1][0], segs[-1][1] - 1, *segs[-1][2:])
+    got = check_stream(GzipStream(st.data, tuple(segs), st.name), shorter)
+    assert got == [f"segment 1 decodes to more than its {len(whole) - 1 - 30_000} bytes"]
+
+
+def test_a_stream_of_several_mebibytes_per_segment_is_checked_piece_by_piece():
+    head = bytes(range(256)) + bytes(96)
+    body = np.zeros(5 << 20, np.uint8)
+    body[::4097] = 3
+    body[(3 << 20) + 5] = 9
+    parts = [head, memoryview(body)]
+    st = gzip_stream(parts, "big.nii", segments=2)
+    assert gzip.decompress(st.data) == head + body.tobytes()
+    assert check_stream(st, parts) == []
+    late = body.copy()
+    late[(4 << 20) + 11] ^= 1  # far past the first mebibyte a segment decodes
+    assert check_stream(st, [head, memoryview(late)]) == [
+        f"label voxels differ (first at byte {352 + (4 << 20) + 11} of the file)"]
+
+
+def test_parts_of_wider_items_are_taken_as_their_bytes():
+    wide = np.arange(3000, dtype=np.uint16)
+    st = gzip_stream([b"head", wide], segments=3)
+    assert gzip.decompress(st.data) == b"head" + wide.tobytes()
+    assert check_stream(st, [b"head", wide]) == []
+
+
+def test_small_and_empty_streams():
+    one = gzip_stream([b"x"], segments=4)
+    assert one.segments == ((0, 1, 10, one.segments[0][3]),) and gzip.decompress(one.data) == b"x"
+    empty = gzip_stream([b""])
+    assert gzip.decompress(empty.data) == b"" and check_stream(empty, [b""]) == []
+    assert len(gzip_stream(_parts(6)).segments) == 1  # under 16 MiB: one segment, whatever the cores
+
+
+def test_gzip_header_flags_and_the_default_level():
+    unnamed = gzip_stream([b"abc" * 100]).data
+    assert unnamed[3] == 0 and unnamed[:4] == b"\x1f\x8b\x08\x00"  # no FNAME, no FTEXT
+    named = gzip_stream([b"abc" * 100], "a.nii.gz").data
+    assert named[3] == 0x08 and named[10:16] == b"a.nii\x00"
+    data = [bytes(range(256)) * 400]
+    assert gzip_stream(data).data == gzip_stream(data, level=6).data != gzip_stream(data, level=1).data
+    assert _niftiwrite.gzip_bytes(data) == gzip_stream(data, level=6).data
+
+
+def test_nifti_parts_are_frozen_and_know_their_size():
+    import dataclasses
+
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.arange(24, dtype=np.uint8).reshape(2, 3, 4), np.eye(4))
+    parts = _niftiwrite.nifti_bytes(img)
+    assert parts.size == 352 + 24 == len(parts.header) + parts.payload.nbytes
+    assert bytes(parts.payload) == np.arange(24, dtype=np.uint8).reshape(2, 3, 4).tobytes(order="F")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parts.header = b""
+    st = gzip_stream([parts.header, parts.payload])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.data = b""

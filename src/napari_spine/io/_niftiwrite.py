@@ -62,11 +62,13 @@ def nifti_bytes(img) -> NiftiBytes:
     head += b"\x00" * (offset - len(head))
     arr = np.asarray(data, dtype=out_dtype)  # byte order of the header (native for ours)
     fortran = np.asfortranarray(arr)  # no copy when the array is Fortran-contiguous already
-    return NiftiBytes(head, memoryview(fortran.reshape(-1, order="F")).cast("B"))
+    return NiftiBytes(head, memoryview(fortran.ravel(order="F")).cast("B"))
 
 
-_SEGMENT = 16 << 20  # at least this many uncompressed bytes per segment (one core each)
-_PIECE = 1 << 20  # the check decodes this much at a time, compared while it is in cache
+#: at least this many uncompressed bytes per segment (one core each)
+_SEGMENT = 16 << 20  # mutation-equivalent: a work size
+#: the check decodes this much at a time, compared while it is in cache
+_PIECE = 1 << 20  # mutation-equivalent: a work size
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def _pieces(views: list[memoryview], start: int, stop: int):
     pos = 0
     for v in views:
         end = pos + v.nbytes
+        # mutation-equivalent[Gt -> GtE, Lt -> LtE]: adds empty views only
         if end > start and pos < stop:
             yield v[max(start - pos, 0):min(stop, end) - pos]
         pos = end
@@ -106,10 +109,13 @@ def _pieces(views: list[memoryview], start: int, stop: int):
 def _bounds(total: int, segments: int | None) -> list[tuple[int, int]]:
     from .._threads import cores
 
+    if not total:
+        return [(0, 0)]
+    # mutation-equivalent[FloorDiv -> Div]: int() below floors it alike
     n = segments if segments is not None else min(cores(), total // _SEGMENT)
-    n = max(1, min(int(n), max(total, 1)))
+    n = max(min(int(n), total), 1)  # at least one segment, and no more than bytes
     step = -(-total // n)
-    return [(a, min(a + step, total)) for a in range(0, total, step)] or [(0, 0)]
+    return [(a, min(a + step, total)) for a in range(0, total, step)]
 
 
 def gzip_stream(parts, name: str = "", level: int = 6, segments: int | None = None) -> GzipStream:
@@ -145,6 +151,7 @@ def gzip_stream(parts, name: str = "", level: int = 6, segments: int | None = No
 
     done = map_slabs(one, range(len(bounds)))
     header = _gzip_header(name)
+    # mutation-equivalent[0 -> 1]: the first segment sets the CRC
     crc, pos, segs = 0, len(header), []
     for (a, b), (blob, seg_crc) in zip(bounds, done):
         crc = z.crc32_combine(crc, seg_crc, b - a) if a else seg_crc
@@ -182,12 +189,12 @@ def check_stream(stream: GzipStream, parts) -> list[str]:
     if (not segs or [s[0] for s in segs] != [0] + [s[1] for s in segs[:-1]] or segs[-1][1] != total
             or [s[2] for s in segs] != expected_z or segs[-1][3] != len(data) - 8):
         return ["deflate segments do not tile the file"]
-    head_len = views[0].nbytes if views else 0
+    head_len = sum(v.nbytes for v in views[:1])  # the first part is the header block
     done = map_slabs(lambda i: _check_segment(data, views, segs, i, head_len), range(len(segs)))
     problems = [p for p, _ in done if p]
     if problems:
         return problems[:1]
-    crc = 0
+    crc = 0  # mutation-equivalent: the first segment sets it
     for (a, b, _, _), (_, seg_crc) in zip(segs, done):
         crc = z.crc32_combine(crc, seg_crc, b - a) if a else seg_crc
     if struct.unpack("<II", bytes(data[-8:])) != (crc & 0xFFFFFFFF, total & 0xFFFFFFFF):
@@ -224,6 +231,7 @@ def _check_segment(data: memoryview, views, segs, i: int, head_len: int) -> tupl
             at += want.size
         pos += n
         pending = d.unconsumed_tail
+        # mutation-equivalent[and -> or, Eq -> NotEq]: either form stops after the last output
         if not pending and (d.eof or n == 0):
             break
     if pos != b:
