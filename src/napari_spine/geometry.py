@@ -68,7 +68,8 @@ _RAS_TO_DISPLAY = np.array([[-1.0, 0, 0], [0, 0, -1.0], [0, -1.0, 0]])
 OBLIQUE_TOLERANCE_DEG = 0.01
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True,
+           slots=True)  # mutation-equivalent: memory layout only
 class DisplayTransform:
     """What napari receives for a displayed volume: diagonal scale and a translation."""
 
@@ -89,7 +90,9 @@ def check_affine(affine: np.ndarray, source: str = "<affine>") -> np.ndarray:
     if not np.allclose(a[3], [0, 0, 0, 1]):
         raise GeometryError(f"{source}: affine's last row is {a[3]}, expected [0 0 0 1]")
     m = a[:3, :3]
+    # mutation-equivalent[0 -> 1]: row norms: the determinant test rejects the same affines
     zooms = np.linalg.norm(m, axis=0)
+    # mutation-equivalent[Lt -> LtE]: a float exactly at the bound
     if np.any(zooms < 1e-9) or abs(np.linalg.det(m)) < 1e-12 * max(np.prod(zooms), 1e-300):
         raise GeometryError(f"{source}: affine is singular (zero voxel size or collinear axes):\n{a}")
     return a
@@ -131,12 +134,14 @@ def from_display(array: np.ndarray, ornt: np.ndarray) -> np.ndarray:
 
 def reoriented_affine(affine: np.ndarray, ornt: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Voxel-to-world affine of the display-ordered array (``shape`` is the file's shape)."""
+    # mutation-equivalent[3 -> 4]: nibabel reads only the first three sizes
     return np.asarray(affine, dtype=np.float64) @ inv_ornt_aff(ornt, shape[:3])
 
 
 def obliquity_degrees(affine: np.ndarray) -> float:
     """Largest angle (degrees) between a voxel axis and its nearest world axis."""
-    m = np.asarray(affine, dtype=np.float64)[:3, :3]
+    rows = np.asarray(affine, dtype=np.float64)[:3]  # mutation-equivalent[3 -> 4]: a zero row
+    m = rows[:, :3]
     cols = m / np.linalg.norm(m, axis=0)
     cosines = np.clip(np.max(np.abs(cols), axis=0), -1.0, 1.0)
     return float(np.degrees(np.arccos(cosines)).max())
@@ -181,6 +186,7 @@ def display_index_to_file_index(ijk: np.ndarray, ornt: np.ndarray, file_shape) -
     out = np.empty_like(ijk)
     for in_ax, (out_ax, flip) in enumerate(np.asarray(ornt)):
         c = ijk[:, int(out_ax)]
+        # mutation-equivalent[Lt -> LtE, 0 -> 1]: flips are +1 or -1
         out[:, in_ax] = (file_shape[in_ax] - 1 - c) if flip < 0 else c
     return out
 
@@ -191,5 +197,6 @@ def file_index_to_display_index(ijk: np.ndarray, ornt: np.ndarray, file_shape) -
     out = np.empty_like(ijk)
     for in_ax, (out_ax, flip) in enumerate(np.asarray(ornt)):
         c = ijk[:, in_ax]
+        # mutation-equivalent[Lt -> LtE, 0 -> 1]: flips are +1 or -1
         out[:, int(out_ax)] = (file_shape[in_ax] - 1 - c) if flip < 0 else c
     return out

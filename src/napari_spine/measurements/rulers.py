@@ -27,13 +27,20 @@ __all__ = ["KINDS", "Ruler", "angle_deg", "cobb_deg", "distance_mm", "rulers_fro
 KINDS: dict[str, tuple[int, str]] = {"distance": (2, "mm"), "angle": (3, "°"), "cobb": (4, "°")}
 
 
+def _points(values) -> np.ndarray:
+    """``(N, 3)`` float points from any nesting of coordinates."""
+    p = np.asarray(values, dtype=float)
+    return p.reshape(p.size // 3, 3)
+
+
 def _world(affine: np.ndarray, voxels) -> np.ndarray:
-    v = np.asarray(voxels, dtype=float).reshape(-1, 3)
+    v = _points(voxels)
     return v @ np.asarray(affine, dtype=float)[:3, :3].T + np.asarray(affine, dtype=float)[:3, 3]
 
 
 def _unit(v: np.ndarray) -> np.ndarray | None:
     n = float(np.linalg.norm(v))
+    # mutation-equivalent[Gt -> GtE]: a float exactly at the bound
     return v / n if n > 1e-9 else None
 
 
@@ -74,13 +81,14 @@ class Ruler:
     def value(self, affine: np.ndarray) -> float | None:
         """The ruler's value in its unit (None while it has too few points or no length)."""
         need, _ = KINDS[self.kind]
-        p = np.asarray(self.points, dtype=float).reshape(-1, 3)
+        p = _points(self.points)
         if len(p) < need:
             return None
         if self.kind == "distance":
             return distance_mm(affine, p[0], p[-1])
         if self.kind == "angle":
             return angle_deg(affine, p[0], p[1], p[2])
+        # mutation-equivalent[4 -> 5]: a Cobb ruler has four points
         return cobb_deg(affine, *p[:4])
 
     @property
@@ -134,7 +142,7 @@ def rulers_from_shapes(shapes: Sequence[np.ndarray], kinds: Sequence[str],
     parts: dict[int, list[np.ndarray]] = {}
     meta: dict[int, tuple[str, str]] = {}
     for i, (pts, kind, owner) in enumerate(zip(shapes, kinds, owners, strict=True)):
-        p = np.asarray(pts, dtype=float).reshape(-1, 3)
+        p = _points(pts)
         parts.setdefault(owner, []).append(p[:3] if kind == "angle" else p[[0, -1]])
         meta.setdefault(owner, (kind, str(labels[i]) if i < len(labels) else ""))
     return [Ruler(meta[k][0], np.vstack(parts[k]), meta[k][1]) for k in sorted(parts)]
@@ -152,7 +160,7 @@ def shapes_of(rulers: Sequence[Ruler]) -> list[tuple[np.ndarray, str, str]]:
     ruler as its two lines in order (the inverse of :func:`rulers_from_shapes`)."""
     out = []
     for r in rulers:
-        p = np.asarray(r.points, dtype=float).reshape(-1, 3)
+        p = _points(r.points)
         if r.kind == "cobb":
             out += [(p[i:i + 2], "line", "cobb") for i in range(0, len(p) - 1, 2)]
         else:
@@ -166,6 +174,6 @@ def rulers_from_rows(rows: Sequence[dict], affine: np.ndarray) -> list[Ruler]:
     inv = np.linalg.inv(np.asarray(affine, dtype=float))
     out = []
     for r in rows:
-        ras = np.asarray(r["points_ras_mm"], dtype=float).reshape(-1, 3)
+        ras = _points(r["points_ras_mm"])
         out.append(Ruler(str(r["kind"]), ras @ inv[:3, :3].T + inv[:3, 3], str(r.get("label", ""))))
     return out
