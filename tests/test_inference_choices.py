@@ -128,3 +128,100 @@ def test_spacing_follows_the_axes_through_a_reorder():
 
     assert apply_orientation(a, ornt).shape == np.transpose(a, (2, 0, 1)).shape
     assert pr._spacing_through((1.0, 2.0, 3.0), ornt) == (3.0, 1.0, 2.0)
+
+
+def test_physical_memory_falls_back_to_8_gib(monkeypatch):
+    import os
+
+    def broken(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(os, "sysconf", broken)
+    assert pr._phys_memory() == 8 << 30
+
+
+def test_no_bf16_where_the_check_itself_fails(monkeypatch):
+    def broken():
+        raise RuntimeError("no oneDNN")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", broken)
+    assert pr.cpu_has_bf16() is False
+
+
+def _rule_case(modality, image):
+    return types.SimpleNamespace(modality=modality)
+
+
+def _card(ids=(0, 20), **extra):
+    return types.SimpleNamespace(label_ids=ids, extra=extra)
+
+
+def test_the_empty_window_rule_per_modality():
+    mr = np.zeros((16, 16, 16), np.float32)
+    mr[::4, ::4, ::4] = np.arange(64, dtype=np.float32).reshape(4, 4, 4)  # only the sampled voxels
+    mr[1, 1, 1] = 1e6  # an outlier off the 4-voxel sample grid: not seen
+    top = float(np.percentile(np.arange(64, dtype=np.float32), 99.5))
+    assert pr._skip_rule(_rule_case("CT", None), _card(), None) == (-500.0, 1)
+    assert pr._skip_rule(_rule_case("MR-T2", None), _card(), mr) == pytest.approx((0.05 * top, 4))
+    plane = np.zeros((16, 16), np.float32)
+    plane[::4, ::4] = np.arange(16, dtype=np.float32).reshape(4, 4)
+    assert pr._skip_rule(_rule_case("MR-T1", None), _card(), plane) == pytest.approx(
+        (0.05 * float(np.percentile(np.arange(16, dtype=np.float32), 99.5)), 4))
+    assert pr._skip_rule(_rule_case("MR-T2", None), _card(), np.zeros((8, 8, 8))) is None  # all dark
+    assert pr._skip_rule(_rule_case("XA", None), _card(), mr) is None
+    assert pr._skip_rule(_rule_case("CT", None), _card(skip_empty=False), None) is None
+    assert pr._skip_rule(_rule_case("CT", None), _card(ids=()), None) is None
+    assert pr._skip_rule(_rule_case("CT", None), _card(ids=(20, 0)), None) is None  # no background channel first
+
+
+def test_a_failing_network_is_named_with_its_last_error_line():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("first line\nshape mismatch in conv3")
+
+    model = types.SimpleNamespace(module_on=lambda device: Broken(), source="m.pt",
+                                  card=types.SimpleNamespace(name="Broken net"))
+    run = pr._predictor(model, torch.device("cpu"))
+    with pytest.raises(ModelError, match=r"m\.pt: Broken net failed on a window of shape \(1, 1, 4, 4, 4\) "
+                                         r"\(shape mismatch in conv3\)$"):
+        run(torch.zeros((1, 1, 4, 4, 4)))
+
+
+def test_one_slice_deep_inside_a_volume_and_honest_timings(tmp_path):
+    import time
+
+    from helpers import sign_model_file
+    from napari_spine import SpineCase
+    from napari_spine.inference import load_model, predict
+
+    rng = np.random.default_rng(5)
+    img = (np.where(rng.random((60, 20, 18)) > 0.5, 1, -1) * rng.integers(1, 5, (60, 20, 18))).astype(np.int16)
+    case = SpineCase.from_arrays(img, np.diag([-1.0, -1.0, 1.0, 1.0]), modality="CT")
+    model = load_model(sign_model_file(tmp_path / "sign.ts"), trust=True)
+    t0 = time.perf_counter()
+    pred = predict(case, model, "cpu", slice_index=45)
+    wall = time.perf_counter() - t0
+    want = np.where(np.asarray(case.image) > 0, 20, 0)
+    assert np.array_equal(pred.labels[45], want[45])
+    assert not pred.labels[:45].any() and not pred.labels[46:].any()
+    assert pred.probabilities is None  # not asked for
+    for key in ("prepare_s", "windows_s", "finish_s", "total_s"):
+        assert 0 <= pred.timings[key] <= wall, key
+    assert pred.timings["prepare_s"] + pred.timings["windows_s"] + pred.timings["finish_s"] <= pred.timings["total_s"]
+
+
+def test_progress_of_a_2d_model_counts_across_its_planes(tmp_path):
+    from helpers import drain, save_torchscript, sign_card
+    from napari_spine import SpineCase
+    from napari_spine.inference import load_model, predict_iter
+
+    class Sign2d(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([-x, x], 1)
+
+    path = save_torchscript(Sign2d(), tmp_path / "s2.ts", sign_card(spatial_dims=2, axcodes="IP", patch_size=[16, 16]))
+    img = np.ones((3, 20, 20), np.int16)
+    case = SpineCase.from_arrays(img, np.eye(4), modality="CT")
+    events, _ = drain(predict_iter(case, load_model(path, trust=True), "cpu", batch_size=1))
+    done = [e.done for e in events if e.stage == "windows"]
+    assert done == list(range(1, len(done) + 1)) and len(done) % 3 == 0  # every plane's windows, in one count

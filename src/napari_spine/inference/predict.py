@@ -64,7 +64,7 @@ def _transpose_ornt(perm) -> np.ndarray:
     """The orientation transform of ``np.transpose(a, perm)``."""
     ornt = np.zeros((len(perm), 2))
     for j, p in enumerate(perm):
-        ornt[int(p)] = (j, 1)
+        ornt[int(p)] = (j, 1)  # mutation-equivalent[1 -> 2]: only -1 flips an axis
     return ornt
 
 
@@ -305,7 +305,7 @@ def _region(case: SpineCase, model: SpineModel, slice_index: int | None) -> tupl
     return max(0, slice_index - half), min(n, slice_index + half + 1), slice_index, slice_index + 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutation-equivalent: an internal record nobody changes
 class _Options:
     slice_index: int | None
     step: float | None
@@ -336,6 +336,8 @@ def _segment(case, model, dev, opts: _Options):
     batch_size = opts.batch_size or (2 if dev.type == "cpu" and precision == "fp32" else 1)
     predictor = _predictor(model, dev, precision)
     rule = _skip_rule(case, card, case.image) if opts.skip_empty else None
+    # without a rule the block size is never used
+    skip_below, block = rule if rule is not None else (None, 1)  # mutation-equivalent[1 -> 2]: unused
     counts = {"windows": 0, "run": 0, "skipped": 0}
     yield ProgressEvent("prepare", message="preparing the image")
 
@@ -350,6 +352,7 @@ def _segment(case, model, dev, opts: _Options):
         sp = orient.spacing(case.spacing[1:])
     target = card.spacing or sp
     mshape = grid_shape(orient.forward(items[0][0]).shape, sp, target)
+    # mutation-equivalent[True -> False]: both have the model's number of axes
     padded = [max(m, p) for m, p in zip(mshape, card.patch_size, strict=True)]
     per_item = len(window_slices(padded, card.patch_size, step))
     out_dev, out_dtype = _accumulator(dev, len(lut), int(np.prod(padded)))
@@ -372,8 +375,8 @@ def _segment(case, model, dev, opts: _Options):
         gen = sliding_window(x, predictor, card.patch_size, step=step, batch_size=batch_size,
                              mode=opts.blend or card.extra.get("blend", "gaussian"),
                              device=dev, out_device=out_dev, out_dtype=out_dtype, cancel=cancel,
-                             evidence=evidence, skip_below=None if rule is None else rule[0],
-                             block=1 if rule is None else rule[1], out_channels=len(lut), stats=seen)
+                             evidence=evidence, skip_below=skip_below, block=block,
+                             out_channels=len(lut), stats=seen)
         while True:
             try:
                 i, _n = next(gen)
@@ -383,7 +386,7 @@ def _segment(case, model, dev, opts: _Options):
             yield ProgressEvent("windows", done + i, total, f"window {done + i} of {total}")
         done += per_item
         for key in counts:
-            counts[key] += seen.get(key, 0)
+            counts[key] += seen.get(key, 0)  # mutation-equivalent[0 -> 1]: every count is set
         del x, evidence
         if logits.shape[0] != len(lut):
             raise ModelError(
