@@ -66,6 +66,7 @@ def test_all_background_and_empty():
         assert label_counts(a) == {}
     assert present_ids(np.zeros(0, np.uint8)).size == 0
     assert present_ids(np.zeros(5, np.uint8)).tolist() == [0]
+    assert present_ids(np.array([5], np.uint8)).tolist() == [5]  # one voxel
 
 
 def test_present_ids_has_zero_only_when_background_is_there():
@@ -163,6 +164,8 @@ def test_from_canonical_with_background_and_the_smallest_type():
     verse = get_label_map("verse")
     same = np.array([0, 20, 120], np.uint8)
     assert verse.from_canonical_array(same) is same
+    with pytest.raises(LabelMapError, match=r"structure\(s\) 1 \(C1\) cannot be written in the 'ssmspine'"):
+        ssm.from_canonical_array(np.array([0, 1, 20], np.uint8))
 
 
 def test_from_canonical_into_native_ids_past_255():
@@ -181,6 +184,8 @@ def test_several_native_ids_of_one_structure_write_back_as_the_one_in_the_file()
     assert only_sacrum.from_canonical[26] == 25
     neither = label_map_from_names(names, present=[0, 27])
     assert neither.from_canonical[26] == 25  # none in the file: the smaller id
+    listed_late = LabelNames({92: "vertebrae_S1", 27: "vertebrae_L5", 25: "sacrum"}, "file header", "ts.nii.gz")
+    assert label_map_from_names(listed_late, present=[0, 27]).from_canonical[26] == 25  # whatever the order
     assert only_s1.to_canonical == {25: 26, 92: 26, 27: 24}
 
 

@@ -208,3 +208,46 @@ def test_a_long_step_between_neighbouring_levels():
     assert [f.structures for f in fine] == [(L3, L4)] and "1 mm between" in fine[0].message
     assert _spaced([2, 12, 22, 42], levels=(L1, L2, L3, L5)) == []  # not neighbours: a gap, not spacing
     assert _spaced([2, 12]) == []  # two levels: no median to compare with
+
+
+def test_the_fifth_of_the_first_piece_binds_when_it_is_above_50_mm3():
+    lab = np.zeros((6, 80, 60), np.uint8)
+    lab[0:5, 2:22, 2:12] = L1  # 1000 voxels
+    lab[3, 60, 0:50] = L1  # 50 voxels: over 50 mm3, under 0.2 x 1000
+    lab[5, 70, 0:60:2] = 0
+    _box(lab, L2, (30, 36))
+    assert not [f for f in validate_sequence(lab) if f.kind == "duplicate"]
+    lab[1, 60, 0:60] = L1  # a third piece, of 60: still under 200
+    assert not [f for f in validate_sequence(lab) if f.kind == "duplicate"]
+
+
+def test_the_count_of_places_leaves_out_the_specks():
+    lab = np.zeros((6, 80, 60), np.uint8)
+    lab[1, 2:12, 2:12] = L1  # 100 voxels
+    lab[4, 60, 10:35] = L1  # 25: a second place (>= 20 = 0.2 x 100 and >= 50 mm3 at 2.5 mm3)
+    lab[4, 75, 40:50] = L1  # 10: a speck, not a place
+    _box(lab, L2, (20, 26))
+    got = [f for f in validate_sequence(lab, (1.0, 1.0, 2.5)) if f.kind == "duplicate"]
+    assert [f.message for f in got] == ["L1 appears in 2 separate places"]
+
+
+def test_the_size_message_gives_millilitres():
+    got = _sized([2000, 2000, 2000, 8330], spacing=(2.0, 2.0, 3.0))  # 8320 voxels of 12 mm3
+    assert [f.message for f in got] == ["L4 is 4.2x the median vertebra volume (99.8 mL)"]
+
+
+def test_a_long_step_among_three_levels():
+    got = _spaced([2, 4, 24], levels=(L1, L2, L3))  # steps 2 and 20: 20 > 1.8 x 11
+    assert [f.structures for f in got] == [(L2, L3)]
+
+
+def test_no_spacing_warning_when_the_typical_step_is_zero():
+    """Levels drawn around one centre (the median step is 0): no step is called long."""
+    lab = np.zeros((4, 60, 24), np.uint8)
+    lab[1:3, 10:12, 10:14] = L1
+    lab[1:3, 10:12, 4:6] = L2
+    lab[1:3, 10:12, 18:20] = L2
+    lab[1:3, 10:12, 1:3] = L3
+    lab[1:3, 10:12, 21:23] = L3
+    lab[1:3, 40:42, 10:14] = L4
+    assert not [f for f in validate_sequence(lab) if f.kind == "spacing"]

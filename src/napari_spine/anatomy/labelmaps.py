@@ -62,7 +62,7 @@ class LabelMap:
             return labels  # every present id maps to itself (VerSe, CTSpine1K): no copy
         # mutation-equivalent: a longer table than needed maps the same
         size = int(max(ids.max(initial=0), max(self.to_canonical, default=0))) + 1
-        # mutation-equivalent: either path maps alike (the threshold only bounds the table's memory)
+        # mutation-equivalent: either path maps alike (the threshold bounds the table's memory)
         if size > 1 << 16:  # a huge id (2**40) must not become a 1 TiB lookup table
             values = np.array([self.to_canonical.get(int(i), 0) for i in ids], dtype=np.uint8)
             return values[np.searchsorted(ids, labels)]
@@ -92,6 +92,7 @@ class LabelMap:
         out_dtype = np.dtype(dtype) if dtype is not None else smallest_uint(top)
         if labels.dtype == out_dtype and all(self.from_canonical.get(int(i)) == i for i in ids if i):
             return labels
+        # mutation-equivalent: anatomy ids are below 256 and unknown ones were refused above
         lut = _lut(self.from_canonical, max(int(ids.max(initial=0)), 255) + 1, out_dtype)
         return lut[_as_index(labels)]
 
@@ -114,6 +115,7 @@ def smallest_uint(max_value: int) -> np.dtype:
 
 
 def _as_index(labels: np.ndarray) -> np.ndarray:
+    # mutation-equivalent[or -> and]: a copy as int64 indexes alike
     if labels.dtype.kind == "u" or labels.dtype.kind == "i":
         return labels
     return labels.astype(np.int64)
@@ -233,9 +235,10 @@ def _foreground_counts(flat: np.ndarray) -> np.ndarray:
     n = flat.size // span * span
     words = flat[:n].view(np.uint64).reshape(n // span, _BLOCK)
     inside = words[np.flatnonzero(np.bitwise_or.reduce(words, axis=1))].ravel()
+    # mutation-equivalent[1 -> 2]: one more zero bin
     total = np.bincount(inside[inside != 0].view(flat.dtype), minlength=1)
     tail = flat[n:]
-    tail = np.bincount(tail[tail != 0], minlength=1)
+    tail = np.bincount(tail[tail != 0], minlength=1)  # mutation-equivalent[1 -> 2]: a zero bin
     if tail.size > total.size:  # mutation-equivalent: equal sizes add alike either way
         total, tail = tail, total
     total[:tail.size] += tail

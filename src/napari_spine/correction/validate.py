@@ -53,7 +53,7 @@ def structure_stats(labels: np.ndarray) -> dict[int, StructureStats]:
         return {}
     ids = flat[fg].astype(np.int64)
     coords = np.unravel_index(fg, lab.shape)
-    n_ids = int(ids.max()) + 1  # mutation-equivalent[1 -> 2]: one more empty bin
+    n_ids = int(ids.max()) + 1  # mutation-equivalent: bincount grows to the largest id anyway
     counts = np.bincount(ids, minlength=n_ids)
     sums = [np.bincount(ids, weights=c, minlength=n_ids) for c in coords]
     cc = cc3d.connected_components(lab, connectivity=26, out_dtype=np.uint32).ravel()[fg].astype(np.int64)
@@ -113,6 +113,7 @@ def validate_sequence(
     for sid in [*verts, *(s for s in st if ontology.is_disc(s))]:
         comps = st[sid].components
         if len(comps) > 1 and comps[1] >= max(0.2 * comps[0], 50.0 / vox_mm3):
+            # mutation-equivalent[Gt -> GtE]: two pieces or more here
             second = st[sid].component_centroids[1] if len(st[sid].component_centroids) > 1 \
                 else st[sid].centroid
             findings.append(Finding("duplicate", "error", (sid,),
