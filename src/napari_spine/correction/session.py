@@ -189,6 +189,7 @@ class CorrectionSession:
         """The case with the pending history of an earlier session played (undo and redo
         included); that history is this session's now, so it can be undone. What the
         journal could not use is in :attr:`dropped`."""
+        # mutation-equivalent[or -> and]: replaying this session's own journal gives the state it has
         if self.journal is None or not self.pending:
             return State(np.array(self.recorded, copy=True), self.landmarks, set(self._locked))
         done = self.journal.replay_state(self.baseline, self.baseline_landmarks, self._locked)
