@@ -446,3 +446,17 @@ def test_declined_edits_are_gone_even_when_the_trash_cannot_be_emptied(tmp_path,
     monkeypatch.setattr(journal_mod.shutil, "rmtree", real)
     assert not later.pending
     assert not CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src)).pending
+
+
+def test_a_journal_whose_case_record_is_unreadable_is_refused(tmp_path):
+    from napari_spine.correction import JournalError
+
+    case = _case()
+    src = tmp_path / "c.nii.gz"
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    cur = case.labels.copy()
+    cur[1, 2, 3] = 22
+    s.commit(cur, "paint")
+    (s.journal.dir / "case.json").write_text("{torn")
+    with pytest.raises(JournalError, match="journal is for shape"):
+        EditJournal(tmp_path, "c", case.labels.shape, source=src).replay_state(case.labels)

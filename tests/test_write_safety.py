@@ -214,7 +214,9 @@ def test_stale_parts_of_dead_writers_go_and_the_living_keep_theirs(tmp_path):
     assert f"-{mine}-" in made
     dead = tmp_path / made.replace(f"-{mine}-", f"-{_dead_pid()}-")
     dead.write_text("half")
-    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # default dispositions (a shell's nohup would hide a stray SIGHUP): any signal sent ends it
+    alive = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGHUP, "
+                              "signal.SIG_DFL); time.sleep(30)"])
     try:
         living = tmp_path / made.replace(f"-{mine}-", f"-{alive.pid}-")
         living.write_text("busy")
