@@ -161,3 +161,97 @@ def test_the_ruler_csv_holds_the_points_voxels_in_the_file(tmp_path):
     assert [r["point"] for r in rows] == ["0", "1"] and len({tuple(w) for w in want}) == 2
     export_landmarks(case, tmp_path / "lm2.json", rulers=[Ruler("distance", pts, "x")])
     assert not (tmp_path / "lm2_rulers.csv").exists()  # a JSON document holds its rulers itself
+
+
+def test_an_organ_id_past_64535_is_kept_in_32_bits(tmp_path):
+    ids = {70000: "aorta", 9: "vertebrae_L1"}
+    data = np.zeros((20, 24, 30), np.int32)
+    data[5:15, 8:16, 27:29] = 70000
+    data[5:15, 8:16, 24:26] = 9
+    img = nib.Nifti1Image(data, AFFINE, dtype=np.int32)
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(0, _xml(ids)))
+    nib.save(img, str(tmp_path / "big.nii.gz"))
+    res = export_labels(load_labels_file(tmp_path / "big.nii.gz"), None, tmp_path / "c.nii.gz", scheme="canonical")
+    back = np.asarray(nib.load(res.path).dataobj)
+    assert back.dtype == np.uint32 and np.array_equal(back == 71000, data == 70000)
+
+
+def test_a_file_without_a_label_table_gets_none_and_no_sidecar(tmp_path):
+    data = _bands([20, 21])  # VerSe ids, no names anywhere
+    nib.save(nib.Nifti1Image(data, AFFINE), str(tmp_path / "verse_seg.nii.gz"))
+    case = load_labels_file(tmp_path / "verse_seg.nii.gz")
+    res = export_labels(case, None, tmp_path / "out.nii.gz", scheme="canonical")
+    assert len(nib.load(res.path).header.extensions) == 0
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_other_extensions_stay_and_only_label_tables_are_replaced(tmp_path):
+    ids = {31: "vertebrae_L1", 30: "vertebrae_L2"}
+    img = nib.Nifti1Image(_bands([31, 30]), AFFINE)
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"acquired on scanner 3"))  # a comment
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(0, _xml(ids)))
+    nib.save(img, str(tmp_path / "total.nii.gz"))
+    res = export_labels(load_labels_file(tmp_path / "total.nii.gz"), None, tmp_path / "c.nii.gz",
+                        scheme="canonical")
+    texts = [e.get_content() for e in nib.load(res.path).header.extensions]
+    assert b"acquired on scanner 3" in texts
+    assert sum(b"<LabelTable" in t for t in texts) == 1 and not any(b"vertebrae_L1" in t for t in texts)
+
+
+def test_export_to_a_tools_scheme_names_its_own_classes(tmp_path):
+    ids = {31: "vertebrae_L1", 30: "vertebrae_L2"}
+    path = _labels_file(tmp_path / "total.nii.gz", _bands([31, 30]), ids)
+    case = load_labels_file(path)
+    res = export_labels(case, None, tmp_path / "ts.nii.gz", scheme="totalseg_total")
+    names = read_label_names(res.path, nib.load(res.path).header).names
+    assert names == {31: "vertebrae_L1", 30: "vertebrae_L2"}  # TotalSegmentator's words, not "L1"
+
+
+def test_a_painted_c1_gets_an_id_in_a_file_without_one(tmp_path):
+    ids = {1: "liver", 2: "vertebrae_L1"}
+    path = _labels_file(tmp_path / "multi.nii.gz", _bands([1, 2]), ids)
+    case = load_labels_file(path)
+    edited = np.array(case.labels)
+    spot = np.zeros(edited.shape, bool)
+    spot[0, 0, 0:3] = True
+    edited[spot] = 1  # C1: anatomy id 1, which is the liver's id in this file
+    import time
+
+    t0 = time.perf_counter()
+    res = export_labels(case, edited, tmp_path / "c1.nii.gz")
+    assert 0 <= res.seconds <= time.perf_counter() - t0
+    from napari_spine import geometry
+
+    back = geometry.to_display(np.asarray(nib.load(res.path).dataobj), case.source.ornt)
+    assert set(back[spot].tolist()) == {3}  # the next free id, not the liver's, and not 0
+    assert read_label_names(res.path, nib.load(res.path).header).names[3] == "C1"
+
+
+def test_no_free_id_left_in_an_8_bit_file(tmp_path):
+    data = _bands([2, 254])
+    path = _labels_file(tmp_path / "full.nii.gz", data, {2: "vertebrae_L1", 254: "liver"})
+    case = load_labels_file(path)
+    edited = np.array(case.labels)
+    edited[0, 0, 0] = 2  # C2: anatomy id 2 is L1's id here, so it needs a new one: 255 still fits
+    res = export_labels(case, edited, tmp_path / "ok.nii.gz")
+    assert 255 in np.unique(np.asarray(nib.load(res.path).dataobj))
+    data = _bands([2, 255])
+    path = _labels_file(tmp_path / "full2.nii.gz", data, {2: "vertebrae_L1", 255: "liver"})
+    case = load_labels_file(path)
+    edited = np.array(case.labels)
+    edited[0, 0, 0] = 2
+    from napari_spine import LabelMapError
+
+    with pytest.raises(LabelMapError, match="no free uint8 id left for C2"):
+        export_labels(case, edited, tmp_path / "no.nii.gz")
+
+
+def test_image_export_defaults(tmp_path, image_case):
+    from napari_spine.io.export import export_image
+
+    case, _ = image_case
+    a = export_image(case, tmp_path / "a.nii.gz").read_bytes()
+    b = export_image(case, tmp_path / "b.nii.gz", compresslevel=6).read_bytes()
+    assert a[16:] == b[16:]  # past the names in the gzip headers
+    with pytest.raises(ExportError, match="dataset's original file"):
+        export_image(case, tmp_path / "ct.nii.gz")

