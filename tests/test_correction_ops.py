@@ -256,3 +256,75 @@ def test_interpolation_slice_bounds():
     assert (interpolate_between_slices(lab, L3, 0, 2)[1] == L3).any()  # one slice between: filled
     with pytest.raises(ValueError, match="no slice between them"):
         interpolate_between_slices(lab, L3, 1, 2)
+
+
+def test_without_anchors_c1_moves_too():
+    lab = _stack([1, 2])  # C1, C2
+    assert np.array_equal(shift_levels(lab, +1, anchors=()), _map(lab, {1: 2, 2: 3}))
+
+
+def test_naming_an_absent_t13_hints_at_switching_it_on():
+    with pytest.raises(ValueError, match=r"From level T13 .*\(switch on the transitional level first\)"):
+        shift_levels(_stack([T12, L1]), +1, "T13")
+
+
+def test_landmarks_at_the_edges_of_the_table():
+    lab = _stack([L1])
+    lm = Landmarks(np.zeros((4, 3)), np.array([0, 255, 256, L1]), ("bg", "top", "past", "L1 centre"))
+    _, moved = shift_levels(lab, +1, landmarks=lm)
+    assert moved.structure_ids.tolist() == [0, 255, 256, L2]
+
+
+def test_swapping_l5_with_s1_leaves_the_l5_s1_disc_alone():
+    lab = _stack([L5, L5 + DISC, S1])
+    assert np.array_equal(swap_levels(lab, L5, S1), _map(lab, {L5: S1, S1: L5}))
+
+
+def test_plane_from_points_on_vertical_and_shallow_lines():
+    _, n = plane_from_points([(5, 10, 4), (5, 14, 4)])  # straight down: normal anterior-posterior
+    assert n.tolist() == [0.0, 0.0, 4.0]
+    _, n = plane_from_points([(5, 10, 4), (5, 14, 3.5)])  # normal[1] = 0.5: already inferior
+    assert n.tolist() == [0.0, 0.5, 4.0]
+
+
+def test_a_piece_of_exactly_the_minimum_volume_stays():
+    lab = np.zeros((4, 20, 20), np.uint8)
+    lab[1:3, 2:10, 2:10] = L1
+    lab[1:3, 15, 2:8] = L1  # 12 voxels
+    assert (remove_islands(lab, 12) == L1).sum() == 128 + 12
+    assert (remove_islands(lab, 12.5) == L1).sum() == 128
+
+
+def test_fill_holes_leaves_background_outside_the_structure_in_its_box():
+    lab = np.zeros((3, 12, 12), np.uint8)
+    lab[:, 1:10, 1:4] = L1  # an L shape: its box holds background that is no hole
+    lab[:, 7:10, 1:10] = L1
+    lab[1, 8, 2] = 0  # a real hole
+    got = fill_holes(lab)
+    assert got[1, 8, 2] == L1 and (got == L1).sum() == (lab == L1).sum() + 1
+
+
+def test_interpolation_between_inner_slices_and_on_the_zero_level():
+    from scipy import ndimage
+
+    n = 25
+    yy, xx = np.mgrid[:n, :n]
+    disc = lambda r: (yy - 12) ** 2 + (xx - 12) ** 2 <= r * r  # noqa: E731
+
+    def sdt(m):
+        return ndimage.distance_transform_edt(~m) - ndimage.distance_transform_edt(m)
+
+    lab = np.zeros((9, n, n), np.uint8)
+    lab[1][disc(3)] = L3
+    lab[3][disc(4)] = L3  # half-way between them the blend is exactly 0 on a ring
+    lab[7][disc(8)] = L3
+    got = interpolate_between_slices(lab, L3, 1, 3)
+    want = 0.5 * sdt(disc(3)) + 0.5 * sdt(disc(4)) <= 0
+    assert ((0.5 * sdt(disc(3)) + 0.5 * sdt(disc(4))) == 0).any()
+    assert np.array_equal(got[2] == L3, want)
+    assert np.array_equal(np.delete(got, 2, axis=0), np.delete(lab, 2, axis=0))  # only slice 2 changes
+    got = interpolate_between_slices(lab, L3, 3, 7)
+    for k in range(4, 7):
+        t = (k - 3) / 4
+        assert np.array_equal(got[k] == L3, (1 - t) * sdt(disc(4)) + t * sdt(disc(8)) <= 0), k
+    assert np.array_equal(got[:4], lab[:4]) and np.array_equal(got[7:], lab[7:])

@@ -116,6 +116,7 @@ def shift_levels(
     trans = _transitional(present, transitional)
     seq = list(level_sequence(trans))
     i0 = 0 if start is None else _level_index(seq, start, trans, "From")
+    # mutation-equivalent[Sub -> Add]: a slice past the end stops at the end
     i1 = len(seq) - 1 if end is None else _level_index(seq, end, trans, "To")
     if i1 < i0:
         raise ValueError(f"To level {ontology.name_of(seq[i1])} is above From level {ontology.name_of(seq[i0])}")
@@ -178,8 +179,10 @@ def _clash(old_id: int, new_id: int, locked: set[int], anchors: set[int], trans:
     else:
         why = f"{new} is outside the range (extend the range to move it too)"
     hint = ""
+    # mutation-equivalent[Gt -> GtE]: offset != 0
     if new_id == 26 and offset > 0 and "L6" not in trans:
         hint = "; if this spine has six lumbar vertebrae, switch on L6"
+    # mutation-equivalent[Gt -> GtE]: offset != 0
     elif new_id == 20 and offset > 0 and "T13" not in trans:
         hint = "; if this spine has thirteen thoracic vertebrae, switch on T13"
     return f"{old} would become {new}, but {why}{hint}"
@@ -368,7 +371,7 @@ def remove_islands(labels: np.ndarray, min_volume_mm3: float, spacing: Sequence[
     cc_fg = flat_cc[fg]
     sizes = np.bincount(cc_fg)
     small = sizes < min_vox
-    small[0] = False
+    small[0] = False  # mutation-equivalent: labelled voxels never belong to component 0
     protect = {_sid(x) for x in locked}
     only = None if structures is None else {_sid(x) for x in structures}
     if protect or only is not None:
@@ -395,6 +398,7 @@ def keep_largest(labels: np.ndarray, structures: Collection[int | str] | None = 
     from scipy import ndimage
 
     ids = [i for i in np.unique(labels) if i and int(i) not in protect and (only is None or int(i) in only)]
+    # mutation-equivalent[NotEq -> Eq]: find_objects takes either
     boxes = ndimage.find_objects(labels.astype(np.int32) if labels.dtype != np.uint8 else labels)
     for sid in ids:
         box = boxes[int(sid) - 1]
@@ -417,6 +421,7 @@ def fill_holes(labels: np.ndarray, structures: Collection[int | str] | None = No
     only = None if structures is None else {_sid(x) for x in structures}
     protect = {_sid(x) for x in locked}
     ids = [int(i) for i in np.unique(labels) if i and i not in protect and (only is None or int(i) in only)]
+    # mutation-equivalent[NotEq -> Eq]: find_objects takes either
     boxes = ndimage.find_objects(labels.astype(np.int32) if labels.dtype != np.uint8 else labels)
     for sid in ids:
         box = boxes[sid - 1]
