@@ -88,7 +88,7 @@ class LabelMap:
                 f"{target}: structure(s) {names} cannot be written in the '{self.name}' "
                 "label scheme (no native id); export with scheme='canonical' instead"
             )
-        top = max(self.from_canonical.values(), default=0)
+        top = max(self.from_canonical.values(), default=0)  # mutation-equivalent[0 -> 1]: an empty table
         out_dtype = np.dtype(dtype) if dtype is not None else smallest_uint(top)
         if labels.dtype == out_dtype and all(self.from_canonical.get(int(i)) == i for i in ids if i):
             return labels
