@@ -160,7 +160,9 @@ def shift_levels(
 
 def _renumber_landmarks(landmarks: Landmarks, lut: np.ndarray) -> Landmarks:
     ids = np.asarray(landmarks.structure_ids)
-    new_ids = np.where((ids >= 0) & (ids < len(lut)), lut[np.clip(ids, 0, len(lut) - 1)], ids)
+    # mutation-equivalent[GtE -> Gt, 0 -> 1]: id 0 maps to 0 through the table as well
+    inside = (ids >= 0) & (ids < len(lut))
+    new_ids = np.where(inside, lut[np.clip(ids, 0, len(lut) - 1)], ids)
     names = tuple(
         # mutation-equivalent[1 -> 2]: a point's name holds its structure's name once
         n.replace(ontology.name_of(o), ontology.name_of(int(m)), 1) if o != m else n
