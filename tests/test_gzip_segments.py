@@ -206,3 +206,13 @@ def test_nifti_parts_are_frozen_and_know_their_size():
     st = gzip_stream([parts.header, parts.payload])
     with pytest.raises(dataclasses.FrozenInstanceError):
         st.data = b""
+
+
+def test_a_cut_inside_the_header_block():
+    """A segment that ends inside the first part: the parts after it belong to later segments."""
+    parts = _parts(7)
+    st, whole = _spec_stream(parts, [100, 30_000])
+    assert check_stream(st, parts) == []
+    st2 = gzip_stream(parts, "x.nii", segments=200)  # segments of about 300 bytes: the first inside the header
+    assert st2.segments[0][1] < 352 and check_stream(st2, parts) == []
+    assert gzip.decompress(st2.data) == whole
