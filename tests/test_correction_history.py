@@ -24,6 +24,26 @@ def _case():
     return make_phantom(SHAPE, levels=("T12", "L4"), include_canal=True, seed=7)
 
 
+def _session(tmp_path, labels):
+    """A session on ``labels`` journalled in ``tmp_path`` for the file ``c.nii.gz`` there
+    (a second call is the same case opened again)."""
+    return CorrectionSession(labels, EditJournal(tmp_path, "c", labels.shape, source=tmp_path / "c.nii.gz"))
+
+
+def _one_edit(tmp_path):
+    """The phantom, a journalled session with one paint step, and the painted labels."""
+    case = _case()
+    s = _session(tmp_path, case.labels)
+    cur = case.labels.copy()
+    cur[1, 2, 3] = 22
+    s.commit(cur, "first")
+    return case, s, cur
+
+
+def _reopened(tmp_path, case):
+    return EditJournal(tmp_path, "c", case.labels.shape, source=tmp_path / "c.nii.gz")
+
+
 def _same(state_labels, lm, locks, snap):
     return (np.array_equal(state_labels, snap.labels) and same_landmarks(lm, snap.landmarks)
             and set(locks) == set(snap.locks))
@@ -287,12 +307,11 @@ def test_restore_without_a_journal_or_with_nothing_pending_is_the_session_as_it_
 
 def test_after_a_restore_the_state_is_the_callers_and_nothing_is_pending(tmp_path):
     case = _case()
-    src = tmp_path / "c.nii.gz"
-    first = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    first = _session(tmp_path, case.labels)
     cur = case.labels.copy()
     cur[2, 10:12, 10:12] = 22
     first.commit(cur, "paint")
-    again = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    again = _session(tmp_path, case.labels)
     assert again.pending
     st = again.restore()
     assert not again.pending and np.array_equal(st.labels, cur)
@@ -302,18 +321,17 @@ def test_after_a_restore_the_state_is_the_callers_and_nothing_is_pending(tmp_pat
 
 def test_decline_with_nothing_pending_keeps_this_sessions_journal(tmp_path):
     case = _case()
-    src = tmp_path / "c.nii.gz"
-    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    s = _session(tmp_path, case.labels)
     cur = case.labels.copy()
     cur[0, 1, 1] = 24
     s.commit(cur, "paint")
     s.decline()  # nothing was pending: this session's own edits stay journalled
     assert not s.pending
-    later = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    later = _session(tmp_path, case.labels)
     assert later.pending
     later.decline()
     assert not later.pending
-    assert not CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src)).pending
+    assert not _session(tmp_path, case.labels).pending
 
 
 def test_a_lock_step_names_what_changed_and_carries_no_voxels():
@@ -381,28 +399,18 @@ def test_a_journal_keeps_its_own_folder_when_another_spelling_exists(tmp_path):
 
 
 def test_a_journal_without_its_case_record_still_replays(tmp_path):
-    case = _case()
-    src = tmp_path / "c.nii.gz"
-    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
-    cur = case.labels.copy()
-    cur[1, 2, 3] = 22
-    s.commit(cur, "paint")
+    case, s, cur = _one_edit(tmp_path)
     (s.journal.dir / "case.json").unlink()  # journals written before the record existed
-    done = EditJournal(tmp_path, "c", case.labels.shape, source=src).replay_state(case.labels)
+    done = _reopened(tmp_path, case).replay_state(case.labels)
     assert np.array_equal(done.state.labels, cur)
 
 
 def test_a_missing_step_file_is_named_and_left_out(tmp_path):
-    case = _case()
-    src = tmp_path / "c.nii.gz"
-    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
-    cur = case.labels.copy()
-    cur[1, 2, 3] = 22
-    s.commit(cur, "first")
+    case, s, cur = _one_edit(tmp_path)
     cur[1, 2, 4] = 23
     s.commit(cur, "second")
     (s.journal.dir / "edits" / "000002.npz").unlink()
-    j = EditJournal(tmp_path, "c", case.labels.shape, source=src)
+    j = _reopened(tmp_path, case)
     assert [e.op for e in j.entries()] == ["first"]
     assert len(j.dropped) == 1 and "000002.npz: missing; step 2 (second)" in j.dropped[0]
 
@@ -428,8 +436,7 @@ def test_declined_edits_are_gone_even_when_the_trash_cannot_be_emptied(tmp_path,
     from napari_spine.correction import journal as journal_mod
 
     case = _case()
-    src = tmp_path / "c.nii.gz"
-    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    s = _session(tmp_path, case.labels)
     cur = case.labels.copy()
     cur[0, 0, 0] = 21
     s.commit(cur, "paint")
@@ -440,23 +447,18 @@ def test_declined_edits_are_gone_even_when_the_trash_cannot_be_emptied(tmp_path,
             raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(journal_mod.shutil, "rmtree", stuck)
-    later = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
+    later = _session(tmp_path, case.labels)
     assert later.pending
     later.decline()
     monkeypatch.setattr(journal_mod.shutil, "rmtree", real)
     assert not later.pending
-    assert not CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src)).pending
+    assert not _session(tmp_path, case.labels).pending
 
 
 def test_a_journal_whose_case_record_is_unreadable_is_refused(tmp_path):
     from napari_spine.correction import JournalError
 
-    case = _case()
-    src = tmp_path / "c.nii.gz"
-    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", case.labels.shape, source=src))
-    cur = case.labels.copy()
-    cur[1, 2, 3] = 22
-    s.commit(cur, "paint")
+    case, s, _ = _one_edit(tmp_path)
     (s.journal.dir / "case.json").write_text("{torn")
     with pytest.raises(JournalError, match="journal is for shape"):
-        EditJournal(tmp_path, "c", case.labels.shape, source=src).replay_state(case.labels)
+        _reopened(tmp_path, case).replay_state(case.labels)
