@@ -534,9 +534,10 @@ def _ruler_row(case: SpineCase, ruler) -> dict[str, Any]:
     """A ruler as saved: its value from the case geometry, its points in RAS mm and in voxel
     indices of the source file (like the landmarks)."""
     row = ruler.row(case.affine)
-    points = np.asarray(ruler.points, dtype=float)
-    file_ijk = geometry.display_index_to_file_index(points.reshape(points.size // 3, 3),
-                                                    case.source.ornt, case.source.shape)
+    from ..measurements.rulers import as_points
+
+    file_ijk = geometry.display_index_to_file_index(as_points(ruler.points), case.source.ornt,
+                                                    case.source.shape)
     row["points_ijk"] = [[float(x) for x in p] for p in file_ijk]
     return row
 

@@ -27,14 +27,14 @@ __all__ = ["KINDS", "Ruler", "angle_deg", "cobb_deg", "distance_mm", "rulers_fro
 KINDS: dict[str, tuple[int, str]] = {"distance": (2, "mm"), "angle": (3, "°"), "cobb": (4, "°")}
 
 
-def _points(values) -> np.ndarray:
+def as_points(values) -> np.ndarray:
     """``(N, 3)`` float points from any nesting of coordinates."""
     p = np.asarray(values, dtype=float)
     return p.reshape(p.size // 3, 3)
 
 
 def _world(affine: np.ndarray, voxels) -> np.ndarray:
-    v = _points(voxels)
+    v = as_points(voxels)
     return v @ np.asarray(affine, dtype=float)[:3, :3].T + np.asarray(affine, dtype=float)[:3, 3]
 
 
@@ -81,7 +81,7 @@ class Ruler:
     def value(self, affine: np.ndarray) -> float | None:
         """The ruler's value in its unit (None while it has too few points or no length)."""
         need, _ = KINDS[self.kind]
-        p = _points(self.points)
+        p = as_points(self.points)
         if len(p) < need:
             return None
         if self.kind == "distance":
@@ -142,7 +142,7 @@ def rulers_from_shapes(shapes: Sequence[np.ndarray], kinds: Sequence[str],
     parts: dict[int, list[np.ndarray]] = {}
     meta: dict[int, tuple[str, str]] = {}
     for i, (pts, kind, owner) in enumerate(zip(shapes, kinds, owners, strict=True)):
-        p = _points(pts)
+        p = as_points(pts)
         parts.setdefault(owner, []).append(p[:3] if kind == "angle" else p[[0, -1]])
         meta.setdefault(owner, (kind, str(labels[i]) if i < len(labels) else ""))
     return [Ruler(meta[k][0], np.vstack(parts[k]), meta[k][1]) for k in sorted(parts)]
@@ -160,7 +160,7 @@ def shapes_of(rulers: Sequence[Ruler]) -> list[tuple[np.ndarray, str, str]]:
     ruler as its two lines in order (the inverse of :func:`rulers_from_shapes`)."""
     out = []
     for r in rulers:
-        p = _points(r.points)
+        p = as_points(r.points)
         if r.kind == "cobb":
             out += [(p[i:i + 2], "line", "cobb") for i in range(0, len(p) - 1, 2)]
         else:
@@ -174,6 +174,6 @@ def rulers_from_rows(rows: Sequence[dict], affine: np.ndarray) -> list[Ruler]:
     inv = np.linalg.inv(np.asarray(affine, dtype=float))
     out = []
     for r in rows:
-        ras = _points(r["points_ras_mm"])
+        ras = as_points(r["points_ras_mm"])
         out.append(Ruler(str(r["kind"]), ras @ inv[:3, :3].T + inv[:3, 3], str(r.get("label", ""))))
     return out
