@@ -1,0 +1,458 @@
+"""The pieces of level identification, each against values worked out by hand: components
+and their centroids in mm, the column's direction and local tangents, extents and depths,
+specks, fragments and partial levels, contact and merging, waists, cut positions, the
+sacrum's top, the anchors, the numbering's confidences, and the discs' names.
+
+Spacings are anisotropic (a different size on every axis) so that a row reported in mm, or
+an index taken on the wrong axis, shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_spine.anatomy import levels as lv
+from napari_spine.anatomy import ontology
+
+BODY, DISC, VERT = ontology.GENERIC_VERTEBRAL_BODY, ontology.GENERIC_DISC, ontology.GENERIC_VERTEBRA
+
+
+def body(mask: np.ndarray, start=(0, 0, 0), sp=(1.0, 1.0, 1.0), *, edge=False, note="") -> lv._Body:
+    """A body from a mask placed at ``start`` (voxels), its centroid worked out here."""
+    mask = np.asarray(mask, bool)
+    crop = tuple(slice(s, s + n) for s, n in zip(start, mask.shape))
+    cen = (np.argwhere(mask).mean(axis=0) + np.asarray(start)) * np.asarray(sp, float)
+    return lv._Body(crop, mask, cen, note=note, edge=edge)
+
+
+def block(shape, start, sp=(1.0, 1.0, 1.0), **kw) -> lv._Body:
+    return body(np.ones(shape, bool), start, sp, **kw)
+
+
+# -- sequences, coordinates, components ----------------------------------------------------------
+def test_the_default_sequence_is_the_usual_spine():
+    want = (*[f"C{i}" for i in range(1, 8)], *[f"T{i}" for i in range(1, 13)],
+            *[f"L{i}" for i in range(1, 6)], "S1")
+    assert lv._sequence() == want == lv.standard_levels()
+    assert lv._sequence(6, 13) == (*want[:19], "T13", *want[19:24], "L6", "S1")
+    assert lv._sequence(1, 1) == (*want[:8], "L1", "S1")
+
+
+def test_body_coordinates_are_offset_by_the_crop_then_scaled():
+    m = np.zeros((2, 3, 2), bool)
+    m[1, 2, 0] = True
+    b = lv._Body((slice(4, 6), slice(10, 13), slice(7, 9)), m, np.zeros(3))
+    assert b.coords_mm(np.array([0.5, 2.0, 3.0])).tolist() == [[2.5, 24.0, 21.0]]
+    assert b.voxels == 1 and b.edge is False and b.note == ""
+
+
+def test_components_centroids_in_mm_and_the_row_edges():
+    lab = np.zeros((6, 20, 9), np.uint8)
+    lab[1:3, 0:4, 2:4] = BODY  # reaches row 0: a partial level
+    lab[1:3, 8:10, 0:2] = BODY  # at the edge of axis 2 only: whole
+    lab[3:5, 16:20, 5:9] = VERT  # reaches the last row
+    lab[0:2, 12:14, 6:8] = DISC
+    lab[5, 5, 5] = 7  # another structure: not a body, not a disc
+    sp = np.array([0.5, 2.0, 3.0])
+    bodies, discs = lv._components(lab, (BODY, VERT), DISC, sp)
+    got = sorted((tuple(b.centroid.round(6)), b.edge, b.voxels) for b in bodies)
+    assert got == [((0.75, 3.0, 7.5), True, 16), ((0.75, 17.0, 1.5), False, 8), ((1.75, 35.0, 19.5), True, 32)]
+    assert [(tuple(d.centroid), d.voxels) for d in discs] == [((0.25, 25.0, 19.5), 8)]
+    assert all(b.mask.shape == tuple(s.stop - s.start for s in b.crop) for b in bodies)
+
+
+# -- directions, extents, depths -----------------------------------------------------------------
+def test_the_axis_of_two_points_points_inferior():
+    assert lv._axis(np.array([[0.0, 5.0, 0.0]])).tolist() == [0.0, 1.0, 0.0]
+    d = lv._axis(np.array([[0.0, 10.0, 4.0], [0.0, 4.0, 12.0]]))  # listed bottom first
+    assert np.allclose(d, [0.0, 0.6, -0.8])
+
+
+def test_tangents_are_the_chords_through_the_neighbours():
+    axis = np.array([0.0, 1.0, 0.0])
+    c = np.array([[0.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 20.0, 10.0], [0.0, 20.0, 20.0]])
+    t = lv._tangents(c, axis)
+    assert np.allclose(t, [[0, 1, 0], [0, 2 / np.sqrt(5), 1 / np.sqrt(5)], [0, 1 / np.sqrt(5), 2 / np.sqrt(5)], [0, 0, 1]])
+    # a chord pointing up the column is turned round
+    assert np.allclose(lv._tangents(c[::-1], axis)[0], [0, 0, -1])
+    # one body, or neighbours at the same place: the column's own direction, never a NaN
+    assert lv._tangents(c[:1], axis).tolist() == [[0.0, 1.0, 0.0]]
+    assert lv._tangents(np.array([[1.0, 2.0, 3.0]] * 2), axis).tolist() == [[0.0, 1.0, 0.0]] * 2
+    short = lv._tangents(np.array([[0.0, 0.0, 0.0], [0.0, 0.3, 0.4]]), axis)  # a 0.5 mm chord
+    assert np.allclose(short, [[0, 0.6, 0.8]] * 2)
+
+
+def test_extent_is_the_1st_to_99th_percentile():
+    pts = np.zeros((101, 3))
+    pts[:, 2] = np.arange(101) + 50.0
+    assert lv._extent(pts, np.array([0.0, 0.0, 1.0])) == (51.0, 149.0)
+    assert lv._extent(pts, np.array([0.0, 0.0, -1.0])) == (-149.0, -51.0)
+
+
+def test_depth_is_measured_across_the_tangent_in_the_sagittal_plane():
+    s = np.arange(101.0)
+    # along AP with an upright column
+    pts = np.stack([np.full(101, 3.0), np.full(101, 40.0), 20.0 + s], axis=1)
+    assert lv._depth(pts, np.array([0.0, 1.0, 0.0])) == pytest.approx(98.0)
+    # a tilted column (tangent 0.6 down, 0.8 forward): across it is (0, -0.8, 0.6)
+    t = np.array([0.0, 0.6, 0.8])
+    pts = np.array([5.0, 30.0, 10.0]) + s[:, None] * [0.0, -0.8, 0.6]
+    assert lv._depth(pts, t) == pytest.approx(98.0)
+    along = np.array([5.0, 30.0, 10.0]) + s[:, None] * t  # points along the tangent: no depth
+    assert lv._depth(along, t) == pytest.approx(0.0, abs=1e-9)
+    assert lv._depth(pts, np.array([0.0, 0.0, 1.0])) == 0.0  # a column lying along AP: none
+
+
+def test_level_records_cannot_be_changed_after_the_fact():
+    info = lv.LevelInfo(20, "L1", 0.9, "given", 10, (0.0, 1.0, 2.0))
+    with pytest.raises(AttributeError):
+        info.name = "L2"
+
+
+# -- specks, fragments, partial levels -----------------------------------------------------------
+SP = np.array([0.5, 2.0, 3.0])  # mm per voxel along display axes 0, 1, 2
+
+
+def column(heights, gap=2, top=5, width=10, sp=SP):
+    """Blocks ``width`` x h x ``width`` voxels down one column (rows from ``top``), ``gap``
+    empty rows apart; none reaches the edge of a (width + 4, ..., width + 4) volume."""
+    out, row = [], top
+    for h in heights:
+        out.append(block((width, h, width), (2, row, 2), sp))
+        row += h + gap
+    return out, (width + 4, row + top, width + 4)
+
+
+def test_a_fragment_is_judged_against_two_neighbours_on_each_side():
+    # voxel counts 3000, 200, 200, 1500, 200, 100, 5000, 200 (10 x h x 10 blocks): each small
+    # one is under 30 % of the median of its neighbours (two above, two below); 1500 is not
+    # (median of 200, 200, 200, 100 is 200) and neither are the ends (3000: median of 200,
+    # 200 is 200; 5000: of 1500, 200, 200 is 200 ... both far above)
+    bodies, shape = column([30, 2, 2, 15, 2, 1, 50, 2])
+    res = lv.LevelResult(labels=np.zeros(shape, np.uint8))
+    out = lv._clean(bodies, shape, SP, 1, res)
+    assert [b.voxels for b in out] == [3000, 1500, 5000]
+    starts = np.cumsum([5, *[h + 2 for h in [30, 2, 2, 15, 2, 1, 50]]])
+    rows = starts + (np.array([30, 2, 2, 15, 2, 1, 50, 2]) - 1) / 2  # centroid rows
+    assert res.ignored == [f"a piece of {100 * h} voxels at row {rows[i]:.0f}"
+                           for i, h in ((1, 2), (2, 2), (4, 2), (5, 1), (7, 2))]
+    assert not res.merges and not res.warnings
+
+
+def test_a_piece_under_the_minimum_is_a_speck_and_one_at_it_is_not():
+    bodies, shape = column([3, 3, 3], gap=3, width=2)  # 12 voxels each
+    bodies[1] = block((2, 3, 2), (2, 11, 2), SP)
+    bodies[1].mask[0, 0, 0] = False  # 11 voxels
+    res = lv.LevelResult(labels=np.zeros(shape, np.uint8))
+    out = lv._clean(bodies, shape, SP, 12, res)
+    assert [b.voxels for b in out] == [12, 12]
+    # its centroid row: rows 11..13 minus one voxel of row 11
+    row = (11 * 3 + 12 * 4 + 13 * 4) / 11
+    assert res.ignored == [f"a speck of 11 voxels at row {row:.0f}"] and f"{row:.0f}" == "12"
+    out = lv._clean(column([3, 3], gap=3, width=2)[0], shape, SP, 12, res)
+    assert [b.voxels for b in out] == [12, 12]
+
+
+def test_a_fragment_touching_a_body_is_merged_and_the_centroid_weighted():
+    host = block((10, 20, 10), (2, 10, 2), SP)  # rows 10..29: centroid row 19.5, 2000 voxels
+    frag = block((10, 3, 10), (2, 30, 2), SP)  # rows 30..32: row 31, 300 voxels (< 30 % of 2000)
+    shape = (14, 50, 14)
+    res = lv.LevelResult(labels=np.zeros(shape, np.uint8))
+    out = lv._clean([frag, host], shape, SP, 1, res)
+    assert len(out) == 1 and out[0] is host and host.voxels == 2300
+    want_row = (19.5 * 2000 + 31 * 300) / 2300  # 21.0
+    assert host.centroid == pytest.approx([6.5 * 0.5, want_row * 2.0, 6.5 * 3.0])
+    assert res.merges == ["a fragment of 300 voxels merged into the body at row 21"]
+    assert host.crop == (slice(2, 12), slice(10, 33), slice(2, 12))
+    assert host.mask.shape == (10, 23, 10) and host.mask.all()
+
+
+def test_merging_keeps_every_voxel_where_it_was():
+    host = body(np.eye(4, dtype=bool)[:, :, None].repeat(3, axis=2), (3, 10, 5))
+    frag_mask = np.zeros((2, 2, 2), bool)
+    frag_mask[1, 0, 1] = frag_mask[0, 1, 0] = True
+    frag = body(frag_mask, (6, 14, 7))
+    before = {tuple(p) for b in (host, frag) for p in np.argwhere(b.mask) + [s.start for s in b.crop]}
+    lv._merge(host, frag)
+    after = {tuple(p) for p in np.argwhere(host.mask) + [s.start for s in host.crop]}
+    assert after == before and host.voxels == 14
+    assert host.crop == (slice(3, 8), slice(10, 16), slice(5, 9)) and host.mask.shape == (5, 6, 4)
+
+
+def test_small_pieces_at_the_ends_of_the_field_of_view_are_partial_levels():
+    shape = (14, 60, 14)
+    top_edge = block((10, 2, 10), (2, 0, 2), SP)  # rows 0..1: above every body, at the edge
+    b1 = block((10, 15, 10), (2, 5, 2), SP)
+    b2 = block((10, 15, 10), (2, 25, 2), SP)
+    bottom_edge = block((10, 2, 10), (2, 58, 2), SP)  # the last rows
+    res = lv.LevelResult(labels=np.zeros(shape, np.uint8))
+    out = lv._clean([b2, bottom_edge, b1, top_edge], shape, SP, 1, res)
+    assert out[:2] == [b1, b2] and {id(b) for b in out[2:]} == {id(top_edge), id(bottom_edge)}
+    assert top_edge.note == bottom_edge.note == "partial at the edge of the field of view"
+    assert b1.note == b2.note == "" and not res.ignored
+
+
+def test_small_pieces_inside_the_field_of_view_are_ignored():
+    shape = (14, 60, 14)
+    b1 = block((10, 15, 10), (2, 5, 2), SP)  # centroid row 12
+    b2 = block((10, 15, 10), (2, 25, 2), SP)
+    above = block((10, 2, 10), (2, 1, 2), SP)  # above the bodies, but not at any edge
+    # at the lateral edge (axis 2 starts at 0), beside the top body's centre row, not past it
+    beside = body(np.ones((2, 3, 1), bool), (6, 11, 0), SP)
+    res = lv.LevelResult(labels=np.zeros(shape, np.uint8))
+    out = lv._clean([b1, b2, above, beside], shape, SP, 1, res)
+    assert out == [b1, b2]
+    assert sorted(res.ignored) == ["a piece of 200 voxels at row 2", "a piece of 6 voxels at row 12"]
+
+
+# -- contact -------------------------------------------------------------------------------------
+def test_contact_is_within_one_voxel_and_the_most_contact_wins():
+    frag = block((2, 2, 2), (5, 5, 5))
+    near = block((2, 1, 2), (5, 7, 5))  # the next row: 4 voxels face to face
+    diag = block((1, 1, 1), (7, 4, 7))  # one voxel corner to corner
+    far = block((2, 2, 2), (5, 8, 5))  # one empty row between
+    assert lv._touching(frag, [far]) is None
+    assert lv._touching(frag, [diag]) is diag  # a single voxel of contact counts
+    assert lv._touching(frag, [diag, near, far]) is near
+    twin = block((2, 1, 2), (5, 4, 5))  # the same contact above: the first listed (the upper) wins
+    assert lv._touching(frag, [twin, near]) is twin and lv._touching(frag, [near, twin]) is near
+
+
+def test_contact_does_not_reach_two_voxels_in_any_direction():
+    # a hollow 5-voxel cube around a one-voxel body at its centre, two voxels from every face
+    shell = np.ones((5, 5, 5), bool)
+    shell[1:4, 1:4, 1:4] = False
+    frag = body(shell, (3, 4, 5))
+    inner = block((1, 1, 1), (5, 6, 7))
+    assert lv._touching(frag, [inner]) is None
+    inner2 = block((1, 1, 1), (4, 6, 7))  # one voxel from the shell's inner face
+    assert lv._touching(frag, [inner, inner2]) is inner2
+
+
+# -- waists ----------------------------------------------------------------------------------------
+def profile(areas, lo=0.0, step=1.0):
+    """Positions along the column whose histogram (bins of ``step`` from ``lo``) is ``areas``:
+    ``areas[i]`` points at the start of bin ``i``; the last bin's start is the maximum."""
+    return np.concatenate([np.full(int(a), lo + i * step) for i, a in enumerate(areas)])
+
+
+def test_a_waist_is_cut_at_its_bin_centre_wherever_the_column_lies():
+    areas = [100] * 10 + [10] + [100] * 10  # 20 mm long: the waist 10.5 mm from the top
+    assert lv._waists(profile(areas), 1.0) == [10.5]
+    assert lv._waists(profile(areas, lo=-100.0), 1.0) == [-89.5]
+    assert lv._waists(profile(areas, lo=-100.0, step=0.5), 0.5, min_len=4.0) == [-94.75]
+    assert lv._waists(profile([100] * 21), 1.0) == []  # no waist: no cut
+    assert lv._waists(profile([100] * 7 + [10] + [100] * 7), 1.0) == []  # 14 mm: too short for two
+
+
+def test_a_waist_exactly_the_minimum_length_from_both_ends():
+    areas = [100] * 8 + [10] + [100] * 9  # 17 mm: the waist's centre 8.5 mm from either end
+    assert lv._waists(profile(areas), 1.0, min_len=8.5) == [8.5]
+    assert lv._waists(profile(areas), 1.0, min_len=8.6) == []
+
+
+def test_a_dip_near_either_end_is_an_endplate_not_a_waist():
+    assert lv._waists(profile([100] * 3 + [5] + [100] * 20), 1.0) == []
+    assert lv._waists(profile([100] * 20 + [5] + [100] * 3), 1.0) == []
+
+
+def test_the_waist_must_be_deep_against_the_largest_sections_within_three_lengths():
+    # the largest section below the waist is the last bin: the whole column is histogrammed
+    areas = [100] * 10 + [10] + [12] * 9 + [30]
+    assert lv._waists(profile(areas), 1.0) == [10.5]
+    # above the waist: 20s for 24 mm, then 100s; below it: 50s. The 100s count when one of
+    # them is within 24 mm (3 x the minimum length) of the waist, not when they start 25 mm away
+    assert lv._waists(profile([100] * 8 + [20] * 23 + [10] + [50] * 24), 1.0) == [31.5]
+    assert lv._waists(profile([100] * 8 + [20] * 24 + [10] + [50] * 24), 1.0) == []
+    # exactly 40 % is not deep enough
+    assert lv._waists(profile([100] * 10 + [40] + [100] * 10), 1.0) == []
+    assert lv._waists(profile([100] * 10 + [39] + [100] * 10), 1.0) == [10.5]
+
+
+def test_one_waist_per_length_keeping_the_deepest_point():
+    areas = [100] * 10 + [10, 100, 8] + [100] * 10  # two dips 2 mm apart: one waist, the deeper
+    assert lv._waists(profile(areas), 1.0) == [12.5]
+    areas = [100] * 10 + [8, 100, 10] + [100] * 10
+    assert lv._waists(profile(areas), 1.0) == [10.5]
+    areas = [100] * 10 + [8] + [100] * 7 + [8] + [100] * 10  # 8 mm apart: two waists
+    assert lv._waists(profile(areas), 1.0) == [10.5, 18.5]
+    areas = [100] * 10 + [8] + [100] * 6 + [7] + [100] * 10  # 7 mm apart and deeper: moved
+    assert lv._waists(profile(areas), 1.0) == [17.5]
+
+
+def test_a_slope_out_of_a_waist_is_not_another_waist():
+    areas = [100] * 10 + [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] + [100] * 10
+    assert lv._waists(profile(areas), 1.0) == [10.5]
+    assert lv._waists(profile(areas[::-1]), 1.0) == [20.5]
+
+
+def test_waists_in_the_first_and_last_inner_bins_of_thick_slices():
+    assert lv._waists(profile([100, 5, 100, 100], step=8.0), 8.0) == [12.0]
+    last = np.r_[profile([100, 100, 5], step=8.0), [31.0] * 100]  # the last bin: 24 .. 32
+    assert lv._waists(last, 8.0) == [20.0]
+
+
+# -- where a fused body is cut -------------------------------------------------------------------
+def test_cuts_at_the_discs_nearest_the_even_spacing():
+    proj = np.linspace(10, 70, 61)
+    discs = [28.0, 35.0, 49.0, 56.0, 14.9, 65.1]  # inside 15 .. 65 (a quarter body from each end)
+    assert lv._cuts(proj, 10.0, 70.0, 3, discs, 20.0) == ([28.0, 49.0], "at the discs inside it")
+    assert lv._cuts(proj, 10.0, 70.0, 2, [35.0], 20.0) == ([35.0], "at the discs inside it")
+
+
+def test_discs_at_a_quarter_body_from_the_ends_are_not_inside():
+    proj = np.linspace(10, 70, 61)
+    cuts, how = lv._cuts(proj, 10.0, 70.0, 3, [15.0, 40.0, 65.0], 20.0)
+    assert how == "at its narrowest cross-sections" and len(cuts) == 2
+    cuts, how = lv._cuts(proj, 10.0, 70.0, 3, [11.0, 40.0, 12.0], 20.0)
+    assert how == "at its narrowest cross-sections"
+
+
+def narrowing(spots, lo=10.0, hi=70.0, base=40):
+    """Positions 0.5 mm apart from ``lo`` to ``hi``, ``base`` of them at each; ``spots`` maps
+    a position to its own count (a narrow or a wide cross-section)."""
+    pos = np.arange(lo, hi + 0.25, 0.5)
+    return np.concatenate([np.full(spots.get(float(p), base), p) for p in pos])
+
+
+def test_without_discs_the_cut_is_the_narrowest_section_near_the_even_spacing():
+    # k = 2 on 10 .. 70: the window is 40 +- 0.35 x 30 (29.5 .. 50.5)
+    proj = narrowing({46.0: 5, 53.0: 1})  # the narrowest, 53, is outside the window
+    assert lv._cuts(proj, 10.0, 70.0, 2, [], 5.0) == ([46.25], "at its narrowest cross-sections")
+    proj = narrowing({31.0: 5, 28.0: 1})
+    assert lv._cuts(proj, 10.0, 70.0, 2, [], 5.0) == ([31.25], "at its narrowest cross-sections")
+    # k = 3: two windows, around 30 and 50 (+- 7)
+    proj = narrowing({24.0: 2, 42.0: 1, 55.0: 3})
+    assert lv._cuts(proj, 10.0, 70.0, 3, [], 5.0) == ([24.25, 55.25], "at its narrowest cross-sections")
+
+
+def test_the_cross_sections_are_smoothed_over_a_tenth_of_a_body():
+    # a one-bin notch (noise) against a 3 mm valley: unsmoothed the notch wins; smoothed over
+    # 2 mm (a tenth of a 20 mm body) the valley does
+    spots = {43.0: 0, **{p: 25 for p in np.arange(34.0, 37.0, 0.5)}}
+    proj = narrowing(spots)
+    (cut,), _ = lv._cuts(proj, 10.0, 70.0, 2, [], 20.0)
+    assert 34.0 <= cut <= 37.0
+    (cut,), _ = lv._cuts(proj, 10.0, 70.0, 2, [], 5.0)  # a 0.5 mm window: no smoothing
+    assert cut == 43.25
+
+
+def test_cut_pieces_keep_their_voxels_centroids_and_row_edges():
+    sp = np.array([0.5, 2.0, 3.0])
+    b = block((2, 40, 2), (3, 10, 4), sp)  # rows 10 .. 49 of a 50-row volume
+    proj = b.coords_mm(sp) @ np.array([0.0, 1.0, 0.0])  # rows x 2 mm
+    top, bottom = lv._cut(b, proj, [59.0], sp, 50)  # rows 10 .. 29 | 30 .. 49
+    assert (top.voxels, bottom.voxels) == (80, 80)
+    assert top.centroid == pytest.approx([3.5 * 0.5, 19.5 * 2, 4.5 * 3])
+    assert bottom.centroid == pytest.approx([3.5 * 0.5, 39.5 * 2, 4.5 * 3])
+    assert (bool(top.edge), bool(bottom.edge)) == (False, True) and top.note == "split from a fused body"
+    assert (top.mask | bottom.mask).all() and not (top.mask & bottom.mask).any()
+    _, bottom = lv._cut(b, proj, [59.0], sp, 51)  # one row short of the end: whole
+    assert not bottom.edge
+    b1 = block((2, 40, 2), (3, 1, 4), sp)  # from row 1: the top piece is whole, from row 0 not
+    assert lv._cut(b1, b1.coords_mm(sp)[:, 1], [41.0], sp, 60)[0].edge == False  # noqa: E712
+    b0 = block((2, 40, 2), (3, 0, 4), sp)
+    assert lv._cut(b0, b0.coords_mm(sp)[:, 1], [41.0], sp, 60)[0].edge == True  # noqa: E712
+    assert len(lv._cut(b, proj, [0.0, 59.0], sp, 50)) == 2  # a cut above the body: no empty piece
+
+
+def test_the_pitch_skips_pairs_with_a_fused_body():
+    bs = [block((1, 1, 1), (0, r, 0)) for r in (0, 30, 65, 100, 150)]
+    axis = np.array([0.0, 1.0, 0.0])
+    # 1.6 x 20 = 32: the third body is fused, its pairs (35, 35) do not count: median of 30, 50
+    assert lv._pitch(bs, axis, np.array([20.0, 20.0, 32.0, 20.0, 20.0]), 20.0) == 40.0
+    assert lv._pitch(bs, axis, np.array([20.0, 20.0, 31.9, 20.0, 20.0]), 20.0) == 35.0
+    assert lv._pitch(bs, axis, np.array([20.0, 40.0, 20.0, 40.0, 20.0]), 20.0) == 25.0  # none: 1.25 x
+    assert lv._pitch(bs[:2], axis, np.array([20.0, 20.0]), 20.0) == 30.0
+
+
+def test_the_profile_counts_equal_slabs_top_first():
+    m = np.zeros((3, 9, 3), bool)
+    m[:, :3] = True  # 9 a row in the top third, 3 a row below
+    m[1, 3:] = True
+    b = body(m, (0, 4, 0), (2.0, 0.5, 1.0))
+    assert lv._profile(b, np.array([2.0, 0.5, 1.0]), np.array([0.0, 1.0, 0.0])).tolist() == [27.0, 9.0, 9.0]
+
+
+# -- the sacrum's top, the sacrum and C2 ---------------------------------------------------------
+def rows_body(areas, top=0, sp=(1.0, 1.0, 1.0), **kw) -> lv._Body:
+    """A body with ``areas[i]`` voxels in row ``top + i`` (filled in a 40 x 40 plane)."""
+    m = np.zeros((40, len(areas), 40), bool)
+    for i, a in enumerate(areas):
+        plane = np.zeros(1600, bool)
+        plane[: int(a)] = True
+        m[:, i, :] = plane.reshape(40, 40)
+    return body(m, (0, top, 0), sp, **kw)
+
+
+DOWN = np.array([0.0, 1.0, 0.0])
+
+
+def sacrum_top(areas, ref=10.0, top=0, n_rows=200):
+    return lv._sacrum_top(rows_body(areas, top), DOWN, ref, 1.0, np.ones(3), n_rows)
+
+
+def test_a_narrow_top_on_the_sacrum_is_split_off_at_its_waist():
+    pieces = sacrum_top([16] * 10 + [4] + [100] * 29, top=5)
+    assert [p.voxels for p in pieces] == [164, 2900]
+    assert [p.note for p in pieces] == ["split from the top of the sacrum", "sacrum"]
+    assert pieces[0].centroid[1] < pieces[1].centroid[1]
+
+
+def test_a_sacrum_as_wide_at_its_top_is_left_whole():
+    assert len(sacrum_top([75] * 10 + [4] + [100] * 29)) == 1  # exactly 75 % of what lies below
+    assert len(sacrum_top([74] * 10 + [4] + [100] * 29)) == 2
+    assert len(sacrum_top([76] * 10 + [4] + [100] * 29)) == 1  # with the waist row it would be under
+
+
+def test_what_lies_below_the_cut_is_half_a_body():
+    # the row 5 mm under the cut is wide: it counts (70 < 75 % of (4 x 100 + 1000) / 5) ...
+    assert len(sacrum_top([70] * 10 + [4] + [100] * 4 + [1000] + [100] * 24)) == 2
+    # ... and the cut row itself does not (70 < 75, but not < 75 % of 84)
+    assert len(sacrum_top([70] * 10 + [4] + [100] * 29)) == 2
+
+
+def test_a_sacrum_shorter_than_two_bodies_is_not_cut():
+    assert len(sacrum_top([16] * 10 + [4] + [100] * 9, top=50)) == 1  # 20 rows
+    # exactly two bodies (ref 9.75: the last bin centre 19.5 below the top) is long enough
+    pieces = lv._sacrum_top(rows_body([16] * 9 + [4] + [100] * 11, top=50), DOWN, 9.75, 1.0, np.ones(3), 200)
+    assert [p.voxels for p in pieces] == [148, 1100]
+
+
+def test_the_sacrum_is_large_wedge_shaped_and_whole():
+    bodies = [rows_body([100] * 10, top=20 * i) for i in range(3)]
+    wedge = [400] * 10 + [300] * 10 + [230] * 10  # 9300 voxels, the last third 57.5 % of the first
+    heights = np.full(4, 10.0)
+    for last, want in ((rows_body(wedge, top=60), "sacrum"),
+                       (rows_body([400] * 10 + [300] * 10 + [240] * 10, top=60), ""),  # 60 %: no wedge
+                       (rows_body(wedge, top=60, edge=True), ""),  # cut by the field of view
+                       (rows_body([50] * 10 + [40] * 10 + [29] * 10, top=60), "")):  # small
+        ordered = [*bodies, last]
+        lv._mark_sacrum_and_c2(ordered, heights, 10.0, np.ones(3), DOWN)
+        assert last.note == want
+    # 1.5 x the median of the others exactly is large enough
+    last = rows_body([65] * 10 + [50] * 10 + [35] * 10, top=60)  # 1500 voxels
+    lv._mark_sacrum_and_c2([*bodies, last], heights, 10.0, np.ones(3), DOWN)
+    assert last.note == "sacrum"
+    last = rows_body([65] * 10 + [50] * 10 + [35] * 9 + [34], top=60)  # 1499 voxels
+    lv._mark_sacrum_and_c2([*bodies, last], heights, 10.0, np.ones(3), DOWN)
+    assert last.note == ""
+    # fewer than three bodies: nothing is marked
+    two = [rows_body([100] * 10), rows_body(wedge, top=20)]
+    lv._mark_sacrum_and_c2(two, heights[:2], 10.0, np.ones(3), DOWN)
+    assert two[1].note == ""
+
+
+def test_c2_is_tall_and_narrows_upwards():
+    rest = [rows_body([100] * 10, top=40 + 20 * i) for i in range(3)]
+    dens = [20] * 10 + [60] * 10 + [100] * 10  # top third 20 % of the bottom third
+    for h0, areas, edge, want in ((20.0, dens, False, "C2"), (13.5, dens, False, "C2"),
+                                  (13.4, dens, False, ""), (28.0, dens, False, "C2"),
+                                  (28.1, dens, False, ""),
+                                  (20.0, [55] * 10 + [60] * 10 + [100] * 10, False, ""),  # 55 %
+                                  (20.0, [54] * 10 + [60] * 10 + [100] * 10, False, "C2"),
+                                  (20.0, dens, True, "")):
+        first = rows_body(areas, top=5, edge=edge)
+        ordered = [first, *rest]
+        lv._mark_sacrum_and_c2(ordered, np.array([h0, 10.0, 10.0, 10.0]), 10.0, np.ones(3), DOWN)
+        assert first.note == want, (h0, areas[0], edge)
