@@ -456,3 +456,183 @@ def test_c2_is_tall_and_narrows_upwards():
         ordered = [first, *rest]
         lv._mark_sacrum_and_c2(ordered, np.array([h0, 10.0, 10.0, 10.0]), 10.0, np.ones(3), DOWN)
         assert first.note == want, (h0, areas[0], edge)
+
+
+# -- anchors -------------------------------------------------------------------------------------
+def five_bodies(sp=(1.0, 1.0, 1.0), rows=18):
+    return [block((4, rows, 4), (2, 5 + 25 * i, 2), sp) for i in range(5)]  # centroid rows 13.5 + 25 i
+
+
+def rib(points, shape=(10, 140, 10)):
+    m = np.zeros(shape, bool)
+    for p in points:
+        m[p] = True
+    return m
+
+
+def test_the_lowest_rib_names_the_body_at_its_head():
+    bodies = five_bodies()
+    ribs = {11: rib([(9, 40, 9)]), 12: rib([(9, 60, 9)])}  # one voxel each: the head is itself
+    assert lv._rib_anchor(bodies, np.ones(3), ribs, DOWN) == ("ribs", 2, "T12")
+    assert lv._rib_anchor(bodies, np.ones(3), {12: rib([])}, DOWN) is None
+    # the head is the nearest 5 % of the rib: 5 points near the second body, the rest far out
+    m = rib([(3, 36 + j, 7) for j in range(5)], (10, 140, 40))  # 5 points by the second body
+    m[3, 118, 9] = True  # the sixth nearest, by the fifth body: it would pull the mean past 51
+    m[0:2, 0:47, 39] = True  # the other 94 points of the rib, far from every body
+    ribs = {12: m}
+    assert lv._rib_anchor(bodies, np.ones(3), ribs, DOWN)[1] == 1
+
+
+def test_two_bodies_are_enough_for_the_ribs():
+    two = five_bodies()[:2]
+    found = lv._anatomical_anchor(two, np.ones(3), {12: rib([(9, 38, 9)])})
+    assert found == ("ribs", 1, "T12")
+    assert lv._anatomical_anchor(two[:1], np.ones(3), {12: rib([(9, 10, 9)])}) is None
+
+
+@pytest.mark.parametrize("rows, whole, want", [
+    (17, False, (0, "C3", "cervical-sized bodies (16 mm): the top one taken as C3")),
+    (19, False, (4, "T12", "thoracic-sized bodies (18 mm): the lowest taken as T12")),
+    (24, False, (4, "T12", "thoracic-sized bodies (23 mm): the lowest taken as T12")),
+    (26, False, (4, "L5", "lumbar-sized bodies (25 mm): the lowest taken as L5")),
+    (24, True, (0, "C3", "cervical-sized vertebrae (23 mm): the top one taken as C3")),
+    (26, True, (4, "T12", "thoracic-sized vertebrae (25 mm): the lowest taken as T12")),
+    (35, True, (4, "L5", "lumbar-sized vertebrae (34 mm): the lowest taken as L5")),
+])
+def test_the_assumed_anchor_follows_the_body_height(rows, whole, want):
+    assert lv._assumed_anchor(five_bodies(rows=rows), np.ones(3), whole) == want
+
+
+def test_the_assumed_anchor_measures_whole_bodies_only():
+    bodies = five_bodies(rows=30)  # lumbar-sized ...
+    for b in bodies[:3]:  # ... but three partial ones at the edges, 5 rows each
+        b.mask[:, 5:] = False
+        b.edge = True
+    assert lv._assumed_anchor(bodies, np.ones(3), False)[1] == "L5"
+    for b in bodies:
+        b.edge = True  # all partial: measured all the same
+    assert lv._assumed_anchor(bodies, np.ones(3), False)[1] == "C3"
+
+
+# -- numbering -----------------------------------------------------------------------------------
+def test_confidence_falls_with_distance_splits_and_edges():
+    bodies = five_bodies()
+    bodies[2].note = "split from a fused body"
+    bodies[3].edge = True
+    res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
+    names, conf, why = lv._number(bodies, "L1", np.ones(3), None, False, res)
+    assert names == ["L1", "L2", "L3", "L4", "L5"] and why == "numbered from L1 as given"
+    assert conf == [0.95, 0.94, 0.83, 0.87, 0.91]
+    assert (res.anchor, res.anchor_source) == ("L1", "given")
+    low = [block((1, 1, 1), (0, 5 * i, 0)) for i in range(120)]  # far from the anchor: a floor
+    assert lv._number(low, "C1", np.ones(3), None, False, res)[1][-1] == 0.05
+
+
+def test_numbering_from_c1_t13_and_l6():
+    res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
+    assert lv._number(five_bodies(), "C1", np.ones(3), None, False, res)[0] == ["C1", "C2", "C3", "C4", "C5"]
+    assert lv._number(five_bodies(), "T12", np.ones(3), None, False, res)[0] == ["T12", "L1", "L2", "L3", "L4"]
+    assert lv._number(five_bodies(), "T13", np.ones(3), None, False, res)[0] == ["T13", "L1", "L2", "L3", "L4"]
+    assert lv._number(five_bodies(), "L5", np.ones(3), None, False, res)[0] == ["L5", "S1", None, None, None]
+    assert lv._number(five_bodies(), "L6", np.ones(3), None, False, res)[0] == ["L6", "S1", None, None, None]
+
+
+def sacrum_and_ribs(n_lumbar, rib_number=12):
+    """Bodies down to a sacrum, a rib at the body ``n_lumbar + 1`` above it."""
+    bodies = [block((4, 18, 4), (2, 5 + 25 * i, 2)) for i in range(n_lumbar + 3)]
+    bodies[-1].note = "sacrum"
+    k = len(bodies) - 2 - n_lumbar  # the last rib-bearing body
+    row = 5 + 25 * k + 9
+    return bodies, {rib_number: rib([(9, row, 9)], (10, 25 * len(bodies) + 10, 10))}
+
+
+@pytest.mark.parametrize("n_lumbar, warn", [(5, False), (6, True), (4, True), (1, True)])
+def test_the_sacrum_and_the_last_rib_count_the_lumbar_spine(n_lumbar, warn):
+    bodies, ribs = sacrum_and_ribs(n_lumbar)
+    res = lv.LevelResult(labels=np.zeros((1, 1, 1), np.uint8))
+    names, _, why = lv._number(bodies, None, np.ones(3), ribs, False, res)
+    assert names[-1] == "S1" and why == "counted from the sacrum"
+    assert names[-2] == f"L{n_lumbar}" and names[-2 - n_lumbar] == "T12"
+    assert res.warnings == ([] if not warn else
+                            [f"12 rib-bearing and {n_lumbar} lumbar vertebrae above the sacrum "
+                             "(transitional anatomy)"])
+
+
+def test_a_rib_above_t12_does_not_count_the_lumbar_spine():
+    bodies, ribs = sacrum_and_ribs(6, rib_number=11)
+    res = lv.LevelResult(labels=np.zeros((1, 1, 1), np.uint8))
+    names, _, _ = lv._number(bodies, None, np.ones(3), ribs, False, res)
+    assert names[-2:] == ["L5", "S1"] and not res.warnings
+
+
+def test_seven_lumbar_bodies_are_numbered_as_six_at_most():
+    bodies, ribs = sacrum_and_ribs(7)
+    res = lv.LevelResult(labels=np.zeros((1, 1, 1), np.uint8))
+    names, _, _ = lv._number(bodies, None, np.ones(3), ribs, False, res)
+    assert names[-3:] == ["L5", "L6", "S1"]
+
+
+def test_written_levels_report_display_voxels():
+    sp = np.array([0.5, 2.0, 3.0])
+    bodies = five_bodies(sp)
+    res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
+    lv._write_bodies(bodies, ["L1", "L2", "L3", None, None], [0.9] * 5, "why", sp, res)
+    assert [lvl.centroid for lvl in res.levels] == [(3.5, 13.5 + 25 * i, 3.5) for i in range(3)]
+    assert res.bodies == [(20, 13.5), (21, 38.5), (22, 63.5)]
+    assert res.warnings == ["2 body component(s) below S1 left unassigned"]
+    res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
+    lv._write_bodies(bodies, [None, "C1", "C2", "C3", "C4"], [0.9] * 5, "why", sp, res)
+    assert res.warnings == ["1 body component(s) above C1 left unassigned"]
+    assert res.levels[0].reason == "why"
+    bodies[2].note = "split from a fused body"
+    lv._write_bodies(bodies, [None, "C1", "C2", "C3", "C4"], [0.9] * 5, "why", sp, res)
+    assert res.levels[5].reason == "why; split from a fused body"
+
+
+# -- discs ---------------------------------------------------------------------------------------
+def test_discs_take_the_name_of_the_body_above_and_report_rows():
+    sp = np.array([0.5, 2.0, 3.0])
+    bodies = five_bodies(sp)
+    discs = [block((4, 4, 4), (2, 24 + 25 * i, 2), sp) for i in range(4)]  # rows 25.5 + 25 i
+    beside = block((2, 2, 2), (8, 37, 8), sp)  # a row above the second body's centre, beside it
+    res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
+    lv._name_discs([*discs[::-1], beside], bodies, ["L1", "L2", "L3", "L4", "L5"], sp, res)
+    assert res.discs == [(120, 25.5), (120, 37.5), (121, 50.5), (122, 75.5), (123, 100.5)]
+    assert not res.warnings
+
+
+def test_a_disc_above_the_first_body_is_named_from_the_sequence():
+    bodies = five_bodies()[1:]
+    disc = [block((4, 4, 4), (2, 10, 2))]  # above the first body
+    for first, want, warn in (("L1", 119, ["the disc at row 12 has no body above it: named T12/L1 "
+                                             "from the sequence"]),
+                              ("S1", 124, ["the disc at row 12 has no body above it: named L5/S1 from "
+                                           "the sequence"]),
+                              ("C2", None, ["the disc at row 12 has no body above it: named C1/C2 from "
+                                            "the sequence", "a disc at row 12 has no level above it; "
+                                            "left unassigned"]),
+                              ("C1", None, ["a disc at row 12 has no level above it; left unassigned"])):
+        res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
+        seq = list(lv._sequence(6, 13))
+        names = [first] + [None] * 3 if first in ("S1",) else seq[seq.index(first):seq.index(first) + 4]
+        lv._name_discs(disc, bodies, names, np.ones(3), res)
+        assert [d for d, _ in res.discs] == ([] if want is None else [want]), first
+        assert res.warnings == warn, first
+
+
+def test_the_smallest_piece_counted_is_the_minimum_volume():
+    lab = np.zeros((6, 60, 10), np.uint8)
+    lab[1:5, 5:15, 1:9] = BODY  # 320 voxels, 20 mm tall and 24 mm deep
+    lab[1:5, 25:35, 1:9] = BODY
+    lab[2, 40:45, 2] = BODY  # 5 voxels: 15 mm3 at 0.5 x 2 x 3 mm
+    lab[2, 17:22, 2] = DISC  # 5 voxels
+    sp = (0.5, 2.0, 3.0)
+    res = lv.identify_levels(lab, "L1", spacing=sp, min_volume_mm3=15.0)
+    assert [v for v, _ in res.bodies] == [20, 21] and [d for d, _ in res.discs] == [120]
+    assert res.ignored == ["a piece of 5 voxels at row 42"] and not res.splits
+    res = lv.identify_levels(lab, "L1", spacing=sp, min_volume_mm3=18.0)  # 6 voxels
+    assert [v for v, _ in res.bodies] == [20, 21] and res.discs == []
+    assert res.ignored == ["a speck of 5 voxels at row 42"]
+    one = np.zeros((3, 30, 3), np.uint8)
+    one[1, 3, 1] = one[1, 20, 1] = BODY
+    assert [v for v, _ in lv.identify_levels(one, "L2", min_volume_mm3=0.0).bodies] == [21, 22]

@@ -51,7 +51,8 @@ def test_the_ends_of_the_spine_are_refused():
 
 def test_transitional_levels_join_the_sequence_when_present():
     res, _ = _result(["L5", "L6"])  # six lumbar vertebrae: L6 then S1
-    assert _ids(res.shifted(+1)) == [25, 26, 125]  # L5->L6 (disc L6/S1), L6->S1
+    # L5->L6 (its disc becomes L6/S1), L6->S1 (no disc below S1: its disc goes back to generic)
+    assert _ids(res.shifted(+1)) == [25, 26, 100, 125]
     res, lab = _result(["T12", "T13"])
     out = res.shifted(+1)
     assert set(out[lab == vertebra_id("T12")].tolist()) == {vertebra_id("T13")}
@@ -88,3 +89,17 @@ def test_the_standard_sequence():
     levels = standard_levels()
     assert levels[0] == "C1" and levels[-1] == "S1" and len(levels) == 7 + 12 + 5 + 1
     assert "T13" not in levels and "L6" not in levels
+
+
+def test_a_disc_whose_new_level_has_none_below_goes_back_to_generic():
+    # C2 -> C1: there is no C1/C2 disc, so the C2/C3 disc may not keep its name (the old C3,
+    # now C2, brings its own disc as C2/C3)
+    res, lab = _result(["C2", "C3"])
+    out = res.shifted(-1)
+    assert _ids(out) == [1, 2, 100, 102]
+    assert np.array_equal(out == 100, lab == 102) and np.array_equal(out == 102, lab == 103)
+    res, lab = _result(["L4", "L5"])  # L5 -> S1 the same way at the other end
+    lab[:, 6, :] = 124
+    res = LevelResult(labels=lab, bodies=res.bodies)
+    out = res.shifted(+1)
+    assert _ids(out) == [24, 26, 100, 124]

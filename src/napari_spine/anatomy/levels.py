@@ -123,14 +123,16 @@ class LevelResult:
         ids = {v for v, _ in self.bodies}
         seq = [ontology.vertebra_id(v) for v in _sequence(6 if ontology.vertebra_id("L6") in ids else 5,
                                                           13 if ontology.vertebra_id("T13") in ids else 12)]
-        lut = np.arange(256, dtype=np.uint8)
+        lut = np.arange(256, dtype=np.uint8)  # mutation-equivalent[256 -> 257]: a uint8 label never reads entry 256
         for vid, _ in self.bodies:
             k = seq.index(vid) + step
             if not 0 <= k < len(seq):
                 raise ValueError(f"shifting by {step} runs past {'C1' if k < 0 else 'S1'}")
             lut[vid] = seq[k]
-            if vid + ontology.DISC_OFFSET in ontology.BY_ID and seq[k] + ontology.DISC_OFFSET in ontology.BY_ID:
-                lut[vid + ontology.DISC_OFFSET] = seq[k] + ontology.DISC_OFFSET
+            if vid + ontology.DISC_OFFSET in ontology.BY_ID:  # its disc moves with it; where the
+                # new level has no disc below it (C1, S1) the disc goes back to the generic id
+                disc = seq[k] + ontology.DISC_OFFSET
+                lut[vid + ontology.DISC_OFFSET] = disc if disc in ontology.BY_ID else ontology.GENERIC_DISC
         return lut[self.labels]
 
 
@@ -186,8 +188,10 @@ def _axis(points: np.ndarray) -> np.ndarray:
     """The column's principal direction, pointing inferior (display axis 1 increases)."""
     if len(points) < 2:
         return np.array([0.0, 1.0, 0.0])
+    # mutation-equivalent: vt[0] is the same either way
     _, _, vt = np.linalg.svd(points - points.mean(axis=0), full_matrices=False)
     d = vt[0]
+    # mutation-equivalent[GtE -> Gt]: a column lying across the rows has no inferior sense
     return d if d[1] >= 0 else -d
 
 
@@ -199,6 +203,7 @@ def _tangents(centroids: np.ndarray, axis: np.ndarray) -> np.ndarray:
         a, b = centroids[max(i - 1, 0)], centroids[min(i + 1, n - 1)]
         if n > 1 and np.linalg.norm(b - a) > 0:
             t = (b - a) / np.linalg.norm(b - a)
+            # mutation-equivalent[GtE -> Gt]: a chord across the column has no inferior sense
             out[i] = t if t @ axis >= 0 else -t
     return out
 
@@ -211,7 +216,7 @@ def _extent(pts: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
 def _depth(pts: np.ndarray, tangent: np.ndarray) -> float:
     """Extent across the column in the sagittal plane (the body's AP depth)."""
     ap = np.array([0.0, 0.0, 1.0]) - tangent * tangent[2]
-    if np.linalg.norm(ap) < 1e-6:
+    if np.linalg.norm(ap) < 1e-6:  # mutation-equivalent[Lt -> LtE]: a norm of exactly 1e-6
         return 0.0
     lo, hi = _extent(pts, ap / np.linalg.norm(ap))
     return hi - lo
@@ -260,13 +265,14 @@ def _touching(frag: _Body, bodies: list[_Body]) -> _Body | None:
     from scipy import ndimage
 
     best, most = None, 0
+    # mutation-equivalent[1 -> 2]: a box wider than the one-voxel dilation reaches adds zeros only
     grow = [slice(max(s.start - 1, 0), s.stop + 1) for s in frag.crop]
     for b in bodies:
         lo = [max(g.start, s.start) for g, s in zip(grow, b.crop)]
         hi = [min(g.stop, s.stop) for g, s in zip(grow, b.crop)]
-        if any(h <= l for l, h in zip(lo, hi)):
+        if any(h <= l for l, h in zip(lo, hi)):  # mutation-equivalent[LtE -> Lt]: an empty overlap has no contact
             continue
-        f = np.zeros([g.stop - g.start for g in grow], bool)
+        f = np.zeros([g.stop - g.start for g in grow], bool)  # mutation-equivalent[Sub -> Add]: zeros only
         f[tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(frag.crop, grow))] = frag.mask
         f = ndimage.binary_dilation(f, np.ones((3, 3, 3), bool))
         bm = b.mask[tuple(slice(l - s.start, h - s.start) for l, h, s in zip(lo, hi, b.crop))]
@@ -397,14 +403,17 @@ def _cuts(proj: np.ndarray, lo: float, hi: float, k: int, disc_pos: list[float],
         want = [lo + (hi - lo) * j / k for j in range(1, k)]
         return [min(inside, key=lambda d, w=w: abs(d - w)) for w in want], "at the discs inside it"
     step = 0.5
+    # mutation-equivalent: the bins stay on the same grid, and the range only has to cover the
+    # cut windows, which lie at least 0.65 of a piece inside lo .. hi
     edges = np.arange(lo - step, hi + 2 * step, step)
     area, _ = np.histogram(proj, edges)
     w = max(1, int(round(0.1 * ref / step)))
-    area = np.convolve(area, np.ones(w) / w, mode="same")
+    area = np.convolve(area, np.ones(w) / w, mode="same")  # mutation-equivalent[Div -> Mult]: a scale, same argmin
     centres = edges[:-1] + step / 2
     cuts = []
     for j in range(1, k):
         e = lo + (hi - lo) * j / k
+        # mutation-equivalent[LtE -> Lt]: a bin centre exactly on the window's float edge
         sel = np.abs(centres - e) <= 0.35 * (hi - lo) / k
         cuts.append(float(centres[sel][np.argmin(area[sel])]) if sel.any() else e)
     return cuts, "at its narrowest cross-sections"
@@ -414,7 +423,7 @@ def _cut(b: _Body, proj: np.ndarray, cuts: list[float], sp: np.ndarray, n_rows: 
     idx = np.argwhere(b.mask)
     piece = np.searchsorted(sorted(cuts), proj)
     out = []
-    for j in range(len(cuts) + 1):
+    for j in range(len(cuts) + 1):  # mutation-equivalent[1 -> 2]: an empty piece is skipped
         sel = idx[piece == j]
         if not len(sel):
             continue
@@ -510,9 +519,11 @@ def _assumed_anchor(bodies: list[_Body], sp: np.ndarray, whole_vertebrae: bool) 
     h = float(np.median([np.ptp(b.coords_mm(sp) @ axis) for b in pool]))
     cervical, thoracic = (24.0, 33.0) if whole_vertebrae else (17.0, 24.0)
     what = "vertebrae" if whole_vertebrae else "bodies"
+    # mutation-equivalent[Lt -> LtE]: h comes through a matrix product; a body exactly on a
+    # limit is not reproducible to the last bit
     if h < cervical:
         return 0, "C3", f"cervical-sized {what} ({h:.0f} mm): the top one taken as C3"
-    if h < thoracic:
+    if h < thoracic:  # mutation-equivalent[Lt -> LtE]: as above
         return len(bodies) - 1, "T12", f"thoracic-sized {what} ({h:.0f} mm): the lowest taken as T12"
     return len(bodies) - 1, "L5", f"lumbar-sized {what} ({h:.0f} mm): the lowest taken as L5"
 
@@ -588,7 +599,7 @@ def _number(bodies, anchor, sp, ribs, whole: bool, result) -> tuple[list[str | N
     else:
         src = "assumed"
         k, level, why = _assumed_anchor(bodies, sp, whole)
-        why = why.replace(": ", ", ", 1)
+        why = why.replace(": ", ", ", 1)  # mutation-equivalent[1 -> 2]: the reason has one colon
     lumbar, thoracic = 5, 13 if level == "T13" else 12
     if src == "sacrum" and ribs:  # both ends show: count the lumbar spine between them
         rib = _rib_anchor(bodies, sp, ribs, _axis(np.array([b.centroid for b in bodies])))
@@ -598,7 +609,7 @@ def _number(bodies, anchor, sp, ribs, whole: bool, result) -> tuple[list[str | N
             if lumbar != 5 or thoracic != 12:
                 result.warnings.append(f"{thoracic} rib-bearing and {lumbar} lumbar vertebrae above "
                                        "the sacrum (transitional anatomy)")
-    lumbar = 6 if level == "L6" else lumbar
+    lumbar = 6 if level == "L6" else lumbar  # mutation-equivalent[6 -> 7]: clamped to 6 below
     seq = list(_sequence(max(1, min(lumbar, 6)), thoracic))
     first = seq.index(level) - k
     result.anchor, result.anchor_source = level, src
@@ -607,6 +618,7 @@ def _number(bodies, anchor, sp, ribs, whole: bool, result) -> tuple[list[str | N
         j = first + i
         names.append(seq[j] if 0 <= j < len(seq) else None)
         c = _CONFIDENCE[src] - 0.01 * abs(i - k) - (0.1 if b.note.startswith("split") else 0.0)
+        # mutation-equivalent[2 -> 3]: every term is a whole number of hundredths
         conf.append(round(max(c - (0.05 if b.edge else 0.0), 0.05), 2))
     return names, conf, why
 
@@ -640,11 +652,15 @@ def _name_discs(discs, bodies, names, sp, result) -> None:
             name = names[max(above, key=lambda i: pos[i])]
         else:
             first = next((n for n in names if n is not None), None)
+            # mutation-equivalent[6 -> 7, 13 -> 14]: with L6 or T13 named, the first name lies
+            # at or above it, where longer sequences agree
             seq = list(_sequence(6 if "L6" in names else 5, 13 if "T13" in names else 12))
+            # mutation-equivalent[and -> or]: the anchored body is always named, so first is too
             name = seq[seq.index(first) - 1] if first and seq.index(first) > 0 else None
             if name is not None:
                 result.warnings.append(f"the disc at row {row:.0f} has no body above it: named "
                                        f"{name}/{first} from the sequence")
+        # mutation-equivalent[1 -> 2]: no disc has either id
         did = ontology.vertebra_id(name) + ontology.DISC_OFFSET if name else -1
         if did not in ontology.BY_ID:
             result.warnings.append(f"a disc at row {row:.0f} has no level above it; left unassigned")
