@@ -636,3 +636,74 @@ def test_the_smallest_piece_counted_is_the_minimum_volume():
     one = np.zeros((3, 30, 3), np.uint8)
     one[1, 3, 1] = one[1, 20, 1] = BODY
     assert [v for v, _ in lv.identify_levels(one, "L2", min_volume_mm3=0.0).bodies] == [21, 22]
+
+
+# -- what a split reports --------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["touching", "bridge"])
+def test_splits_report_the_fused_bodys_row_and_height(how):
+    import re
+
+    from test_levels_anatomy import LUMBAR, spine
+
+    sp = (1.5, 0.8, 1.2)
+    truth, sem = spine(LUMBAR, sacrum=True, touching=(0, 5), bridge=how == "bridge", spacing=sp)
+    res = lv.identify_levels(sem, spacing=sp)
+    rows = []
+    for upper, lower in (("T12", "L1"), ("L5", "S1")):
+        fused = np.isin(truth, [ontology.vertebra_id(upper), ontology.vertebra_id(lower)])
+        rows.append(f"{np.argwhere(fused)[:, 1].mean():.0f}")  # in display rows, not mm
+    assert len(res.splits) == 2, res.splits  # nothing else is reported as split
+    for text, row in zip(sorted(res.splits, key=lambda t: int(re.search(r"row (\d+)", t)[1])), rows):
+        assert f"at row {row} split into 2 " in text, (text, row)
+        m = re.match(r"a body of (\d+) mm", text)
+        if m:  # two 26 mm bodies measured between their 1st and 99th percentile, plus a row
+            assert 50 <= int(m[1]) <= 53, text
+    assert not res.merges and not res.ignored and not res.warnings
+
+
+# -- boundaries the first round let through ------------------------------------------------------
+def test_a_piece_of_exactly_30_percent_of_its_neighbours_is_a_body():
+    bodies, shape = column([10, 10, 3, 10, 10])  # 1000, 1000, 300, 1000, 1000 voxels
+    res = lv.LevelResult(labels=np.zeros(shape, np.uint8))
+    assert [b.voxels for b in lv._clean(bodies, shape, SP, 1, res)] == [1000, 1000, 300, 1000, 1000]
+    bodies, shape = column([10, 10, 3, 10, 10])
+    bodies[2].mask[0, 0, 0] = False  # 299
+    assert [b.voxels for b in lv._clean(bodies, shape, SP, 1, res)] == [1000, 1000, 1000, 1000]
+
+
+def test_a_piece_beside_the_lowest_body_is_not_past_it():
+    shape = (14, 60, 14)
+    b1 = block((10, 15, 10), (2, 5, 2), SP)
+    b2 = block((10, 15, 10), (2, 25, 2), SP)  # centroid row 32
+    beside = body(np.ones((2, 3, 1), bool), (6, 31, 0), SP)  # at the lateral edge, row 32
+    res = lv.LevelResult(labels=np.zeros(shape, np.uint8))
+    assert lv._clean([b1, b2, beside], shape, SP, 1, res) == [b1, b2]
+    assert res.ignored == ["a piece of 6 voxels at row 32"]
+
+
+def test_three_bodies_are_enough_to_find_the_sacrum():
+    bodies = [rows_body([100] * 10, top=20 * i) for i in range(2)]
+    last = rows_body([400] * 10 + [300] * 10 + [230] * 10, top=40)
+    lv._mark_sacrum_and_c2([*bodies, last], np.full(3, 10.0), 10.0, np.ones(3), DOWN)
+    assert last.note == "sacrum"
+
+
+def test_the_sacrums_top_window_is_closed_at_both_ends():
+    # ref 12.5: the cut is looked for between 7.5 and 17.5 mm below the top, both included
+    pieces = lv._sacrum_top(rows_body([16] * 7 + [4] + [100] * 32), DOWN, 12.5, 1.0, np.ones(3), 200)
+    assert [p.voxels for p in pieces] == [116, 3200]
+    pieces = lv._sacrum_top(rows_body([16] * 17 + [4] + [100] * 28), DOWN, 12.5, 1.0, np.ones(3), 200)
+    assert [p.voxels for p in pieces] == [276, 2800]
+
+
+def test_a_one_bin_notch_is_not_smoothed_for_a_small_body():
+    proj = narrowing({43.0: 0, 43.5: 10})
+    assert lv._cuts(proj, 10.0, 70.0, 2, [], 5.0) == ([43.25], "at its narrowest cross-sections")
+
+
+def test_bodies_without_depth_are_not_split_by_shape():
+    lab = np.zeros((4, 80, 3), np.uint8)
+    for top in (5, 30, 55):
+        lab[1:3, top:top + 20, 1] = BODY  # one voxel deep in AP: no shape to judge by
+    res = lv.identify_levels(lab, "L1", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == [20, 21, 22] and not res.splits

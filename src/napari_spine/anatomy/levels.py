@@ -123,7 +123,8 @@ class LevelResult:
         ids = {v for v, _ in self.bodies}
         seq = [ontology.vertebra_id(v) for v in _sequence(6 if ontology.vertebra_id("L6") in ids else 5,
                                                           13 if ontology.vertebra_id("T13") in ids else 12)]
-        lut = np.arange(256, dtype=np.uint8)  # mutation-equivalent[256 -> 257]: a uint8 label never reads entry 256
+        # mutation-equivalent[256 -> 257]: a uint8 label never reads entry 256
+        lut = np.arange(256, dtype=np.uint8)
         for vid, _ in self.bodies:
             k = seq.index(vid) + step
             if not 0 <= k < len(seq):
@@ -201,7 +202,7 @@ def _tangents(centroids: np.ndarray, axis: np.ndarray) -> np.ndarray:
     out = np.tile(axis, (n, 1))
     for i in range(n):
         a, b = centroids[max(i - 1, 0)], centroids[min(i + 1, n - 1)]
-        if n > 1 and np.linalg.norm(b - a) > 0:
+        if np.linalg.norm(b - a) > 0:  # one body: a == b
             t = (b - a) / np.linalg.norm(b - a)
             # mutation-equivalent[GtE -> Gt]: a chord across the column has no inferior sense
             out[i] = t if t @ axis >= 0 else -t
@@ -270,9 +271,11 @@ def _touching(frag: _Body, bodies: list[_Body]) -> _Body | None:
     for b in bodies:
         lo = [max(g.start, s.start) for g, s in zip(grow, b.crop)]
         hi = [min(g.stop, s.stop) for g, s in zip(grow, b.crop)]
-        if any(h <= l for l, h in zip(lo, hi)):  # mutation-equivalent[LtE -> Lt]: an empty overlap has no contact
+        # mutation-equivalent[LtE -> Lt]: an empty overlap has no contact
+        if any(h <= l for l, h in zip(lo, hi)):
             continue
-        f = np.zeros([g.stop - g.start for g in grow], bool)  # mutation-equivalent[Sub -> Add]: zeros only
+        # mutation-equivalent[Sub -> Add]: zeros only
+        f = np.zeros([g.stop - g.start for g in grow], bool)
         f[tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(frag.crop, grow))] = frag.mask
         f = ndimage.binary_dilation(f, np.ones((3, 3, 3), bool))
         bm = b.mask[tuple(slice(l - s.start, h - s.start) for l, h, s in zip(lo, hi, b.crop))]
@@ -365,6 +368,7 @@ def _waists(proj: np.ndarray, step: float, min_len: float = 8.0) -> list[float]:
     largest cross-sections on both sides (at least ``min_len`` mm from the ends and
     from each other): where one vertebra ends and the next begins."""
     lo, hi = float(proj.min()), float(proj.max())
+    # mutation-equivalent[Mult -> Div]: a shortcut; the loop rejects these too
     if hi - lo < 2 * min_len:
         return []
     edges = np.arange(lo, hi + step, step)
@@ -403,12 +407,13 @@ def _cuts(proj: np.ndarray, lo: float, hi: float, k: int, disc_pos: list[float],
         want = [lo + (hi - lo) * j / k for j in range(1, k)]
         return [min(inside, key=lambda d, w=w: abs(d - w)) for w in want], "at the discs inside it"
     step = 0.5
-    # mutation-equivalent: the bins stay on the same grid, and the range only has to cover the
-    # cut windows, which lie at least 0.65 of a piece inside lo .. hi
+    # the bins stay on the same grid whatever the range, which only has to cover the cut
+    # windows (at least 0.65 of a piece inside lo .. hi)  # mutation-equivalent: see above
     edges = np.arange(lo - step, hi + 2 * step, step)
     area, _ = np.histogram(proj, edges)
     w = max(1, int(round(0.1 * ref / step)))
-    area = np.convolve(area, np.ones(w) / w, mode="same")  # mutation-equivalent[Div -> Mult]: a scale, same argmin
+    # mutation-equivalent[Div -> Mult]: a scale, same argmin
+    area = np.convolve(area, np.ones(w) / w, mode="same")
     centres = edges[:-1] + step / 2
     cuts = []
     for j in range(1, k):
@@ -519,8 +524,8 @@ def _assumed_anchor(bodies: list[_Body], sp: np.ndarray, whole_vertebrae: bool) 
     h = float(np.median([np.ptp(b.coords_mm(sp) @ axis) for b in pool]))
     cervical, thoracic = (24.0, 33.0) if whole_vertebrae else (17.0, 24.0)
     what = "vertebrae" if whole_vertebrae else "bodies"
-    # mutation-equivalent[Lt -> LtE]: h comes through a matrix product; a body exactly on a
-    # limit is not reproducible to the last bit
+    # h comes through a matrix product: a body exactly on a limit is not reproducible to the
+    # last bit  # mutation-equivalent[Lt -> LtE]: see above
     if h < cervical:
         return 0, "C3", f"cervical-sized {what} ({h:.0f} mm): the top one taken as C3"
     if h < thoracic:  # mutation-equivalent[Lt -> LtE]: as above

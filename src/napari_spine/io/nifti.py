@@ -122,11 +122,10 @@ def looks_like_label_data(array: np.ndarray) -> bool:
         return False
     step = max(1, int(round((arr.size / 1e6) ** (1 / arr.ndim))))
     sample = np.asarray(arr[tuple(slice(None, None, step) for _ in range(arr.ndim))])
+    # mutation-equivalent[and -> or]: integers are always finite and whole
     if arr.dtype.kind == "f" and not (np.all(np.isfinite(sample)) and np.array_equal(sample, np.rint(sample))):
         return False
-    if sample.size == 0 or sample.min() < 0:
-        return False
-    values, counts = np.unique(sample, return_counts=True)
+    values, counts = np.unique(sample, return_counts=True)  # sorted: a negative value comes first
     return len(values) <= 64 and values[0] == 0 and counts[0] >= 0.3 * sample.size
 
 
