@@ -341,6 +341,7 @@ def test_organs_that_would_read_as_c1_c5_come_out_unknown(tmp_path):
         i: (f"Label {i} (unknown)", "unknown") for i in range(1, 6)}
     assert any("do not look like 'verse' spine labels" in w and "head-to-foot" in w and "--scheme" in w
                for w in case.warnings)
+    assert len(case.warnings) == 1  # said once: not again as structures outside the spine table
     # the same ids in spine order and spine sizes are read as vertebrae
     spine = np.zeros((60, 60, 60), np.uint8)
     for k, i in enumerate([1, 2, 3, 4, 5]):

@@ -701,9 +701,21 @@ def test_a_one_bin_notch_is_not_smoothed_for_a_small_body():
     assert lv._cuts(proj, 10.0, 70.0, 2, [], 5.0) == ([43.25], "at its narrowest cross-sections")
 
 
-def test_bodies_without_depth_are_not_split_by_shape():
-    lab = np.zeros((4, 80, 3), np.uint8)
+@pytest.mark.parametrize("deep", [1, 4])
+def test_bodies_a_few_mm_deep_are_not_split_by_shape(deep):
+    lab = np.zeros((4, 80, 6), np.uint8)
     for top in (5, 30, 55):
-        lab[1:3, top:top + 20, 1] = BODY  # one voxel deep in AP: no shape to judge by
+        lab[1:3, top:top + 20, 1:1 + deep] = BODY  # 20 mm tall, at most 3 mm deep in AP
     res = lv.identify_levels(lab, "L1", min_volume_mm3=1.0)
     assert [v for v, _ in res.bodies] == [20, 21, 22] and not res.splits
+
+
+def test_bodies_much_taller_than_their_depth_are_split_by_shape():
+    # three pairs of 15 mm bodies fused without a waist, each 12 mm deep: the median height
+    # (30 mm) looks like one body, but 30 mm is over 2.2 x 0.8 x the depth
+    lab = np.zeros((4, 120, 16), np.uint8)
+    for top in (5, 42, 79):
+        lab[1:3, top:top + 31, 2:14] = BODY
+    res = lv.identify_levels(lab, "T10", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == [17, 18, 19, 20, 21, 22]
+    assert len(res.splits) == 3

@@ -68,3 +68,51 @@ def test_uncompressed_volumes_are_mapped_copy_on_write_and_painting_never_reache
         del arr
     assert p.read_bytes() == before
     assert np.array_equal(nifti.read_nifti(p).array, data)
+
+
+def test_a_two_part_bids_name_finds_its_mask(tmp_path):
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))
+    nib.save(img, str(tmp_path / "sub-01_ct.nii.gz"))
+    nib.save(img, str(tmp_path / "sub-01_seg-vert_msk.nii.gz"))
+    assert nifti.find_labels_for(tmp_path / "sub-01_ct.nii.gz") == tmp_path / "sub-01_seg-vert_msk.nii.gz"
+
+
+def test_voxel_data_may_not_start_inside_the_header_or_its_extensions(tmp_path):
+    # nibabel repairs or refuses most such offsets itself; the check stands behind it for
+    # what it lets through: 348 header bytes, 4 extension-flag bytes and a 112-byte
+    # extension put the data at byte 464 at the earliest
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment of some length" * 4))
+    p = tmp_path / "x.nii"
+    nib.save(img, str(p))
+    real = nib.load(str(p))
+    assert real.dataobj.offset == 464
+    for offset in (352, 460):
+        fake = SimpleNamespace(header=real.header, dataobj=SimpleNamespace(offset=offset))
+        with pytest.raises(SpineIOError, match=rf"x\.nii: vox_offset {offset} points inside .*before byte 464"):
+            nifti.check_header(fake, str(p), p.stat().st_size)
+    nifti.check_header(real, str(p), p.stat().st_size)  # the file as written passes
+
+
+def test_reader_errors_are_described_plainly():
+    assert nifti._describe(EOFError("stream ended")) == "truncated or corrupt gzip data: stream ended"
+    assert nifti._describe(OSError("Not a gzip file (b'xx')")) == \
+        "truncated or corrupt gzip data: Not a gzip file (b'xx')"
+    assert nifti._describe(ValueError("bad magic number")) == "bad magic number"
+    assert nifti._describe(ValueError()) == "ValueError"
+    assert nifti._describe(OSError("the data ended before the end")) == \
+        "file is truncated: the data ended before the end"
+    assert nifti._describe(OSError("Truncated file")) == "file is truncated: Truncated file"
+    assert nifti._describe(ValueError("Expected 512 bytes, got 17")) == \
+        "file is truncated: Expected 512 bytes, got 17"
+    assert nifti._describe(ValueError("Expected a header")) == "Expected a header"
+
+
+def test_modality_from_intensities_when_the_name_says_nothing():
+    mr = np.full((8, 8, 8), 300, np.int16)
+    assert nifti.guess_modality("scan.nii.gz", mr) == "MR"
+    ct = mr.copy()
+    ct[0, 0, 0] = -1000
+    assert nifti.guess_modality("scan.nii.gz", ct) == "CT"
+    assert nifti.guess_modality("scan.nii.gz", np.full((8, 8, 8), -500, np.int16)) == "MR"
+    assert nifti.guess_modality("sub-01_T2w.nii.gz", ct) == "MR-T2"

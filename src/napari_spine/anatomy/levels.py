@@ -46,6 +46,7 @@ __all__ = ["LevelInfo", "LevelResult", "identify_levels", "rib_masks", "standard
 _FRAGMENT = 0.30  # of the median body volume: smaller pieces are fragments
 _FUSED = 1.6  # taller than this many typical bodies: fused
 _SHAPE = 0.8  # a single body is about 0.8 x as tall as it is deep (AP)
+_MIN_DEPTH = 5.0  # mm: shallower than any vertebral body, so no shape to judge by
 _CONFIDENCE = {"given": 0.95, "sacrum": 0.9, "ribs": 0.85, "C2": 0.85, "assumed": 0.3}
 
 
@@ -327,9 +328,10 @@ def _split_fused(bodies: list[_Body], discs: list[_Body], sp: np.ndarray, n_rows
     # shape (a single body is about as tall as 0.8 x its depth)
     whole = np.array([not b.edge for b in ordered]) if any(not b.edge for b in ordered) else np.ones(len(ordered), bool)
     ref = float(np.median(heights[whole]))
-    prior = _SHAPE * float(np.median([_depth(p, t) for p, t in zip(pts, tang)]))
-    if prior > 0 and ref > 2.2 * prior:
-        ref = prior
+    depth = float(np.median([_depth(p, t) for p, t in zip(pts, tang)]))
+    # a mask only a few mm deep (a strip, a single sagittal line) has no body shape to judge by
+    if depth >= _MIN_DEPTH and ref > 2.2 * _SHAPE * depth:
+        ref = _SHAPE * depth
     disc_gap = max(_pitch(ordered, axis, heights, ref) - ref, 0.0)
     _mark_sacrum_and_c2(ordered, heights, ref, sp, axis)
     if ordered[-1].note == "sacrum":  # L5 fused onto the sacrum: a narrower body on its top
