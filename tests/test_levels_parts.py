@@ -711,11 +711,13 @@ def test_bodies_a_few_mm_deep_are_not_split_by_shape(deep):
 
 
 def test_bodies_much_taller_than_their_depth_are_split_by_shape():
-    # three pairs of 15 mm bodies fused without a waist, each 12 mm deep: the median height
-    # (30 mm) looks like one body, but 30 mm is over 2.2 x 0.8 x the depth
-    lab = np.zeros((4, 120, 16), np.uint8)
+    # three pairs of bodies fused without a waist: 31 rows (1 mm) tall, 17 mm deep. The median
+    # height looks like one body, but it is over 2.2 x 0.8 x the depth: each is cut in two.
+    # Their height: 30 mm between the first and the last row, plus a row
+    lab = np.zeros((4, 120, 24), np.uint8)
     for top in (5, 42, 79):
-        lab[1:3, top:top + 31, 2:14] = BODY
+        lab[1:3, top:top + 31, 2:19] = BODY
     res = lv.identify_levels(lab, "T10", min_volume_mm3=1.0)
     assert [v for v, _ in res.bodies] == [17, 18, 19, 20, 21, 22]
-    assert len(res.splits) == 3
+    assert res.splits == [f"a body of 31 mm at row {top + 15} split into 2 at its narrowest cross-sections"
+                          for top in (5, 42, 79)]
