@@ -406,8 +406,9 @@ def test_a_sacrum_as_wide_at_its_top_is_left_whole():
 
 
 def test_what_lies_below_the_cut_is_half_a_body():
-    # the row 5 mm under the cut is wide: it counts (70 < 75 % of (4 x 100 + 1000) / 5) ...
-    assert len(sacrum_top([70] * 10 + [4] + [100] * 4 + [1000] + [100] * 24)) == 2
+    # the row 5 mm under the cut is wide: it counts (80 < 75 % of (4 x 100 + 1000) / 5) ...
+    assert len(sacrum_top([80] * 10 + [4] + [100] * 4 + [1000] + [100] * 24)) == 2
+    assert len(sacrum_top([80] * 10 + [4] + [100] * 5 + [1000] + [100] * 23)) == 1  # 6 mm: not
     # ... and the cut row itself does not (70 < 75, but not < 75 % of 84)
     assert len(sacrum_top([70] * 10 + [4] + [100] * 29)) == 2
 
@@ -721,3 +722,14 @@ def test_bodies_much_taller_than_their_depth_are_split_by_shape():
     assert [v for v, _ in res.bodies] == [17, 18, 19, 20, 21, 22]
     assert res.splits == [f"a body of 31 mm at row {top + 15} split into 2 at its narrowest cross-sections"
                           for top in (5, 42, 79)]
+
+
+def test_a_split_piece_at_the_last_row_is_a_partial_level():
+    lab = np.zeros((4, 110, 24), np.uint8)
+    for top in (5, 42, 79):
+        lab[1:3, top:top + 31, 2:19] = BODY  # the last pair reaches the last row
+    res = lv.identify_levels(lab, "T10", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == [17, 18, 19, 20, 21, 22]
+    # from the given anchor: 0.95, less 0.01 a level, 0.1 for a split, 0.05 at the edge
+    assert [lvl.confidence for lvl in res.levels] == [0.85, 0.84, 0.83, 0.82, 0.81, 0.75]
+

@@ -116,3 +116,17 @@ def test_modality_from_intensities_when_the_name_says_nothing():
     assert nifti.guess_modality("scan.nii.gz", ct) == "CT"
     assert nifti.guess_modality("scan.nii.gz", np.full((8, 8, 8), -500, np.int16)) == "MR"
     assert nifti.guess_modality("sub-01_T2w.nii.gz", ct) == "MR-T2"
+
+
+def test_label_data_at_its_limits():
+    ten = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2], np.uint8)
+    assert nifti.looks_like_label_data(ten)  # exactly 30 % background
+    assert not nifti.looks_like_label_data(np.r_[ten[1:], [3]])
+    many = np.zeros(200, np.uint16)
+    many[:63] = np.arange(1, 64)  # background and 63 labels: 64 values
+    assert nifti.looks_like_label_data(many)
+    many[63] = 64
+    assert not nifti.looks_like_label_data(many)
+    grey = np.zeros((8, 8, 8), np.int16)
+    grey[1::2] = np.arange(256).reshape(4, 8, 8)  # every other slice holds grey values
+    assert not nifti.looks_like_label_data(grey)
