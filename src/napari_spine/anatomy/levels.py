@@ -129,7 +129,7 @@ class LevelResult:
         for vid, _ in self.bodies:
             k = seq.index(vid) + step
             if not 0 <= k < len(seq):
-                # mutation-equivalent[Lt -> LtE]: k is never 0 here
+                # mutation-equivalent[Lt -> LtE, 0 -> 1]: k is never 0 here
                 raise ValueError(f"shifting by {step} runs past {'C1' if k < 0 else 'S1'}")
             lut[vid] = seq[k]
             if vid + ontology.DISC_OFFSET in ontology.BY_ID:  # its disc moves with it; where the
