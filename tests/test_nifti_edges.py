@@ -130,3 +130,74 @@ def test_label_data_at_its_limits():
     grey = np.zeros((8, 8, 8), np.int16)
     grey[1::2] = np.arange(256).reshape(4, 8, 8)  # every other slice holds grey values
     assert not nifti.looks_like_label_data(grey)
+
+
+def test_an_unreadable_file_is_not_a_label_file(tmp_path):
+    p = tmp_path / "scan.nii"
+    p.write_bytes(b"not a nifti header at all" * 20)
+    assert nifti.is_label_file(p) is False
+
+
+def test_a_read_volume_cannot_be_changed_behind_the_reader():
+    from dataclasses import FrozenInstanceError
+
+    vol = nifti.NiftiVolume("x.nii", np.zeros((1, 1, 1)), np.eye(4), None)
+    with pytest.raises(FrozenInstanceError):
+        vol.path = "y.nii"
+
+
+def test_read_only_data_is_copied_for_labels_only(tmp_path, monkeypatch):
+    data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    p = tmp_path / "seg.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(p))
+    real = nifti.read_gz_array
+
+    def read_only(src, img):
+        arr = real(src, img)
+        arr.flags.writeable = False
+        return arr
+
+    monkeypatch.setattr(nifti, "read_gz_array", read_only)
+    labels = nifti.read_nifti(p, what="labels").array
+    assert labels.flags.writeable and np.array_equal(labels, data)  # painted in place later
+    image = nifti.read_nifti(p, what="image").array
+    assert not image.flags.writeable  # never copied: images are not painted
+
+
+def test_sizes_are_said_in_bytes_then_decimal_units():
+    assert nifti._size(999) == "999 bytes"
+    assert nifti._size(1000) == "1.0 KB"
+    assert nifti._size(1_500_000) == "1.5 MB"
+    assert nifti._size(3e18) == "3000.0 PB"
+
+
+def test_nifti2_files_are_read(tmp_path):
+    data = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    p = tmp_path / "scan.nii"
+    nib.save(nib.Nifti2Image(data, np.diag([0.5, 0.7, 2.0, 1.0])), str(p))
+    vol = nifti.read_nifti(p)
+    assert np.array_equal(vol.array, data) and np.allclose(np.diag(vol.affine), [0.5, 0.7, 2.0, 1.0])
+
+
+@pytest.mark.parametrize("zoom, ok", [(1000.0, True), (1000.5, False), (np.nan, False), (-1000.5, False)])
+def test_voxel_sizes_up_to_a_metre(tmp_path, zoom, ok):
+    p = tmp_path / "x.nii"
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.uint8), np.eye(4)), str(p))
+    img = nib.load(str(p))
+    img.header["pixdim"][3] = zoom  # the third voxel size
+    if ok:
+        nifti.check_header(img, str(p), p.stat().st_size)
+    else:
+        with pytest.raises(SpineIOError, match="implausible voxel size"):
+            nifti.check_header(img, str(p), p.stat().st_size)
+
+
+def test_labels_must_be_whole_non_negative_and_fit_16_bits():
+    with pytest.raises(SpineIOError, match=r"s\.nii: labels contain negative values \(min -1\)"):
+        nifti.labels_to_int(np.array([0, 3, -1], np.int16), "s.nii")
+    assert nifti.labels_to_int(np.array([0, 3, 65535], np.uint16), "s.nii").dtype == np.uint16
+    for bad in ([0.0, -1.0], [0.0, 65536.0]):
+        with pytest.raises(SpineIOError, match="outside 0-65535"):
+            nifti.labels_to_int(np.array(bad, np.float32), "s.nii")
+    assert nifti.labels_to_int(np.array([0.0, 65535.0], np.float32), "s.nii").dtype == np.uint16
+    assert nifti.labels_to_int(np.array([0.0, 255.0], np.float32), "s.nii").dtype == np.uint8

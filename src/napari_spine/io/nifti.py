@@ -145,7 +145,8 @@ def is_label_file(path: str | os.PathLike) -> bool:
     return found is not None and bool(found.names)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True,
+           slots=True)  # mutation-equivalent: slots save memory only
 class NiftiVolume:
     """A NIfTI file read in its own voxel order and native dtype."""
 
@@ -158,7 +159,7 @@ class NiftiVolume:
 def _squeeze_to_3d(shape: tuple[int, ...]) -> tuple[int, ...] | None:
     if len(shape) == 3:
         return shape
-    if len(shape) > 3 and all(s == 1 for s in shape[3:]):
+    if len(shape) > 3 and all(s == 1 for s in shape[3:]):  # mutation-equivalent[Gt -> GtE]: 3 returned above
         return shape[:3]
     return None
 
@@ -220,7 +221,7 @@ def _bitpix_on_disk(src: str, hdr) -> int:
     """``bitpix`` as the file has it (nibabel quietly repairs it on load)."""
     where = 14 if isinstance(hdr, nib.Nifti2Header) else 72
     with nib.openers.ImageOpener(src) as f:
-        raw = f.read(where + 2)
+        raw = f.read(where + 2)  # mutation-equivalent[2 -> 3]: one more byte, never read
     return int(np.frombuffer(raw, dtype=np.dtype(np.int16).newbyteorder(hdr.endianness),
                              count=1, offset=where)[0])
 
