@@ -201,3 +201,14 @@ def test_labels_must_be_whole_non_negative_and_fit_16_bits():
             nifti.labels_to_int(np.array(bad, np.float32), "s.nii")
     assert nifti.labels_to_int(np.array([0.0, 65535.0], np.float32), "s.nii").dtype == np.uint16
     assert nifti.labels_to_int(np.array([0.0, 255.0], np.float32), "s.nii").dtype == np.uint8
+
+
+def test_a_bitpix_that_contradicts_the_data_type_is_named(tmp_path):
+    p = tmp_path / "x.nii"
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.uint8), np.eye(4)), str(p))
+    raw = bytearray(p.read_bytes())
+    raw[72:74] = np.int16(16).tobytes()  # bitpix: 16 bits for uint8 data
+    p.write_bytes(bytes(raw))
+    with pytest.raises(SpineIOError, match=r"x\.nii: the header is inconsistent: bitpix 16 for data type "
+                                           r"uint8 \(8 bits\); the file is corrupt"):
+        nifti.read_nifti(p)
