@@ -741,17 +741,32 @@ def test_of_two_equally_deep_dips_the_first_is_the_waist():
 
 def test_a_narrower_body_fused_onto_the_sacrum_is_split_off_and_reported():
     sp = np.array([1.0, 2.0, 1.0])
-    bodies = [rows_body([100] * 10, top=2 + 12 * i, sp=sp) for i in range(3)]
-    # L5 (10 rows, narrowing to its lower endplate) on a sacrum wide at its top and tapering
+    # four single bodies (10 rows of 2 mm), a fused pair (20 rows), then L5 (10 rows, narrowing
+    # to its lower endplate) on a sacrum wide at its top and tapering
+    bodies = [rows_body([100] * 10, top=2 + 12 * i, sp=sp) for i in range(4)]
+    pair = rows_body([100] * 20, top=50, sp=sp)
     sacrum = list(np.linspace(800, 20, 40).astype(int))
-    last = rows_body([40] * 8 + [30, 25] + sacrum, top=38, sp=sp)
+    last = rows_body([40] * 8 + [30, 25] + sacrum, top=74, sp=sp)
     res = lv.LevelResult(labels=np.zeros((40, 200, 40), np.uint8))
-    out = lv._split_fused([*bodies, last], [], sp, 200, res)
-    row = (40 * sum(range(38, 46)) + 30 * 46 + 25 * 47) / 375  # the L5 piece's centroid row
+    out = lv._split_fused([*bodies, pair, last], [], sp, 200, res)
+    row = (40 * sum(range(74, 82)) + 30 * 82 + 25 * 83) / 375  # the L5 piece's centroid row
+    # the pair: 19 rows of 2 mm between its first and last row, plus a row: 40 mm
     assert res.splits == [f"a body fused onto the sacrum at row {row:.0f} split off at its narrowest "
-                          "cross-section"]
-    assert [(b.voxels, b.note) for b in out] == [(1000, "")] * 3 + [
-        (375, "split from the top of the sacrum"), (sum(sacrum), "sacrum")]
+                          "cross-section",
+                          "a body of 40 mm at row 60 split into 2 at its narrowest cross-sections"]
+    assert [b.note for b in out[4:6]] == ["split from a fused body"] * 2
+    assert [(b.voxels, b.note) for b in out[6:]] == [(375, "split from the top of the sacrum"),
+                                                     (sum(sacrum), "sacrum")]
+
+
+@pytest.mark.parametrize("deep, split", [(5, False), (6, True)])
+def test_a_mask_5_mm_deep_is_judged_by_its_shape(deep, split):
+    # 20 mm tall bodies: deeper than 5 mm, over 2.2 x 0.8 x their depth, they look fused
+    lab = np.zeros((4, 80, 10), np.uint8)
+    for top in (5, 30, 55):
+        lab[1:3, top:top + 20, 1:1 + deep] = BODY  # depth between the extreme voxels: deep - 1
+    res = lv.identify_levels(lab, "T1", min_volume_mm3=1.0)
+    assert bool(res.splits) is split
 
 
 def test_partial_levels_do_not_set_the_typical_height():

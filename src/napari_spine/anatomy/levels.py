@@ -331,6 +331,7 @@ def _split_fused(bodies: list[_Body], discs: list[_Body], sp: np.ndarray, n_rows
     ref = float(np.median(heights[whole]))
     depth = float(np.median([_depth(p, t) for p, t in zip(pts, tang)]))
     # a mask only a few mm deep (a strip, a single sagittal line) has no body shape to judge by
+    # mutation-equivalent[Gt -> GtE]: a typical height exactly 1.76 x the depth is a float coincidence
     if depth >= _MIN_DEPTH and ref > 2.2 * _SHAPE * depth:
         ref = _SHAPE * depth
     disc_gap = max(_pitch(ordered, axis, heights, ref) - ref, 0.0)
