@@ -212,3 +212,77 @@ def test_a_bitpix_that_contradicts_the_data_type_is_named(tmp_path):
     with pytest.raises(SpineIOError, match=r"x\.nii: the header is inconsistent: bitpix 16 for data type "
                                            r"uint8 \(8 bits\); the file is corrupt"):
         nifti.read_nifti(p)
+
+
+def test_bids_entity_values_may_hold_dashes(tmp_path):
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))
+    nib.save(img, str(tmp_path / "sub-01_acq-sag-t2_T2w.nii.gz"))
+    nib.save(img, str(tmp_path / "sub-01_acq-sag-t2_seg-vert_msk.nii.gz"))
+    assert nifti.find_labels_for(tmp_path / "sub-01_acq-sag-t2_T2w.nii.gz") == \
+        tmp_path / "sub-01_acq-sag-t2_seg-vert_msk.nii.gz"
+
+
+def test_a_truncated_file_says_how_much_data_it_holds(tmp_path):
+    p = tmp_path / "x.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), str(p))  # 128 data bytes
+    p.write_bytes(p.read_bytes()[:352 + 100])
+    with pytest.raises(SpineIOError, match=r"x\.nii: the header declares 128 bytes of voxel data "
+                                           r"\(\(4, 4, 4\), int16\), but the file holds 100 bytes after "
+                                           r"the header: the header is corrupt or the file is truncated"):
+        nifti.read_nifti(p)
+
+
+def test_intensities_are_judged_on_a_subsample_of_about_32_per_axis():
+    mr = np.full((64, 8, 96), 300, np.int16)  # sampled every 2nd, 1st and 3rd voxel
+    seen, unseen = mr.copy(), mr.copy()
+    seen[2, 1, 3] = -1000
+    unseen[1, 1, 3] = -1000
+    assert nifti.guess_modality("scan.nii", seen) == "CT"
+    assert nifti.guess_modality("scan.nii", unseen) == "MR"
+
+
+def test_non_whole_labels_name_five_examples():
+    vals = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], np.float32)
+    with pytest.raises(SpineIOError, match=r"s\.nii: labels are not whole numbers \(e\.g\. 0\.1, 0\.2, 0\.3, "
+                                           r"0\.4, 0\.5\); is this an image"):
+        nifti.labels_to_int(vals, "s.nii")
+
+
+def test_an_image_alone_has_no_labels_path(tmp_path):
+    p = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((2, 3, 4), np.int16), np.eye(4)), str(p))
+    case = nifti.load_case(p)
+    assert case.metadata["labels_path"] == "" and case.metadata["image_path"] == str(p)
+
+
+def test_organs_outside_the_spine_table_are_listed_six_at_most(tmp_path):
+    import json
+
+    data = np.zeros((4, 4, 12), np.uint8)
+    organs = ["liver", "spleen", "stomach", "pancreas", "gallbladder", "esophagus", "duodenum", "colon"]
+    for i in range(len(organs)):
+        data[1:3, 1:3, i] = i + 1
+    p = tmp_path / "organs.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(p))
+    (tmp_path / "organs.json").write_text(json.dumps({"labels": {str(i + 1): n for i, n in enumerate(organs)}}))
+    case = nifti.load_labels_file(p)
+    shown = ", ".join(sorted(organs)[:6])
+    assert (f"8 structure(s) outside the spine table are not shown as spine labels: {shown} and 2 more"
+            in case.warnings)
+
+
+def test_a_cord_labelled_by_level_keeps_its_levels(tmp_path):
+    from napari_spine.anatomy import ontology
+    from napari_spine.anatomy.labelmaps import get_label_map
+
+    data = np.zeros((4, 12, 4), np.float32)
+    for k, level in enumerate((3, 4, 5)):  # C3, C4, C5 from the top
+        data[1:3, 4 * k:4 * k + 4, 1:3] = level
+    p = tmp_path / "t2_seg_labeled.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(p))
+    case = nifti.load_labels_file(p)
+    assert case.label_scheme.startswith("cord-levels-") and len(case.label_scheme) == len("cord-levels-") + 10
+    lm = get_label_map(case.label_scheme)
+    assert lm.from_canonical[ontology.SPINAL_CORD] == 3  # the first level present
+    assert f"{p}: a spinal cord mask labelled by level (C3, C4, C5); shown as spinal cord, the levels " \
+           "are kept in the file's ids" in case.warnings
