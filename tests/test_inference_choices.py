@@ -94,6 +94,8 @@ def test_normalisation_formulas():
     np.testing.assert_allclose(z.numpy(), (x.numpy() - x.numpy().mean()) / x.numpy().std(ddof=1), rtol=1e-6)
     given = pr._normalize(x.clone(), {"scheme": "zscore", "mean": 10.0, "std": 2.0})
     np.testing.assert_allclose(given.numpy(), (x.numpy() - 10) / 2)
+    half = pr._normalize(x.clone(), {"scheme": "zscore", "mean": 10.0})  # no std: the image's own
+    np.testing.assert_allclose(half.numpy(), z.numpy(), rtol=1e-6)
     const = pr._normalize(torch.full((4,), 3.0), {"scheme": "zscore"})
     assert torch.equal(const, torch.zeros(4))  # std 0: no division by zero
 

@@ -359,8 +359,13 @@ def test_organs_that_would_read_as_c1_c5_come_out_unknown(tmp_path):
                            21: "Spinal cord", 5: None}, {5: "liver"}),
     ("totalseg_vertebrae_mr", {1: "S1", 2: "L5", 6: "L1", 7: "T12", 18: "T1", 19: "C7", 25: "C1"}, {}),
     ("totalseg_vertebrae_body", {1: "Vertebral body (level not assigned)", 2: "Disc (level not assigned)"}, {}),
-    ("totalspineseg", {18: "L5", 22: "L1", 41: "C1", 92: "S1", 200: "Spinal cord", 201: "Spinal canal",
-                       202: "L5/S1", 207: "T12/L1", 224: "C2/C3"}, {}),
+    # TotalSpineSeg's own tss_map (resources/labels_maps/tss_map.json), typed in from its release
+    ("totalspineseg", {1: "Spinal cord", 2: "Spinal canal", 11: "C1", 17: "C7", 21: "T1", 32: "T12",
+                       41: "L1", 45: "L5", 46: "L6", 50: "S1"}, {}),
+    ("totalspineseg", {63: "C2/C3", 67: "C6/C7", 71: "C7/T1", 72: "T1/T2", 82: "T11/T12", 91: "T12/L1",
+                       92: "L1/L2", 95: "L4/L5", 100: "L5/S1"}, {}),
+    ("totalspineseg_v1", {18: "L5", 22: "L1", 41: "C1", 92: "S1", 200: "Spinal cord", 201: "Spinal canal",
+                          202: "L5/S1", 207: "T12/L1", 224: "C2/C3"}, {}),
     ("verse", {20: "L1", 26: "S1", 28: "T13", 60: "Spinal cord", 61: "Spinal canal", 120: "L1/L2",
                220: "L1 endplate", 41: "Vertebral arch", 50: "Vertebral body (level not assigned)"}, {}),
 ])
