@@ -782,14 +782,15 @@ def test_partial_levels_do_not_set_the_typical_height():
 
 
 def test_a_body_half_again_as_tall_is_still_one_body():
-    # bodies of 20 rows 2 rows apart, one of 31 (1.55 x): under 1.6 x, not fused
-    lab = np.zeros((4, 140, 20), np.uint8)
+    # bodies of 20 rows 1 row apart, one of 31 (1.55 x): under 1.6 x it is one body, even
+    # though with the disc space (31 + 1) / (20 + 1) would round to two levels
+    lab = np.zeros((4, 190, 40), np.uint8)
     top = 2
-    for h in (20, 20, 31, 20, 20):
-        lab[1:3, top:top + h, 2:18] = BODY
-        top += h + 2
-    res = lv.identify_levels(lab, "L1", min_volume_mm3=1.0)
-    assert [v for v, _ in res.bodies] == [20, 21, 22, 23, 24] and not res.splits
+    for h in (20, 20, 20, 31, 20, 20, 20, 20):
+        lab[1:3, top:top + h, 2:38] = BODY
+        top += h + 1
+    res = lv.identify_levels(lab, "T6", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == list(range(13, 21)) and not res.splits
 
 
 def test_a_wide_disc_space_counts_in_the_number_of_fused_levels():
@@ -821,3 +822,13 @@ def test_bodies_past_s1_are_said_below_it():
     res = lv.LevelResult(labels=np.zeros((10, 140, 10), np.uint8))
     lv._write_bodies(five_bodies(), ["L3", "L4", "L5", "S1", None], [0.9] * 5, "why", np.ones(3), res)
     assert res.warnings == ["1 body component(s) below S1 left unassigned"]
+
+
+def test_a_column_seen_only_in_partial_levels_is_still_measured():
+    # both bodies are cut by the field of view: the typical height comes from them all
+    lab = np.zeros((4, 70, 40), np.uint8)
+    lab[1:3, 0:10, 2:38] = BODY
+    lab[1:3, 20:70, 2:38] = BODY  # 50 mm against a median of 30: two levels
+    res = lv.identify_levels(lab, "L1", min_volume_mm3=1.0)
+    assert [v for v, _ in res.bodies] == [20, 21, 22]
+    assert res.splits == ["a body of 50 mm at row 44 split into 2 at its narrowest cross-sections"]

@@ -286,3 +286,11 @@ def test_a_cord_labelled_by_level_keeps_its_levels(tmp_path):
     assert lm.from_canonical[ontology.SPINAL_CORD] == 3  # the first level present
     assert f"{p}: a spinal cord mask labelled by level (C3, C4, C5); shown as spinal cord, the levels " \
            "are kept in the file's ids" in case.warnings
+
+
+def test_only_the_three_spatial_voxel_sizes_are_checked(tmp_path):
+    p = tmp_path / "x.nii"
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.uint8), np.eye(4)), str(p))
+    img = nib.load(str(p))
+    img.header["pixdim"][4:6] = np.nan  # a meaningless time step in a 3-D file
+    nifti.check_header(img, str(p), p.stat().st_size)
