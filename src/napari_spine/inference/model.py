@@ -185,6 +185,10 @@ def load_model(source: str | Path = DEFAULT_MODEL, *, trust: bool = False) -> Sp
     whose probe recognises the path.
     """
     src = str(source)
+    from .engines import ENGINES, engine_model
+
+    if src in ENGINES:  # an engine runs in its own process, through its own package
+        return engine_model(src)
     _require_torch(src)
     if src == DEFAULT_MODEL:
         path = default_model_path()

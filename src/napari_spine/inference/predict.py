@@ -254,6 +254,8 @@ def predict_iter(
         from .model import load_model
 
         model = load_model(model)
+    if getattr(model, "engine", None) is not None:  # an external engine, in its own process
+        return (yield from model.predict_iter(case, device, cancel=cancel))
     dev = resolve_device(device)
     yield ProgressEvent("device", message=f"{model.name} on {describe_device(dev)}")
     t0 = time.perf_counter()

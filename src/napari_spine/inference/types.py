@@ -60,6 +60,9 @@ class Prediction:
     #: sliding-window counts: ``windows`` placed, ``run``, ``skipped`` (empty), and the
     #: ``batch`` size and ``precision`` they ran at
     windows: dict[str, Any] = field(default_factory=dict)
+    #: where the labels came from, for an external engine: engine, package version, task,
+    #: device, time
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def apply_to(self, case: SpineCase) -> SpineCase:
         """The case with these labels (segmentation models only)."""
