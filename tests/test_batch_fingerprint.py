@@ -160,3 +160,16 @@ def test_up_to_date_with_no_outputs_or_a_broken_record(tmp_path, case):
     assert up_to_date(ref, out, "abc") is None
     (d / "done.json").unlink()
     assert up_to_date(ref, out, "abc") is None
+
+
+def test_an_engine_is_fingerprinted_by_its_name_and_installed_version(monkeypatch):
+    import hashlib
+
+    from napari_spine.inference import engines as eng
+
+    monkeypatch.setattr(eng.Engine, "version", lambda self: "2.18.0")
+    a = model_fingerprint("totalsegmentator")
+    assert a == hashlib.sha256(b"totalsegmentator 2.18.0").hexdigest()
+    assert model_fingerprint("totalspineseg") != a
+    monkeypatch.setattr(eng.Engine, "version", lambda self: "2.19.0")
+    assert model_fingerprint("totalsegmentator") != a

@@ -69,7 +69,8 @@ def _batch_parser() -> argparse.ArgumentParser:
                    help="only this case (repeatable)")
     p.add_argument("--glob", default=None, help="only case ids matching this pattern")
     p.add_argument("--model", default="default",
-                   help="predict: 'default', a TorchScript file, an nnU-Net folder, an MMCSD .pth")
+                   help="predict: 'default', an engine (totalsegmentator, totalsegmentator-mr, "
+                   "totalspineseg, spineps), a TorchScript file, an nnU-Net folder, an MMCSD .pth")
     p.add_argument("--device", default="auto", help="predict: auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--scheme", default=None,
                    help="label ids of written labels: native (export default), canonical "

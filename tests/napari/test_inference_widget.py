@@ -145,3 +145,45 @@ def test_a_torchscript_file_runs_only_after_the_user_trusts_it(make_napari_viewe
     w._models.clear()
     w.run(sync=True)
     assert len(viewer.layers) == n + 2
+
+
+# -- external engines ------------------------------------------------------------------------------
+from engine_standins import standin  # noqa: E402,F401  (a fixture)
+
+
+def test_engines_are_in_the_picker_with_their_state(make_napari_viewer, standin, monkeypatch):
+    from napari_spine.inference import engines as eng
+
+    standin("totalspineseg", weights=False)
+    viewer, w = _setup(make_napari_viewer)
+    titles = [w.model.itemText(i) for i in range(w.model.count())]
+    assert all(e.title in titles for e in eng.ENGINES.values())
+    w.model.setCurrentText("TotalSpineSeg")
+    assert "weights missing" in w.model_info.text() and not w.download_btn.isHidden()
+    w.download(confirmed=False)
+    assert w.status.text() == "Nothing was downloaded."
+    monkeypatch.setattr(eng, "_reachable", lambda host, timeout=3.0: False)
+    w.download(confirmed=True, sync=True)
+    assert "cannot reach github.com" in w.status.text()
+    standin("totalspineseg", weights=True)
+    w.model.setCurrentText("SPINEPS")
+    w.model.setCurrentText("TotalSpineSeg")
+    assert ": ready" in w.model_info.text() and w.download_btn.isHidden()
+
+
+def test_an_engine_result_is_a_new_layer_with_its_provenance(make_napari_viewer, standin, monkeypatch):
+    standin("totalsegmentator")
+    viewer, w = _setup(make_napari_viewer)
+    image = viewer.layers[0]
+    w.image.setCurrentText(image.name)
+    w.model.setCurrentText("TotalSegmentator (CT)")
+    w.device.setCurrentIndex(w.device.findData("cpu"))
+    n = len(viewer.layers)
+    w.run(sync=True)
+    assert len(viewer.layers) == n + 1
+    meta = viewer.layers[-1].metadata["napari_spine_prediction"]
+    assert meta["provenance"]["engine"] == "totalsegmentator" and meta["provenance"]["device"] == "cpu"
+    monkeypatch.setenv("STANDIN_FAIL", "RuntimeError: CUDA out of memory")
+    w.run(sync=True)
+    assert w.status.text().startswith("Failed: TotalSegmentator failed (exit status 3): RuntimeError: CUDA out")
+    assert len(viewer.layers) == n + 1

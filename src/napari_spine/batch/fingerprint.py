@@ -35,7 +35,13 @@ def _hash_file(path: Path, h) -> None:
 
 
 def model_fingerprint(source: str) -> str:
-    """Content hash of a model file or folder (``default``: the bundled file)."""
+    """Content hash of a model file or folder (``default``: the bundled file); for an
+    external engine, its name and installed version."""
+    from ..inference.engines import ENGINES
+
+    if source in ENGINES:
+        engine = ENGINES[source]
+        return hashlib.sha256(f"{engine.key} {engine.version()}".encode()).hexdigest()
     if source == "default":
         from ..inference.model import default_model_path
 

@@ -92,7 +92,8 @@ def _do_predict(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, li
     res = export_labels(case, pred.labels, case_dir / "prediction.nii.gz", scheme=opts.label_scheme)
     findings = _findings(pred.labels, case.spacing)
     write_json(case_dir / "prediction.json", {"model": pred.model_name, "findings": findings,
-                                               "structures": sorted(int(k) for k in res.counts if k)})
+                                               "structures": sorted(int(k) for k in res.counts if k),
+                                               **({"provenance": pred.provenance} if pred.provenance else {})})
     row = {"structures": len([k for k in res.counts if k]),
            "errors": sum(f["severity"] == "error" for f in findings),
            "warnings": sum(f["severity"] == "warning" for f in findings)}

@@ -1,7 +1,9 @@
 """The "Spine inference" dock widget: run a model on the current image, off the UI thread.
 
-Model picker (the bundled model, or a TorchScript file / nnU-Net folder / MMCSD
-checkpoint), device picker (GPUs with name and free memory, then the CPU), whole volume
+Model picker (the bundled model; TotalSegmentator, TotalSpineSeg and SPINEPS through their
+own packages, each shown as ready, weights missing (with a *Download weights* button that
+asks first) or not installed (with the pip extra); or a TorchScript file / nnU-Net folder /
+MMCSD checkpoint), device picker (GPUs with name and free memory, then the CPU), whole volume
 or the current sagittal slice, a progress bar with a Cancel button. The result is always
 a *new* labels layer with anatomy colours and names; the annotator's layers are never
 touched. Classifiers show their probability next to the case's recorded outcome.
@@ -91,6 +93,11 @@ class InferenceWidget(QWidget):
     def _build(self, lay) -> None:
         self.image, self.model, self.device, self.scope = QComboBox(), QComboBox(), QComboBox(), QComboBox()
         self.model.addItem(DEFAULT_LABEL)
+        from ...inference.engines import ENGINES
+
+        for engine in ENGINES.values():
+            self._sources[engine.title] = engine.key
+            self.model.addItem(engine.title)
         self.model.currentTextChanged.connect(self._describe_model)
         self.scope.addItems(SCOPES)
         load_file = QPushButton("Model file…")
@@ -100,6 +107,10 @@ class InferenceWidget(QWidget):
         load_dir.setToolTip("nnU-Net trained-model folder: v2 (plans.json, dataset.json, fold_*) "
                             "or v1 (plans.pkl, <fold>/model_final_checkpoint.model)")
         load_dir.clicked.connect(self._choose_folder)
+        self.download_btn = QPushButton("Download weights…")
+        self.download_btn.setToolTip("Run the engine's own weight download (asks first)")
+        self.download_btn.clicked.connect(lambda: self.download())
+        self.download_btn.setVisible(False)
         self.run_btn = QPushButton("Run")
         self.run_btn.clicked.connect(lambda: self.run())
         self.cancel_btn = QPushButton("Cancel")
@@ -113,6 +124,7 @@ class InferenceWidget(QWidget):
         form.addRow("Region", self.scope)
         lay.addLayout(form)
         lay.addWidget(self.model_info)
+        lay.addWidget(self.download_btn)
         lay.addWidget(side_by_side(self.run_btn, self.cancel_btn))
         for w in (self.progress, self.status, self.result):
             lay.addWidget(w)
@@ -156,7 +168,19 @@ class InferenceWidget(QWidget):
         if path:
             self.add_model_source(path)
 
+    def _engine(self, label: str):
+        from ...inference.engines import ENGINES
+
+        return ENGINES.get(self._sources.get(label, ""))
+
     def _describe_model(self, label: str) -> None:
+        engine = self._engine(label)
+        self.download_btn.setVisible(False)
+        if engine is not None:
+            status = engine.status()
+            self.model_info.setText(f"{engine.about}\n{status.detail}")
+            self.download_btn.setVisible(status.state == "weights missing")
+            return
         model = self._models.get(label)
         if model is not None:
             self.model_info.setText(model.describe())
@@ -212,6 +236,34 @@ class InferenceWidget(QWidget):
                                  done=lambda res: self._finish(layer, case, res), failed=self._failed)
         return self.last_prediction if sync else worker
 
+    def download(self, confirmed: bool | None = None, sync: bool = False):
+        """Fetch the selected engine's weights with its own download, after the user agrees
+        (``confirmed`` answers the question for scripts and tests)."""
+        from ...inference.engines import download_weights
+
+        label = self.model.currentText()
+        engine = self._engine(label)
+        if engine is None:
+            return None
+        if confirmed is None:
+            answer = QMessageBox.question(
+                self, "Download weights?",
+                f"Download the weights of {engine.title} into\n{engine.weights_dir()}\n\nwith "
+                f"{engine.title}'s own download (several hundred MB from {engine.host})?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            confirmed = answer == QMessageBox.StandardButton.Yes
+        if not confirmed:
+            self.status.setText("Nothing was downloaded.")
+            return None
+
+        def done(status) -> str:
+            self._describe_model(label)
+            return status.detail
+
+        return self.task.start(lambda: download_weights(engine, cancel=self.task.cancelled.is_set),
+                               desc=f"Downloading {engine.title} weights", sync=sync, done=done,
+                               failed=lambda err: f"Failed: {err}")
+
     def cancel(self) -> None:
         """Stop the running prediction at the next window batch."""
         self.task.cancel()
@@ -237,7 +289,7 @@ class InferenceWidget(QWidget):
         kwargs["scale"], kwargs["translate"] = layer.scale, layer.translate
         kwargs["metadata"] = {**kwargs["metadata"], "napari_spine_prediction": {
             "model": res.model_name, "device": res.device, "region": res.region,
-            "timings": dict(res.timings)}}
+            "timings": dict(res.timings), "provenance": dict(res.provenance)}}
         self.last_layer = self.viewer.add_labels(data, **kwargs)
         found = len(np.unique(res.labels)) - 1
         extra = "; ".join(res.messages)
@@ -249,7 +301,7 @@ class InferenceWidget(QWidget):
         from ...inference.model import trust_question
         from ...inference.trust import remember_trust
 
-        if label in self._models:
+        if label in self._models or self._engine(label) is not None:  # engines: installed packages
             return True
         try:
             err = trust_question(self._sources[label])
