@@ -183,3 +183,21 @@ def test_batch_predict_runs_an_engine_and_records_its_provenance(standin, tmp_pa
     doc = json.loads((tmp_path / "p" / "cases" / batch.safe_name(res.rows[0]["case_id"])
                       / "prediction.json").read_text())
     assert doc["model"] == "TotalSpineSeg" and doc["provenance"]["engine"] == "totalspineseg"
+
+
+@pytest.mark.parametrize("key", list(eng.ENGINES))
+def test_the_real_package_without_weights_says_so_within_seconds(key, tmp_path, monkeypatch):
+    """Runs where the engine's real package is installed (it is not part of the test set-up)."""
+    import importlib.util
+    import time
+
+    engine = eng.ENGINES[key]
+    if importlib.util.find_spec(engine.module) is None or engine.command_path() is None:
+        pytest.skip(f"{engine.distribution} is not installed here")
+    for var in ("TOTALSEG_WEIGHTS_PATH", "TOTALSEG_HOME_DIR", "TOTALSPINESEG_DATA", "SPINEPS_SEGMENTOR_MODELS"):
+        monkeypatch.setenv(var, str(tmp_path / "empty" / var))
+    assert engine.status().state == "weights missing"
+    t = time.perf_counter()
+    with pytest.raises(ModelError, match="weights missing"):
+        predict(pattern_case(tmp_path), key, device="cpu")
+    assert time.perf_counter() - t < 10
