@@ -298,6 +298,8 @@ def _merge(host: _Body, frag: _Body) -> None:
     host.crop, host.mask = tuple(slice(l, h) for l, h in zip(lo, hi)), m
 
 
+# long: the three kinds of split (waists, the sacrum's top, fused heights) share the ordered
+# bodies with their tangents, extents and heights, which each one updates for the next
 def _split_fused(bodies: list[_Body], discs: list[_Body], sp: np.ndarray, n_rows: int,
                  result: LevelResult) -> list[_Body]:
     """Cut bodies that hold several levels; returns the bodies in cranio-caudal order.

@@ -78,6 +78,7 @@ class EngineStatus:
 
     @property
     def ready(self) -> bool:
+        """Whether the engine can run now."""
         return self.state == READY
 
 
@@ -98,6 +99,7 @@ class Engine:
 
     # -- where things are -------------------------------------------------------------------
     def installed(self) -> bool:
+        """Whether its package imports here and its command line is found."""
         return importlib.util.find_spec(self.module) is not None and self.command_path() is not None
 
     def command_path(self) -> str | None:
@@ -107,6 +109,7 @@ class Engine:
         return str(beside) if beside.is_file() else shutil.which(self.executable)
 
     def version(self) -> str | None:
+        """The installed package's version (None when it is not installed)."""
         try:
             return importlib.metadata.version(self.distribution)
         except importlib.metadata.PackageNotFoundError:
@@ -160,6 +163,7 @@ class Engine:
         return [sys.executable, "-c", code]
 
     def status(self, env: Mapping[str, str] | None = None) -> EngineStatus:
+        """Ready, weights missing (with the command that fetches them) or not installed."""
         if not self.installed():
             return EngineStatus(ABSENT, f"{self.title} is not installed: pip install "
                                         f"'napari-spine[{self.extra}]'")
@@ -413,9 +417,11 @@ class EngineModel:
         self.source = self.source or self.engine.key
 
     def describe(self) -> str:
+        """What the engine segments and its state, for the model picker."""
         return f"{self.engine.about}\n{self.engine.status().detail}"
 
     def predict_iter(self, case: SpineCase, device: str = "auto", *, cancel=None, **_ignored):
+        """:func:`run_engine` on ``case`` (the window options of the pipeline do not apply)."""
         return run_engine(case, self.engine, device, cancel=cancel)
 
 
