@@ -294,3 +294,22 @@ def test_only_the_three_spatial_voxel_sizes_are_checked(tmp_path):
     img = nib.load(str(p))
     img.header["pixdim"][4:6] = np.nan  # a meaningless time step in a 3-D file
     nifti.check_header(img, str(p), p.stat().st_size)
+
+
+def test_large_volumes_are_judged_on_an_even_subsample():
+    # 128^3 voxels: a step of 1 (2.1 million voxels is under 2^3 million); every other slice
+    # holds grey values, which a step of 2 would miss
+    grey = np.zeros((128, 128, 128), np.int16)
+    grey[1::2] = (np.arange(128 * 128, dtype=np.int16) % 500).reshape(128, 128)
+    assert not nifti.looks_like_label_data(grey)
+
+
+def test_the_ct_threshold_is_below_minus_500():
+    mr = np.full((8, 8, 8), 300, np.int16)
+    mr[0, 0, 0] = -501
+    assert nifti.guess_modality("scan.nii", mr) == "CT"
+
+
+def test_float_labels_past_255_keep_their_values():
+    out = nifti.labels_to_int(np.array([0.0, 256.0, 3.0], np.float32), "s.nii")
+    assert out.dtype == np.uint16 and out.tolist() == [0, 256, 3]

@@ -322,6 +322,7 @@ def labels_to_int(arr: np.ndarray, src: str) -> np.ndarray:
             )
         if r.size and (r.min() < 0 or r.max() > 65535):
             raise SpineIOError(f"{src}: label values outside 0-65535")
+        # mutation-equivalent[0 -> 1]: the initial value counts for an empty array only
         return r.astype(np.uint16 if r.max(initial=0) > 255 else np.uint8)
     raise SpineIOError(f"{src}: labels have unsupported dtype {arr.dtype}")
 
