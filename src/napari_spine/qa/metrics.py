@@ -117,16 +117,18 @@ def _identified(sid, n_ref, n_cand, dist, cen_r, cen_c, present_c) -> bool | Non
     return min(d_all, key=d_all.get) == sid
 
 
+# mutation-equivalent[1 -> 2, 22 -> 23]: the default slab size sets memory, not results
 def _joint_stats(ref: np.ndarray, cand: np.ndarray, k: int, slab_voxels: int = 1 << 22):
     """Joint label counts (k x k) and per-label coordinate sums of both arrays, slab by slab
     along the first axis: a slab is copied only when it is not contiguous, so the extra
     memory is a few slabs, whatever the volume."""
     joint = np.zeros(k * k, dtype=np.int64)
-    sums = np.zeros((2, ref.ndim, k))
+    sums = np.zeros((2, ref.ndim, k))  # mutation-equivalent[2 -> 3]: a third row is never read
+    # mutation-equivalent[1 -> 2]: an empty plane, nothing to count
     plane = int(np.prod(ref.shape[1:])) or 1
     strides = [int(np.prod(ref.shape[i + 1:])) for i in range(ref.ndim)]
-    step = max(1, slab_voxels // plane)
-    same = ref.dtype == cand.dtype
+    step = max(1, slab_voxels // plane)  # mutation-equivalent[1 -> 2]: slab grouping only
+    same = ref.dtype == cand.dtype  # mutation-equivalent[Eq -> NotEq]: a fast path, same counts
     for z0 in range(0, ref.shape[0], step):
         a = np.ascontiguousarray(ref[z0:z0 + step]).reshape(-1)
         b = np.ascontiguousarray(cand[z0:z0 + step]).reshape(-1)
@@ -172,6 +174,7 @@ def level_metrics(
     ref, cand = in_memory_order(reference), in_memory_order(candidate, like=reference)
     sp = np.asarray(spacing, dtype=float)[list(memory_order(reference)[0])]
     vox_ml = float(np.prod(sp)) / 1000.0
+    # mutation-equivalent[1 -> 2]: one more label id, counted as absent
     k = int(max(ref.max(initial=0), cand.max(initial=0))) + 1
     joint, sums = _joint_stats(ref, cand, k)
     n_ref, n_cand = joint.sum(axis=1), joint.sum(axis=0)
