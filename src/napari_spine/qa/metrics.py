@@ -125,8 +125,8 @@ def _joint_stats(ref: np.ndarray, cand: np.ndarray, k: int, slab_voxels: int = 1
     memory is a few slabs, whatever the volume."""
     joint = np.zeros(k * k, dtype=np.int64)
     sums = np.zeros((2, ref.ndim, k))  # mutation-equivalent[2 -> 3]: a third row is never read
-    # mutation-equivalent[1 -> 2]: an empty plane, nothing to count
-    plane = int(np.prod(ref.shape[1:])) or 1
+    plane = int(np.prod(ref.shape[1:]))
+    plane = plane or 1  # mutation-equivalent[1 -> 2]: an empty plane, nothing to count
     strides = [int(np.prod(ref.shape[i + 1:])) for i in range(ref.ndim)]
     step = max(1, slab_voxels // plane)  # mutation-equivalent[1 -> 2]: slab grouping only
     same = ref.dtype == cand.dtype  # mutation-equivalent[Eq -> NotEq]: a fast path, same counts
