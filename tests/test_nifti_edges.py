@@ -253,6 +253,9 @@ def test_an_image_alone_has_no_labels_path(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((2, 3, 4), np.int16), np.eye(4)), str(p))
     case = nifti.load_case(p)
     assert case.metadata["labels_path"] == "" and case.metadata["image_path"] == str(p)
+    assert case.source.label_path == ""
+    alone = nifti.load_labels_file(p)
+    assert alone.metadata == {"labels_path": str(p), "labels_only": True}
 
 
 def test_organs_outside_the_spine_table_are_listed_six_at_most(tmp_path):
@@ -300,8 +303,8 @@ def test_large_volumes_are_judged_on_an_even_subsample():
     # 128^3 voxels: a step of 1 (2.1 million voxels is under 2^3 million); every other slice
     # holds grey values, which a step of 2 would miss
     grey = np.zeros((128, 128, 128), np.int16)
-    grey[1::2] = (np.arange(128 * 128, dtype=np.int16) % 500).reshape(128, 128)
-    assert not nifti.looks_like_label_data(grey)
+    grey[1::18] = (np.arange(128 * 128, dtype=np.int16) % 500).reshape(128, 128)  # slices 1, 19, 37 ...
+    assert not nifti.looks_like_label_data(grey)  # a step of 2 or 9 would see background only
 
 
 def test_the_ct_threshold_is_below_minus_500():
@@ -313,3 +316,35 @@ def test_the_ct_threshold_is_below_minus_500():
 def test_float_labels_past_255_keep_their_values():
     out = nifti.labels_to_int(np.array([0.0, 256.0, 3.0], np.float32), "s.nii")
     assert out.dtype == np.uint16 and out.tolist() == [0, 256, 3]
+
+
+@pytest.mark.parametrize("n, tail", [(6, ""), (7, " and 1 more")])
+def test_up_to_six_other_structures_are_named_in_full(tmp_path, n, tail):
+    import json
+
+    organs = ["liver", "spleen", "stomach", "pancreas", "gallbladder", "esophagus", "duodenum"][:n]
+    data = np.zeros((4, 4, 12), np.uint8)
+    for i in range(n):
+        data[1:3, 1:3, i] = i + 1
+    p = tmp_path / "organs.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(p))
+    (tmp_path / "organs.json").write_text(json.dumps({"labels": {str(i + 1): o for i, o in enumerate(organs)}}))
+    shown = ", ".join(sorted(organs)[:6])
+    assert (f"{n} structure(s) outside the spine table are not shown as spine labels: {shown}{tail}"
+            in nifti.load_labels_file(p).warnings)
+
+
+def test_a_singleton_fourth_axis_keeps_its_time_step_out_of_the_check(tmp_path):
+    p = tmp_path / "x.nii"
+    img = nib.Nifti1Image(np.zeros((2, 2, 2, 1), np.uint8), np.eye(4))
+    img.header["pixdim"][4] = np.nan
+    nib.save(img, str(p))
+    nifti.check_header(nib.load(str(p)), str(p), p.stat().st_size)
+
+
+def test_a_file_that_ends_with_its_header_holds_nothing(tmp_path):
+    p = tmp_path / "x.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), str(p))
+    p.write_bytes(p.read_bytes()[:352])
+    with pytest.raises(SpineIOError, match="but the file holds 0 bytes after the header"):
+        nifti.read_nifti(p)
