@@ -1,5 +1,7 @@
 """The MMCSD outcome classifier: preprocessing checked against MONAI's own transforms."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,9 @@ def test_classifier_end_to_end_with_the_recorded_outcome(tmp_path):
     vol = rng.integers(0, 400, (48, 40, 12)).astype(np.int16)
     case = SpineCase.from_arrays(vol, np.diag([0.5, 0.5, 3.0, 1.0]), modality="MR-T2",
                                  metadata={"outcome": 1, "vas_post_1y": 2.0})
+    t0 = time.perf_counter()
     pred = predict(case, model, "cpu")
+    assert 0 < pred.timings["total_s"] <= time.perf_counter() - t0  # the call's own duration
     assert list(pred.scores) == list(CLASSES)
     assert sum(pred.scores.values()) == pytest.approx(1.0, abs=1e-6)
     with torch.inference_mode():
