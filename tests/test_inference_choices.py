@@ -170,6 +170,8 @@ def test_the_empty_window_rule_per_modality():
     assert pr._skip_rule(_rule_case("MR-T1", None), _card(), plane) == pytest.approx(
         (0.05 * float(np.percentile(np.arange(16, dtype=np.float32), 99.5)), 4))
     assert pr._skip_rule(_rule_case("MR-T2", None), _card(), np.zeros((8, 8, 8))) is None  # all dark
+    unit = np.full((8, 8, 8), 0.8, np.float32)  # an MR already scaled to [0, 1]
+    assert pr._skip_rule(_rule_case("MR-T2", None), _card(), unit) == pytest.approx((0.04, 4))
     assert pr._skip_rule(_rule_case("XA", None), _card(), mr) is None
     assert pr._skip_rule(_rule_case("CT", None), _card(skip_empty=False), None) is None
     assert pr._skip_rule(_rule_case("CT", None), _card(ids=()), None) is None

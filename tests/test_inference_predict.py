@@ -289,13 +289,43 @@ def test_out_of_memory_on_the_gpu_reruns_on_the_cpu_with_a_message(tmp_path, mon
     monkeypatch.setattr(pmod, "_segment", segment)
     monkeypatch.setattr(devices, "resolve_device", lambda d=None: torch.device("cuda", 0))
     monkeypatch.setattr(devices, "describe_device", lambda d: "a GPU")
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
     case = pattern_case()
     gen = predict_iter(case, sign_model(tmp_path), "cuda")
     events, pred = drain(gen)
     warn = [e for e in events if e.stage == "warning"]
     assert warn and "running on the CPU instead" in warn[0].message
     assert pred.device == "cpu" and any("out of memory" in m for m in pred.messages)
+    assert emptied == [True]  # the GPU's cache is released before the CPU run
     np.testing.assert_array_equal(pred.labels, np.where(np.asarray(case.image) > 0, 20, 0))
+
+
+def test_other_errors_on_a_gpu_are_raised_and_only_cuda_caches_are_emptied(tmp_path, monkeypatch):
+    import importlib
+
+    from napari_spine.inference import devices
+
+    pmod = importlib.import_module("napari_spine.inference.predict")
+    real = pmod._segment
+    failure = {"error": ValueError("a shape the network cannot take")}
+
+    def segment(case, model, dev, *a):
+        if dev.type != "cpu":
+            raise failure["error"]
+            yield
+        return (yield from real(case, model, dev, *a))
+
+    emptied = []
+    monkeypatch.setattr(pmod, "_segment", segment)
+    monkeypatch.setattr(devices, "resolve_device", lambda d=None: torch.device("mps"))
+    monkeypatch.setattr(devices, "describe_device", lambda d: "an Apple GPU")
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    with pytest.raises(ValueError, match="cannot take"):  # not hidden by a CPU rerun
+        drain(predict_iter(pattern_case(), sign_model(tmp_path), "mps"))
+    failure["error"] = torch.OutOfMemoryError("MPS backend out of memory")
+    _, pred = drain(predict_iter(pattern_case(), sign_model(tmp_path), "mps"))
+    assert pred.device == "cpu" and emptied == []  # no CUDA cache to release
 
 
 def test_precision_is_checked_and_bf16_needs_the_instructions(tmp_path, monkeypatch):
