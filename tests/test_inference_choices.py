@@ -229,3 +229,4 @@ def test_progress_of_a_2d_model_counts_across_its_planes(tmp_path):
     events, _ = drain(predict_iter(case, load_model(path, trust=True), "cpu", batch_size=1))
     done = [e.done for e in events if e.stage == "windows"]
     assert done == list(range(1, len(done) + 1)) and len(done) % 3 == 0  # every plane's windows, in one count
+    assert [e.message for e in events if e.stage == "windows"] == [f"window {k} of {len(done)}" for k in done]

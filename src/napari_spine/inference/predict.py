@@ -303,6 +303,7 @@ def _region(case: SpineCase, model: SpineModel, slice_index: int | None) -> tupl
         return slice_index, slice_index + 1, slice_index, slice_index + 1
     card = model.card
     sp = card.spacing or case.spacing
+    # mutation-equivalent[True -> False]: a patch and a spacing both have the model's number of axes
     half = math.ceil(max(p * s for p, s in zip(card.patch_size, sp, strict=True)) / case.spacing[0] / 2)
     return max(0, slice_index - half), min(n, slice_index + half + 1), slice_index, slice_index + 1
 
