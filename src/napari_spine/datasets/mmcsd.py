@@ -41,7 +41,7 @@ def _norm_header(h: Any) -> str:
 
 def _num(v: Any) -> float | None:
     """A finite number from a cell, else None ("NaN", "inf", text and blanks are missing)."""
-    if v is None or v == "":
+    if v is None or v == "":  # mutation-equivalent[or -> and]: float() refuses both below anyway
         return None
     try:
         x = float(v)

@@ -115,6 +115,7 @@ def empty_windows(evidence, windows, skip_below: float, block: int = 1) -> list[
 
     ev = evidence.float()
     b = block if block > 1 and all(n >= block for n in ev.shape) else 1
+    # mutation-equivalent[Gt -> GtE]: pooling over one voxel is the identity
     if b > 1:  # ev[j] becomes the mean of evidence[j:j + b] on every axis
         pool = F.avg_pool3d if ev.ndim == 3 else F.avg_pool2d
         ev = pool(ev[None, None], b, stride=1)[0, 0]
