@@ -151,15 +151,17 @@ class Engine:
         """The engine's own download, as a command line (run by :func:`download_weights`)."""
         if self.key.startswith("totalsegmentator"):
             ids = ", ".join(str(i) for i in _TS_DATASETS[self.task])
-            code = ("from totalsegmentator.libs import download_pretrained_weights as get\n"
-                    f"for i in ({ids}):\n    get(i)")
+            code = ("from totalsegmentator.libs import download_pretrained_weights as get; "
+                    f"[get(i) for i in ({ids})]")
         elif self.key == "totalspineseg":
-            code = ("from pathlib import Path\nimport os\nfrom totalspineseg import ZIP_URLS\n"
-                    "from totalspineseg.init_inference import init_inference\n"
-                    f"init_inference(data_path=Path({str(self.weights_dir())!r}), dict_urls=ZIP_URLS, quiet=False)")
+            code = ("from pathlib import Path; from totalspineseg import ZIP_URLS; "
+                    "from totalspineseg.init_inference import init_inference; "
+                    f"init_inference(data_path=Path({str(self.weights_dir())!r}), "
+                    "dict_urls=ZIP_URLS, quiet=False)")
         else:
-            code = ("from spineps.get_models import get_instance_model, get_labeling_model, get_semantic_model\n"
-                    "get_semantic_model('t2w'); get_instance_model('instance'); get_labeling_model('t2w_labeling')")
+            code = ("from spineps.get_models import get_instance_model, get_labeling_model, "
+                    "get_semantic_model; get_semantic_model('t2w'); get_instance_model('instance'); "
+                    "get_labeling_model('t2w_labeling')")
         return [sys.executable, "-c", code]
 
     def status(self, env: Mapping[str, str] | None = None) -> EngineStatus:
