@@ -71,13 +71,15 @@ print("Running step 2 model:", flush=True)
 segment(src, os.path.join(out, "step2_output", os.path.basename(src)), {100: 41, 200: 1, 150: 92})
 '''
 
-# SPINEPS: spineps sample -i IN -model_semantic M -model_instance M -der_name D [-cpu]
-#   -> <IN folder>/D/<BIDS name>_seg-vert_msk.nii.gz and _seg-spine_msk.nii.gz
+# SPINEPS 2.x: spineps sample -i IN -ms M -mv M -dn D -iic [--cpu]
+#   -> <IN folder>/D/sub-<id>/<BIDS name>_seg-vert_msk.nii.gz and _seg-spine_msk.nii.gz
 _SPINEPS = _COMMON + '''
 args = sys.argv[1:]
-assert args[0] == "sample"
-src, der = args[args.index("-i") + 1], args[args.index("-der_name") + 1]
-folder = os.path.join(os.path.dirname(src), der)
+assert args[0] == "sample" and "-ms" in args and "-mv" in args and "-iic" in args, args
+assert all(a in ("sample", "-i", "-ms", "-mv", "-dn", "-iic", "--cpu") or not a.startswith("-") for a in args), args
+src, der = args[args.index("-i") + 1], args[args.index("-dn") + 1]
+subject = os.path.basename(src).split("_")[0]
+folder = os.path.join(os.path.dirname(src), der, subject)
 name = os.path.basename(src).replace("_T2w.nii.gz", "_mod-T2w")
 segment(src, os.path.join(folder, name + "_seg-vert_msk.nii.gz"), {100: 20, 150: 120})
 segment(src, os.path.join(folder, name + "_seg-spine_msk.nii.gz"), {100: 49, 200: 60, 150: 100})

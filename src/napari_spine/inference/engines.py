@@ -189,9 +189,9 @@ class Engine:
                     "--task", self.task, "--device", dev, "--roi_subset", *_TS_SPINE[self.task]]
         if self.key == "totalspineseg":
             return [exe, str(image), str(out), "--device", "cpu" if device == "cpu" else "cuda"]
-        cmd = [exe, "sample", "-i", str(image), "-model_semantic", "t2w", "-model_instance", "instance",
-               "-der_name", out.name, "-ignore_inference_compatibility"]
-        return cmd + (["-cpu"] if device == "cpu" else [])
+        # the short options, the same in SPINEPS 1.x and 2.x; --cpu as 2.x spells it
+        cmd = [exe, "sample", "-i", str(image), "-ms", "t2w", "-mv", "instance", "-dn", out.name, "-iic"]
+        return cmd + (["--cpu"] if device == "cpu" else [])
 
     def output(self, image: Path, out: Path) -> tuple[Path, Path | None]:
         """The label file the engine wrote (and, for SPINEPS, its semantic mask)."""
@@ -199,8 +199,8 @@ class Engine:
             return out / "segmentation.nii.gz", None
         if self.key == "totalspineseg":
             return out / "step2_output" / image.name, None
-        vert = sorted(out.glob("*seg-vert_msk.nii.gz"))
-        spine = sorted(out.glob("*seg-spine_msk.nii.gz"))
+        vert = sorted(out.rglob("*_seg-vert_msk.nii.gz"))  # TPTBox may nest them by subject
+        spine = sorted(out.rglob("*_seg-spine_msk.nii.gz"))
         if not vert:
             raise ModelError(f"{self.title} wrote no *_seg-vert_msk.nii.gz into {out}")
         return vert[0], (spine[0] if spine else None)
