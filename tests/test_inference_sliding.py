@@ -209,8 +209,9 @@ def test_down_and_up_resampling_does_not_shift():
     assert (lab[:30, 0, 0] == 1).all() and (lab[30:, 0, 0] == 0).all()
 
 
-def test_out_of_memory_halves_the_batch_then_gives_up_at_one():
-    calls = []
+def test_out_of_memory_halves_the_batch_then_gives_up_at_one(monkeypatch):
+    calls, emptied = [], []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
 
     def net(b):
         calls.append(b.shape[0])
@@ -222,6 +223,7 @@ def test_out_of_memory_halves_the_batch_then_gives_up_at_one():
     out, _ = run(sliding_window(x, net, (16, 16, 16), batch_size=4))
     assert calls[:3] == [4, 2, 1] and set(calls[2:]) == {1}
     torch.testing.assert_close(out, x, rtol=1e-5, atol=1e-4)
+    assert emptied == []  # on the CPU there is no CUDA cache to release
 
     def always(b):
         raise torch.OutOfMemoryError("CUDA out of memory")
