@@ -146,6 +146,9 @@ def test_detection_and_warnings(tmp_path):
     for inside in (root, root / "image", root / "image" / "t2_sag", root / "image" / "t2_sag" / "12"):
         det = ad.detect(inside)
         assert det is not None and det.root == root and det.score == 0.95
+        # from inside a sequence folder the sequence folder itself is the evidence
+        seq = inside in (root / "image" / "t2_sag", root / "image" / "t2_sag" / "12")
+        assert det.reason == ("image/<sequence>/ folder" if seq else "image/<sequence>/<ID>/ folders")
     assert ad.detect(tmp_path) is None
     (tmp_path / "other" / "image").mkdir(parents=True)  # an image folder without sequence folders
     assert ad.detect(tmp_path / "other") is None

@@ -69,7 +69,8 @@ def read_clinical(path: Path, warn=None) -> dict[int, dict[str, Any]]:
     try:
         import openpyxl
 
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(path, data_only=True,
+                                    read_only=True)  # mutation-equivalent: memory, not values
     except Exception as exc:
         raise SpineIOError(f"{path}: cannot read the clinical spreadsheet ({exc})") from exc
     try:
