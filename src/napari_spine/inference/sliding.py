@@ -95,6 +95,7 @@ def _pad_to(image, patch, value: float = 0.0):
     if not any(before) and not any(after):
         return image, None
     pad = []
+    # mutation-equivalent[True -> False]: before and after both have one entry per axis
     for b, a in zip(reversed(before), reversed(after), strict=True):
         pad += [b, a]
     crop = tuple(slice(b, b + s) for b, s in zip(before, spatial, strict=True))
