@@ -251,8 +251,8 @@ def sliding_window(
             acc = torch.zeros((out.shape[1], *spatial), dtype=out_dtype, device=out_device)
         for b, sl in enumerate(chunk):
             o = out[b]
-            # mutation-equivalent[NotEq -> Eq]: needs a second device (GPU logits, CPU
-            # accumulator); on one device the move is the identity
+            # on one device the move is the identity; telling them apart needs a second
+            # device (GPU logits, CPU accumulator)  # mutation-equivalent[NotEq -> Eq]: see above
             if o.device != out_device:
                 o = o.to(out_device)
             # fused multiply-add into the accumulator: no patch-sized temporary
