@@ -150,6 +150,9 @@ def test_detection_and_warnings(tmp_path):
         seq = inside in (root / "image" / "t2_sag", root / "image" / "t2_sag" / "12")
         assert det.reason == ("image/<sequence>/ folder" if seq else "image/<sequence>/<ID>/ folders")
     assert ad.detect(tmp_path) is None
+    (root / "image" / "notes").mkdir()  # a folder in image/ that is not a sequence: found from above
+    det = ad.detect(root / "image" / "notes")
+    assert det.root == root and det.reason == "image/<sequence>/<ID>/ folders"
     (tmp_path / "other" / "image").mkdir(parents=True)  # an image folder without sequence folders
     assert ad.detect(tmp_path / "other") is None
     deep = root / "image" / "t2_sag" / "12" / "a" / "b" / "c" / "d"

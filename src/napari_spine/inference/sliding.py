@@ -125,6 +125,7 @@ def empty_windows(evidence, windows, skip_below: float, block: int = 1) -> list[
     out = []
     for sl in windows:
         box = []
+        # mutation-equivalent[True -> False]: a window has one slice per axis
         for w, n in zip(sl, evidence.shape, strict=True):
             lo = min(w.start, n - b)
             box.append(slice(lo, max(lo + 1, min(w.stop, n) - b + 1)))
