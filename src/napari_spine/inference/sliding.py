@@ -90,8 +90,10 @@ def _pad_to(image, patch, value: float = 0.0):
     import torch.nn.functional as F
 
     spatial = image.shape[1:]
-    # mutation-equivalent[0 -> 1]: max(x, 1) // 2 == max(x, 0) // 2 for every integer x
+    # max(x, 1) // 2 == max(x, 0) // 2 for every integer x, and the image, the patch and the
+    # padding all have one entry per axis  # mutation-equivalent[0 -> 1, True -> False]: see above
     before = [max(p - s, 0) // 2 for s, p in zip(spatial, patch, strict=True)]
+    # mutation-equivalent[True -> False]: one entry per axis, as above
     after = [max(p - s, 0) - b for s, p, b in zip(spatial, patch, before, strict=True)]
     if not any(before) and not any(after):
         return image, None
@@ -99,6 +101,7 @@ def _pad_to(image, patch, value: float = 0.0):
     # mutation-equivalent[True -> False]: before and after both have one entry per axis
     for b, a in zip(reversed(before), reversed(after), strict=True):
         pad += [b, a]
+    # mutation-equivalent[True -> False]: as above
     crop = tuple(slice(b, b + s) for b, s in zip(before, spatial, strict=True))
     return F.pad(image, pad, value=value), crop
 
