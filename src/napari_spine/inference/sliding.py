@@ -58,6 +58,7 @@ def window_slices(shape: Sequence[int], patch: Sequence[int], step: float = 0.5)
     """Every window of the grid as a tuple of slices (row-major order)."""
     starts = [window_starts(s, p, step) for s, p in zip(shape, patch, strict=True)]
     return [
+        # mutation-equivalent[True -> False]: an origin has one entry per axis of the patch
         tuple(slice(o, o + p) for o, p in zip(origin, patch, strict=True))
         for origin in itertools.product(*starts)
     ]
@@ -211,6 +212,7 @@ def sliding_window(
         # padded like the image, with its own lowest value: outside the image is empty
         ev, _ = _pad_to(evidence[None], patch, value=float(evidence.min()))
         empty = empty_windows(ev[0], windows, float(skip_below), block)
+        # mutation-equivalent[True -> False]: one verdict per window
         windows = [w for w, e in zip(windows, empty, strict=True) if not e]
         skipped = total - len(windows)
     if stats is not None:
