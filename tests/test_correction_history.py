@@ -320,11 +320,7 @@ def test_after_a_restore_the_state_is_the_callers_and_nothing_is_pending(tmp_pat
 
 
 def test_decline_with_nothing_pending_keeps_this_sessions_journal(tmp_path):
-    case = _case()
-    s = _session(tmp_path, case.labels)
-    cur = case.labels.copy()
-    cur[0, 1, 1] = 24
-    s.commit(cur, "paint")
+    case, s, _ = _one_edit(tmp_path)
     s.decline()  # nothing was pending: this session's own edits stay journalled
     assert not s.pending
     later = _session(tmp_path, case.labels)

@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -170,14 +170,13 @@ class Engine:
             return EngineStatus(ABSENT, f"{self.title} is not installed: pip install "
                                         f"'napari-spine[{self.extra}]'")
         missing = self.missing_weights(env)
-        root = self.weights_dir(env)
+        root, version = self.weights_dir(env), self.version()
+        name = f"{self.title} {version or ''}".rstrip()
         if missing:
-            return EngineStatus(MISSING, f"{self.title} {self.version() or ''}".rstrip()
-                                + f": weights missing in {root} ({', '.join(missing)}); use Download "
-                                  f"weights, or run: {_shown(self.download_command())}",
-                                self.version(), root)
-        return EngineStatus(READY, f"{self.title} {self.version() or ''}".rstrip() + f": ready ({root})",
-                            self.version(), root)
+            return EngineStatus(MISSING, f"{name}: weights missing in {root} ({', '.join(missing)}); use "
+                                         f"Download weights, or run: {_shown(self.download_command())}",
+                                version, root)
+        return EngineStatus(READY, f"{name}: ready ({root})", version, root)
 
     # -- running ----------------------------------------------------------------------------
     def command(self, image: Path, out: Path, device: str) -> list[str]:
@@ -412,7 +411,6 @@ class EngineModel:
     engine: Engine
     name: str = ""
     source: str = ""
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.engine.title
