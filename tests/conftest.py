@@ -11,8 +11,10 @@ from helpers import REALDATA
 
 @pytest.fixture(autouse=True)
 def _own_config_dir(tmp_path_factory, monkeypatch):
-    """Each test gets an empty napari-spine configuration folder (trusted models ...)."""
+    """Each test gets an empty napari-spine configuration folder (trusted models, settings)
+    and data folder (edit journals)."""
     monkeypatch.setenv("NAPARI_SPINE_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.setenv("NAPARI_SPINE_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture

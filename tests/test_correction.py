@@ -18,6 +18,7 @@ from napari_spine import ExportError, export_labels, load_case, make_phantom
 from napari_spine.correction import (
     CorrectionSession,
     EditJournal,
+    PendingEditsError,
     fill_holes,
     interpolate_between_slices,
     keep_largest,
@@ -277,21 +278,26 @@ def test_a_declined_restore_never_comes_back(tmp_path, lumbar):
     src = tmp_path / "case.nii.gz"
     first = CorrectionSession(lumbar.labels, EditJournal(tmp_path, "c", lumbar.labels.shape, source=src))
     old_edit = relabel(lumbar.labels, 60, 0)
-    first.commit(old_edit, "erase cord")  # crash: these edits are pending
+    first.commit(old_edit, "erase cord")
+    first.close()  # crash: these edits are pending
     second = CorrectionSession(lumbar.labels, EditJournal(tmp_path, "c", lumbar.labels.shape, source=src))
     assert second.pending
     second.decline()  # the user says no
     new_edit = relabel(lumbar.labels, 61, 0)
-    second.commit(new_edit, "erase canal")  # crash again
+    second.commit(new_edit, "erase canal")
+    second.close()  # crash again
     third = EditJournal(tmp_path, "c", lumbar.labels.shape, source=src)
     assert [e.op for e in third.entries()] == ["erase canal"]
     assert np.array_equal(third.replay(lumbar.labels), new_edit)  # the cord is back
-    # editing without answering declines too
+    # editing without answering is refused: only Discard deletes pending edits
     fourth = CorrectionSession(lumbar.labels, third)
     assert fourth.pending
     other = relabel(lumbar.labels, 20, 0)
-    fourth.commit(other, "erase L1")
-    assert [e.op for e in EditJournal(tmp_path, "c", lumbar.labels.shape, source=src).entries()] == ["erase L1"]
+    with pytest.raises(PendingEditsError, match=r"case\.nii\.gz: unsaved edits of an earlier session wait "
+                                                r"\(1 edit \(last: erase canal, .*\)\): restore or discard"):
+        fourth.commit(other, "erase L1")
+    assert fourth.pending and [e.op for e in EditJournal(tmp_path, "c", lumbar.labels.shape,
+                                                          source=src).entries()] == ["erase canal"]
 
 
 def test_a_torn_last_line_does_not_swallow_the_next_edit(tmp_path, lumbar):
@@ -299,6 +305,7 @@ def test_a_torn_last_line_does_not_swallow_the_next_edit(tmp_path, lumbar):
     s = CorrectionSession(lumbar.labels, EditJournal(tmp_path, "c", lumbar.labels.shape, source=src))
     a = relabel(lumbar.labels, 60, 0)
     s.commit(a, "one")
+    s.close()
     j = EditJournal(tmp_path, "c", lumbar.labels.shape, source=src)
     with open(j._log, "a") as f:
         f.write('{"seq": 2, "op": "to')  # the crash tore this line

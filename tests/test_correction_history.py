@@ -105,7 +105,7 @@ def test_a_restore_replays_undos_and_can_be_undone(tmp_path):
     s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src), landmarks=case.landmarks)
     cur = case.labels.copy()
     snaps = run_session(s, cur, seed=5, n_ops=30)
-    # the program dies here; a new session on the same case
+    s.close()  # the program dies here (its case lock goes with it); a new session on the same case
     again = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src), landmarks=case.landmarks)
     assert again.pending
     state = again.restore()
@@ -127,6 +127,7 @@ def test_a_torn_last_line_is_dropped_with_a_message(tmp_path):
     s.commit(cur, "paint")
     with open(s.journal.dir / "journal.jsonl", "a") as f:
         f.write('{"seq": 2, "kind": "undo", "op": "pa')  # the crash tore the undo's line
+    s.close()
     again = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=src))
     state = again.restore()
     assert np.array_equal(state.labels, cur)  # the undo never completed
@@ -311,6 +312,7 @@ def test_after_a_restore_the_state_is_the_callers_and_nothing_is_pending(tmp_pat
     cur = case.labels.copy()
     cur[2, 10:12, 10:12] = 22
     first.commit(cur, "paint")
+    first.close()  # the first program ended without saving
     again = _session(tmp_path, case.labels)
     assert again.pending
     st = again.restore()
@@ -323,10 +325,12 @@ def test_decline_with_nothing_pending_keeps_this_sessions_journal(tmp_path):
     case, s, _ = _one_edit(tmp_path)
     s.decline()  # nothing was pending: this session's own edits stay journalled
     assert not s.pending
+    s.close()
     later = _session(tmp_path, case.labels)
     assert later.pending
     later.decline()
     assert not later.pending
+    later.close()
     assert not _session(tmp_path, case.labels).pending
 
 
@@ -443,6 +447,7 @@ def test_declined_edits_are_gone_even_when_the_trash_cannot_be_emptied(tmp_path,
             raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(journal_mod.shutil, "rmtree", stuck)
+    s.close()
     later = _session(tmp_path, case.labels)
     assert later.pending
     later.decline()

@@ -6,16 +6,19 @@ Correction dock widget calls these functions.
 """
 
 from . import ops
-from .journal import EditJournal, JournalError
+from .journal import CaseInUseError, EditJournal, JournalError
 from .ops import *  # noqa: F403 - the operations, listed in ops.__all__
-from .session import CorrectionSession, revert_structure
+from .session import CorrectionSession, PendingEditsError, ReadOnlySessionError, revert_structure
 from .validate import Finding, structure_stats, validate_sequence
 
 __all__ = [
+    "CaseInUseError",
     "CorrectionSession",
     "EditJournal",
     "Finding",
     "JournalError",
+    "PendingEditsError",
+    "ReadOnlySessionError",
     "revert_structure",
     "structure_stats",
     "validate_sequence",

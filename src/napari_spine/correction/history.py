@@ -16,7 +16,23 @@ import numpy as np
 
 from ..case import Landmarks
 
-__all__ = ["History", "State", "Step", "apply_step", "same_landmarks"]
+__all__ = ["History", "State", "Step", "apply_step", "put_flat", "same_landmarks", "take_flat"]
+
+
+def take_flat(arr: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``arr``'s values at flat C-order ``index``, reading only those voxels whatever the
+    memory layout (``arr.ravel()`` of a strided view would copy the whole volume)."""
+    if arr.flags.c_contiguous:
+        return arr.ravel()[index]
+    return arr[np.unravel_index(index, arr.shape)]
+
+
+def put_flat(arr: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """Write ``values`` at flat C-order ``index`` of ``arr`` in place, whatever its layout."""
+    if arr.flags.c_contiguous:
+        arr.ravel()[index] = values
+    else:
+        arr[np.unravel_index(index, arr.shape)] = values
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ class State:
 def apply_step(state: State, step: Step, *, forward: bool) -> None:
     """Play ``step`` on ``state`` in place: forwards (do, redo) or backwards (undo)."""
     if step.voxels:
-        state.labels.ravel()[step.index] = step.new if forward else step.old
+        put_flat(state.labels, step.index, step.new if forward else step.old)
     if step.landmarks_after is not None:
         state.landmarks = step.landmarks_after if forward else step.landmarks_before
     state.locks = set(step.locks_after if forward else step.locks_before)
@@ -86,7 +102,9 @@ class History:
 
     >>> h = History()
     >>> s = Step("paint", np.array([0]), np.array([0], np.uint8), np.array([3], np.uint8))
-    >>> h.push(s); h.can_undo, h.can_redo
+    >>> h.push(s)  # no older step dropped out of memory
+    0
+    >>> h.can_undo, h.can_redo
     (True, False)
     >>> h.undo() is s, h.can_redo
     (True, True)
@@ -107,13 +125,17 @@ class History:
         """Whether there is an undone step to redo."""
         return bool(self.redo_stack)
 
-    def push(self, step: Step) -> None:
-        """A new step: it can be undone; what was undone before can no longer be redone."""
+    def push(self, step: Step) -> int:
+        """A new step: it can be undone; what was undone before can no longer be redone.
+        Returns how many of the oldest steps dropped out of memory (over ``max_bytes``)."""
         self.undo_stack.append(step)
         self.redo_stack.clear()
         total = sum(s.nbytes for s in self.undo_stack)
+        dropped = 0
         while len(self.undo_stack) > 1 and total > self.max_bytes:
             total -= self.undo_stack.pop(0).nbytes
+            dropped += 1
+        return dropped
 
     def undo(self) -> Step | None:
         """The step to play backwards (moved to the redo stack), or None."""

@@ -21,15 +21,31 @@ again offers :meth:`EditJournal.replay_state`; edits the user declines to restor
 deleted (:meth:`EditJournal.discard`), so they cannot come back after a later crash.
 Recording costs the same however long the journal is: the next sequence number is kept
 in memory. :class:`~napari_spine.correction.session.CorrectionSession` uses it.
+
+Two more kinds of line keep the journal honest when something goes wrong:
+
+- ``base``: the whole state (labels, landmarks, locks) as a new starting point. A write
+  that fails (a full disk) *stops* the journal: later steps are not appended, since a
+  replay that skipped the lost step would give labels nobody ever had. The next
+  recording writes the full state as a ``base`` line instead, which repairs the gap;
+  replay starts again from the last ``base``.
+- the lock: ``<folder>/<case id>-<hash>.lock``, held with an OS file lock
+  (``fcntl.flock``; ``msvcrt.locking`` on Windows) by the one session that journals the
+  case, with its process id and host written inside. A second session (another napari,
+  another process) cannot take it and is told who holds it; the lock goes with the
+  process, so a crash never leaves a case locked.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import shutil
+import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,9 +58,10 @@ from ..errors import SpineIOError
 from ..io.files import safe_name, write_bytes_atomic
 from .history import History, State, Step, apply_step
 
-__all__ = ["EditJournal", "JournalEntry", "JournalError", "Replayed"]
+__all__ = ["CaseInUseError", "EditJournal", "JournalEntry", "JournalError", "Replayed"]
 
-KINDS = ("do", "undo", "redo")
+KINDS = ("do", "undo", "redo", "base")
+_FILED = ("do", "base")  # lines whose data is in a file of edits/
 
 
 @dataclass(frozen=True)
@@ -54,7 +71,7 @@ class JournalEntry:
     time: float
     file: str
     changed: int
-    kind: str = "do"  # do | undo | redo
+    kind: str = "do"  # do | undo | redo | base
 
 
 @dataclass
@@ -106,6 +123,59 @@ class EditJournal:
         self._next_seq: int | None = None  # known once the log was read or repaired
         #: entries that could not be used, in words (a line torn by a crash, a missing file)
         self.dropped: list[str] = []
+        #: why the journal stopped (a write failed), until a ``base`` line repairs it
+        self.broken: str | None = None
+        self._lock_fd: int | None = None
+
+    # -- the lock ----------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        """The lock file, beside the journal's folder (a discard never removes it)."""
+        return self.dir.with_name(self.dir.name + ".lock")
+
+    @property
+    def holds_lock(self) -> bool:
+        """Whether this journal holds its case's lock."""
+        return self._lock_fd is not None
+
+    def acquire(self) -> str | None:
+        """Take the case's lock. Returns None when this journal holds it (now or already),
+        else who holds it, in words ("process 123 on host ws1")."""
+        if self._lock_fd is not None:
+            return None
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a file where the folder should be: mkdir says "File exists"
+            why = os.strerror(errno.ENOTDIR) if isinstance(exc, FileExistsError) else exc.strerror or exc
+            raise JournalError(f"{self.lock_path.parent}: cannot keep the edit journal here ({why})") from None
+        if not _try_lock(fd):
+            try:
+                holder = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
+            except OSError:
+                holder = []
+            os.close(fd)
+            pid, host = (holder + ["?", "?"])[:2]
+            return f"process {pid} on host {host}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        self._lock_fd = fd
+        return None
+
+    def release(self) -> None:
+        """Give the case's lock back (closing the session)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            try:
+                os.close(fd)  # closing the descriptor drops the OS lock
+            except OSError:
+                pass
+
+    def __del__(self) -> None:
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: the OS drops the lock anyway
+            pass
 
     # -- state -------------------------------------------------------------------------
     def entries(self) -> list[JournalEntry]:
@@ -132,7 +202,7 @@ class EditJournal:
                                     + (" (the last write was cut off by a crash)" if last else "")
                                     + "; it is left out")
                 continue
-            if e.kind == "do" and not (self._edits / e.file).is_file():
+            if e.kind in _FILED and not (self._edits / e.file).is_file():
                 self.dropped.append(f"{self._edits / e.file}: missing; step {e.seq} ({e.op}) is left out")
                 continue
             out.append(e)
@@ -140,7 +210,7 @@ class EditJournal:
 
     def has_pending(self) -> bool:
         """True when steps were recorded and neither saved nor discarded (e.g. after a crash)."""
-        return not (self.dir / "CLOSED").exists() and any(e.kind == "do" for e in self.entries())
+        return not (self.dir / "CLOSED").exists() and any(e.kind in _FILED for e in self.entries())
 
     def _meta_ok(self) -> bool:
         meta = self.dir / "case.json"
@@ -182,23 +252,58 @@ class EditJournal:
                 **_landmark_arrays("lm_after", step.landmarks_after))
             return buf.getvalue()
 
+        self._refuse_if_broken()
         return self._guarded("do", step.op, step.voxels, payload)
 
     def record_move(self, kind: str, step: Step) -> JournalEntry:
         """Record an undo or a redo of ``step``."""
         if kind not in ("undo", "redo"):
             raise ValueError(f"not a history move: {kind!r}")
+        self._refuse_if_broken()
         return self._guarded(kind, step.op, step.voxels, None)
+
+    def record_base(self, state: State, op: str = "journal repaired") -> JournalEntry:
+        """Record the whole state as a new starting point: a replay starts again from it.
+        This is how a journal stopped by a failed write is repaired."""
+        def payload() -> bytes:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, labels=np.ascontiguousarray(state.labels),
+                                locks=np.array(sorted(state.locks), dtype=np.int64),
+                                **_landmark_arrays("lm", state.landmarks))
+            return buf.getvalue()
+
+        entry = self._guarded("base", op, int(np.count_nonzero(state.labels)), payload)
+        self.broken = None
+        return entry
+
+    def _refuse_if_broken(self) -> None:
+        if self.broken is not None:
+            raise JournalError(f"{self.dir}: the journal stopped after a failed write ({self.broken}); "
+                               "later edits are journalled once the full state can be written again")
 
     def _guarded(self, kind: str, op: str, changed: int,
                  payload: Callable[[], bytes] | None) -> JournalEntry:
         try:
+            if self._lock_fd is None and (holder := self.acquire()) is not None:
+                raise CaseInUseError(f"{self.source or self.case_id}: this case is open in another session "
+                                     f"({holder}); its edits are journalled there")
             return self._append(kind, op, changed, payload() if payload is not None else None)
-        except JournalError:
+        except CaseInUseError:
+            raise
+        except JournalError as exc:
+            self._stop(str(exc))
             raise
         except OSError as exc:
-            raise JournalError(f"{self.dir}: the edit could not be journalled "
-                               f"({exc.strerror or exc}); save the labels now") from None
+            reason = f"{exc.strerror or exc}"
+            self._stop(reason)
+        raise JournalError(f"{self.dir}: the edit could not be journalled ({reason}); save the labels "
+                           "now (the edit stays in the labels; later edits are journalled once the "
+                           "journal can be written again)")
+
+    def _stop(self, reason: str) -> None:
+        """A write failed: nothing more is appended until a full state repairs the gap."""
+        self.broken = reason
+        self._next_seq = None  # re-read (and cut a torn line) before the next append
 
     def _append(self, kind: str, op: str, changed: int, payload: bytes | None) -> JournalEntry:
         try:
@@ -266,6 +371,13 @@ class EditJournal:
         entries = [e for e in self.entries() if upto is None or e.seq <= upto]
         dropped = list(self.dropped)
         for e in entries:
+            if e.kind == "base":
+                with np.load(self._edits / e.file) as z:
+                    state.labels[...] = z["labels"]
+                    state.landmarks = _landmarks_from(z, "lm")
+                    state.locks = {int(i) for i in z["locks"]}
+                history = History(max_bytes=1 << 62)  # mutation-equivalent: unbounded either way
+                continue
             if e.kind == "do":
                 step = self.load_step(e)
                 history.push(step)
@@ -287,3 +399,28 @@ class EditJournal:
 
 class JournalError(SpineIOError):
     """The edit journal cannot be written (folder missing, read-only or full)."""
+
+
+class CaseInUseError(JournalError):
+    """The case is open in another session (another napari, another process), which holds
+    its journal: this one may look but not edit."""
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive OS lock on an open file without waiting; False when another holds it."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        import msvcrt
+
+        try:
+            os.lseek(fd, 1 << 20, os.SEEK_SET)  # a byte past the holder's words, which stay readable
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True

@@ -9,10 +9,21 @@ import numpy as np
 
 from ..anatomy.labelmaps import flat_foreground
 from ..case import Landmarks
-from .history import History, State, Step, apply_step, same_landmarks
-from .journal import EditJournal
+from ..errors import SpineIOError
+from .history import History, State, Step, apply_step, put_flat, same_landmarks, take_flat
+from .journal import CaseInUseError, EditJournal, JournalError
 
-__all__ = ["CorrectionSession", "revert_structure"]
+__all__ = ["CorrectionSession", "PendingEditsError", "ReadOnlySessionError", "revert_structure"]
+
+
+class PendingEditsError(SpineIOError):
+    """Edits of an earlier session on this case wait to be restored or discarded: nothing
+    may change the case until the user has chosen (nothing was changed)."""
+
+
+class ReadOnlySessionError(CaseInUseError):
+    """The case is open in another session, which journals its edits: this one is read-only
+    (nothing was changed)."""
 
 Where = tuple[slice, ...] | np.ndarray | None
 
@@ -32,6 +43,15 @@ def revert_structure(current: np.ndarray, baseline: np.ndarray, structure_id: in
     return out
 
 
+def _holder(journal: EditJournal) -> str | None:
+    """Who else holds the case's journal (None: this session does, or the folder cannot be
+    made, which the first recording reports)."""
+    try:
+        return journal.acquire()
+    except JournalError:
+        return None
+
+
 def _count(values: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(np.asarray(values, dtype=np.int64).ravel(), minlength=size)
 
@@ -46,6 +66,14 @@ class CorrectionSession:
     same line to the journal, so a restore after a crash gives the state of the last
     completed line. Voxel counts per structure are kept up to date from the steps alone
     (no pass over the volume after an edit).
+
+    Nothing deletes an earlier session's edits but :meth:`decline`: while they are
+    :attr:`pending`, every recording method raises :class:`PendingEditsError` and changes
+    nothing. When another session holds the case's journal, this one is read-only
+    (:attr:`read_only` says why) and recording raises :class:`ReadOnlySessionError`.
+    A step that could not be journalled stops the journal (:attr:`journal_gap`); the next
+    recording writes the whole state as a new starting point of the journal, so a restore
+    only ever gives a state the user had.
     """
 
     def __init__(self, labels: np.ndarray, journal: EditJournal | None = None,
@@ -57,14 +85,70 @@ class CorrectionSession:
         self.landmarks = landmarks  # as of the last step
         self.journal = journal
         self.history = History(max_history_bytes)
+        #: why the case cannot be edited here (another session holds it), else None
+        self.read_only: str | None = None
+        if journal is not None and (holder := _holder(journal)) is not None:
+            self.read_only = (f"{journal.source or journal.case_id}: this case is open in another session "
+                              f"({holder}); it is shown read-only here")
         #: edits of an earlier session that were neither restored nor declined yet
-        self.pending = journal is not None and journal.has_pending()
+        self.pending = self.read_only is None and journal is not None and journal.has_pending()
         #: what a restore could not use, in words (a line torn by a crash)
         self.dropped: list[str] = []
         self._locked: frozenset[int] = frozenset()
+        # what the journal knows of the history: the undo stack's steps from _jbase on
+        # (older ones precede its last full-state line) and the last _jredo undone steps
+        self._jbase = 0
+        self._jredo = 0
+        self._unsaved = 0
         self._recount()
 
     # -- state -------------------------------------------------------------------------
+    @property
+    def journal_gap(self) -> str | None:
+        """Why the journal stopped (a failed write), until the next step repairs it."""
+        return self.journal.broken if self.journal is not None else None
+
+    @property
+    def unsaved(self) -> int:
+        """How many changes (steps, undos, redos, restored steps) since the labels were last
+        saved (:meth:`mark_saved`)."""
+        return self._unsaved
+
+    def mark_saved(self) -> None:
+        """The labels as they are were saved: the journal is closed (no restore is offered)."""
+        self._unsaved = 0
+        if self.journal is not None and self.read_only is None and not self.pending:
+            self.journal.close()
+
+    def pending_summary(self) -> str:
+        """The pending edits in words: how many, the last one and when ("" when none)."""
+        if not self.pending or self.journal is None:
+            return ""
+        import time as _time
+
+        entries = self.journal.entries()
+        steps = [e for e in entries if e.kind in ("do", "base")]
+        if not steps:
+            return ""
+        last = entries[-1]
+        when = _time.strftime("%Y-%m-%d %H:%M", _time.localtime(last.time))
+        what = f"{last.kind} {last.op}" if last.kind in ("undo", "redo") else last.op
+        return f"{len(steps)} edit{'s' if len(steps) != 1 else ''} (last: {what}, {when})"
+
+    def close(self) -> None:
+        """End the session: the case's lock is given back (the journal stays)."""
+        if self.journal is not None:
+            self.journal.release()
+
+    def _check_writable(self) -> None:
+        if self.read_only is not None:
+            raise ReadOnlySessionError(self.read_only)
+        if self.pending:
+            raise PendingEditsError(
+                f"{self.journal.source or self.journal.case_id if self.journal else 'case'}: "
+                f"unsaved edits of an earlier session wait ({self.pending_summary()}): "
+                "restore or discard them first; nothing was changed")
+
     @property
     def locked(self) -> frozenset[int]:
         """Structure ids no edit may change (painting is undone on them; operations skip them)."""
@@ -96,14 +180,14 @@ class CorrectionSession:
         """Flat indices where ``cur`` differs from the recorded labels, looked for in ``where``
         (a box of slices, candidate flat indices, or everywhere)."""
         rec = self.recorded
-        if where is None:
-            return np.flatnonzero(cur.ravel() != rec.ravel())
+        if where is None:  # any layout: the comparison, never a ravel() copy of a strided view
+            return np.ravel_multi_index(np.nonzero(cur != rec), rec.shape)
         if isinstance(where, tuple):
             local = np.nonzero(cur[where] != rec[where])
             starts = [s.indices(n)[0] for s, n in zip(where, rec.shape)]
             return np.ravel_multi_index(tuple(ix + o for ix, o in zip(local, starts)), rec.shape)
         idx = np.asarray(where, dtype=np.int64).ravel()
-        return idx[cur.ravel()[idx] != rec.ravel()[idx]]
+        return idx[take_flat(cur, idx) != take_flat(rec, idx)]
 
     def commit(self, current: Any, op: str, *, where: Where = None,
                landmarks: Landmarks | None = None) -> Step | None:
@@ -111,17 +195,20 @@ class CorrectionSession:
 
         ``where`` limits the search to a box or to candidate voxels (a paint stroke's box);
         ``landmarks`` are the landmarks as they are now (None: not part of this step).
-        Editing while earlier edits wait to be restored declines them: the journal then
-        holds this session's edits only. A journal that cannot be written raises
-        :class:`~napari_spine.correction.JournalError` after the step is in the history.
+        Only the voxels of ``where`` are read, whatever the memory layout of ``current``.
+        While earlier edits are :attr:`pending` it raises :class:`PendingEditsError` (and
+        :class:`ReadOnlySessionError` in a read-only session), changing nothing. A journal
+        that cannot be written raises :class:`~napari_spine.correction.JournalError` after
+        the step is in the history.
         """
+        self._check_writable()
         cur = np.asarray(current)
         changed = self._changed(cur, where)
         lm_changed = landmarks is not None and not same_landmarks(landmarks, self.landmarks)
         if not changed.size and not lm_changed:
             return None
-        new = cur.ravel()[changed]  # ravel is C order whatever the memory layout
-        old = self.recorded.ravel()[changed]
+        new = take_flat(cur, changed)
+        old = take_flat(self.recorded, changed)
         # mutation-equivalent: 2**32 voxels (16 GiB of labels), beyond any test's memory
         index = changed.astype(np.uint32 if cur.size < 2**32 else np.int64)
         step = Step(op, index, old, new, self.landmarks if lm_changed else None,
@@ -130,6 +217,7 @@ class CorrectionSession:
 
     def set_locks(self, ids: Collection[int], op: str = "locks") -> Step | None:
         """Change the locked structures, as one step of the history (None: no change)."""
+        self._check_writable()
         new = frozenset(int(i) for i in ids)
         if new == self._locked:
             return None
@@ -142,14 +230,38 @@ class CorrectionSession:
         step = Step(what or op, np.empty(0, dtype=np.uint32), empty, empty, None, None, self._locked, new)
         return self._push(step)
 
+    def attach_landmarks(self, landmarks: Landmarks | None) -> bool:
+        """Bind landmarks shown after the session began (their layer came later): they are
+        the baseline's and the current ones from now on (not a step). False when the session
+        has landmarks already."""
+        if self.landmarks is not None or landmarks is None:
+            return False
+        self.landmarks = landmarks
+        if self.baseline_landmarks is None and not self.history.can_undo and not self.history.can_redo:
+            self.baseline_landmarks = landmarks
+        return True
+
     def _push(self, step: Step) -> Step:
-        if self.pending:
-            self.decline()
-        self.history.push(step)
+        dropped = self.history.push(step)
+        self._jbase = max(0, self._jbase - dropped)
+        self._jredo = 0
         self._play(step, forward=True)
-        if self.journal is not None:
-            self.journal.record(step)
+        self._unsaved += 1
+        self._journal(lambda j: j.record(step), known=True)
         return step
+
+    def _journal(self, write, known: bool) -> None:
+        """Journal a change: ``write(journal)`` when the journal can express it (``known``:
+        the step it moves is one the journal has), else the whole state as a new start."""
+        j = self.journal
+        if j is None:
+            return
+        if known and j.broken is None:
+            write(j)
+            return
+        state = State(self.recorded, self.landmarks, set(self._locked))
+        j.record_base(state, "journal repaired" if j.broken else "history before the journal's start")
+        self._jbase, self._jredo = len(self.history.undo_stack), 0
 
     def _play(self, step: Step, forward: bool) -> None:
         state = State(self.recorded, self.landmarks, set(self._locked))
@@ -168,20 +280,19 @@ class CorrectionSession:
         return self._move(current, "redo")
 
     def _move(self, current: np.ndarray, kind: str) -> Step | None:
+        self._check_writable()
+        known = (len(self.history.undo_stack) > self._jbase) if kind == "undo" else self._jredo > 0
         step = self.history.undo() if kind == "undo" else self.history.redo()
         if step is None:
             return None
         forward = kind == "redo"
         if step.voxels:
-            arr = np.asarray(current)
-            values = step.new if forward else step.old
-            if arr.flags.c_contiguous:
-                arr.ravel()[step.index] = values
-            else:  # a view in another memory order: ravel() would be a copy
-                arr[np.unravel_index(step.index, arr.shape)] = values
+            put_flat(np.asarray(current), step.index, step.new if forward else step.old)
         self._play(step, forward)
-        if self.journal is not None:
-            self.journal.record_move(kind, step)
+        self._unsaved += 1
+        if known:
+            self._jredo += 1 if kind == "undo" else -1
+        self._journal(lambda j: j.record_move(kind, step), known=known)
         return step
 
     # -- restore -----------------------------------------------------------------------
@@ -190,6 +301,8 @@ class CorrectionSession:
         included); that history is this session's now, so it can be undone. What the
         journal could not use is in :attr:`dropped`."""
         # mutation-equivalent[or -> and]: replaying this session's own journal gives the state it has
+        if self.read_only is not None:
+            raise ReadOnlySessionError(self.read_only)
         if self.journal is None or not self.pending:
             return State(np.array(self.recorded, copy=True), self.landmarks, set(self._locked))
         done = self.journal.replay_state(self.baseline, self.baseline_landmarks, self._locked)
@@ -198,12 +311,14 @@ class CorrectionSession:
         self.landmarks, self._locked = done.state.landmarks, frozenset(done.state.locks)
         done.history.max_bytes = self.history.max_bytes
         self.history = done.history
+        self._jbase, self._jredo = 0, len(done.history.redo_stack)  # the journal has them all
+        self._unsaved = len(done.history.undo_stack) + len(done.history.redo_stack) or 1
         self._recount()
         self.pending = False
         return done.state
 
     def decline(self) -> None:
-        """Throw the pending edits away for good."""
+        """Throw the pending edits away for good: the only way they are ever deleted."""
         if self.journal is not None and self.pending:
             self.journal.discard()
         self.pending = False

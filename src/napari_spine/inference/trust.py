@@ -6,8 +6,8 @@ read and write files like any program. napari-spine therefore loads a TorchScrip
 when the user trusts it: ``load_model(path, trust=True)``, the confirmation the inference
 panel shows (it names the file and its SHA-256), or ``--trust-model`` in batch runs. The
 consent is remembered per file content (SHA-256) in ``trusted_models.json`` in the
-configuration folder (``$NAPARI_SPINE_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/napari-spine``,
-else ``~/.config/napari-spine``); a changed file asks again. The bundled default model ships
+configuration folder (``$NAPARI_SPINE_CONFIG_DIR``, else the platform's user configuration
+folder, :mod:`napari_spine.userdirs`); a changed file asks again. The bundled default model ships
 with the package and is trusted as the package is.
 
 Weights-only formats (nnU-Net checkpoints, plain state dicts) never need trust: they are read
@@ -44,12 +44,11 @@ class UntrustedModelError(ModelError):
 
 
 def config_dir() -> Path:
-    """napari-spine's per-user configuration folder (not created here)."""
-    env = os.environ.get("NAPARI_SPINE_CONFIG_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or os.environ.get("APPDATA") or Path.home() / ".config"
-    return Path(base) / "napari-spine"
+    """napari-spine's per-user configuration folder (not created here): see
+    :func:`napari_spine.userdirs.config_dir`."""
+    from ..userdirs import config_dir as _config_dir
+
+    return _config_dir()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
