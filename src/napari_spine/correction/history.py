@@ -16,7 +16,12 @@ import numpy as np
 
 from ..case import Landmarks
 
-__all__ = ["History", "State", "Step", "apply_step", "put_flat", "same_landmarks", "take_flat"]
+__all__ = ["History", "State", "Step", "apply_step", "changed_voxels", "put_flat", "same_landmarks", "take_flat"]
+
+
+def changed_voxels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Flat C-order indices where ``a`` and ``b`` differ, whatever their memory layouts."""
+    return np.ravel_multi_index(np.nonzero(a != b), a.shape).astype(np.int64, copy=False)
 
 
 def take_flat(arr: np.ndarray, index: np.ndarray) -> np.ndarray:

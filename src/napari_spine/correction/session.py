@@ -10,7 +10,7 @@ import numpy as np
 from ..anatomy.labelmaps import flat_foreground
 from ..case import Landmarks
 from ..errors import SpineIOError
-from .history import History, State, Step, apply_step, put_flat, same_landmarks, take_flat
+from .history import History, State, Step, apply_step, changed_voxels, put_flat, same_landmarks, take_flat
 from .journal import CaseInUseError, EditJournal, JournalError
 
 __all__ = ["CorrectionSession", "PendingEditsError", "ReadOnlySessionError", "revert_structure"]
@@ -181,12 +181,12 @@ class CorrectionSession:
         (a box of slices, candidate flat indices, or everywhere)."""
         rec = self.recorded
         if where is None:  # any layout: the comparison, never a ravel() copy of a strided view
-            return np.ravel_multi_index(np.nonzero(cur != rec), rec.shape)
+            return changed_voxels(cur, rec)
         if isinstance(where, tuple):
             local = np.nonzero(cur[where] != rec[where])
             starts = [s.indices(n)[0] for s, n in zip(where, rec.shape)]
             return np.ravel_multi_index(tuple(ix + o for ix, o in zip(local, starts)), rec.shape)
-        idx = np.asarray(where, dtype=np.int64).ravel()
+        idx = np.asarray(where, dtype=np.int64).reshape(-1)  # candidate indices, already flat
         return idx[take_flat(cur, idx) != take_flat(rec, idx)]
 
     def commit(self, current: Any, op: str, *, where: Where = None,

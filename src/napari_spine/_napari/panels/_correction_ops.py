@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import correction as corr
 from ...anatomy import ontology
+from ...correction.history import changed_voxels, put_flat, take_flat
 
 __all__ = ["OpsMixin"]
 
@@ -52,12 +53,9 @@ class OpsMixin:
         """Write an operation's result to the layer as one step of the history."""
         layer = self.labels_layer()
         data = np.asarray(layer.data)
-        changed = np.flatnonzero(new.ravel() != data.ravel())
+        changed = changed_voxels(data, new)
         if changed.size:
-            if data.flags.c_contiguous:
-                data.ravel()[changed] = new.ravel()[changed]
-            else:
-                data[np.unravel_index(changed, data.shape)] = new.ravel()[changed]
+            put_flat(data, changed, take_flat(new, changed))
             layer.refresh()
         step = self._record(lambda: self.session(layer).commit(data, name, where=changed, landmarks=landmarks))
         if step is not None and step.landmarks_after is not None:

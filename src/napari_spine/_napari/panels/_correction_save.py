@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...case import SpineCase
+from ...correction.history import changed_voxels
 from ...io.export import export_labels
 from ...io.files import safe_name
 from ...io.nnunet_raw import export_nnunet_dataset
@@ -99,7 +100,7 @@ class SaveBox(QGroupBox):
             self.status.setText(f"Not restored: {exc}")
             return 0
         data = np.asarray(layer.data)
-        changed = np.flatnonzero(state.labels.ravel() != data.ravel())
+        changed = changed_voxels(data, state.labels)
         data[...] = state.labels
         layer.refresh()
         self.panel._show_landmarks(state.landmarks)
