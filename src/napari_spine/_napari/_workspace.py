@@ -7,6 +7,7 @@ replaces the previous one's layers. No panel walks ``viewer.layers`` itself.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,9 +17,38 @@ from ..anatomy import ontology
 from ..case import Landmarks, SpineCase
 from ._layers import META_KEY, case_from_layer, case_to_layer_data, center_view_on
 
-__all__ = ["Workspace"]
+__all__ = ["Workspace", "guard_layer", "may_leave"]
 
 _KINDS = ("image", "labels", "points", "shapes")
+
+#: layer id -> (the panel method asked before the layer shows another case, its argument)
+_GUARDS: dict[str, tuple[weakref.WeakMethod, Any]] = {}
+
+
+def _layer_id(layer: Any) -> str:
+    return str(getattr(layer, "unique_id", None) or id(layer))
+
+
+def guard_layer(layer: Any, ask: Any, arg: Any) -> None:
+    """Before ``layer`` is replaced or removed by a case change, ``ask(arg)`` is called (a
+    bound method, held weakly); it returns False to keep the case on show."""
+    _GUARDS[_layer_id(layer)] = (weakref.WeakMethod(ask), arg)
+
+
+def may_leave(layers: Iterable[Any]) -> bool:
+    """Ask every guard of ``layers`` whether their case may go (unsaved edits: Save / Keep /
+    Discard); False as soon as one says no."""
+    for layer in layers:
+        entry = _GUARDS.get(_layer_id(layer))
+        if entry is None:
+            continue
+        ask = entry[0]()
+        if ask is None:  # the panel is gone
+            _GUARDS.pop(_layer_id(layer), None)
+            continue
+        if not ask(entry[1]):
+            return False
+    return True
 
 
 def _layer_class(kind: str):
@@ -114,6 +144,11 @@ class Workspace:
         Workspace.show_landmarks(points, lm)
 
     # -- changing what is shown ----------------------------------------------------------
+    def may_replace(self, keep: bool = False) -> bool:
+        """Whether the shown case may make way for the next (the annotator is asked about
+        unsaved edits on its layers); always True with ``keep`` (nothing is replaced)."""
+        return keep or may_leave(ly for ly in self.loaded if ly in self.viewer.layers)
+
     def show_cases(self, cases: Sequence[SpineCase], *, keep: bool = False) -> list:
         """Show ``cases``' layers; they replace the previously shown case's unless ``keep``.
 

@@ -323,6 +323,13 @@ class CorrectionSession:
             self.journal.discard()
         self.pending = False
 
+    def discard_unsaved(self) -> None:
+        """The annotator's *Discard* of this session's unsaved edits on leaving the case:
+        its journal is deleted (the labels on show are not changed)."""
+        if self.journal is not None and self.read_only is None and not self.pending:
+            self.journal.discard()
+        self._unsaved = 0
+
     def revert(self, current: Any, structure_id: int) -> np.ndarray:
         """``current`` with one structure back to its loaded extent (locks respected)."""
         out = revert_structure(np.asarray(current), self.baseline, structure_id)

@@ -88,6 +88,11 @@ class LiveCheck:
         self.generation = 0
         self._again = False
 
+    def stop(self) -> None:
+        """No further check (the window is closing); a running one is let finish unseen."""
+        self._prepare = lambda: None
+        self._again = False
+
     def edited(self) -> None:
         """The labels changed (called on the GUI thread after each step)."""
         self.generation += 1

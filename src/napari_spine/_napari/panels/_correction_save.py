@@ -19,10 +19,10 @@ from qtpy.QtWidgets import (
 )
 
 from ...case import SpineCase
-from ...correction.history import changed_voxels
 from ...io.export import export_labels
 from ...io.files import safe_name
 from ...io.nnunet_raw import export_nnunet_dataset
+from . import _correction_guard as _guard
 from ._common import buttons
 from ._rulers_box import rulers_of
 
@@ -41,10 +41,6 @@ class SaveBox(QGroupBox):
         self.out_edit.editingFinished.connect(lambda: panel.set_output(self.out_edit.text()))
         out_btn = QPushButton("...")
         out_btn.clicked.connect(self._choose_output)
-        self.restore_btn = QPushButton("Restore unsaved edits")
-        self.restore_btn.setStyleSheet("background-color: #8a5a00;")
-        self.restore_btn.setVisible(False)
-        self.restore_btn.clicked.connect(lambda: self.restore_pending())
         self.scheme = QComboBox()
         self.scheme.addItems(["native", "canonical"])
         self.status = panel.status  # one status line for the panel
@@ -53,7 +49,6 @@ class SaveBox(QGroupBox):
         row.addWidget(self.out_edit, 1)
         row.addWidget(out_btn)
         lay.addRow("Output folder", row)
-        lay.addRow(self.restore_btn)
         lay.addRow("Label ids", self.scheme)
         for b in buttons(self, (("export_btn", "Save labels (NIfTI)", lambda: self.save_labels()),
                                 ("seg_btn", "Save labels (DICOM SEG)", lambda: self.save_seg()),
@@ -80,59 +75,25 @@ class SaveBox(QGroupBox):
         if folder:
             self.panel.set_output(folder)
 
-    def offer_restore(self, n_edits: int) -> None:
-        """Show (``n_edits`` > 0) or hide the restore button."""
-        self.restore_btn.setVisible(n_edits > 0)
-        if n_edits:
-            self.restore_btn.setText(f"Restore {n_edits} unsaved edit(s) from the last session")
-
-    def restore_pending(self) -> int:
-        """Bring back the history recorded for this case in an earlier (crashed) session:
-        labels, landmarks and locks as they were at its last completed step. Returns the
-        number of voxels that changed."""
-        layer = self.panel.labels_layer()
-        s = self.panel.session(layer)
-        if s is None or s.journal is None or not s.pending:
-            return 0
-        try:
-            state = s.restore()  # already in the journal: nothing new is recorded
-        except Exception as exc:  # shown, never raised into Qt
-            self.status.setText(f"Not restored: {exc}")
-            return 0
-        data = np.asarray(layer.data)
-        changed = changed_voxels(data, state.labels)
-        data[...] = state.labels
-        layer.refresh()
-        self.panel._show_landmarks(state.landmarks)
-        self.offer_restore(0)
-        steps = len(s.history.undo_stack)
-        self.status.setText(f"Restored {steps} step(s), {changed.size} voxels"
-                            + "".join(f"; {d}" for d in s.dropped))
-        self.panel._refresh()
-        return int(changed.size)
-
-    def decline_restore(self) -> None:
-        """Throw away the edits of an earlier session (they never come back)."""
-        s = self.panel.session()
-        if s is not None:
-            s.decline()
-        self.offer_restore(0)
-
-    def _case(self):
-        layer = self.panel.labels_layer()
+    def _case(self, layer=None):
+        layer = layer if layer is not None else self.panel.labels_layer()
         case = self.panel.ws.case_of(layer)
         if case is None:
             self.status.setText("This labels layer does not belong to a spine case.")
         return layer, case
 
-    def _export(self, path, suffix: str, write):
+    def _export(self, path, suffix: str, write, layer=None):
         """``write(case, labels, target)`` into ``path`` (default: the output folder, the
         case's name and ``suffix``): ``(layer, case, result)``, the result None when it failed
-        (the reason is in the status line, never raised into Qt)."""
-        layer, case = self._case()
+        or the user kept an existing file (the reason is in the status line, never raised
+        into Qt)."""
+        layer, case = self._case(layer)
         if case is None:
             return layer, None, None
         target = Path(path) if path else self.output / f"{safe_name(case.case_id)}{suffix}"
+        if not path and target.exists() and not _guard.confirm_overwrite(self, target):
+            self.status.setText(f"Not saved: {target} was kept.")
+            return layer, case, None
         try:
             self.output.mkdir(parents=True, exist_ok=True)
             return layer, case, write(case, np.asarray(layer.data), target)
@@ -140,16 +101,21 @@ class SaveBox(QGroupBox):
             self.status.setText(f"Not saved: {exc}")
             return layer, case, None
 
-    def save_labels(self, path: str | Path | None = None) -> Path | None:
-        """Export the labels on the source grid; the journal is closed once they are saved."""
+    def save_labels(self, path: str | Path | None = None, layer=None) -> Path | None:
+        """Export the labels on the source grid; the journal is closed once they are saved.
+        Refused while an earlier session's edits wait (saving would hide them)."""
+        s = self.panel.session(layer)
+        if s is not None and s.pending:
+            self.status.setText("Not saved: restore or discard the earlier session's edits first.")
+            return None
+        if s is not None and s.read_only is None:
+            self.panel._commit_paint()  # a stroke not yet recorded is part of what is saved
         layer, case, res = self._export(path, "_labels.nii.gz", lambda case, data, target: export_labels(
-            case, data, target, scheme=self.scheme.currentText()))
+            case, data, target, scheme=self.scheme.currentText()), layer)
         if res is None:
             return None
-        s = self.panel.session(layer)
-        s.commit(layer.data, "save")
-        if s.journal is not None:
-            s.journal.close()
+        if s is not None:
+            s.mark_saved()
         self.status.setText(f"Saved and verified {res.path} ({len(res.counts)} structures, {res.scheme} ids)")
         return res.path
 

@@ -29,18 +29,36 @@ class TrackMixin:
         if s is None:
             return
         self._watch_points()
-        self._record(lambda: s.commit(layer.data, "labels replaced"))
+        if not self._blocked(s):
+            self._record(lambda: s.commit(layer.data, "labels replaced"))
         self._refresh()
 
     def _watch_points(self) -> None:
+        """Bind the case's landmarks layer, whichever came first and whatever the layer
+        order: its points are part of the history (a shift renames them, undo restores)."""
         points = self.ws.landmarks_layer(self.ws.case_of(self._layer)) if self._layer is not None else None
-        if points is not None and (self._points is None or self._key(points) != self._key(self._points)):
+        same = points is not None and self._points is not None and self._key(points) == self._key(self._points)
+        if not same and self._points is not None:
+            try:
+                self._points.events.data.disconnect(self._on_points)
+                self._points.events.features.disconnect(self._on_points)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        if points is not None and not same:
             points.events.data.connect(self._on_points)
+            points.events.features.connect(self._on_points)
         self._points = points
+        s = self.sessions.get(self._key(self._layer)) if self._layer is not None else None
+        if points is not None and s is not None and s.landmarks is None:
+            try:
+                s.attach_landmarks(self.ws.landmarks_of(points))
+            except (KeyError, ValueError, TypeError):
+                pass
 
     def _refresh(self) -> None:
-        """Bring the lock list, the history buttons and the check up to date."""
+        """Bring the banner, the lock list, the history buttons and the check up to date."""
         s = self.session()
+        self.banner.show_session(s)
         self.lock_box.fill(s.present() if s is not None else [], s.locked if s is not None else ())
         self.history_box.show_state(s)
         self.check_box.live.edited()
@@ -72,11 +90,17 @@ class TrackMixin:
         return step
 
     def _record(self, fn):
-        """Run a session change; a journal that cannot be written is said, never raised."""
+        """Run a session change; what the session refuses (edits pending or open elsewhere)
+        and a journal that cannot be written are said, never raised into Qt."""
         try:
             return fn()
+        except (corr.PendingEditsError, corr.ReadOnlySessionError) as exc:
+            self.banner.say(str(exc).split(": ", 1)[-1])
+            self._show_session_state(self.session())
+            return None
         except corr.JournalError as exc:
             self.status.setText(str(exc))
+            self.banner.show_session(self.session())
             return None
 
     def _show_landmarks(self, lm) -> None:
@@ -94,6 +118,10 @@ class TrackMixin:
         if self._syncing or action not in ("added", "removed", "changed"):
             return
         s = self.session()
+        if s is not None and self._blocked(s):  # the move is put back, as a refused stroke is
+            self._show_landmarks(s.landmarks)
+            self.banner.say(f"Landmark change refused: {self._blocked(s)}")
+            return
         try:
             lm = self.ws.landmarks_of(self._points)
         except (KeyError, ValueError, TypeError):
@@ -117,6 +145,14 @@ class TrackMixin:
             return
         box = _union(boxes)
         data = np.asarray(layer.data)
+        why = self._blocked(s)
+        if why:  # the stroke is put back: nothing may change this case yet
+            where = box if box is not None else (slice(None),) * data.ndim
+            data[where] = s.recorded[where]
+            layer.refresh()
+            self.banner.say(f"Painting refused: {why}")
+            self._show_session_state(s, layer)
+            return
         kept = s.enforce_locks(data, box)  # painting may not change a locked structure
         if kept:
             layer.refresh()

@@ -18,13 +18,17 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QWidget
 
 from ... import correction as corr
+from ... import userdirs
 from ...anatomy import ontology
 from .._keys import attach, shortcut_of
-from .._workspace import Workspace
+from .._workspace import Workspace, guard_layer
 from ._common import note, scrolling
+from ._correction_banner import SessionBanner
 from ._correction_boxes import CheckBox, HistoryBox, LevelsBox, LocksBox, PaintBox
+from ._correction_guard import GuardMixin
 from ._correction_live import CaseSettings
 from ._correction_ops import OpsMixin
+from ...correction.history import changed_voxels
 from ._correction_save import SaveBox
 from ._correction_track import TrackMixin
 from .planes import planes_button
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 _ALL_NAMES = [ontology.name_of(i) for i in ontology.sort_cranio_caudal(s.id for s in ontology.STRUCTURES)]
 
 
-class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
+class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
     """Correct a spine labels layer level by level, safely."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
@@ -43,19 +47,23 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         self.viewer = napari_viewer
         attach(self, "correction")  # the shortcuts act on this panel (and its tooltips name them)
         self.ws = Workspace(napari_viewer)
-        self.output = Path.home() / "napari-spine"
+        self.output = Path(userdirs.load_settings().get("output") or Path.home() / "napari-spine")
         self.sessions: dict[str, corr.CorrectionSession] = {}
         self._idents: dict[str, str] = {}  # layer -> the case its session is for
+        self._cases: dict[str, Any] = {}  # layer -> the case object its session is for
         self._layer = self._points = None
         self._boxes: list = []  # boxes the strokes since the last step touched (None: unknown)
         self._syncing = False  # the panel itself is updating the landmarks layer
         self.status = note()
         layout = scrolling(self)
+        # the choice an earlier session's edits need: above the scrolling part, always in view
+        self.banner = SessionBanner(self.restore_pending, self.decline_restore, self.retry_session)
+        self.layout().insertWidget(0, self.banner)
+        self.restore_btn, self.discard_btn = self.banner.restore_btn, self.banner.discard_btn
         self.save_box = sb = SaveBox(self)
         self.save_labels, self.save_landmarks = sb.save_labels, sb.save_landmarks
         self.add_to_training, self.export_training = sb.add_to_training, sb.export_training
-        self.restore_pending, self.decline_restore = sb.restore_pending, sb.decline_restore
-        self.restore_btn, self.scheme = sb.restore_btn, sb.scheme
+        self.scheme = sb.scheme
         self.history_box = HistoryBox(self.undo, self.redo)
         for g in (self._paint_group(), self.history_box, self._levels_group(), self._locks_group(),
                   self._check_group(), self.save_box):
@@ -66,8 +74,10 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         self._recheck = _timer(self, 400, self.check_box.live.start)  # the check waits for a pause
         self.viewer.layers.selection.events.active.connect(self._on_active)
         self.viewer.layers.events.inserted.connect(self._on_active)
+        self.viewer.layers.events.removed.connect(self._on_active)
         self.viewer.mouse_move_callbacks.append(self._on_mouse_move)
         self._on_active()
+        self._watch_close()
 
     # -- building ----------------------------------------------------------------------
     def _paint_group(self) -> PaintBox:
@@ -146,37 +156,109 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         s = self.sessions.get(key)
         if s is not None and (self._idents.get(key) == ident and s.recorded.shape == tuple(layer.data.shape)):
             return s
+        if s is not None:
+            s.close()  # the layer shows another case now: the earlier one's lock goes
         source = (case.source.label_path or case.source.path or case.metadata.get("labels_path")
                   or case.metadata.get("image_path") or None) if case is not None else None
-        journal = corr.EditJournal(self.output / ".journal", ident, layer.data.shape, source=source)
+        journal = corr.EditJournal(userdirs.journal_dir(), ident, layer.data.shape, source=source)
         points = self.ws.landmarks_layer(case) if case is not None else None
         lm = self.ws.landmarks_of(points) if points is not None else None
         s = self.sessions[key] = corr.CorrectionSession(np.asarray(layer.data), journal, landmarks=lm)
         self._idents[key] = ident
-        self.save_box.offer_restore(sum(e.kind == "do" for e in journal.entries()) if s.pending else 0)
+        self._cases[key] = case
+        guard_layer(layer, self.confirm_leave, key)
         self.save_box.show_dicom(case)
         self.levels_box.set_sequence(self.settings(s).transitional())
+        self._default_paint_label(layer, s)
+        self._show_session_state(s, layer)
         return s
 
     def settings(self, s: corr.CorrectionSession) -> CaseSettings:
         """What is remembered with the session's case (its transitional levels)."""
-        return CaseSettings(self.output, s.journal.dir.name if s.journal is not None else "case")
+        return CaseSettings(userdirs.data_dir(), s.journal.dir.name if s.journal is not None else "case")
 
     def set_output(self, folder: str | Path) -> None:
-        """Save into (and journal edits in) another folder, from the layer as it is now."""
-        locked = self.locked_ids()
+        """Save into another folder (remembered for the next launch); the journals stay in
+        the user's data folder, so nothing pending is lost by a change of folder."""
         self.output = Path(folder).expanduser()
         self.save_box.out_edit.setText(str(self.output))
-        self.sessions.clear()
-        s = self.session()
-        if s is not None and locked:
-            s.set_locks(locked)  # the locks stay with the layer
+        userdirs.remember("output", str(self.output))
+
+    # -- an earlier session's edits, another session's case ----------------------------
+    def _blocked(self, s: corr.CorrectionSession | None) -> str:
+        """Why edits on the session's case are off ("" when they are on)."""
+        if s is None:
+            return ""
+        if s.read_only is not None:
+            return s.read_only
+        return "Restore or discard the earlier session's edits first." if s.pending else ""
+
+    def _show_session_state(self, s: corr.CorrectionSession | None, layer=None) -> None:
+        """The banner, and the tools on or off by whether the case may be edited here."""
+        self.banner.show_session(s)
+        blocked = bool(self._blocked(s))
+        for box in (self.paint_box, self.history_box, self.levels_box, self.lock_box):
+            box.setEnabled(not blocked)
+        self.save_box.export_btn.setEnabled(not (s is not None and s.pending))
+        layer = layer if layer is not None else self.labels_layer()
+        if layer is not None and s is not None and not getattr(layer, "multiscale", False):
+            layer.editable = not blocked  # napari's own paint tools are off too
+
+    def restore_pending(self) -> int:
+        """Bring back the history recorded for this case in an earlier (crashed) session:
+        labels, landmarks and locks as they were at its last completed step. Returns the
+        number of voxels that changed."""
+        layer = self.labels_layer()
+        s = self.session(layer)
+        if s is None or s.journal is None or not s.pending:
+            return 0
+        try:
+            state = s.restore()  # already in the journal: nothing new is recorded
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
+            self.banner.say(f"Not restored: {exc}")
+            return 0
+        data = np.asarray(layer.data)
+        changed = changed_voxels(data, state.labels)
+        data[...] = state.labels
+        layer.refresh()
+        self._show_landmarks(state.landmarks)
+        self._show_session_state(s, layer)
+        steps = len(s.history.undo_stack)
+        self.status.setText(f"Restored {steps} step(s), {changed.size} voxels"
+                            + "".join(f"; {d}" for d in s.dropped))
         self._refresh()
+        return int(changed.size)
+
+    def decline_restore(self) -> None:
+        """Throw away the edits of an earlier session (they never come back)."""
+        layer = self.labels_layer()
+        s = self.session(layer)
+        if s is not None and s.pending:
+            s.decline()
+            self.status.setText("The earlier session's edits were discarded.")
+        self._show_session_state(s, layer)
+        self._refresh()
+
+    def retry_session(self) -> corr.CorrectionSession | None:
+        """Open the case for editing again (after another session released it)."""
+        layer = self.labels_layer()
+        if layer is None:
+            return None
+        key = self._key(layer)
+        old = self.sessions.pop(key, None)
+        if old is not None:
+            old.close()
+        s = self.session(layer)
+        if s is not None and s.read_only is not None:
+            self.banner.say("Still open in the other session.")
+        self._refresh()
+        return s
 
     def _on_active(self, *_: Any) -> None:
         layer = self.labels_layer()
         if layer is self._layer or (layer is not None and self._layer is not None
                                     and self._key(layer) == self._key(self._layer)):
+            self._watch_points()  # a landmarks layer may have come (or gone) after the labels
             return
         if self._layer is not None:
             try:
@@ -229,6 +311,15 @@ class CorrectionWidget(TrackMixin, OpsMixin, QWidget):
         k = order.index(cur) + step if cur in order else 0
         layer.selected_label = order[min(max(k, 0), len(order) - 1)]
         self._show_painting()
+
+    def _default_paint_label(self, layer, s: corr.CorrectionSession) -> None:
+        """A new case paints its first level present (cranio-caudal), not napari's label 1."""
+        present = set(s.present())
+        if int(layer.selected_label) in present and int(layer.selected_label) in ontology.BY_ID:
+            return
+        order = [i for i in ontology.cranio_caudal_order() if i in present]
+        if order:
+            layer.selected_label = order[0]
 
     def _show_painting(self, *_: Any) -> None:
         layer = self.labels_layer()

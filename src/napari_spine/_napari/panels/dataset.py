@@ -197,8 +197,8 @@ class DatasetWidget(QWidget):
     def load(self, ref: CaseRef) -> None:
         """Load a case in the background; its layers replace the previous case's."""
         ds = self.dataset
-        if ds is None:
-            return
+        if ds is None or not self.ws.may_replace(keep=self.pin.isChecked()):
+            return  # the annotator kept the case on show (unsaved edits)
         choice = self.sequence.currentText() if self.sequence.count() else ""
 
         def read() -> list:

@@ -311,6 +311,8 @@ class QAWidget(QWidget):
     def open_source(self, source: dict) -> None:
         """Show a queued case (its layers replace the previous case's), clear the previous
         comparison and pick this case's candidate."""
+        if not self.ws.may_replace():
+            return  # the annotator kept the case on show (unsaved edits)
         self.clear()
         if not source.get("dataset_path"):
             return
