@@ -1,0 +1,133 @@
+"""A crashed correction session, walked as an annotator would: napari is killed (SIGKILL)
+after real brush strokes on the canvas, started again at 1366x768, painting before the
+choice is refused with the reason in view, and Restore gives the exact last state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+PLUGIN = "napari-spine"
+
+_CHILD = textwrap.dedent("""
+    import os, signal, sys, time
+    import numpy as np
+    import napari
+    from qtpy.QtCore import QPoint, Qt
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication
+
+    out = sys.argv[1]
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    viewer.open_sample("napari-spine", "ct_lumbar")
+    labels = list(viewer.layers)[1]
+    viewer.layers.selection.active = labels
+    _, w = viewer.window.add_plugin_dock_widget("napari-spine", "Spine correction")
+
+    def settle(seconds=0.3):
+        end = time.time() + seconds
+        while time.time() < end:
+            QApplication.processEvents()
+
+    settle(1.0)
+    labels.selected_label, labels.brush_size, labels.mode = 25, 6, "paint"
+    canvas = viewer.window._qt_viewer.canvas.native
+    cx, cy = canvas.width() // 2, canvas.height() // 2
+    for dy in (0, 40):  # two strokes, each pressed, dragged and released with the mouse
+        QTest.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(cx, cy + dy))
+        for k in range(1, 8):
+            QTest.mouseMove(canvas, QPoint(cx + 4 * k, cy + dy))
+            settle(0.02)
+        QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(cx + 28, cy + dy))
+        settle(0.5)
+    w.lock("L1")  # and a lock: the history holds more than voxels
+    deadline = time.time() + 30
+    while len([e for e in w.session().journal.entries() if e.kind == "do"]) < 3 and time.time() < deadline:
+        settle(0.1)
+    np.save(os.path.join(out, "last.npy"), np.asarray(labels.data))
+    print("steps", len(w.session().journal.entries()), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no save, no closing of the journal
+""")
+
+
+def _settle(qtbot, ms=300):
+    qtbot.wait(ms)
+
+
+def _drag(qtbot, canvas, y_offset=0):
+    from qtpy.QtCore import QPoint, Qt
+
+    cx, cy = canvas.width() // 2, canvas.height() // 2 + y_offset
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(cx, cy))
+    for k in range(1, 8):
+        qtbot.mouseMove(canvas, QPoint(cx + 4 * k, cy))
+        qtbot.wait(20)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(cx + 28, cy))
+    qtbot.wait(300)
+
+
+def _in_view(widget, window) -> bool:
+    """The widget is shown inside the window's 1366x768 rectangle, without scrolling."""
+    from qtpy.QtCore import QPoint, QRect
+
+    if widget.visibleRegion().isEmpty():
+        return False
+    top_left = widget.mapTo(window, QPoint(0, 0))
+    return window.rect().contains(QRect(top_left, widget.size()))
+
+
+def test_kill_relaunch_paint_is_refused_and_restore_gives_the_last_state(make_napari_viewer, qtbot, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], capture_output=True, text=True,
+                          timeout=240, env=dict(os.environ))
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    assert "steps 3" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    last = np.load(tmp_path / "last.npy")
+
+    viewer = make_napari_viewer(show=True)  # napari again, on a laptop screen
+    win = viewer.window._qt_window
+    win.resize(1366, 768)
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    labels = list(viewer.layers)[1]
+    loaded = np.asarray(labels.data).copy()
+    assert (last != loaded).sum() > 20  # the strokes painted
+    viewer.layers.selection.active = labels
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction")
+    _settle(qtbot, 800)
+    assert w.banner.kind == "pending" and "3 edits (last: lock L1" in w.banner.text.text()
+    assert w.restore_btn.text() == "Restore 3 edits"
+    for widget in (w.banner.text, w.restore_btn, w.discard_btn):
+        assert _in_view(widget, win), widget  # the choice is in view, no scrolling needed
+    assert not labels.editable and not w.paint_box.isEnabled() and not w.levels_box.isEnabled()
+    canvas = viewer.window._qt_viewer.canvas.native
+
+    # a stroke before the choice: napari's paint is off, nothing changes
+    labels.mode = "paint"
+    _drag(qtbot, canvas)
+    assert np.array_equal(labels.data, loaded)
+    # painting switched back on behind the panel's back: the stroke is put back, and said
+    labels.editable = True
+    labels.selected_label, labels.brush_size, labels.mode = 25, 6, "paint"
+    _drag(qtbot, canvas, 40)
+    qtbot.waitUntil(lambda: "Painting refused" in w.banner.message.text(), timeout=3000)
+    assert np.array_equal(labels.data, loaded) and _in_view(w.banner.message, win)
+    assert not labels.editable and w.session().pending  # the offer stands
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    assert shot.shape[1] >= 1366 - 20 and shot.shape[0] >= 700
+    from skimage.io import imsave
+
+    imsave(tmp_path / "correction-after-crash-1366x768.png", shot, check_contrast=False)
+
+    from qtpy.QtCore import Qt
+
+    qtbot.mouseClick(w.restore_btn, Qt.MouseButton.LeftButton)  # the user chooses Restore
+    assert np.array_equal(labels.data, last)  # exactly the killed session's last state
+    assert w.session().locked == {20} and labels.editable and not w.banner.isVisible()
+    assert [s.op for s in w.session().history.undo_stack][-1] == "lock L1"
+    w.undo()  # and its history goes on
+    assert w.session().locked == frozenset()
