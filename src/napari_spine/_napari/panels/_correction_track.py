@@ -48,6 +48,7 @@ class TrackMixin:
             points.events.data.connect(self._on_points)
             points.events.features.connect(self._on_points)
         self._points = points
+        self.landmarks_box.show_layer(points)
         s = self.sessions.get(self._key(self._layer)) if self._layer is not None else None
         if points is not None and s is not None and s.landmarks is None:
             try:
@@ -61,6 +62,7 @@ class TrackMixin:
         self.banner.show_session(s)
         self.lock_box.fill(s.present() if s is not None else [], s.locked if s is not None else ())
         self.history_box.show_state(s)
+        self.landmarks_box.show_layer(self._points)
         self.check_box.live.edited()
         self._recheck.start()
 
@@ -105,6 +107,9 @@ class TrackMixin:
 
     def _show_landmarks(self, lm) -> None:
         points = self._points
+        if points is None and lm is not None and len(lm):  # restored landmarks of a case shown without
+            self.new_landmarks(lm)
+            return
         if points is None or lm is None:
             return
         self._syncing = True

@@ -31,6 +31,7 @@ from ._correction_ops import OpsMixin
 from ...correction.history import changed_voxels
 from ._correction_save import SaveBox
 from ._correction_track import TrackMixin
+from ._landmarks_box import LandmarksBox
 from .planes import planes_button
 
 if TYPE_CHECKING:
@@ -65,8 +66,9 @@ class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
         self.add_to_training, self.export_training = sb.add_to_training, sb.export_training
         self.scheme = sb.scheme
         self.history_box = HistoryBox(self.undo, self.redo)
+        self.landmarks_box = LandmarksBox(self.new_landmarks, self.load_landmarks)
         for g in (self._paint_group(), self.history_box, self._levels_group(), self._locks_group(),
-                  self._check_group(), self.save_box):
+                  self.landmarks_box, self._check_group(), self.save_box):
             layout.addWidget(g)
         layout.addStretch(1)
         self._after_paint = _timer(self, 0, self._commit_paint)  # right after a stroke ends
@@ -281,6 +283,66 @@ class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
         self._refresh()
         self._show_painting()
 
+    # -- landmarks ----------------------------------------------------------------------
+    def new_landmarks(self, landmarks=None):
+        """Give the case a landmarks layer (empty, or ``landmarks``); points added to it get
+        the structure being painted. Returns the layer (the existing one when there is one)."""
+        from ...case import Landmarks
+        from .._layers import landmarks_layer_data
+
+        layer = self.labels_layer()
+        case = self.ws.case_of(layer)
+        if case is None:
+            self.landmarks_box.message.setText("This labels layer does not belong to a spine case.")
+            return None
+        existing = self.ws.landmarks_layer(case)
+        if existing is not None:
+            return existing
+        lm = landmarks if landmarks is not None else Landmarks(np.empty((0, 3)), np.empty(0, np.int64), ())
+        data, kwargs, _ = landmarks_layer_data(case, lm)
+        kwargs["scale"], kwargs["translate"] = layer.scale, layer.translate
+        if not len(lm):  # napari needs one colour, not an empty list of them, and text columns
+            kwargs["features"] = {"name": np.array([], dtype=object), "structure": np.array([], dtype=object),
+                                  "structure_id": np.array([], dtype=np.int64)}
+            sid = int(layer.selected_label)
+            kwargs["face_color"] = np.asarray(ontology.color_of(sid) if sid in ontology.BY_ID else (1, 1, 1, 1))
+        points = self.viewer.add_points(data, **kwargs)
+        self.viewer.layers.selection.active = layer  # the labels stay the layer being corrected
+        self._watch_points()
+        self._show_painting()
+        return points
+
+    def load_landmarks(self, path: str) -> int:
+        """Load landmarks from a file onto the case (a step of the history when the case has
+        landmarks already); returns how many points were read (0: not loaded, said why)."""
+        from ...io.landmarks import read_landmark_file
+
+        layer = self.labels_layer()
+        case = self.ws.case_of(layer)
+        s = self.session(layer)
+        if case is None or s is None:
+            self.landmarks_box.message.setText("This labels layer does not belong to a spine case.")
+            return 0
+        if self._blocked(s):
+            self.landmarks_box.message.setText(self._blocked(s))
+            return 0
+        try:
+            lm = read_landmark_file(path, case)
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
+            self.landmarks_box.message.setText(f"Not loaded: {exc}")
+            return 0
+        points = self.ws.landmarks_layer(case)
+        if points is None:
+            self.new_landmarks(lm)
+        else:
+            step = self._record(lambda: s.commit(layer.data, "load landmarks", where=np.empty(0, np.int64),
+                                                 landmarks=lm))
+            if step is not None:
+                self._show_landmarks(lm)
+        self.landmarks_box.message.setText(f"Loaded {len(lm)} landmarks from {Path(path).name}")
+        self._refresh()
+        return len(lm)
+
     # -- picking ------------------------------------------------------------------------
     def pick(self, name: str) -> int | None:
         """Select the structure to paint by anatomical name."""
@@ -326,6 +388,15 @@ class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
         if layer is not None:
             sid = int(layer.selected_label)
             self.painting.setText(f"Painting: {ontology.name_of(sid)} ({sid})")
+            points = self._points
+            if points is not None and sid in ontology.BY_ID:  # a new point names this structure
+                try:
+                    points.feature_defaults = {"name": f"{ontology.name_of(sid)} point",
+                                               "structure": ontology.name_of(sid), "structure_id": sid}
+                    points.current_face_color = np.asarray(ontology.color_of(sid))
+                except (AttributeError, KeyError, ValueError, TypeError):
+                    pass
+        self.landmarks_box.show_layer(self._points)
 
     def _on_mouse_move(self, viewer, event) -> None:
         layer = self.labels_layer()
