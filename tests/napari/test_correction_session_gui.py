@@ -180,3 +180,22 @@ def test_a_second_panel_on_the_same_case_is_read_only_and_says_why(make_napari_v
         s.close()  # the first napari closes
     w2.retry_session()
     assert w2.session().read_only is None and labels2.editable and w2.banner.kind == ""
+
+
+def test_the_level_check_after_a_stroke_measures_only_what_the_stroke_touched(file_case, qtbot, monkeypatch):
+    import napari_spine.correction.validate as validate_mod
+    from napari_spine.correction import validate_sequence
+
+    viewer, w, labels, case0, _ = file_case
+    qtbot.waitUntil(lambda: w.check_box.cache.index is not None, timeout=5000)  # the first, full measure
+    qtbot.waitUntil(lambda: not w.check_box.live.task.busy, timeout=5000)
+    assert not w.findings or all("L2" not in f.message for f in w.findings)
+    full_passes = []
+    real = validate_mod.structure_stats
+    monkeypatch.setattr(validate_mod, "structure_stats", lambda lab: full_passes.append(1) or real(lab))
+    labels.selected_label, labels.brush_size, labels.n_edit_dim, labels.mode = 0, 40, 3, "erase"
+    while (np.asarray(labels.data) == 21).any():  # erase L2, dab by dab
+        labels.paint(tuple(int(v) for v in np.argwhere(np.asarray(labels.data) == 21)[0]), 0)
+    qtbot.waitUntil(lambda: any("L2 is missing" in f.message for f in w.findings), timeout=5000)
+    assert not full_passes  # no pass over the volume: only what the dab touched was measured again
+    assert w.findings == validate_sequence(np.asarray(labels.data), w._spacing())

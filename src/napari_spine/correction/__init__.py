@@ -9,7 +9,7 @@ from . import ops
 from .journal import CaseInUseError, EditJournal, JournalError
 from .ops import *  # noqa: F403 - the operations, listed in ops.__all__
 from .session import CorrectionSession, PendingEditsError, ReadOnlySessionError, revert_structure
-from .validate import Finding, structure_stats, validate_sequence
+from .validate import Finding, StructureIndex, structure_stats, validate_sequence
 
 __all__ = [
     "CaseInUseError",
@@ -19,6 +19,7 @@ __all__ = [
     "JournalError",
     "PendingEditsError",
     "ReadOnlySessionError",
+    "StructureIndex",
     "revert_structure",
     "structure_stats",
     "validate_sequence",

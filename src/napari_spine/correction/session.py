@@ -100,6 +100,9 @@ class CorrectionSession:
         self._jbase = 0
         self._jredo = 0
         self._unsaved = 0
+        #: what changed since :meth:`take_touched` was last called: (structure ids, box)
+        #: per step, None once anything changed everywhere (a restore)
+        self._touched: list[tuple[np.ndarray, tuple[slice, ...]]] | None = []
         self._recount()
 
     # -- state -------------------------------------------------------------------------
@@ -268,6 +271,18 @@ class CorrectionSession:
         apply_step(state, step, forward=forward)
         self.landmarks, self._locked = state.landmarks, frozenset(state.locks)
         self._update_counts(step.old, step.new, forward)
+        if step.voxels and self._touched is not None:
+            ix = np.unravel_index(np.asarray(step.index, dtype=np.int64), self.recorded.shape)
+            box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in ix)
+            self._touched.append((np.union1d(np.unique(step.old), np.unique(step.new)), box))
+            if len(self._touched) > 256:  # nobody is reading: a full check is as cheap
+                self._touched = None
+
+    def take_touched(self) -> list[tuple[np.ndarray, tuple[slice, ...]]] | None:
+        """The structures and boxes the steps changed since the last call (None: the
+        labels changed everywhere; measure them anew) -- what an incremental check needs."""
+        out, self._touched = self._touched, []
+        return out
 
     # -- history -----------------------------------------------------------------------
     def undo(self, current: np.ndarray) -> Step | None:
@@ -313,6 +328,7 @@ class CorrectionSession:
         self.history = done.history
         self._jbase, self._jredo = 0, len(done.history.redo_stack)  # the journal has them all
         self._unsaved = len(done.history.undo_stack) + len(done.history.redo_stack) or 1
+        self._touched = None
         self._recount()
         self.pending = False
         return done.state

@@ -14,7 +14,7 @@ import numpy as np
 from ..anatomy import ontology
 from .ops import flat_foreground, level_sequence
 
-__all__ = ["Finding", "StructureStats", "structure_stats", "validate_sequence"]
+__all__ = ["Finding", "StructureIndex", "StructureStats", "structure_stats", "validate_sequence"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,73 @@ def structure_stats(labels: np.ndarray) -> dict[int, StructureStats]:
             tuple(tuple(float(sm[c] / comp_sizes[c]) for sm in comp_sums) for c in comps),
         )
     return out
+
+
+Box = tuple[slice, ...]
+
+
+def _union_box(a: Box | None, b: Box | None) -> Box | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
+
+
+def _measure(labels: np.ndarray, sid: int, box: Box) -> tuple[StructureStats, Box] | None:
+    """One structure's statistics from the voxels of ``box`` (which must hold all of it),
+    as :func:`structure_stats` gives them, and its own bounding box; None when absent."""
+    import cc3d
+
+    mask = np.asarray(labels[box]) == sid
+    local = np.nonzero(mask)
+    if not local[0].size:
+        return None
+    starts = [b.start for b in box]
+    coords = [ix.astype(np.float64) + o for ix, o in zip(local, starts)]
+    n = local[0].size
+    edge = any(bool((c.min() == 0) or (c.max() == labels.shape[k] - 1)) for k, c in enumerate(coords))
+    cc = cc3d.connected_components(mask, connectivity=26, out_dtype=np.uint32)[local].astype(np.int64)
+    sizes = np.bincount(cc)
+    sums = [np.bincount(cc, weights=c, minlength=len(sizes)) for c in coords]
+    comps = sorted(np.flatnonzero(sizes).tolist(), key=lambda c: -sizes[c])
+    stats = StructureStats(sid, int(n), tuple(float(c.sum() / n) for c in coords), edge,
+                           tuple(int(sizes[c]) for c in comps),
+                           tuple(tuple(float(sm[c] / sizes[c]) for sm in sums) for c in comps))
+    own = tuple(slice(int(ix.min()) + o, int(ix.max()) + o + 1) for ix, o in zip(local, starts))
+    return stats, own
+
+
+class StructureIndex:
+    """Every structure's statistics, kept up to date after edits by re-measuring only the
+    structures an edit touched, each inside its own box grown by the edit's box.
+
+    A stroke on a 512x512x300 case then costs a few of its structures' boxes, not a pass
+    over the volume; :func:`validate_sequence` takes :attr:`stats` as they are.
+    """
+
+    def __init__(self, labels: np.ndarray):
+        from scipy import ndimage
+
+        self.stats = structure_stats(labels)
+        self.boxes: dict[int, Box] = {}
+        ids = sorted(self.stats)
+        if ids:  # every structure's box in one pass
+            objs = ndimage.find_objects(np.ascontiguousarray(labels), max_label=max(ids))
+            for sid in ids:
+                if objs[sid - 1] is not None:
+                    self.boxes[sid] = objs[sid - 1]
+
+    def update(self, labels: np.ndarray, ids, box: Box | None) -> None:
+        """Re-measure the structures ``ids`` after an edit inside ``box`` (None: anywhere)."""
+        for sid in sorted({int(i) for i in ids} - {0}):
+            region = _union_box(self.boxes.get(sid), box)
+            if region is None or box is None:
+                region = tuple(slice(0, n) for n in labels.shape)
+            got = _measure(labels, sid, region)
+            if got is None:
+                self.stats.pop(sid, None)
+                self.boxes.pop(sid, None)
+            else:
+                self.stats[sid], self.boxes[sid] = got
 
 
 # long: one pass over the structure statistics with a check per rule, in reading order;

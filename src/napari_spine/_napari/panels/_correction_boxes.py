@@ -208,14 +208,37 @@ class LocksBox(QGroupBox):
         raise KeyError(f"{ontology.name_of(sid)} is not in the labels")
 
 
+class _IndexCache:
+    """The structure index of one session's labels (no panel, no viewer: a running check
+    keeps neither alive)."""
+
+    def __init__(self):
+        import weakref
+
+        self._weakref = weakref.ref
+        self._owner = None
+        self.shape: tuple[int, ...] = ()
+        self.index: corr.StructureIndex | None = None
+
+    def fits(self, session: Any, shape: tuple[int, ...]) -> bool:
+        owner = self._owner() if self._owner is not None else None
+        return self.index is not None and owner is session and session is not None and self.shape == shape
+
+    def set(self, session: Any, shape: tuple[int, ...], index: corr.StructureIndex | None) -> None:
+        self._owner = self._weakref(session) if session is not None else None
+        self.shape, self.index = tuple(shape), index
+
+
 class CheckBox(QGroupBox):
     """The level-sequence check of the labels being corrected, run in a worker after edits;
     click a finding to go to it."""
 
-    def __init__(self, ws: Any, spacing: Callable[[], Sequence[float]]):
+    def __init__(self, ws: Any, spacing: Callable[[], Sequence[float]], session: Callable[[], Any] | None = None):
         super().__init__("Level check")
         self.ws = ws
         self.spacing = spacing
+        self.session = session or (lambda: None)
+        self.cache = _IndexCache()  # the structures as last measured, updated by each step's box
         self.findings: list[corr.Finding] = []
         self.list = QListWidget()
         self.list.setToolTip("Click a problem to go to it")
@@ -224,12 +247,31 @@ class CheckBox(QGroupBox):
         self.live = LiveCheck(self._job, self.show)
 
     def _job(self) -> Callable[[], tuple[bool, list[corr.Finding]]]:
-        """The check of the labels as they are now: a function of the array and spacing only."""
+        """The check of the labels as they are now: a function of the array, the spacing and
+        the structure index only. After a step only the structures it touched are measured
+        again, inside their boxes; a new session (another case, a restore) measures all."""
         layer = self.ws.labels_layer()
         if layer is None:
             return lambda: (False, [])
         data, spacing = np.asarray(layer.data), tuple(self.spacing())
-        return lambda: (True, corr.validate_sequence(data, spacing))
+        s = self.session()
+        touched = s.take_touched() if s is not None else None
+        cache = self.cache
+        fresh = touched is None or not cache.fits(s, data.shape)
+        owner = s
+
+        def run() -> tuple[bool, list[corr.Finding]]:
+            try:
+                if fresh:
+                    cache.set(owner, data.shape, corr.StructureIndex(data))
+                else:
+                    for ids, box in touched:
+                        cache.index.update(data, ids, box)
+                return True, corr.validate_sequence(data, spacing, stats=cache.index.stats)
+            except BaseException:
+                cache.set(None, (), None)  # half-updated: measure everything next time
+                raise
+        return run
 
     def check(self, layer: Any = None, spacing: Sequence[float] | None = None) -> list[corr.Finding]:
         """Run :func:`~napari_spine.correction.validate_sequence` now and list its findings."""

@@ -131,7 +131,8 @@ class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
         return self.lock_box
 
     def _check_group(self) -> CheckBox:
-        self.check_box = CheckBox(self.ws, self._spacing)
+        self.check_box = CheckBox(self.ws, self._spacing, lambda: self.sessions.get(self._key(self._layer))
+                                  if self._layer is not None else None)
         self.problems = self.check_box.list
         return self.check_box
 
