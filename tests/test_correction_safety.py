@@ -336,3 +336,19 @@ def test_the_incremental_check_equals_a_full_one_after_every_step():
         assert _close(index.stats, full), k
         assert validate_sequence(view, stats=index.stats) == validate_sequence(view)
     assert any(len(st.components) > 1 for st in index.stats.values())  # the cut was seen
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.uint16])
+def test_locks_hold_for_every_label_type(dtype):
+    lab = np.zeros((4, 6, 6), dtype)
+    lab[1:3, 1:3, 1:3] = 22
+    lab[1:3, 3:5, 1:3] = 300 if dtype != np.uint8 else 23
+    s = CorrectionSession(lab)
+    s.set_locks({22, int(lab.max())})
+    cur = lab.copy()
+    cur[:, :, 1:3] = 5  # paint over both locked structures and the background
+    kept = s.enforce_locks(cur, (slice(0, 4), slice(0, 6), slice(0, 6)))
+    assert kept == 16 and np.array_equal(cur == 22, lab == 22) and np.array_equal(cur == lab.max(), lab == lab.max())
+    assert (cur == 5).sum() == 4 * 6 * 2 - 16
+    cur[0, 0, 0] = 22  # painting a locked id is undone too
+    assert s.enforce_locks(cur, (slice(0, 1),) * 3) == 1 and cur[0, 0, 0] == 5

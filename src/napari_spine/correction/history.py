@@ -119,6 +119,7 @@ class History:
         self.max_bytes = int(max_bytes)
         self.undo_stack: list[Step] = []
         self.redo_stack: list[Step] = []
+        self._undo_bytes = 0  # memory the undo stack holds
 
     @property
     def can_undo(self) -> bool:
@@ -135,10 +136,10 @@ class History:
         Returns how many of the oldest steps dropped out of memory (over ``max_bytes``)."""
         self.undo_stack.append(step)
         self.redo_stack.clear()
-        total = sum(s.nbytes for s in self.undo_stack)
+        self._undo_bytes += step.nbytes  # kept up to date: no sum over the stack per step
         dropped = 0
-        while len(self.undo_stack) > 1 and total > self.max_bytes:
-            total -= self.undo_stack.pop(0).nbytes
+        while len(self.undo_stack) > 1 and self._undo_bytes > self.max_bytes:
+            self._undo_bytes -= self.undo_stack.pop(0).nbytes
             dropped += 1
         return dropped
 
@@ -147,6 +148,7 @@ class History:
         if not self.undo_stack:
             return None
         step = self.undo_stack.pop()
+        self._undo_bytes -= step.nbytes
         self.redo_stack.append(step)
         return step
 
@@ -155,5 +157,6 @@ class History:
         if not self.redo_stack:
             return None
         step = self.redo_stack.pop()
+        self._undo_bytes += step.nbytes
         self.undo_stack.append(step)
         return step

@@ -103,6 +103,8 @@ class CorrectionSession:
         #: what changed since :meth:`take_touched` was last called: (structure ids, box)
         #: per step, None once anything changed everywhere (a restore)
         self._touched: list[tuple[np.ndarray, tuple[slice, ...]]] | None = []
+        self._box_hint: tuple[slice, ...] | None = None
+        self._lut: tuple[frozenset[int], np.ndarray] | None = None
         self._recount()
 
     # -- state -------------------------------------------------------------------------
@@ -167,30 +169,38 @@ class CorrectionSession:
         # mutation-equivalent: the initial size (counts grow to any id)
         self.counts = _count(flat[flat_foreground(flat)], 256)
 
-    def _update_counts(self, old: np.ndarray, new: np.ndarray, forward: bool) -> None:
+    def _update_counts(self, old: np.ndarray, new: np.ndarray, forward: bool) -> np.ndarray:
+        """Move the step's voxels between the kept counts; returns the ids it touched."""
         if not len(old):
-            return
+            return np.zeros(0, np.int64)
         # mutation-equivalent[1 -> 2]: one more zero bin
         size = max(len(self.counts), int(max(old.max(), new.max())) + 1)
         if size > len(self.counts):  # mutation-equivalent: padding by zero is no change
             self.counts = np.pad(self.counts, (0, size - len(self.counts)))
         gone, came = (old, new) if forward else (new, old)
-        self.counts = self.counts - _count(gone, size) + _count(came, size)
+        n_gone, n_came = _count(gone, size), _count(came, size)
+        self.counts = self.counts - n_gone + n_came
         self.counts[0] = 0
+        return np.flatnonzero(n_gone | n_came)
 
     # -- recording ---------------------------------------------------------------------
-    def _changed(self, cur: np.ndarray, where: Where) -> np.ndarray:
-        """Flat indices where ``cur`` differs from the recorded labels, looked for in ``where``
-        (a box of slices, candidate flat indices, or everywhere)."""
+    def _changed(self, cur: np.ndarray, where: Where) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(flat indices, new values, old values)`` where ``cur`` differs from the recorded
+        labels, looked for in ``where`` (a box of slices, candidate flat indices, or
+        everywhere); only those voxels are read, whatever the layout of ``cur``."""
         rec = self.recorded
-        if where is None:  # any layout: the comparison, never a ravel() copy of a strided view
-            return changed_voxels(cur, rec)
-        if isinstance(where, tuple):
-            local = np.nonzero(cur[where] != rec[where])
+        if isinstance(where, tuple):  # a stroke's box: the values come from the box itself
+            cur_box, rec_box = cur[where], rec[where]
+            local = np.nonzero(cur_box != rec_box)
             starts = [s.indices(n)[0] for s, n in zip(where, rec.shape)]
-            return np.ravel_multi_index(tuple(ix + o for ix, o in zip(local, starts)), rec.shape)
-        idx = np.asarray(where, dtype=np.int64).reshape(-1)  # candidate indices, already flat
-        return idx[take_flat(cur, idx) != take_flat(rec, idx)]
+            idx = np.ravel_multi_index(tuple(ix + o for ix, o in zip(local, starts)), rec.shape)
+            return idx, cur_box[local], rec_box[local]
+        if where is None:  # any layout: the comparison, never a ravel() copy of a strided view
+            idx = changed_voxels(cur, rec)
+        else:
+            idx = np.asarray(where, dtype=np.int64).reshape(-1)  # candidate indices, already flat
+            idx = idx[take_flat(cur, idx) != take_flat(rec, idx)]
+        return idx, take_flat(cur, idx), take_flat(rec, idx)
 
     def commit(self, current: Any, op: str, *, where: Where = None,
                landmarks: Landmarks | None = None) -> Step | None:
@@ -206,12 +216,12 @@ class CorrectionSession:
         """
         self._check_writable()
         cur = np.asarray(current)
-        changed = self._changed(cur, where)
+        changed, new, old = self._changed(cur, where)
         lm_changed = landmarks is not None and not same_landmarks(landmarks, self.landmarks)
         if not changed.size and not lm_changed:
             return None
-        new = take_flat(cur, changed)
-        old = take_flat(self.recorded, changed)
+        if isinstance(where, tuple):
+            self._box_hint = tuple(slice(*sl.indices(n)[:2]) for sl, n in zip(where, cur.shape))
         # mutation-equivalent: 2**32 voxels (16 GiB of labels), beyond any test's memory
         index = changed.astype(np.uint32 if cur.size < 2**32 else np.int64)
         step = Step(op, index, old, new, self.landmarks if lm_changed else None,
@@ -270,11 +280,13 @@ class CorrectionSession:
         state = State(self.recorded, self.landmarks, set(self._locked))
         apply_step(state, step, forward=forward)
         self.landmarks, self._locked = state.landmarks, frozenset(state.locks)
-        self._update_counts(step.old, step.new, forward)
+        ids = self._update_counts(step.old, step.new, forward)
+        box, self._box_hint = self._box_hint, None
         if step.voxels and self._touched is not None:
-            ix = np.unravel_index(np.asarray(step.index, dtype=np.int64), self.recorded.shape)
-            box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in ix)
-            self._touched.append((np.union1d(np.unique(step.old), np.unique(step.new)), box))
+            if box is None:  # the box of the changed voxels (a stroke's box is known already)
+                ix = np.unravel_index(np.asarray(step.index, dtype=np.int64), self.recorded.shape)
+                box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in ix)
+            self._touched.append((ids, box))
             if len(self._touched) > 256:  # nobody is reading: a full check is as cheap
                 self._touched = None
 
@@ -364,6 +376,17 @@ class CorrectionSession:
             after[hit] = before[hit]
         return after
 
+    def _locked_at(self, values: np.ndarray) -> np.ndarray:
+        """Whether each value is a locked id: a look-up table for 1-byte labels (one indexing
+        per voxel, not a set search), ``np.isin`` for wider ones."""
+        if values.dtype != np.uint8:
+            return np.isin(values, list(self._locked))
+        if self._lut is None or self._lut[0] != self._locked:
+            table = np.zeros(256, dtype=bool)
+            table[[i for i in self._locked if 0 <= i < 256]] = True
+            self._lut = (self._locked, table)
+        return self._lut[1][values]
+
     def enforce_locks(self, current: np.ndarray, where: tuple[slice, ...] | None = None) -> int:
         """Undo, in place, whatever changed a locked structure since the last step (a paint
         stroke over a locked level, or painting a locked id), searching ``where`` (a box)
@@ -372,8 +395,10 @@ class CorrectionSession:
             return 0
         box = where if where is not None else tuple(slice(None) for _ in current.shape)
         cur, rec = current[box], self.recorded[box]
-        ids = list(self._locked)
-        hit = np.nonzero((np.isin(rec, ids) | np.isin(cur, ids)) & (cur != rec))
+        diff = cur != rec
+        if not diff.any():  # the common case after a stroke of an unlocked structure elsewhere
+            return 0
+        hit = np.nonzero((self._locked_at(rec) | self._locked_at(cur)) & diff)
         if hit[0].size:  # mutation-equivalent: nonzero's index arrays are equally long
             cur[hit] = rec[hit]
         return int(hit[0].size)  # mutation-equivalent: nonzero's index arrays are equally long
