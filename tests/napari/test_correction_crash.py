@@ -131,3 +131,34 @@ def test_kill_relaunch_paint_is_refused_and_restore_gives_the_last_state(make_na
     assert [s.op for s in w.session().history.undo_stack][-1] == "lock L1"
     w.undo()  # and its history goes on
     assert w.session().locked == frozenset()
+
+
+_CLOSE_WHILE_CHECKING = textwrap.dedent("""
+    import sys
+    import napari
+    from qtpy.QtWidgets import QApplication
+    from napari_spine import make_phantom
+    from napari_spine._napari._layers import case_to_layer_data
+
+    viewer = napari.Viewer(show=True)
+    case = make_phantom((160, 400, 300), levels=("T1", "S1"), seed=1)  # a check of about a second
+    for data, kw, kind in case_to_layer_data(case, image_name="ct"):
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    labels = [ly for ly in viewer.layers if ly._type_string == "labels"][0]
+    viewer.layers.selection.active = labels
+    _, w = viewer.window.add_plugin_dock_widget("napari-spine", "Spine correction")
+    for _ in range(5):
+        QApplication.processEvents()
+    w.check_box.live.start()
+    busy = w.check_box.live.task.busy
+    viewer.close()  # while the level check runs, then straight out of the program
+    print("closed", busy, w.check_box.live.task.busy, flush=True)
+    sys.exit(0)
+""")
+
+
+def test_closing_napari_while_the_level_check_runs_ends_the_program_cleanly():
+    proc = subprocess.run([sys.executable, "-c", _CLOSE_WHILE_CHECKING], capture_output=True, text=True,
+                          timeout=240, env=dict(os.environ))
+    assert "closed True False" in proc.stdout, proc.stdout + proc.stderr[-2000:]  # it ran, and was waited for
+    assert proc.returncode == 0 and "has been deleted" not in proc.stderr, proc.stderr[-2000:]

@@ -77,7 +77,7 @@ class HistoryBox(QGroupBox):
 
 #: button captions for a narrow dock (the full name is the tooltip and the key in ``buttons``)
 _SHORT = {"Shift levels up": "Shift up ↑", "Shift levels down": "Shift down ↓", "Relabel A as B": "Relabel A → B",
-          "Swap A and B": "Swap A ↔ B", "Merge A into B": "Merge A → B", "Split A at plane into B": "Split A → B",
+          "Swap A and B": "Swap A ↔ B", "Merge A into B": "Merge A → B", "Split A at plane into B": "Split A, below → B",
           "Revert A to loaded": "Revert A", "Remove islands": "Remove islands", "Keep largest piece": "Keep largest",
           "Fill holes": "Fill holes", "Interpolate A between slices": "Interpolate A"}
 

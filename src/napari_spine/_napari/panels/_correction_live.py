@@ -88,10 +88,22 @@ class LiveCheck:
         self.generation = 0
         self._again = False
 
-    def stop(self) -> None:
-        """No further check (the window is closing); a running one is let finish unseen."""
+    def stop(self, wait_s: float = 60.0) -> None:
+        """No further check (the window is closing); a running one is waited for, so its
+        thread never signals into a window that is gone (Qt would abort the process)."""
         self._prepare = lambda: None
         self._again = False
+        if not self.task.busy:
+            return
+        import time
+
+        from qtpy.QtCore import QEventLoop
+        from qtpy.QtWidgets import QApplication
+
+        deadline = time.monotonic() + wait_s
+        while self.task.busy and time.monotonic() < deadline:
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.005)
 
     def edited(self) -> None:
         """The labels changed (called on the GUI thread after each step)."""

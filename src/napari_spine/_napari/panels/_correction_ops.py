@@ -38,6 +38,7 @@ class OpsMixin:
     def _op(self, name: str, fn, *args) -> int:
         """Run an operation; its arguments are read from the controls now (callables)."""
         layer = self.labels_layer()
+        self._clear_messages()
         if layer is None:
             self.levels_box.message.setText("No labels layer.")
             return 0
@@ -71,6 +72,7 @@ class OpsMixin:
         s = self.session(layer)
         if layer is None or s is None:
             return 0
+        self._clear_messages()
         start, end = self.levels_box.shift_range()
         data = np.asarray(layer.data)
         try:  # renumbered in place: the history keeps only the changed voxels
@@ -109,7 +111,8 @@ class OpsMixin:
         except ValueError as exc:
             self.levels_box.message.setText(f"split: {exc}")
             return 0
-        return self._op("split", corr.split_by_plane, self._id_a, point, normal, self._id_b, self._spacing)
+        return self._op("split (the part below the line became B)", corr.split_by_plane, self._id_a, point,
+                        normal, self._id_b, self._spacing)
 
     def revert_structure(self) -> int:
         """Bring structure A back to its loaded extent (locked structures stay)."""

@@ -66,6 +66,12 @@ class TrackMixin:
         self.check_box.live.edited()
         self._recheck.start()
 
+    def _clear_messages(self) -> None:
+        """A new action: what earlier steps said is no longer shown."""
+        for label in (self.paint_box.message, self.levels_box.message, self.history_box.message,
+                      self.landmarks_box.message, self.banner.message, self.status):
+            label.setText("")
+
     def undo(self) -> corr.history.Step | None:
         """Undo the last step: labels, landmarks and locks."""
         return self._move("undo")
@@ -80,6 +86,7 @@ class TrackMixin:
         if s is None:
             return None
         self._commit_paint()  # a stroke not yet recorded is the last step
+        self._clear_messages()
         step = self._record(lambda: s.undo(layer.data) if kind == "undo" else s.redo(layer.data))
         if step is None:
             self.history_box.message.setText(f"Nothing to {kind}.")
@@ -148,6 +155,7 @@ class TrackMixin:
         s = self.session(layer) if layer is not None else None
         if s is None or not boxes:
             return
+        self._clear_messages()
         box = _union(boxes)
         data = np.asarray(layer.data)
         why = self._blocked(s)

@@ -113,8 +113,9 @@ class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
             ("Relabel A as B", "", lambda: self._op("relabel", corr.relabel, a, b)),
             ("Swap A and B", "", lambda: self._op("swap", corr.swap_levels, a, b)),
             ("Merge A into B", "", lambda: self._op("merge", corr.merge, a, b)),
-            ("Split A at plane into B", "Split along the line of the 'split plane' points",
-             self.split_at_plane),
+            ("Split A at plane into B", "Split A along the line of the 'split plane' points (sagittal view): "
+             "the part above the line stays A, the part below becomes B; one point splits at the axial "
+             "plane through it", self.split_at_plane),
             ("Revert A to loaded", "", self.revert_structure),
             ("Remove islands", "", lambda: self._op("remove islands", corr.remove_islands,
                                                     self.min_volume.value, self._spacing)),
