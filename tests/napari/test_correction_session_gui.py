@@ -91,8 +91,6 @@ def test_poi_and_project_landmark_files_load_onto_a_file_case(file_case, tmp_pat
 
 def test_leaving_a_case_with_unsaved_edits_asks_and_keeps_or_saves_or_discards(make_napari_viewer, tmp_path,
                                                                               monkeypatch, qtbot):
-    from napari_spine.synthetic import write_phantom
-    from napari_spine import make_phantom
     from napari_spine._napari.panels.dataset import DatasetWidget  # noqa: F401 - the panel exists
 
     viewer = make_napari_viewer()

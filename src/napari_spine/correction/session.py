@@ -10,7 +10,16 @@ import numpy as np
 from ..anatomy.labelmaps import flat_foreground
 from ..case import Landmarks
 from ..errors import SpineIOError
-from .history import History, State, Step, apply_step, changed_voxels, put_flat, same_landmarks, take_flat
+from .history import (
+    History,
+    State,
+    Step,
+    apply_step,
+    changed_voxels,
+    put_flat,
+    same_landmarks,
+    take_flat,
+)
 from .journal import CaseInUseError, EditJournal, JournalError
 
 __all__ = ["CorrectionSession", "PendingEditsError", "ReadOnlySessionError", "revert_structure"]

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import geometry
 from ..anatomy import ontology
 from ..case import Landmarks, SpineCase
 from ..errors import SpineIOError
-from .. import geometry
 
 __all__ = ["read_landmark_file", "read_poi"]
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from qtpy.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout
 
+from ... import correction as corr
+from ...correction.history import changed_voxels
 from ._common import side_by_side
 
-__all__ = ["SessionBanner", "banner_text"]
+__all__ = ["SessionBanner", "SessionStateMixin", "banner_text"]
 
 _PENDING_STYLE = "QFrame#banner { background-color: #5c3d00; border: 1px solid #ffae42; border-radius: 3px; }"
 _READONLY_STYLE = "QFrame#banner { background-color: #3d3d5c; border: 1px solid #9aa0ff; border-radius: 3px; }"
@@ -85,3 +88,78 @@ class SessionBanner(QFrame):
     def say(self, text: str) -> None:
         """A line under the choice (a refused stroke, what a restore did)."""
         self.message.setText(text)
+
+
+class SessionStateMixin:
+    """Restore, discard, try again, and the tools on or off by the session's state; mixed
+    into the correction panel."""
+
+    def _blocked(self, s: corr.CorrectionSession | None) -> str:
+        """Why edits on the session's case are off ("" when they are on)."""
+        if s is None:
+            return ""
+        if s.read_only is not None:
+            return s.read_only
+        return "Restore or discard the earlier session's edits first." if s.pending else ""
+
+    def _show_session_state(self, s: corr.CorrectionSession | None, layer=None) -> None:
+        """The banner, and the tools on or off by whether the case may be edited here."""
+        self.banner.show_session(s)
+        blocked = bool(self._blocked(s))
+        for box in (self.paint_box, self.history_box, self.levels_box, self.lock_box):
+            box.setEnabled(not blocked)
+        self.save_box.export_btn.setEnabled(not (s is not None and s.pending))
+        layer = layer if layer is not None else self.labels_layer()
+        if layer is not None and s is not None and not getattr(layer, "multiscale", False):
+            layer.editable = not blocked  # napari's own paint tools are off too
+
+    def restore_pending(self) -> int:
+        """Bring back the history recorded for this case in an earlier (crashed) session:
+        labels, landmarks and locks as they were at its last completed step. Returns the
+        number of voxels that changed."""
+        layer = self.labels_layer()
+        s = self.session(layer)
+        if s is None or s.journal is None or not s.pending:
+            return 0
+        try:
+            state = s.restore()  # already in the journal: nothing new is recorded
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
+            self.banner.say(f"Not restored: {exc}")
+            return 0
+        data = np.asarray(layer.data)
+        changed = changed_voxels(data, state.labels)
+        data[...] = state.labels
+        layer.refresh()
+        self._show_landmarks(state.landmarks)
+        self._show_session_state(s, layer)
+        steps = len(s.history.undo_stack)
+        self.status.setText(f"Restored {steps} step(s), {changed.size} voxels"
+                            + "".join(f"; {d}" for d in s.dropped))
+        self._refresh()
+        return int(changed.size)
+
+    def decline_restore(self) -> None:
+        """Throw away the edits of an earlier session (they never come back)."""
+        layer = self.labels_layer()
+        s = self.session(layer)
+        if s is not None and s.pending:
+            s.decline()
+            self.status.setText("The earlier session's edits were discarded.")
+        self._show_session_state(s, layer)
+        self._refresh()
+
+    def retry_session(self) -> corr.CorrectionSession | None:
+        """Open the case for editing again (after another session released it)."""
+        layer = self.labels_layer()
+        if layer is None:
+            return None
+        key = self._key(layer)
+        old = self.sessions.pop(key, None)
+        if old is not None:
+            old.close()
+        s = self.session(layer)
+        if s is not None and s.read_only is not None:
+            self.banner.say("Still open in the other session.")
+        self._refresh()
+        return s
+

@@ -23,15 +23,14 @@ from ...anatomy import ontology
 from .._keys import attach, shortcut_of
 from .._workspace import Workspace, guard_layer
 from ._common import note, scrolling
-from ._correction_banner import SessionBanner
+from ._correction_banner import SessionBanner, SessionStateMixin
 from ._correction_boxes import CheckBox, HistoryBox, LevelsBox, LocksBox, PaintBox
 from ._correction_guard import GuardMixin
 from ._correction_live import CaseSettings
 from ._correction_ops import OpsMixin
-from ...correction.history import changed_voxels
 from ._correction_save import SaveBox
 from ._correction_track import TrackMixin
-from ._landmarks_box import LandmarksBox
+from ._landmarks_box import LandmarksBox, LandmarksMixin
 from .planes import planes_button
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 _ALL_NAMES = [ontology.name_of(i) for i in ontology.sort_cranio_caudal(s.id for s in ontology.STRUCTURES)]
 
 
-class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
+class CorrectionWidget(GuardMixin, SessionStateMixin, LandmarksMixin, TrackMixin, OpsMixin, QWidget):
     """Correct a spine labels layer level by level, safely."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
@@ -188,76 +187,6 @@ class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
         self.save_box.out_edit.setText(str(self.output))
         userdirs.remember("output", str(self.output))
 
-    # -- an earlier session's edits, another session's case ----------------------------
-    def _blocked(self, s: corr.CorrectionSession | None) -> str:
-        """Why edits on the session's case are off ("" when they are on)."""
-        if s is None:
-            return ""
-        if s.read_only is not None:
-            return s.read_only
-        return "Restore or discard the earlier session's edits first." if s.pending else ""
-
-    def _show_session_state(self, s: corr.CorrectionSession | None, layer=None) -> None:
-        """The banner, and the tools on or off by whether the case may be edited here."""
-        self.banner.show_session(s)
-        blocked = bool(self._blocked(s))
-        for box in (self.paint_box, self.history_box, self.levels_box, self.lock_box):
-            box.setEnabled(not blocked)
-        self.save_box.export_btn.setEnabled(not (s is not None and s.pending))
-        layer = layer if layer is not None else self.labels_layer()
-        if layer is not None and s is not None and not getattr(layer, "multiscale", False):
-            layer.editable = not blocked  # napari's own paint tools are off too
-
-    def restore_pending(self) -> int:
-        """Bring back the history recorded for this case in an earlier (crashed) session:
-        labels, landmarks and locks as they were at its last completed step. Returns the
-        number of voxels that changed."""
-        layer = self.labels_layer()
-        s = self.session(layer)
-        if s is None or s.journal is None or not s.pending:
-            return 0
-        try:
-            state = s.restore()  # already in the journal: nothing new is recorded
-        except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
-            self.banner.say(f"Not restored: {exc}")
-            return 0
-        data = np.asarray(layer.data)
-        changed = changed_voxels(data, state.labels)
-        data[...] = state.labels
-        layer.refresh()
-        self._show_landmarks(state.landmarks)
-        self._show_session_state(s, layer)
-        steps = len(s.history.undo_stack)
-        self.status.setText(f"Restored {steps} step(s), {changed.size} voxels"
-                            + "".join(f"; {d}" for d in s.dropped))
-        self._refresh()
-        return int(changed.size)
-
-    def decline_restore(self) -> None:
-        """Throw away the edits of an earlier session (they never come back)."""
-        layer = self.labels_layer()
-        s = self.session(layer)
-        if s is not None and s.pending:
-            s.decline()
-            self.status.setText("The earlier session's edits were discarded.")
-        self._show_session_state(s, layer)
-        self._refresh()
-
-    def retry_session(self) -> corr.CorrectionSession | None:
-        """Open the case for editing again (after another session released it)."""
-        layer = self.labels_layer()
-        if layer is None:
-            return None
-        key = self._key(layer)
-        old = self.sessions.pop(key, None)
-        if old is not None:
-            old.close()
-        s = self.session(layer)
-        if s is not None and s.read_only is not None:
-            self.banner.say("Still open in the other session.")
-        self._refresh()
-        return s
-
     def _on_active(self, *_: Any) -> None:
         layer = self.labels_layer()
         if layer is self._layer or (layer is not None and self._layer is not None
@@ -284,66 +213,6 @@ class CorrectionWidget(GuardMixin, TrackMixin, OpsMixin, QWidget):
         self._watch_points()
         self._refresh()
         self._show_painting()
-
-    # -- landmarks ----------------------------------------------------------------------
-    def new_landmarks(self, landmarks=None):
-        """Give the case a landmarks layer (empty, or ``landmarks``); points added to it get
-        the structure being painted. Returns the layer (the existing one when there is one)."""
-        from ...case import Landmarks
-        from .._layers import landmarks_layer_data
-
-        layer = self.labels_layer()
-        case = self.ws.case_of(layer)
-        if case is None:
-            self.landmarks_box.message.setText("This labels layer does not belong to a spine case.")
-            return None
-        existing = self.ws.landmarks_layer(case)
-        if existing is not None:
-            return existing
-        lm = landmarks if landmarks is not None else Landmarks(np.empty((0, 3)), np.empty(0, np.int64), ())
-        data, kwargs, _ = landmarks_layer_data(case, lm)
-        kwargs["scale"], kwargs["translate"] = layer.scale, layer.translate
-        if not len(lm):  # napari needs one colour, not an empty list of them, and text columns
-            kwargs["features"] = {"name": np.array([], dtype=object), "structure": np.array([], dtype=object),
-                                  "structure_id": np.array([], dtype=np.int64)}
-            sid = int(layer.selected_label)
-            kwargs["face_color"] = np.asarray(ontology.color_of(sid) if sid in ontology.BY_ID else (1, 1, 1, 1))
-        points = self.viewer.add_points(data, **kwargs)
-        self.viewer.layers.selection.active = layer  # the labels stay the layer being corrected
-        self._watch_points()
-        self._show_painting()
-        return points
-
-    def load_landmarks(self, path: str) -> int:
-        """Load landmarks from a file onto the case (a step of the history when the case has
-        landmarks already); returns how many points were read (0: not loaded, said why)."""
-        from ...io.landmarks import read_landmark_file
-
-        layer = self.labels_layer()
-        case = self.ws.case_of(layer)
-        s = self.session(layer)
-        if case is None or s is None:
-            self.landmarks_box.message.setText("This labels layer does not belong to a spine case.")
-            return 0
-        if self._blocked(s):
-            self.landmarks_box.message.setText(self._blocked(s))
-            return 0
-        try:
-            lm = read_landmark_file(path, case)
-        except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
-            self.landmarks_box.message.setText(f"Not loaded: {exc}")
-            return 0
-        points = self.ws.landmarks_layer(case)
-        if points is None:
-            self.new_landmarks(lm)
-        else:
-            step = self._record(lambda: s.commit(layer.data, "load landmarks", where=np.empty(0, np.int64),
-                                                 landmarks=lm))
-            if step is not None:
-                self._show_landmarks(lm)
-        self.landmarks_box.message.setText(f"Loaded {len(lm)} landmarks from {Path(path).name}")
-        self._refresh()
-        return len(lm)
 
     # -- picking ------------------------------------------------------------------------
     def pick(self, name: str) -> int | None:
