@@ -177,14 +177,12 @@ def _gui(path: Path) -> bool:
 
     _correction_guard.ask_unsaved = lambda parent, case, n: "discard"  # closing asks nobody here
 
+    def settle(ms):
+        end = time.perf_counter() + ms / 1000
+        while time.perf_counter() < end:
+            QApplication.processEvents()
+
     def run(with_panel: bool) -> tuple[float, float]:
-        viewer = napari.Viewer(show=True)
-        viewer.window._qt_window.resize(1366, 768)
-        layers = viewer.open(str(path), plugin="napari-spine")
-        labels = layers[-1]
-        viewer.layers.selection.active = labels
-        if with_panel:
-            viewer.window.add_plugin_dock_widget("napari-spine", "Spine correction")
         clock, gaps = QElapsedTimer(), []
         last = [0]
 
@@ -193,10 +191,19 @@ def _gui(path: Path) -> bool:
             gaps.append(now - last[0])
             last[0] = now
 
-        def settle(ms):
-            end = time.perf_counter() + ms / 1000
-            while time.perf_counter() < end:
-                QApplication.processEvents()
+        viewer = napari.Viewer(show=True)
+        viewer.window._qt_window.resize(1366, 768)
+        layers = viewer.open(str(path), plugin="napari-spine")
+        labels = layers[-1]
+        viewer.layers.selection.active = labels
+        # the panel is docked in both runs (the same canvas size to render); napari alone is
+        # the run where the panel does not listen to the strokes
+        _, panel = viewer.window.add_plugin_dock_widget("napari-spine", "Spine correction")
+        if not with_panel:
+            settle(500)
+            labels.events.paint.disconnect(panel._on_paint)
+            labels.events.data.disconnect(panel._on_data)
+            panel.check_box.live.stop()
 
         settle(3000)  # the first level check (a full measure) is done before the strokes
         labels.selected_label, labels.brush_size, labels.mode = 20, 8, "paint"

@@ -197,3 +197,72 @@ def test_the_level_check_after_a_stroke_measures_only_what_the_stroke_touched(fi
     qtbot.waitUntil(lambda: any("L2 is missing" in f.message for f in w.findings), timeout=5000)
     assert not full_passes  # no pass over the volume: only what the dab touched was measured again
     assert w.findings == validate_sequence(np.asarray(labels.data), w._spacing())
+
+
+def test_next_case_in_the_dataset_panel_asks_about_unsaved_edits(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    from napari_spine.testing import trees as syn
+
+    viewer = make_napari_viewer()
+    _, data_panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine dataset")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction")
+    assert data_panel.open(syn.write_ctspine1k(tmp_path / "ct", "hf")) is not None
+    data_panel.load_row(0)
+    first = data_panel.visible_cases[0].case_id
+    qtbot.waitUntil(lambda: data_panel.current is not None and not data_panel.task.busy, timeout=20000)
+    labels = [ly for ly in viewer.layers if ly._type_string == "labels"][0]
+    viewer.layers.selection.active = labels
+    qtbot.waitUntil(lambda: w.session() is not None, timeout=3000)
+    present = w.session().present()
+    w.struct_a.setCurrentText(ontology_name(present[0]))
+    w.struct_b.setCurrentText("0")
+    w.buttons["Relabel A as B"].click()
+    edited = np.asarray(labels.data).copy()
+    asked = []
+    monkeypatch.setattr(_correction_guard, "ask_unsaved", lambda p, c, n: asked.append((c, n)) or "cancel")
+    data_panel.next_case()
+    qtbot.wait(300)
+    assert asked == [(first, 1)] and data_panel.current.case_id == first  # Cancel: the case stays
+    assert np.array_equal(labels.data, edited)
+    monkeypatch.setattr(_correction_guard, "ask_unsaved", lambda p, c, n: asked.append((c, n)) or "keep")
+    data_panel.next_case()
+    second = data_panel.visible_cases[1].case_id
+    qtbot.waitUntil(lambda: data_panel.current.case_id == second and not data_panel.task.busy, timeout=20000)
+    assert len(asked) == 2
+    data_panel.previous_case()  # back to the first case: its kept edits are offered
+    qtbot.waitUntil(lambda: data_panel.current.case_id == first and not data_panel.task.busy, timeout=20000)
+    qtbot.waitUntil(lambda: w.session() is not None and w.session().pending, timeout=3000)
+    assert w.banner.kind == "pending" and w.restore_pending() > 0
+    assert np.array_equal(labels.data, edited)
+
+
+def ontology_name(sid):
+    from napari_spine.anatomy import ontology
+
+    return ontology.name_of(sid)
+
+
+def test_operations_called_while_edits_are_pending_change_nothing(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    labels = list(viewer.layers)[1]
+    viewer.layers.selection.active = labels
+    w1 = CorrectionWidget(viewer)
+    w1.struct_a.setCurrentText("T10")
+    w1.struct_b.setCurrentText("0")
+    w1.buttons["Relabel A as B"].click()
+    for s in w1.sessions.values():
+        s.close()  # the program died
+    other = make_napari_viewer()
+    other.open_sample(PLUGIN, "ct_lumbar")
+    labels2 = list(other.layers)[1]
+    other.layers.selection.active = labels2
+    w2 = CorrectionWidget(other)
+    loaded = np.asarray(labels2.data).copy()
+    assert w2.session().pending
+    w2.struct_a.setCurrentText("L1")
+    w2.struct_b.setCurrentText("0")
+    assert w2._op("relabel", lambda lab, a, b, locked: np.where(lab == a, b, lab), w2._id_a, w2._id_b) == 0
+    assert w2.shift(-1) == 0 and w2.apply(np.zeros_like(loaded), "erase all") == 0
+    assert "Restore or discard" in w2.levels_box.message.text()
+    w2.undo()
+    assert np.array_equal(labels2.data, loaded) and w2.session().pending

@@ -42,6 +42,9 @@ class OpsMixin:
         if layer is None:
             self.levels_box.message.setText("No labels layer.")
             return 0
+        if why := self._blocked(self.session(layer)):  # nothing may change this case yet
+            self.levels_box.message.setText(f"{name}: {why}")
+            return 0
         try:
             values = [a() if callable(a) else a for a in args]
             new = fn(np.asarray(layer.data), *values, locked=self.locked_ids())
@@ -51,8 +54,12 @@ class OpsMixin:
         return self.apply(new, name)
 
     def apply(self, new: np.ndarray, name: str, landmarks=None) -> int:
-        """Write an operation's result to the layer as one step of the history."""
+        """Write an operation's result to the layer as one step of the history (refused,
+        with the reason, while the case may not be edited here)."""
         layer = self.labels_layer()
+        if why := self._blocked(self.session(layer)):
+            self.levels_box.message.setText(f"{name}: {why}")
+            return 0
         data = np.asarray(layer.data)
         changed = changed_voxels(data, new)
         if changed.size:
@@ -73,6 +80,9 @@ class OpsMixin:
         if layer is None or s is None:
             return 0
         self._clear_messages()
+        if why := self._blocked(s):
+            self.levels_box.message.setText(f"Shift: {why}")
+            return 0
         start, end = self.levels_box.shift_range()
         data = np.asarray(layer.data)
         try:  # renumbered in place: the history keeps only the changed voxels
