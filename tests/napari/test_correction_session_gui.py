@@ -266,3 +266,22 @@ def test_operations_called_while_edits_are_pending_change_nothing(make_napari_vi
     assert "Restore or discard" in w2.levels_box.message.text()
     w2.undo()
     assert np.array_equal(labels2.data, loaded) and w2.session().pending
+
+
+def test_two_labels_layers_of_one_case_keep_two_journals(make_napari_viewer):
+    from napari_spine._napari._layers import case_from_layer, labels_layer_data
+
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "ct_lumbar")
+    labels = list(viewer.layers)[1]
+    case = case_from_layer(labels)
+    data, kw, _ = labels_layer_data(case, np.asarray(labels.data).copy(), name="phantom-ct prediction")
+    pred = viewer.add_labels(data, **kw)
+    w = CorrectionWidget(viewer)
+    viewer.layers.selection.active = labels
+    a = w.session(labels)
+    viewer.layers.selection.active = pred
+    b = w.session(pred)
+    assert a.read_only is None and b.read_only is None  # a prediction beside the reference: both editable
+    assert a.journal.dir != b.journal.dir and "prediction" in b.journal.dir.name
+    assert w.session(pred) is b  # and the same session the next time

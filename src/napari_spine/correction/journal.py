@@ -156,7 +156,8 @@ class EditJournal:
                 holder = []
             os.close(fd)
             pid, host = (holder + ["?", "?"])[:2]
-            return f"process {pid} on host {host}"
+            mine = pid == str(os.getpid()) and host == socket.gethostname()
+            return f"process {pid} on host {host}" + (", this program" if mine else "")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         self._lock_fd = fd

@@ -163,7 +163,12 @@ class CorrectionWidget(GuardMixin, SessionStateMixin, LandmarksMixin, TrackMixin
             s.close()  # the layer shows another case now: the earlier one's lock goes
         source = (case.source.label_path or case.source.path or case.metadata.get("labels_path")
                   or case.metadata.get("image_path") or None) if case is not None else None
-        journal = corr.EditJournal(userdirs.journal_dir(), ident, layer.data.shape, source=source)
+        if case is not None and layer.name != f"{case.case_id} labels":
+            # another labels layer of the case (a prediction, a second reader): its own journal
+            journal_id, source = f"{ident}-{layer.name}", (f"{source}#{layer.name}" if source else None)
+        else:
+            journal_id = ident
+        journal = corr.EditJournal(userdirs.journal_dir(), journal_id, layer.data.shape, source=source)
         points = self.ws.landmarks_layer(case) if case is not None else None
         lm = self.ws.landmarks_of(points) if points is not None else None
         s = self.sessions[key] = corr.CorrectionSession(np.asarray(layer.data), journal, landmarks=lm)
