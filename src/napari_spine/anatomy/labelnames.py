@@ -96,24 +96,64 @@ def match_anatomy(name: str) -> int | None:
 
 
 # -- the header extension ------------------------------------------------------------------------
-_LABEL = re.compile(r"<\s*Label\b([^>]*)>(.*?)<\s*/\s*Label\s*>", re.IGNORECASE | re.DOTALL)
+_OPEN = re.compile(r"<\s*label\b")  # searched in the lower-cased text
+_CLOSE = re.compile(r"<\s*/\s*label\s*>")
 _ATTR = re.compile(r"([A-Za-z_][\w.-]*)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+#: a header extension larger than this is no label table (TotalSegmentator's 117 labels: ~20 kB)
+MAX_TABLE_CHARS = 2 << 20
+
+
+def _labels_in(text: str):
+    """``(attributes, body, whole)`` of each ``<Label ...>body</Label>`` element, in one pass
+    over the text whatever it holds: every search starts where the previous one ended, and a
+    missing ``>`` or closing tag ends the scan (no later element could close either). A
+    backtracking pattern took quadratic time on crafted headers (thousands of unclosed tags)."""
+    low = text.translate(_ASCII_LOWER)  # same length as the text, whatever else it holds
+    pos = 0
+    while (m := _OPEN.search(low, pos)) is not None:
+        gt = low.find(">", m.end())
+        if gt < 0:
+            return
+        close = _CLOSE.search(low, gt + 1)
+        if close is None:
+            return
+        yield text[m.end():gt], text[gt + 1:close.start()], text[m.start():close.end()]
+        pos = close.end()
+
+
+def _label_text(body: str) -> str:
+    """A label element's name: its CDATA section, else its text without tags (linear)."""
+    start = body.find("<![CDATA[")
+    if start >= 0:
+        end = body.find("]]>", start + 9)
+        if end >= 0:
+            return body[start + 9:end]
+    out, pos = [], 0
+    while (lt := body.find("<", pos)) >= 0:
+        gt = body.find(">", lt + 1)
+        if gt < 0:
+            break  # an unclosed "<": the rest is text, as the tag pattern never matched it
+        out.append(body[pos:lt])
+        pos = gt + 1
+    out.append(body[pos:])
+    return "".join(out)
 
 
 def _parse_label_xml(text: str, where: str) -> tuple[dict[int, str], dict[int, Color], list[str]]:
     names: dict[int, str] = {}
     colors: dict[int, Color] = {}
     warnings: list[str] = []
-    for m in _LABEL.finditer(text):
-        attrs = {k.lower(): a or b for k, a, b in _ATTR.findall(m.group(1))}
-        body = m.group(2)
-        cdata = _CDATA.search(body)
-        name = (cdata.group(1) if cdata else re.sub(r"<[^>]*>", "", body)).strip()
+    if len(text) > MAX_TABLE_CHARS:
+        return names, colors, [f"{where}: a header extension of {len(text) / 2**20:.1f} MiB is too large for a "
+                               f"label table (at most {MAX_TABLE_CHARS >> 20} MiB); it is not read"]
+    for head, body, whole in _labels_in(text):
+        attrs = {k.lower(): a or b for k, a, b in _ATTR.findall(head)}
+        name = _label_text(body).strip()
         try:
             key = int(attrs["key"])
         except (KeyError, ValueError):
-            warnings.append(f"{where}: a label without a readable Key ({m.group(0)[:60]!r}) was skipped")
+            warnings.append(f"{where}: a label without a readable Key ({whole[:60]!r}) was skipped")
             continue
         if key in names and names[key] != name:
             warnings.append(f"{where}: label {key} is named twice ({names[key]!r}, {name!r}); "
@@ -146,6 +186,8 @@ def read_header_names(header: Any, where: str) -> LabelNames | None:
         names, colors, warnings = _parse_label_xml(text, where)
         if names:
             return LabelNames(names, "file header", where, colors, tuple(warnings))
+        if len(text) > MAX_TABLE_CHARS:
+            return LabelNames({}, "file header", where, {}, tuple(warnings))
         if re.search(r"<\s*LabelTable", text, re.IGNORECASE):
             return LabelNames({}, "file header", where, {},
                               (f"{where}: the header's label table could not be read; "
