@@ -352,3 +352,143 @@ def test_locks_hold_for_every_label_type(dtype):
     assert (cur == 5).sum() == 4 * 6 * 2 - 16
     cur[0, 0, 0] = 22  # painting a locked id is undone too
     assert s.enforce_locks(cur, (slice(0, 1),) * 3) == 1 and cur[0, 0, 0] == 0  # back to what it was
+
+
+def _kinds(folder):
+    return [(e.kind, e.op) for e in EditJournal(folder, "c", SHAPE, source=Path(folder) / "c.nii.gz").entries()]
+
+
+def test_unsaved_counts_every_change_until_saved_and_restore_counts_what_came_back(tmp_path):
+    case = _case()
+    s = _session(tmp_path, case.labels)
+    cur = case.labels.copy()
+    assert s.unsaved == 0
+    cur[1, 2, 3] = 22
+    s.commit(cur, "paint")
+    assert s.unsaved == 1
+    s.undo(cur)
+    assert s.unsaved == 2
+    s.redo(cur)
+    s.set_locks({21})
+    assert s.unsaved == 4
+    s.mark_saved()
+    assert s.unsaved == 0 and not s.journal.has_pending()  # saved: no restore offered
+    cur[2, 2, 3] = 23
+    s.commit(cur, "paint 2")
+    s.commit(np.where(cur == 20, 0, cur), "erase L1")
+    s.undo(cur)
+    live = s.unsaved
+    s.close()
+    again = _session(tmp_path, case.labels)
+    again.restore()
+    assert again.unsaved == live == 3  # the changes since the save, as the crashed session counted them
+    again.discard_unsaved()
+    assert again.unsaved == 0 and not again.journal.has_pending()
+
+
+def test_saving_or_discarding_never_touches_edits_that_are_not_this_sessions(tmp_path):
+    case, last, _ = _crashed_session(tmp_path)
+    pending = _session(tmp_path, case.labels)
+    pending.mark_saved()  # saving while edits wait would hide them: the offer stands
+    pending.discard_unsaved()  # and the leaving question's Discard is about this session only
+    assert pending.journal.has_pending() and pending.pending
+    assert pending.pending_summary().startswith("3 edits")
+    reader = _session(tmp_path, case.labels)  # read-only beside the holder
+    assert reader.read_only is not None
+    reader.mark_saved()
+    reader.discard_unsaved()
+    assert pending.journal.has_pending() and not (pending.journal.dir / "CLOSED").exists()
+    assert CorrectionSession(case.labels).pending_summary() == ""
+
+
+def test_the_journal_holds_moves_as_moves_and_repairs_only_when_it_must(tmp_path):
+    case = _case()
+    s = _session(tmp_path, case.labels)
+    cur = case.labels.copy()
+    for k in range(3):
+        cur[k, 0, 0] = 22
+        s.commit(cur, f"p{k}", where=(slice(k, k + 1), slice(0, 1), slice(0, 1)))
+    s.undo(cur)
+    s.undo(cur)
+    s.redo(cur)
+    assert _kinds(tmp_path) == [("do", "p0"), ("do", "p1"), ("do", "p2"), ("undo", "p2"), ("undo", "p1"),
+                                ("redo", "p1")]
+    s.close()
+    again = _session(tmp_path, case.labels)
+    state = again.restore()
+    again.redo(state.labels)  # the restored redo stack is the journal's too: a plain redo line
+    assert _kinds(tmp_path)[-1] == ("redo", "p2") and np.array_equal(state.labels, cur_after(cur, 2))
+    again.undo(state.labels)
+    again.undo(state.labels)
+    again.undo(state.labels)
+    assert [k for k, _ in _kinds(tmp_path)[-3:]] == ["undo", "undo", "undo"]  # no full state needed
+    assert again.undo(state.labels) is None
+
+
+def cur_after(cur, k):
+    out = cur.copy()
+    out[k, 0, 0] = 22
+    return out
+
+
+def test_history_that_dropped_out_of_memory_is_undone_through_a_full_state(tmp_path):
+    """A small memory budget drops the oldest steps from the undo stack; the journal still
+    has them, so undos within the stack stay moves, and the restore equals the live labels."""
+    case = _case()
+    s = CorrectionSession(case.labels, EditJournal(tmp_path, "c", SHAPE, source=tmp_path / "c.nii.gz"),
+                          max_history_bytes=200)
+    cur = case.labels.copy()
+    for k in range(6):
+        cur[k, 1:4, 1:4] = 22 + k % 2
+        s.commit(cur, f"p{k}", where=(slice(k, k + 1), slice(1, 4), slice(1, 4)))
+    assert len(s.history.undo_stack) < 6
+    while s.undo(cur) is not None:
+        pass
+    assert all(kind == "undo" for kind, _ in _kinds(tmp_path)[6:])
+    s.close()
+    again = _session(tmp_path, case.labels)
+    assert np.array_equal(again.restore().labels, cur)
+
+
+def test_landmarks_bound_later_become_the_baseline_only_before_any_step():
+    case = _case()
+    lm = case.landmarks
+    s = CorrectionSession(case.labels)
+    assert not s.attach_landmarks(None) and s.landmarks is None
+    assert s.attach_landmarks(lm) and s.landmarks is lm and s.baseline_landmarks is lm
+    assert not s.attach_landmarks(lm)  # bound already
+    t = CorrectionSession(case.labels)
+    cur = case.labels.copy()
+    cur[0, 0, 0] = 22
+    t.commit(cur, "paint")
+    assert t.attach_landmarks(lm) and t.landmarks is lm and t.baseline_landmarks is None
+
+
+def test_candidate_indices_and_whole_volume_commits_record_the_same_step(tmp_path):
+    base = _case().labels
+    view = _layouts(base.copy())["LPS"]
+    cur = view.copy()
+    cur[3, 10:14, 5:9] = 23
+    changed = np.flatnonzero(cur.ravel() != base.ravel())
+    for where in (None, np.arange(base.size), changed, (slice(3, 4), slice(10, 14), slice(5, 9))):
+        s = CorrectionSession(view)
+        view2 = _layouts(base.copy())["LPS"]
+        view2[...] = cur
+        step = s.commit(view2, "paint", where=where)
+        assert np.array_equal(step.index, changed) and np.all(step.new == 23)
+        assert np.array_equal(step.old, base.ravel()[changed])
+        touched = s.take_touched()
+        assert [ids.tolist() for ids, _ in touched] == [sorted({*base.ravel()[changed].tolist(), 23})]
+        assert touched[0][1] == (slice(3, 4), slice(10, 14), slice(5, 9))  # the changed voxels' box
+
+
+def test_locking_the_background_and_ids_beyond_the_label_type():
+    lab = np.zeros((3, 4, 4), np.uint8)
+    lab[1, 1:3, 1:3] = 22
+    s = CorrectionSession(lab)
+    s.set_locks({0, 300})  # paint only over structures; an id a uint8 file cannot hold is harmless
+    cur = lab.copy()
+    cur[1] = 21
+    assert s.enforce_locks(cur, (slice(1, 2), slice(0, 4), slice(0, 4))) == 12
+    assert (cur == 21).sum() == 4 and (cur[1] == 0).sum() == 12
+    assert s.enforce_locks(cur, (slice(0, 1), slice(0, 4), slice(0, 4))) == 0  # nothing changed there

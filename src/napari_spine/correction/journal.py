@@ -313,8 +313,8 @@ class EditJournal:
             raise JournalError(f"{self.dir}: cannot keep the edit journal here "
                                f"({exc.strerror or exc})") from None
         closed = self.dir / "CLOSED"
-        if closed.exists():
-            closed.unlink()
+        if closed.exists():  # edits after a save: offered again, and the save's place is kept
+            os.replace(closed, self.dir / "SAVED")
         meta = self.dir / "case.json"
         if not meta.exists():
             write_bytes_atomic(meta, json.dumps({"case_id": self.case_id, "shape": self.shape,
@@ -338,9 +338,20 @@ class EditJournal:
             self.fault(stage)
 
     def close(self) -> None:
-        """Mark the edits as saved: no restore is offered."""
+        """Mark the edits as saved: no restore is offered (until a later edit)."""
         if self.dir.is_dir():
-            write_bytes_atomic(self.dir / "CLOSED", str(time.time()).encode())
+            last = self._prepare_append() - 1
+            write_bytes_atomic(self.dir / "CLOSED", json.dumps({"time": time.time(), "seq": last}).encode())
+
+    def saved_seq(self) -> int:
+        """The last line that was saved (0: never saved)."""
+        for name in ("CLOSED", "SAVED"):
+            try:
+                doc = json.loads((self.dir / name).read_text())
+                return int(doc["seq"]) if isinstance(doc, dict) else 0
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return 0
 
     def discard(self) -> None:
         """Delete the recorded edits (the user declined to restore them): they can never be

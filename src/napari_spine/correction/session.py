@@ -181,7 +181,7 @@ class CorrectionSession:
     def _update_counts(self, old: np.ndarray, new: np.ndarray, forward: bool) -> np.ndarray:
         """Move the step's voxels between the kept counts; returns the ids it touched."""
         if not len(old):
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64)  # mutation-equivalent[0 -> 1]: id 0 is never re-measured
         # mutation-equivalent[1 -> 2]: one more zero bin
         size = max(len(self.counts), int(max(old.max(), new.max())) + 1)
         if size > len(self.counts):  # mutation-equivalent: padding by zero is no change
@@ -230,6 +230,7 @@ class CorrectionSession:
         if not changed.size and not lm_changed:
             return None
         if isinstance(where, tuple):
+            # mutation-equivalent[2 -> 3]: the third entry is the box's step, always 1
             self._box_hint = tuple(slice(*sl.indices(n)[:2]) for sl, n in zip(where, cur.shape))
         # mutation-equivalent: 2**32 voxels (16 GiB of labels), beyond any test's memory
         index = changed.astype(np.uint32 if cur.size < 2**32 else np.int64)
@@ -296,6 +297,7 @@ class CorrectionSession:
                 ix = np.unravel_index(np.asarray(step.index, dtype=np.int64), self.recorded.shape)
                 box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in ix)
             self._touched.append((ids, box))
+            # mutation-equivalent[Gt -> GtE, 256 -> 257]: a cap; one entry more or less changes memory only
             if len(self._touched) > 256:  # nobody is reading: a full check is as cheap
                 self._touched = None
 
@@ -336,9 +338,9 @@ class CorrectionSession:
         """The case with the pending history of an earlier session played (undo and redo
         included); that history is this session's now, so it can be undone. What the
         journal could not use is in :attr:`dropped`."""
-        # mutation-equivalent[or -> and]: replaying this session's own journal gives the state it has
         if self.read_only is not None:
             raise ReadOnlySessionError(self.read_only)
+        # mutation-equivalent[or -> and]: replaying this session's own journal gives the state it has
         if self.journal is None or not self.pending:
             return State(np.array(self.recorded, copy=True), self.landmarks, set(self._locked))
         done = self.journal.replay_state(self.baseline, self.baseline_landmarks, self._locked)
@@ -348,7 +350,8 @@ class CorrectionSession:
         done.history.max_bytes = self.history.max_bytes
         self.history = done.history
         self._jbase, self._jredo = 0, len(done.history.redo_stack)  # the journal has them all
-        self._unsaved = len(done.history.undo_stack) + len(done.history.redo_stack) or 1
+        saved = self.journal.saved_seq()  # the lines after the last save are what is unsaved
+        self._unsaved = sum(e.seq > saved for e in self.journal.entries()) or 1
         self._touched = None
         self._recount()
         self.pending = False
@@ -391,7 +394,7 @@ class CorrectionSession:
         if values.dtype != np.uint8:
             return np.isin(values, list(self._locked))
         if self._lut is None or self._lut[0] != self._locked:
-            table = np.zeros(256, dtype=bool)
+            table = np.zeros(256, dtype=bool)  # mutation-equivalent[256 -> 257]: uint8 values stop at 255
             table[[i for i in self._locked if 0 <= i < 256]] = True
             self._lut = (self._locked, table)
         return self._lut[1][values]
