@@ -267,7 +267,10 @@ def _same_grid(image: Path, series) -> tuple[str, str] | None:
     import nibabel as nib
     import numpy as np
 
+    from ..io._fastgz import check_readable
+
     try:
+        check_readable(image)  # before nibabel: its gzip reader crashes on an unreadable file
         img = nib.load(str(image))
     except Exception:  # noqa: BLE001 - an unreadable image pairs with nothing; loading it says why
         return None

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import SpineIOError
 
-__all__ = ["gunzip_verified", "is_gzip", "max_gunzipped_size", "read_gz_array"]
+__all__ = ["check_readable", "gunzip_verified", "is_gzip", "max_gunzipped_size", "read_gz_array"]
 
 # deflate's best ratio is 1032:1 (258-byte matches in 2-bit codes): a compressed file can
 # never hold more than this many bytes per compressed byte
@@ -101,3 +101,16 @@ def read_gz_array(path: str | Path, image) -> np.ndarray:
         return np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape, order="F")
     again = type(image).from_stream(io.BytesIO(buf))  # scaling, byte order: nibabel's rules
     return np.asanyarray(again.dataobj)
+
+
+def check_readable(path: str | os.PathLike) -> None:
+    """Raise :class:`~napari_spine.errors.SpineIOError` naming the file when it cannot be
+    opened for reading (no permission, a broken mount), before any decoder sees it: the
+    gzip index reader nibabel uses crashes the whole process on a file it cannot read."""
+    from ..errors import SpineIOError
+
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise SpineIOError(f"{path}: cannot be read ({exc.strerror or exc})") from None

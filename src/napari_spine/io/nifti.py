@@ -23,7 +23,7 @@ from .. import geometry
 from ..anatomy.labelmaps import get_label_map
 from ..case import SpineCase
 from ..errors import GeometryError, SpineIOError, reading
-from ._fastgz import gunzip_verified, is_gzip, max_gunzipped_size, read_gz_array
+from ._fastgz import check_readable, gunzip_verified, is_gzip, max_gunzipped_size, read_gz_array
 
 __all__ = ["NiftiVolume", "find_labels_for", "guess_label_scheme", "guess_modality", "is_label_file",
            "is_nifti_path", "looks_like_label_data",
@@ -138,6 +138,7 @@ def is_label_file(path: str | os.PathLike) -> bool:
     from ..anatomy.labelnames import read_header_names
 
     try:
+        check_readable(path)  # before nibabel: its gzip reader crashes on an unreadable file
         header = nib.load(str(path)).header
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the loader
         return False
@@ -180,6 +181,7 @@ def read_nifti(path: str | os.PathLike, *, what: str = "image") -> NiftiVolume:
         raise SpineIOError(f"{src}: file is empty (0 bytes)")
     if not is_nifti_path(p):
         raise SpineIOError(f"{src}: not a NIfTI file name (expected .nii or .nii.gz)")
+    check_readable(src)  # before any decoder: the gzip index reader crashes on an unreadable file
     try:
         img = nib.load(src)
     except Exception as exc:  # nibabel raises many kinds; name the problem
