@@ -464,3 +464,46 @@ def test_canonical_export_keeps_other_structures_named_or_says_what_it_dropped(t
                             other_structures="drop")
     assert dropped.dropped_voxels == int(np.isin(src, (5, 20)).sum()) > 0
     assert set(np.unique(np.asarray(nib.load(dropped.path).dataobj))) == {0, 20, 60}
+
+
+# -- sidecars that contradict themselves ------------------------------------------------------
+_TSV_DUP_ID = "index\tname\n5\tvertebrae_C5\n6\tvertebrae_C6\n5\tvertebrae_T5\n"
+_TSV_DUP_NAME = "index\tname\n5\tvertebrae_C5\n7\tvertebrae_C7\n9\tvertebrae_C7\n"
+
+
+@pytest.mark.parametrize("write", ["tsv", "itksnap", "slicer", "json"])
+def test_an_id_named_twice_keeps_its_first_name_and_says_both_lines(tmp_path, write):
+    rows = [(5, "vertebrae_C5"), (6, "vertebrae_C6"), (5, "vertebrae_T5")]
+    _sidecar(tmp_path, write, rows)
+    p = _labels_file(tmp_path / "sub-01_dseg.nii.gz", _bands([5, 6]))
+    names = read_label_names(p, nib.load(p).header)
+    assert names.names[5] == "vertebrae_C5"  # never T5: the file's first word for 5
+    assert any("label 5 is named twice, 'vertebrae_C5'" in w and "'vertebrae_T5'" in w for w in names.warnings)
+    case = load_labels_file(p)
+    assert [ontology.name_of(i) for i in case.structures_present] == ["C5", "C6"]
+    assert any("named twice" in w for w in case.warnings)
+
+
+@pytest.mark.parametrize("write", ["tsv", "itksnap", "slicer"])
+def test_two_ids_with_one_name_are_never_merged_silently(tmp_path, write):
+    _sidecar(tmp_path, write, [(5, "vertebrae_C5"), (7, "vertebrae_C7"), (9, "vertebrae_C7")])
+    p = _labels_file(tmp_path / "sub-01_dseg.nii.gz", _bands([5, 7, 9]))
+    names = read_label_names(p, nib.load(p).header)
+    assert names.names == {5: "vertebrae_C5", 7: "vertebrae_C7"}
+    warning = next(w for w in names.warnings if "names two labels" in w)
+    assert "7 (line" in warning and "9 (line" in warning and "left unnamed rather than merged" in warning
+    with pytest.raises(LabelMapError, match=r"label id\(s\) 9 are not named"):  # said, never C7 twice
+        load_labels_file(p)
+
+
+def _sidecar(folder, kind, rows):
+    if kind == "tsv":
+        (folder / "sub-01_dseg.tsv").write_text("index\tname\n" + "".join(f"{i}\t{n}\n" for i, n in rows))
+    elif kind == "itksnap":
+        (folder / "sub-01_dseg.txt").write_text("# ITK-SnAP Label Description File\n" + "".join(
+            f'  {i}  255 0 0  1 1 1  "{n}"\n' for i, n in rows))
+    elif kind == "slicer":
+        (folder / "sub-01_dseg.ctbl").write_text("# Color table\n" + "".join(f"{i} {n} 1 2 3 255\n" for i, n in rows))
+    else:  # napari-spine's JSON sidecar, id -> name, with a repeated key
+        body = ", ".join(f'"{i}": "{n}"' for i, n in rows)
+        (folder / "sub-01_dseg.json").write_text('{"labels": {' + body + "}}")

@@ -204,23 +204,63 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _ints(d: Mapping, where: str, value_is_id: bool = False) -> tuple[dict[int, str], list[str]]:
-    out: dict[int, str] = {}
-    warnings = []
-    for k, v in d.items():
-        ident, name = (v, k) if value_is_id else (k, v)
+def _collect(entries, where: str) -> tuple[dict[int, str], dict[int, Color], list[str]]:
+    """Names (and colours) of ``(line, id, name, colour)`` entries. An id given twice keeps
+    its first name, a name given to two ids stays with the first id (the other is left
+    unnamed, so two structures never merge into one); both are said, naming both lines."""
+    names: dict[int, str] = {}
+    colors: dict[int, Color] = {}
+    warnings: list[str] = []
+    line_of: dict[int, int] = {}
+    id_of: dict[str, tuple[int, int]] = {}
+    for line, ident, name, color in entries:
         try:
             i = int(ident)
         except (TypeError, ValueError):
             warnings.append(f"{where}: {ident!r} is not a label id; skipped")
             continue
-        out[i] = str(name)
-    return out, warnings
+        name = str(name)
+        if i in names:
+            if names[i] != name:
+                warnings.append(f"{where}: label {i} is named twice, {names[i]!r} ({line_of[i]}) and {name!r} "
+                                f"({line}); the first name is used")
+            continue
+        key = name.strip().lower()
+        if key and key in id_of:
+            first, first_line = id_of[key]
+            warnings.append(f"{where}: {name!r} names two labels, {first} ({first_line}) and {i} ({line}); "
+                            f"label {i} is left unnamed rather than merged with {first}")
+            continue
+        names[i], line_of[i] = name, line
+        id_of[key] = (i, line)
+        if color is not None:
+            colors[i] = color
+    return names, colors, warnings
+
+
+def _ints(d: Mapping, where: str, value_is_id: bool = False) -> tuple[dict[int, str], list[str]]:
+    items = getattr(d, "pairs", None) or list(d.items())  # every entry, a repeated key included
+    entries = [(f"entry {n + 1}", *((v, k) if value_is_id else (k, v)), None) for n, (k, v) in enumerate(items)]
+    names, _, warnings = _collect(entries, where)
+    return names, warnings
+
+
+class _Object(dict):
+    """A JSON object that also keeps every ``(key, value)`` in order: ``json`` keeps only
+    the last of repeated keys, which would rename a label silently."""
+
+    pairs: list
+
+
+def _pairs(pairs: list) -> dict:
+    out = _Object(pairs)
+    out.pairs = list(pairs)
+    return out
 
 
 def _json_sidecar(path: Path) -> LabelNames | None:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_pairs)
     except (OSError, ValueError):
         return LabelNames({}, "sidecar", str(path), {}, (f"{path}: not readable JSON; ignored",))
     if not isinstance(doc, dict) or not isinstance(doc.get("labels"), dict):
@@ -240,7 +280,8 @@ def _tsv_sidecar(path: Path) -> LabelNames | None:
         return None
     if not rows or not {"index", "name"} <= set(rows[0]):
         return None
-    names, warnings = _ints({r["index"]: r["name"] for r in rows}, str(path))
+    names, _, warnings = _collect([(f"line {n + 2}", r["index"], r["name"], None) for n, r in enumerate(rows)],
+                                  str(path))
     return LabelNames(names, "sidecar", str(path), {}, tuple(warnings)) if names else None
 
 
@@ -254,27 +295,25 @@ def _text_table(path: Path) -> LabelNames | None:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    names: dict[int, str] = {}
-    colors: dict[int, Color] = {}
-    for line in lines:
+    entries = []
+    for n, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         m = _ITKSNAP.match(line)
         if m:
-            i = int(m.group(1))
-            names[i] = m.group(8)
-            colors[i] = (int(m.group(2)) / 255, int(m.group(3)) / 255, int(m.group(4)) / 255,
-                         min(1.0, float(m.group(5))))
+            entries.append((f"line {n}", int(m.group(1)), m.group(8),
+                            (int(m.group(2)) / 255, int(m.group(3)) / 255, int(m.group(4)) / 255,
+                             min(1.0, float(m.group(5))))))
             continue
         m = _SLICER.match(line)
         if m:
-            i = int(m.group(1))
-            names[i] = m.group(2)
             alpha = int(m.group(6)) / 255 if m.group(6) else 1.0
-            colors[i] = (int(m.group(3)) / 255, int(m.group(4)) / 255, int(m.group(5)) / 255, alpha)
+            entries.append((f"line {n}", int(m.group(1)), m.group(2),
+                            (int(m.group(3)) / 255, int(m.group(4)) / 255, int(m.group(5)) / 255, alpha)))
             continue
         return None  # a line of neither form: not a label table
-    return LabelNames(names, "sidecar", str(path), colors) if names else None
+    names, colors, warnings = _collect(entries, str(path))
+    return LabelNames(names, "sidecar", str(path), colors, tuple(warnings)) if names else None
 
 
 def read_sidecar_names(path: str | Path) -> LabelNames | None:
