@@ -360,3 +360,33 @@ def test_a_fresh_database_has_every_table(review_location):
     assert {"cases", "levels", "metrics", "history", "schema_meta"} <= tables
     assert Counter(db._run(lambda t: [r["name"] for r in t.execute("SELECT name FROM schema_meta")])) == \
         Counter(["version"])
+
+
+def test_two_reviewers_saving_a_new_case_at_once_both_land(review_location):
+    """The first save of a case that is not queued yet, by two reviewers at the same moment
+    (threads released by a barrier, each with its own connection), 25 rounds: never a
+    duplicate-key error, and both decisions are in the case's history."""
+    import threading
+
+    dbs = [ReviewDB(review_location) for _ in range(2)]
+    errors: list[BaseException] = []
+    for k in range(25):
+        key = f"ds/new{k:02d}"
+        gate = threading.Barrier(2)
+
+        def save(i):
+            gate.wait()
+            try:
+                dbs[i].save_review(key, f"r{i}", "approved", f"round {k}")
+            except BaseException as exc:  # noqa: BLE001 - collected, the test reports it
+                errors.append(exc)
+
+        threads = [threading.Thread(target=save, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, f"round {k}: {errors[0]!r}"
+        hist = dbs[0].history(key)
+        assert sorted(r for _, r, a, _ in hist if a == "update") == ["r0", "r1"], hist
+        assert dbs[0].get(key).version == 4 and dbs[0].get(key).claimed_by is None

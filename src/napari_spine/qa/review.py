@@ -274,10 +274,11 @@ class ReviewDB:
         payload = _snapshot(rows, png, info) if rows else None
 
         def tx(t):
-            if t.execute("SELECT case_key FROM cases WHERE case_key=?", (case_key,)).fetchone() is None:
-                dataset, _, case_id = case_key.partition("/")
-                t.execute("INSERT INTO cases(case_key, dataset, case_id, triage) VALUES (?, ?, ?, ?)",
-                          (case_key, dataset, case_id, float(triage)))
+            # queued if new, as one statement: two first saves at once both go on (a check
+            # and an insert apart let the second insert fail on the key)
+            dataset, _, case_id = case_key.partition("/")
+            t.execute("INSERT INTO cases(case_key, dataset, case_id, triage) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT(case_key) DO NOTHING", (case_key, dataset, case_id, float(triage)))
             cur = self._row(t, case_key, lock=True)
             if cur["claimed_by"] != reviewer:
                 cur = self._claim_in(t, case_key, reviewer)
