@@ -174,7 +174,7 @@ def test_a_second_session_on_the_same_case_is_read_only_and_says_why(tmp_path):
     first.commit(cur, "paint")
     second = _session(tmp_path, case.labels)
     assert second.read_only is not None and not second.pending
-    assert f"process {os.getpid()} on host {socket.gethostname()}" in second.read_only
+    assert f"process {os.getpid()} on host {socket.gethostname()}, this program" in second.read_only
     before = _journal_bytes(tmp_path)
     for call in (lambda: second.commit(cur, "paint"), lambda: second.set_locks({21}), lambda: second.undo(cur),
                  lambda: second.restore()):
@@ -184,7 +184,7 @@ def test_a_second_session_on_the_same_case_is_read_only_and_says_why(tmp_path):
     assert isinstance(ReadOnlySessionError("x"), CaseInUseError) and _journal_bytes(tmp_path) == before
     # a bare journal of the same case cannot append either
     other = EditJournal(tmp_path, "c", SHAPE, source=tmp_path / "c.nii.gz")
-    with pytest.raises(CaseInUseError, match="open in another session"):
+    with pytest.raises(CaseInUseError, match=r"c\.nii\.gz: this case is open in another session"):
         other.record(first.history.undo_stack[-1])
     first.close()  # the first session ends: the next one may edit
     third = _session(tmp_path, case.labels)
@@ -209,6 +209,7 @@ def test_another_process_holding_the_case_makes_this_one_read_only_until_it_exit
         assert proc.stdout.readline().strip() == "holding"
         s = _session(tmp_path, np.zeros(SHAPE, np.uint8))
         assert s.read_only is not None and f"process {proc.pid} on host" in s.read_only
+        assert "this program" not in s.read_only
         s.close()
     finally:
         proc.stdin.close()
@@ -492,3 +493,16 @@ def test_locking_the_background_and_ids_beyond_the_label_type():
     assert s.enforce_locks(cur, (slice(1, 2), slice(0, 4), slice(0, 4))) == 12
     assert (cur == 21).sum() == 4 and (cur[1] == 0).sum() == 12
     assert s.enforce_locks(cur, (slice(0, 1), slice(0, 4), slice(0, 4))) == 0  # nothing changed there
+
+
+def test_the_journal_folder_is_made_with_its_parents_and_a_file_in_the_way_is_named(tmp_path):
+    case = _case()
+    deep = tmp_path / "a" / "b" / "journal"
+    s = CorrectionSession(case.labels, EditJournal(deep, "c", SHAPE, source=tmp_path / "c.nii.gz"))
+    assert s.read_only is None and s.journal.holds_lock and s.journal.lock_path.parent == deep
+    s.close()
+    again = CorrectionSession(case.labels, EditJournal(deep, "c", SHAPE, source=tmp_path / "c.nii.gz"))
+    assert again.journal.holds_lock  # the folder exists now: taken again
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(JournalError, match=r"file/sub: cannot keep the edit journal here \(Not a directory\)"):
+        EditJournal(tmp_path / "file" / "sub", "c", SHAPE, source=tmp_path / "c.nii.gz").acquire()

@@ -126,3 +126,33 @@ def test_a_file_that_is_not_json_is_a_clean_error(case, tmp_path):
     csv.write_text("a,b\n1,2\n")
     with pytest.raises(SpineIOError, match=r"x\.csv"):
         read_landmark_file(csv, case)
+
+
+def test_tptbox_locations_are_named_as_tptbox_numbers_them(case, tmp_path):
+    """TPTBox's Location ids (its vert_constants): each point is named by its own subregion."""
+    expected = {40: "centre", 41: "vertebral arch", 42: "spinous process", 43: "left transverse process",
+                44: "right transverse process", 45: "left superior articular process",
+                46: "right superior articular process", 47: "left inferior articular process",
+                48: "right inferior articular process", 49: "body", 50: "body centre", 51: "dens",
+                52: "superior endplate", 53: "inferior endplate", 60: "spinal cord", 61: "spinal canal",
+                62: "location 62", 100: "disc centre"}
+    world = voxel_to_world(case.affine, case.landmarks.coords[:1])[0]
+    path = tmp_path / "all.json"
+    path.write_text(json.dumps([{"format": "POI_GLOBAL"}, {"22": {str(k): list(world) for k in expected}}]))
+    lm = read_landmark_file(path, case)
+    got = dict(zip(lm.names, lm.structure_ids.tolist()))
+    for loc, words in expected.items():
+        name = f"L3/L4 {words}" if loc == 100 else f"L3 {words}"
+        assert name in got, name
+        assert got[name] == (122 if loc == 100 else 22)
+
+
+@pytest.mark.parametrize("doc", [
+    [{"format": "POI"}, {"20": {"50": [1, 2, 3]}}, {"21": {"50": [1, 2, 3]}}],  # a third part
+    [{"format": "POI_GLOBAL"}, [["20", "50", [1, 2, 3]]]],  # points not in a dictionary
+])
+def test_a_poi_file_is_a_header_and_one_dictionary(case, tmp_path, doc):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SpineIOError, match=r"bad\.json: a POI file holds a header and one dictionary"):
+        read_landmark_file(path, case)

