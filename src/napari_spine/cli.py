@@ -26,6 +26,31 @@ _BATCH_HELP = ("Run predict, qa or export over every case of a dataset (MMCSD, C
               "succeeded.")
 
 
+def _scheme(extra: tuple[str, ...] = ()):
+    """An argparse type: a known label scheme (or one of ``extra``), else the list of them."""
+    def check(text: str) -> str:
+        from .anatomy.labelmaps import available_schemes
+
+        valid = (*extra, *available_schemes())
+        if text not in valid:
+            raise argparse.ArgumentTypeError(f"unknown scheme {text!r}; one of: {', '.join(valid)}")
+        return text
+    check.__name__ = "scheme"
+    return check
+
+
+def _workers(text: str) -> int:
+    """An argparse type: 0 (no Dask, in this process) up to a generous number of processes."""
+    top = max(64, 8 * (os.cpu_count() or 1))
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= n <= top:
+        raise argparse.ArgumentTypeError(f"{n}: from 0 (no Dask, in this process) to {top} worker processes")
+    return n
+
+
 def _view_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="napari-spine", description=_VIEW_HELP)
     p.add_argument("paths", nargs="*", help="NIfTI images or segmentations to open")
@@ -33,7 +58,7 @@ def _view_parser() -> argparse.ArgumentParser:
                    help="sample phantom to open when no path is given (default: ct)")
     p.add_argument("--screenshot", metavar="PNG",
                    help="save a screenshot of the whole window and exit")
-    p.add_argument("--scheme", default=None, metavar="NAME",
+    p.add_argument("--scheme", default=None, metavar="NAME", type=_scheme(),
                    help="read the labels of the files in this label scheme (see 'napari-spine "
                    "info LABELS'); by default the file's own names, else its dataset's scheme")
     return p
@@ -46,7 +71,7 @@ def _info_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", help="a NIfTI file, a DICOM file or folder, a dataset folder, a dataset file or archive")
     p.add_argument("labels", nargs="?", help="segmentation of IMAGE (NIfTI)")
-    p.add_argument("--scheme", default=None, help="label scheme of the labels file")
+    p.add_argument("--scheme", default=None, type=_scheme(), help="label scheme of the labels file")
     p.add_argument("--series", default=None, help="DICOM series to describe (SeriesNumber or UID)")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
@@ -58,7 +83,7 @@ def _batch_parser() -> argparse.ArgumentParser:
     p.add_argument("root", help="dataset root, a folder inside it, a file or an archive")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None, metavar="N",
+    where.add_argument("--workers", type=_workers, default=None, metavar="N",
                        help="local Dask worker processes (default: one per core; 0: no Dask, "
                        "in this process)")
     where.add_argument("--scheduler", metavar="ADDRESS",
@@ -72,7 +97,7 @@ def _batch_parser() -> argparse.ArgumentParser:
                    help="predict: 'default', an engine (totalsegmentator, totalsegmentator-mr, "
                    "totalspineseg, spineps), a TorchScript file, an nnU-Net folder, an MMCSD .pth")
     p.add_argument("--device", default="auto", help="predict: auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--scheme", default=None,
+    p.add_argument("--scheme", default=None, type=_scheme(("native", "canonical")),
                    help="label ids of written labels: native (export default), canonical "
                    "(predict default) or a scheme name")
     p.add_argument("--sequence", default=None, help="MMCSD sequence / SSMSpine image variant")
@@ -209,6 +234,8 @@ def _info(args) -> int:
         folder = mask_folder_of(path) if args.labels is None and path.is_dir() else None
         # a DICOM file or folder: its default (or chosen) series, and the list of all of them
         is_dicom = folder is None and not is_nifti_path(path) and dicom.is_dicom_source(path)
+        if args.series is not None and not is_dicom:
+            raise SpineIOError(f"{path}: --series chooses a DICOM series; this is not a DICOM file or folder")
         det = (detect(path) if folder is None and args.labels is None and args.scheme is None
                and not is_dicom else None)
         if folder is not None:  # one binary mask per class (TotalSegmentator's output folder)
@@ -252,13 +279,35 @@ def _info(args) -> int:
 
 def _view(args) -> int:
     from ._napari._launch import launch
+    from .errors import SpineIOError
 
+    for p in args.paths:  # said here, before napari starts, rather than as a traceback in it
+        path = Path(p)
+        if not path.exists():
+            raise SpineIOError(f"{path}: no such file or folder")
+        if path.is_file() and path.stat().st_size == 0:
+            raise SpineIOError(f"{path}: file is empty (0 bytes)")
     return launch([Path(p) for p in args.paths], sample=args.sample, screenshot=args.screenshot,
                   scheme=args.scheme)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``napari-spine`` command line (``napari-spine --help``); returns the exit code."""
+    """The ``napari-spine`` command line (``napari-spine --help``); returns the exit code.
+    A user's error (a file that is not there or cannot be read, a name too long for the
+    file system, a bad database location) is one line on stderr and exit code 2, never a
+    traceback."""
+    from .errors import SpineIOError
+
+    try:
+        return _main(argv)
+    except (SpineIOError, OSError) as exc:
+        detail = str(exc) if isinstance(exc, SpineIOError) else \
+            f"{exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}"
+        print(f"napari-spine: {detail}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return _info(_info_parser().parse_args(argv[1:]))

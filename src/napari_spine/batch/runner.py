@@ -68,6 +68,10 @@ def run(
                         trust_model=bool(trust_model))
     root, out = Path(root), Path(out)
     ds, cases = _open_cases(root, kind, split, case_ids, glob, command, predictions)
+    choices = tuple(getattr(ds.adapter, "sequence_choices", ()) or ())
+    if sequence is not None and sequence not in choices:
+        raise BatchError(f"--sequence {sequence!r}: " + (f"{ds.kind} images are one of {', '.join(choices)}"
+                                                         if choices else f"{ds.kind} has one image per case"))
     model_fp = _prepare_model(opts) if command == "predict" else ""
     client = _client_for(scheduler, out)
     say(f"{ds.kind}: {len(cases)} cases, {command} -> {out}")
