@@ -80,7 +80,7 @@ def test_export_two_workers_equals_one_process(tmp_path, kind):
     if kind != "mmcsd":  # MMCSD has no segmentation
         assert any(k.endswith("labels.nii.gz") for k in t1)
     for r in one.rows:
-        assert (tmp_path / "one" / "logs" / f"{batch.safe_name(r['case_id'])}.log").is_file()
+        assert (tmp_path / "one" / "logs" / f"{batch.unique_name(r['case_id'])}.log").is_file()
 
 
 def test_exported_labels_keep_the_source_geometry(tmp_path):
@@ -89,7 +89,7 @@ def test_exported_labels_keep_the_source_geometry(tmp_path):
     ds = __import__("napari_spine").open_dataset(root)
     for ref in ds.cases[:3]:
         src = nib.load(ref.labels)
-        out = nib.load(str(tmp_path / "o" / "cases" / batch.safe_name(ref.case_id) / "labels.nii.gz"))
+        out = nib.load(str(tmp_path / "o" / "cases" / batch.unique_name(ref.case_id) / "labels.nii.gz"))
         np.testing.assert_allclose(out.affine, src.affine, atol=1e-6)
         np.testing.assert_array_equal(np.asarray(out.dataobj), np.asarray(src.dataobj))
     assert res.ok
@@ -111,9 +111,9 @@ def test_a_corrupt_case_is_isolated_and_reported(tmp_path, capsys):
     assert len(rows) == len(ds.cases) and len(bad) == 1
     assert bad[0]["status"] == "failed" and image.name in bad[0]["reason"]
     assert sum(r["status"] == "ok" for r in rows) == len(ds.cases) - 1
-    log = (tmp_path / "o" / "logs" / f"{batch.safe_name(victim.case_id)}.log").read_text()
+    log = (tmp_path / "o" / "logs" / f"{batch.unique_name(victim.case_id)}.log").read_text()
     assert "Traceback" in log
-    assert not (tmp_path / "o" / "cases" / batch.safe_name(victim.case_id) / "done.json").exists()
+    assert not (tmp_path / "o" / "cases" / batch.unique_name(victim.case_id) / "done.json").exists()
     assert (tmp_path / "o" / "report.html").is_file()
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
@@ -144,7 +144,7 @@ def test_predict_then_qa_against_the_predictions(tmp_path):
     q = batch.run("qa", root, tmp_path / "q", workers=0, predictions=str(tmp_path / "p1"),
                   progress=lambda m: None)
     assert q.ok and all(r["mean_dice"] is not None for r in q.rows)
-    doc = json.loads((tmp_path / "q" / "cases" / batch.safe_name(q.rows[0]["case_id"]) / "qa.json").read_text())
+    doc = json.loads((tmp_path / "q" / "cases" / batch.unique_name(q.rows[0]["case_id"]) / "qa.json").read_text())
     assert doc["levels"] and {"dice", "hd95_mm", "identified"} <= set(doc["levels"][0])
     # a different model is a different fingerprint: everything is recomputed
     other = sign_model(tmp_path / "sign8.ts", patch=8)
@@ -165,7 +165,7 @@ def test_mmcsd_classifier_outputs(tmp_path):
                     device="cpu", sequence="t2_sag", progress=lambda m: None)
     assert res.ok
     for r in res.rows:
-        doc = json.loads((tmp_path / "o" / "cases" / batch.safe_name(r["case_id"]) / "classification.json").read_text())
+        doc = json.loads((tmp_path / "o" / "cases" / batch.unique_name(r["case_id"]) / "classification.json").read_text())
         assert sum(doc["scores"].values()) == pytest.approx(1.0, abs=1e-5)
         assert 0 <= r["score"] <= 1 and "outcome" in doc["recorded"]
 
@@ -195,8 +195,8 @@ def test_sigkill_midway_then_resume(tmp_path):
     res = batch.run("predict", root, out, workers=2, model=model, device="cpu", trust_model=True,
                     progress=lambda m: None)
     assert res.ok
-    assert {batch.safe_name(c) for c in res.reused} == finished
-    assert {batch.safe_name(c) for c in res.computed} == {batch.safe_name(r["case_id"]) for r in res.rows} - finished
+    assert {batch.unique_name(c) for c in res.reused} == finished
+    assert {batch.unique_name(c) for c in res.computed} == {batch.unique_name(r["case_id"]) for r in res.rows} - finished
     ref = batch.run("predict", root, tmp_path / "ref", workers=0, model=model, device="cpu",
                     trust_model=True, progress=lambda m: None)
     assert ref.ok and tree(out) == tree(tmp_path / "ref")
@@ -267,7 +267,7 @@ def _write_predictions(root, folder, transform):
     ds = ns.open_dataset(root)
     for ref in ds.cases:
         case = ds.load_case(ref.case_id)
-        target = folder / "cases" / batch.safe_name(ref.case_id) / "prediction.nii.gz"
+        target = folder / "cases" / batch.unique_name(ref.case_id) / "prediction.nii.gz"
         target.parent.mkdir(parents=True, exist_ok=True)
         ns.export_labels(case, transform(case.labels), target, scheme="canonical")
     return ds
@@ -289,12 +289,12 @@ def test_qa_numbers_an_unnumbered_candidate_and_names_a_level_shift(tmp_path):
     q = batch.run("qa", root, tmp_path / "q1", workers=0, predictions=str(tmp_path / "gen"), progress=lambda m: None)
     assert q.ok
     for r in q.rows:
-        doc = json.loads((tmp_path / "q1" / "cases" / batch.safe_name(r["case_id"]) / "qa.json").read_text())
+        doc = json.loads((tmp_path / "q1" / "cases" / batch.unique_name(r["case_id"]) / "qa.json").read_text())
         assert any("numbered by level identification" in n for n in doc["candidate_notes"])
         assert doc["comparable_by_level"] is True or r["mean_dice"] is None  # never a silent 0.000
     _write_predictions(root, tmp_path / "sh", shifted)
     q = batch.run("qa", root, tmp_path / "q2", workers=0, predictions=str(tmp_path / "sh"), progress=lambda m: None)
-    doc = json.loads((tmp_path / "q2" / "cases" / batch.safe_name(q.rows[0]["case_id"]) / "qa.json").read_text())
+    doc = json.loads((tmp_path / "q2" / "cases" / batch.unique_name(q.rows[0]["case_id"]) / "qa.json").read_text())
     assert doc["level_shift"]["offset"] == 1 and "shifted by +1 level" in doc["level_shift"]["message"]
     html = (tmp_path / "q2" / "report.html").read_text()
     assert "<title>napari-spine qa: ctspine1k" in html and "ctspine1k ctspine1k" not in html.lower()
@@ -319,7 +319,7 @@ def test_export_writes_measurements_per_case_and_across_cases(tmp_path):
     ds = __import__("napari_spine").open_dataset(root)
     per_case = []
     for ref in ds.cases:
-        f = tmp_path / "o" / "cases" / batch.safe_name(ref.case_id) / "measurements.csv"
+        f = tmp_path / "o" / "cases" / batch.unique_name(ref.case_id) / "measurements.csv"
         rows = list(csv.DictReader(f.open()))
         assert rows and {r["case"] for r in rows} == {f"ctspine1k/{ref.case_id}"}
         per_case += rows
@@ -343,7 +343,7 @@ def test_qa_queues_the_checked_cases_for_review(tmp_path, capsys):
     for ref in ds.cases:
         case = ds.load_case(ref.case_id)
         pred = relabel(case.labels, "L3", 0) if ref.case_id == bad else case.labels
-        target = tmp_path / "p" / "cases" / batch.safe_name(ref.case_id) / "prediction.nii.gz"
+        target = tmp_path / "p" / "cases" / batch.unique_name(ref.case_id) / "prediction.nii.gz"
         target.parent.mkdir(parents=True)
         ns.export_labels(case, pred, target, scheme="canonical")
     db_file = tmp_path / "team.sqlite"
@@ -365,3 +365,23 @@ def test_qa_queues_the_checked_cases_for_review(tmp_path, capsys):
     assert db.get(queue[0].case_key).comment == "L3 missing" and len(db.queue()) == len(ds.cases)
     assert cli_main(args[:-1] + ["postgresql://ana:Pw-123@db.example/r"]) == 2
     assert "Pw-123" not in capsys.readouterr().err
+
+
+def test_case_ids_that_differ_only_in_unsafe_characters_get_their_own_folders(tmp_path):
+    """"case 1" and "case_1" made one folder name, and both reported ok over one set of
+    files; now each id has its own folder and summary.csv says which."""
+    import csv
+    import shutil
+
+    root = syn.write_spine_msca(tmp_path / "m", archives=False, per_split=1)
+    shutil.copytree(root / "Train" / "p0", root / "Train" / "case 1")
+    shutil.move(root / "Train" / "p0", root / "Train" / "case_1")
+    res = batch.run("export", root, tmp_path / "o", workers=0, split="train", progress=lambda m: None)
+    assert res.ok and sorted(r["case_id"] for r in res.rows) == ["Train/case 1", "Train/case_1"]
+    rows = list(csv.DictReader(open(tmp_path / "o" / "summary.csv", encoding="utf-8")))
+    folders = {r["case_id"]: r["folder"] for r in rows}
+    assert len(set(folders.values())) == 2 and folders["Train/case 1"] == batch.unique_name("Train/case 1")
+    for cid, folder in folders.items():
+        assert (tmp_path / "o" / "cases" / folder).is_dir() and folder == batch.unique_name(cid)
+    again = batch.run("export", root, tmp_path / "o", workers=0, split="train", progress=lambda m: None)
+    assert sorted(again.reused) == ["Train/case 1", "Train/case_1"]  # a rerun finds each case's own files

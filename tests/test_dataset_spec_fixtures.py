@@ -209,7 +209,7 @@ def test_batch_export_of_a_spec_tree_gives_the_labels_computed_here(tmp_path, sc
                     progress=lambda m: None)
     assert res.ok and len(res.rows) == len(files)
     for row in res.rows:
-        out = tmp_path / "out" / "cases" / batch.safe_name(row["case_id"]) / "labels.nii.gz"
+        out = tmp_path / "out" / "cases" / batch.unique_name(row["case_id"]) / "labels.nii.gz"
         data = np.asarray(nib.load(str(out)).dataobj)
         assert data.shape[:2] == (H, W) or data.shape[-2:] == (H, W), data.shape
         assert np.array_equal(np.squeeze(data), want), row["case_id"]

@@ -180,7 +180,7 @@ def test_batch_predict_runs_an_engine_and_records_its_provenance(standin, tmp_pa
     res = batch.run("predict", root, tmp_path / "p", workers=0, model="totalspineseg", device="cpu",
                     progress=lambda m: None)
     assert res.ok and res.rows
-    doc = json.loads((tmp_path / "p" / "cases" / batch.safe_name(res.rows[0]["case_id"])
+    doc = json.loads((tmp_path / "p" / "cases" / batch.unique_name(res.rows[0]["case_id"])
                       / "prediction.json").read_text())
     assert doc["model"] == "TotalSpineSeg" and doc["provenance"]["engine"] == "totalspineseg"
 

@@ -24,7 +24,7 @@ Every file is written to a temporary name and renamed, so nothing is ever half-w
 Rows do not hold timings, so ``summary.csv`` is identical whatever the number of workers.
 """
 
-from ..io.files import safe_name
+from ..io.files import safe_name, unique_name
 from .fingerprint import case_fingerprint, model_fingerprint
 from .options import COMMANDS, BatchError, BatchOptions, BatchResult
 from .outputs import SUMMARY_FIELDS, write_summary
@@ -32,5 +32,5 @@ from .runner import run, select_cases
 from .work import process_case
 
 __all__ = ["COMMANDS", "SUMMARY_FIELDS", "BatchError", "BatchOptions", "BatchResult",
-           "case_fingerprint", "model_fingerprint", "process_case", "run", "safe_name",
+           "case_fingerprint", "model_fingerprint", "process_case", "run", "safe_name", "unique_name",
            "select_cases", "write_summary"]

@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..io.files import safe_name
+from ..io.files import unique_name
 from .options import BatchError, BatchOptions
 from .work import process_case
 
@@ -60,7 +60,7 @@ def run_on_dask(client, n_workers: int, gpu_resource: bool, todo, opts: BatchOpt
             + (f", dashboard {link}" if link else " (install bokeh for the dashboard)"))
         resources = {"GPU": 1} if gpu_resource else None
         futs = {client.submit(process_case, c, opts, str(out), fps[c.case_id],
-                              key=f"{opts.command}-{safe_name(c.case_id)}-{fps[c.case_id][:12]}",
+                              key=f"{opts.command}-{unique_name(c.case_id)}-{fps[c.case_id][:12]}",
                               pure=False, resources=resources): c for c in todo}
         for f in as_completed(futs):
             c = futs[f]

@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from ..io.files import safe_name
+from ..io.files import case_output, unique_name
 from .options import BatchError, BatchOptions
 
 __all__ = ["case_fingerprint", "model_fingerprint", "up_to_date"]
@@ -77,7 +77,7 @@ def case_fingerprint(ref, opts: BatchOptions, model_fp: str) -> str:
     if ref.labels:
         stamps.append(_location_stamp(ref.labels))
     if opts.command == "qa" and opts.predictions:
-        pred = Path(opts.predictions) / "cases" / safe_name(ref.case_id) / "prediction.nii.gz"
+        pred = case_output(opts.predictions, ref.case_id, "prediction.nii.gz")
         stamps.append(_location_stamp(str(pred)))
     blob = json.dumps({"version": __version__, "options": _fingerprinted(opts), "inputs": stamps,
                        "model": model_fp},
@@ -89,7 +89,7 @@ def case_fingerprint(ref, opts: BatchOptions, model_fp: str) -> str:
 def up_to_date(ref, out: Path, fingerprint: str) -> dict | None:
     """The stored row of a case whose ``done.json`` matches ``fingerprint`` and whose outputs
     all exist, else None (the case is computed again)."""
-    case_dir = out / "cases" / safe_name(ref.case_id)
+    case_dir = out / "cases" / unique_name(ref.case_id)
     try:
         done = json.loads((case_dir / "done.json").read_text())
     except (OSError, ValueError):

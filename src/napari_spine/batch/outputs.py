@@ -8,12 +8,12 @@ import json
 import os
 from pathlib import Path
 
-from ..io.files import safe_name, write_bytes_atomic, write_json
+from ..io.files import unique_name, write_bytes_atomic, write_json
 from .options import BatchError
 
 __all__ = ["SUMMARY_FIELDS", "check_output", "write_report", "write_summary"]
 
-SUMMARY_FIELDS = ("case_id", "split", "status", "reason", "outputs", "structures", "errors",
+SUMMARY_FIELDS = ("case_id", "folder", "split", "status", "reason", "outputs", "structures", "errors",
                   "warnings", "mean_dice", "score")
 
 
@@ -63,7 +63,7 @@ def checked_cases(rows: list[dict], out: Path):
     from ..qa.metrics import LevelRow
 
     for r in rows:
-        qa = out / "cases" / safe_name(r["case_id"]) / "qa.json"
+        qa = out / "cases" / unique_name(r["case_id"]) / "qa.json"
         if r["status"] != "ok" or not qa.is_file():
             continue
         doc = json.loads(qa.read_text())
@@ -94,7 +94,7 @@ def write_measurements(out: Path, case_ids: list[str]) -> Path | None:
 
     header, body = None, []
     for cid in case_ids:
-        f = out / "cases" / safe_name(cid) / "measurements.csv"
+        f = out / "cases" / unique_name(cid) / "measurements.csv"
         if not f.is_file():
             continue
         lines = f.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpineIOError
-from ..io.files import atomic_path, safe_name, write_json
+from ..io.files import atomic_path, case_output, unique_name, write_json
 from .options import BatchOptions
 
 __all__ = ["MODELS", "process_case"]
@@ -117,7 +117,7 @@ def _do_qa(case, case_dir: Path, opts: BatchOptions, log) -> tuple[dict, list[st
     if opts.predictions:
         from ..io.nifti import load_labels_file
 
-        p = Path(opts.predictions) / "cases" / safe_name(case.case_id) / "prediction.nii.gz"
+        p = case_output(opts.predictions, case.case_id, "prediction.nii.gz")
         if not p.is_file():
             raise SpineIOError(f"{p}: no prediction for this case")
         pc = load_labels_file(p, label_scheme="verse")
@@ -143,7 +143,7 @@ def process_case(ref, opts: BatchOptions, out: str, fingerprint: str) -> dict[st
     from .. import load_case
 
     out = Path(out)
-    name = safe_name(ref.case_id)
+    name = unique_name(ref.case_id)  # one folder per case, whatever its id
     case_dir = out / "cases" / name
     log_path = out / "logs" / f"{name}.log"
     lines: list[str] = []
@@ -152,7 +152,8 @@ def process_case(ref, opts: BatchOptions, out: str, fingerprint: str) -> dict[st
     def log(msg: str) -> None:
         lines.append(f"[{time.perf_counter() - t0:7.2f} s] {msg}")
 
-    row: dict[str, Any] = {"case_id": ref.case_id, "split": ref.split, "status": "ok", "reason": ""}
+    row: dict[str, Any] = {"case_id": ref.case_id, "folder": name, "split": ref.split, "status": "ok",
+                           "reason": ""}
     try:
         case_dir.mkdir(parents=True, exist_ok=True)
         log(f"{opts.command} {ref.case_id} ({ref.kind})")

@@ -171,6 +171,31 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "case"
 
 
+def unique_name(name: str) -> str:
+    """:func:`safe_name` made one-to-one: a name that had to change gets a short hash of
+    the original, so that "case 1" and "case_1" never share a folder.
+
+    >>> unique_name("case_1"), unique_name("case 1") != unique_name("case_1")
+    ('case_1', True)
+    """
+    safe = safe_name(name)
+    if safe == name:
+        return safe
+    import hashlib
+
+    return f"{safe}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def case_output(folder: str | os.PathLike, case_id: str, name: str) -> Path:
+    """``folder/cases/<case>/name`` of a batch output: the case's own folder
+    (:func:`unique_name`), or the folder an earlier version named by :func:`safe_name`
+    when only that one holds the file."""
+    base = Path(folder) / "cases"
+    own = base / unique_name(case_id) / name
+    legacy = base / safe_name(case_id) / name
+    return legacy if not own.exists() and legacy.exists() else own
+
+
 def nifti_header(base, affine, shape, dtype) -> tuple[Any, type]:
     """A header for writing ``shape``/``dtype`` voxels: a copy of ``base``, or a new NIfTI-1.
 

@@ -85,13 +85,12 @@ def load_prediction(folder, case) -> np.ndarray | None:
     """``case``'s prediction from a ``batch predict`` output folder
     (``cases/<case>/prediction.nii.gz``), in the case's display order; None when there is
     none. A prediction on another grid is an error naming the file."""
-    from pathlib import Path
 
     from ..errors import SpineIOError
-    from ..io.files import safe_name
+    from ..io.files import case_output
     from ..io.nifti import load_labels_file
 
-    p = Path(folder) / "cases" / safe_name(case.case_id) / "prediction.nii.gz"
+    p = case_output(folder, case.case_id, "prediction.nii.gz")
     if not p.is_file():
         return None
     pred = load_labels_file(p, label_scheme="verse")
