@@ -261,3 +261,19 @@ def test_another_users_writer_counts_as_running(monkeypatch):
 
     monkeypatch.setattr(files.os, "kill", denied)
     assert files._process_alive(12345) is True  # its files are left alone
+
+
+def test_a_write_protected_target_is_refused_and_kept(tmp_path):
+    from napari_spine.errors import ExportError
+    from napari_spine.io.files import atomic_path, write_bytes_atomic
+
+    target = tmp_path / "labels.nii.gz"
+    target.write_bytes(b"the annotator's protected file")
+    target.chmod(0o444)
+    with pytest.raises(ExportError, match=r"labels\.nii\.gz: the file is write-protected; it was not replaced"):
+        write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"the annotator's protected file"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no part file left
+    with atomic_path(target, replace_readonly=True) as tmp:  # asked for: replaced
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"

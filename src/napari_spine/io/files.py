@@ -24,16 +24,21 @@ __all__ = ["atomic_path", "clean_nan", "jsonable", "nifti_header", "remove_stale
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, replace_readonly: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success rename it over ``path``.
 
     On any exception the temporary file is removed and the target is untouched; an
     ``OSError`` (a full disk, a vanished folder) becomes an :class:`ExportError` naming the
-    target. Temporary files that killed writers left in the folder are removed first.
+    target. Temporary files that killed writers left in the folder are removed first. A
+    write-protected target (no write bit: someone protected it) is refused unless
+    ``replace_readonly``; a rename would otherwise replace it without a word.
     """
     target = Path(path)
     if target.is_dir():
         raise ExportError(f"{target}: is a folder, expected a file name")
+    if not replace_readonly and target.is_file() and not target.stat().st_mode & 0o222:
+        raise ExportError(f"{target}: the file is write-protected; it was not replaced (make it writable "
+                          "or choose another name)")
     if not target.parent.is_dir():
         raise ExportError(f"{target}: folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
