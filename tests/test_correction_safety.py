@@ -383,6 +383,7 @@ def test_unsaved_counts_every_change_until_saved_and_restore_counts_what_came_ba
     again = _session(tmp_path, case.labels)
     again.restore()
     assert again.unsaved == live == 3  # the changes since the save, as the crashed session counted them
+    assert again.pending_summary() == ""  # restored: nothing pending any more
     again.discard_unsaved()
     assert again.unsaved == 0 and not again.journal.has_pending()
 
@@ -487,7 +488,7 @@ def test_locking_the_background_and_ids_beyond_the_label_type():
     lab = np.zeros((3, 4, 4), np.uint8)
     lab[1, 1:3, 1:3] = 22
     s = CorrectionSession(lab)
-    s.set_locks({0, 300})  # paint only over structures; an id a uint8 file cannot hold is harmless
+    s.set_locks({0, 256, 300})  # paint only over structures; ids a uint8 file cannot hold are harmless
     cur = lab.copy()
     cur[1] = 21
     assert s.enforce_locks(cur, (slice(1, 2), slice(0, 4), slice(0, 4))) == 12
@@ -506,3 +507,15 @@ def test_the_journal_folder_is_made_with_its_parents_and_a_file_in_the_way_is_na
     (tmp_path / "file").write_text("x")
     with pytest.raises(JournalError, match=r"file/sub: cannot keep the edit journal here \(Not a directory\)"):
         EditJournal(tmp_path / "file" / "sub", "c", SHAPE, source=tmp_path / "c.nii.gz").acquire()
+
+
+def test_every_undo_and_redo_of_known_steps_is_a_line_of_its_own(tmp_path):
+    case = _case()
+    s = _session(tmp_path, case.labels)
+    cur = case.labels.copy()
+    cur[0, 0, 0] = 22
+    s.commit(cur, "only")
+    for move in ("undo", "redo", "undo", "redo", "undo"):
+        getattr(s, move)(cur)
+    assert _kinds(tmp_path) == [("do", "only"), ("undo", "only"), ("redo", "only"), ("undo", "only"),
+                                ("redo", "only"), ("undo", "only")]

@@ -107,6 +107,7 @@ class CorrectionSession:
         # what the journal knows of the history: the undo stack's steps from _jbase on
         # (older ones precede its last full-state line) and the last _jredo undone steps
         self._jbase = 0
+        # mutation-equivalent[0 -> 1]: the first recording is a step, which sets it to 0
         self._jredo = 0
         self._unsaved = 0
         #: what changed since :meth:`take_touched` was last called: (structure ids, box)
@@ -207,6 +208,7 @@ class CorrectionSession:
         if where is None:  # any layout: the comparison, never a ravel() copy of a strided view
             idx = changed_voxels(cur, rec)
         else:
+            # mutation-equivalent[1 -> 2]: numpy reads -2 as -1
             idx = np.asarray(where, dtype=np.int64).reshape(-1)  # candidate indices, already flat
             idx = idx[take_flat(cur, idx) != take_flat(rec, idx)]
         return idx, take_flat(cur, idx), take_flat(rec, idx)
@@ -267,6 +269,7 @@ class CorrectionSession:
     def _push(self, step: Step) -> Step:
         dropped = self.history.push(step)
         self._jbase = max(0, self._jbase - dropped)
+        # mutation-equivalent[0 -> 1]: a redo needs an undo first, and only known undos count up
         self._jredo = 0
         self._play(step, forward=True)
         self._unsaved += 1
@@ -328,8 +331,10 @@ class CorrectionSession:
             put_flat(np.asarray(current), step.index, step.new if forward else step.old)
         self._play(step, forward)
         self._unsaved += 1
-        if known:
-            self._jredo += 1 if kind == "undo" else -1
+        if known and kind == "undo":
+            self._jredo += 1  # mutation-equivalent[1 -> 2]: over-counting is never read (see _push)
+        elif known:
+            self._jredo -= 1
         self._journal(lambda j: j.record_move(kind, step), known=known)
         return step
 
@@ -351,6 +356,7 @@ class CorrectionSession:
         self.history = done.history
         self._jbase, self._jredo = 0, len(done.history.redo_stack)  # the journal has them all
         saved = self.journal.saved_seq()  # the lines after the last save are what is unsaved
+        # mutation-equivalent[1 -> 2]: pending edits are lines after the last save, at least one
         self._unsaved = sum(e.seq > saved for e in self.journal.entries()) or 1
         self._touched = None
         self._recount()
