@@ -596,3 +596,31 @@ def test_each_of_two_series_in_one_folder_equals_its_dcm2niix_file(tmp_path, hav
         vol, ref = dicom.read_series(tmp_path / "dcm", series=number), nib.load(f)
         assert np.array_equal(vol.array, np.asanyarray(ref.dataobj)), number
         np.testing.assert_allclose(vol.affine, ref.affine, atol=1e-4)
+
+
+def test_seg_export_of_a_series_whose_scanner_left_the_uids_blank(tmp_path):
+    """A real scanner series with blank Study/Series/SOP Instance/SOP Class UIDs ("cannot build
+    the DICOM SEG ('')" before): the SEG is written with generated identifiers, says so in its
+    description and in the result, and its masks read back through them."""
+    hd = pytest.importorskip("highdicom")
+    from napari_spine.io.dicomseg import export_seg
+
+    row, col, svec = GEOMETRIES["sagittal, right to left"]
+    files = write_series(tmp_path / "dcm", _volume(), row, col, svec, (12.0, -30.0, 80.0))
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.StudyInstanceUID = ds.SeriesInstanceUID = ds.SOPInstanceUID = ds.SOPClassUID = ""
+        ds.save_as(f)
+    case = load_case(tmp_path / "dcm")
+    labels = np.zeros(case.shape, np.uint8)
+    labels[1:4, 3:9, 2:8] = 22
+    res = export_seg(case, labels, tmp_path / "seg.dcm")
+    assert res.generated == ("study UID", "series UID", f"{len(files)} image UIDs", "SOP class")
+    seg = hd.seg.segread(tmp_path / "seg.dcm")
+    assert str(seg.SeriesDescription).endswith("; source UIDs generated")
+    refs = [str(r.ReferencedSOPInstanceUID) for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence]
+    assert len(set(refs)) == len(refs) and all(refs)
+    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID)
+    assert int(np.asarray(seg.get_pixels_by_source_instance(refs, combine_segments=True)).sum()) > 0
+    for f in files:  # the source files themselves are not changed
+        assert pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID == ""

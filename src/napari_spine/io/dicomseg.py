@@ -38,6 +38,7 @@ class SegExportResult:
     segments: dict[int, str]  # segment number -> structure name
     structure_ids: dict[int, int]  # segment number -> canonical structure id
     seconds: float
+    generated: tuple[str, ...] = ()  # source identifiers that were blank and made up for the SEG
 
 
 def _sct(name: str):
@@ -91,6 +92,48 @@ def _sources(case: SpineCase, target: Path):
         raise ExportError(f"{target}: the source series cannot be read again ({exc})") from exc
 
 
+#: the storage classes of the images a series without its own SOP Class UID can be
+_STORAGE = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4"}
+
+
+def _fill_uids(sources: list, target: Path) -> list[str]:
+    """Give the (in-memory) source datasets the identifiers a SEG must reference where the
+    scanner left them blank or missing: one study and one series UID for all, a SOP
+    Instance UID per image (also for repeated ones), the SOP Class from the modality.
+    Returns what was generated, in words (empty when nothing was)."""
+    from pydicom.uid import generate_uid
+
+    made = []
+    for attr, word in (("StudyInstanceUID", "study"), ("SeriesInstanceUID", "series")):
+        given = {str(getattr(ds, attr, "") or "").strip() for ds in sources} - {""}
+        if len(given) == 1 and all(str(getattr(ds, attr, "") or "").strip() for ds in sources):
+            continue
+        uid = next(iter(given)) if len(given) == 1 else generate_uid()
+        for ds in sources:
+            setattr(ds, attr, uid)
+        made.append(f"{word} UID")
+    seen: set[str] = set()
+    fresh = 0
+    for ds in sources:
+        uid = str(getattr(ds, "SOPInstanceUID", "") or "").strip()
+        if not uid or uid in seen:
+            uid = generate_uid()
+            ds.SOPInstanceUID = uid
+            fresh += 1
+        seen.add(uid)
+    if fresh:
+        made.append(f"{fresh} image UID{'s' if fresh != 1 else ''}")
+    if any(not str(getattr(ds, "SOPClassUID", "") or "").strip() for ds in sources):
+        modality = str(getattr(sources[0], "Modality", "") or "")
+        if modality not in _STORAGE:
+            raise ExportError(f"{target}: the source images have no SOP Class UID and their modality "
+                              f"({modality or 'none'}) does not say one; nothing was written")
+        for ds in sources:
+            ds.SOPClassUID = _STORAGE[modality]
+        made.append("SOP class")
+    return made
+
+
 def _frames(case: SpineCase, labels: np.ndarray) -> np.ndarray:
     """Display-ordered labels as the source images' (slice, row, column) frames."""
     file_order = geometry.from_display(labels, case.source.ornt)  # (column, row bottom-up, slice)
@@ -114,6 +157,9 @@ def export_seg(case: SpineCase, labels: np.ndarray | None, path: str | os.PathLi
         raise ExportError(f"{target}: labels of shape {None if lab is None else lab.shape} "
                           f"do not fit the case {case.shape}")
     sources = _sources(case, target)
+    made = _fill_uids(sources, target)
+    if made:  # said in the SEG itself: it references identifiers its source never had
+        description = f"{description}; source UIDs generated"[:64]  # a DICOM LO holds 64
     frames = _frames(case, lab)
     ids = [int(i) for i in np.unique(frames) if i]
     unknown = [i for i in ids if i not in ontology.BY_ID]
@@ -152,7 +198,8 @@ def export_seg(case: SpineCase, labels: np.ndarray | None, path: str | os.PathLi
     except OSError as exc:
         raise ExportError(f"{target}: write failed ({exc}); nothing was written") from exc
     return SegExportResult(path=target, segments={n: ontology.name_of(s) for n, s in enumerate(ids, 1)},
-                           structure_ids=dict(enumerate(ids, 1)), seconds=time.perf_counter() - t0)
+                           structure_ids=dict(enumerate(ids, 1)), seconds=time.perf_counter() - t0,
+                           generated=tuple(made))
 
 
 def _verify(tmp: Path, target: Path, uids: list[str], segmap: np.ndarray, n_segments: int) -> None:
