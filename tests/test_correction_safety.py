@@ -519,3 +519,34 @@ def test_every_undo_and_redo_of_known_steps_is_a_line_of_its_own(tmp_path):
         getattr(s, move)(cur)
     assert _kinds(tmp_path) == [("do", "only"), ("undo", "only"), ("redo", "only"), ("undo", "only"),
                                 ("redo", "only"), ("undo", "only")]
+
+
+def test_unsaved_after_a_restore_of_a_journal_never_saved_or_saved_by_an_older_version(tmp_path):
+    case = _case()
+    s = _session(tmp_path, case.labels)
+    cur = case.labels.copy()
+    for k in range(3):
+        cur[k, 0, 0] = 22
+        s.commit(cur, f"p{k}", where=(slice(k, k + 1), slice(0, 1), slice(0, 1)))
+    s.close()
+    assert s.journal.saved_seq() == 0
+    again = _session(tmp_path, case.labels)
+    again.restore()
+    assert again.unsaved == 3  # never saved: every line
+    again.close()
+    (again.journal.dir / "SAVED").write_text("1733600000.5")  # an older version's marker: a time only
+    third = _session(tmp_path, case.labels)
+    assert third.journal.saved_seq() == 0
+    third.restore()
+    assert third.unsaved == 3
+
+
+def test_a_file_where_the_case_journal_should_be_is_named_with_the_systems_reason(tmp_path):
+    case = _case()
+    j = EditJournal(tmp_path, "c", SHAPE, source=tmp_path / "c.nii.gz")
+    j.dir.write_text("a file in the way")
+    s = CorrectionSession(case.labels, j)
+    cur = case.labels.copy()
+    cur[0, 0, 0] = 22
+    with pytest.raises(JournalError, match=r"cannot keep the edit journal here \((File exists|Not a directory)\)"):
+        s.commit(cur, "paint")
