@@ -35,14 +35,13 @@ __all__ = ["read_landmark_file", "read_poi"]
 
 _LABEL_MAX = 256  # TPTBox's label = location * 256 + vertebra ("docker" format)
 _DISC = 100
-#: TPTBox Location ids -> words of the point's name
+#: TPTBox Location ids -> words of the point's name (100, the disc below, is named by _name)
 _LOCATIONS = {
     40: "centre", 41: "vertebral arch", 42: "spinous process", 43: "left transverse process",
     44: "right transverse process", 45: "left superior articular process",
     46: "right superior articular process", 47: "left inferior articular process",
     48: "right inferior articular process", 49: "body", 50: "body centre", 51: "dens",
     52: "superior endplate", 53: "inferior endplate", 60: "spinal cord", 61: "spinal canal",
-    100: "disc",
 }
 
 
