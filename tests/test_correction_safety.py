@@ -403,13 +403,19 @@ def test_saving_or_discarding_never_touches_edits_that_are_not_this_sessions(tmp
     assert CorrectionSession(case.labels).pending_summary() == ""
 
 
-def test_the_journal_holds_moves_as_moves_and_repairs_only_when_it_must(tmp_path):
+def _three_steps(tmp_path):
+    """A journalled session with three one-voxel steps p0, p1, p2: (case, session, labels)."""
     case = _case()
     s = _session(tmp_path, case.labels)
     cur = case.labels.copy()
     for k in range(3):
         cur[k, 0, 0] = 22
         s.commit(cur, f"p{k}", where=(slice(k, k + 1), slice(0, 1), slice(0, 1)))
+    return case, s, cur
+
+
+def test_the_journal_holds_moves_as_moves_and_repairs_only_when_it_must(tmp_path):
+    case, s, cur = _three_steps(tmp_path)
     s.undo(cur)
     s.undo(cur)
     s.redo(cur)
@@ -522,12 +528,7 @@ def test_every_undo_and_redo_of_known_steps_is_a_line_of_its_own(tmp_path):
 
 
 def test_unsaved_after_a_restore_of_a_journal_never_saved_or_saved_by_an_older_version(tmp_path):
-    case = _case()
-    s = _session(tmp_path, case.labels)
-    cur = case.labels.copy()
-    for k in range(3):
-        cur[k, 0, 0] = 22
-        s.commit(cur, f"p{k}", where=(slice(k, k + 1), slice(0, 1), slice(0, 1)))
+    case, s, cur = _three_steps(tmp_path)
     s.close()
     assert s.journal.saved_seq() == 0
     again = _session(tmp_path, case.labels)

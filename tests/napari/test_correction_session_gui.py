@@ -159,18 +159,19 @@ def test_closing_napari_with_unsaved_edits_asks_first(make_napari_viewer, monkey
     assert asked == ["phantom-ct", "phantom-ct"] and s.journal.has_pending() and not s.journal.holds_lock
 
 
-def test_a_second_panel_on_the_same_case_is_read_only_and_says_why(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
+def _sample_panel(make_viewer):
+    """A viewer on the lumbar sample, its labels selected, a correction panel (not docked)."""
+    viewer = make_viewer()
     viewer.open_sample(PLUGIN, "ct_lumbar")
     labels = list(viewer.layers)[1]
     viewer.layers.selection.active = labels
-    w1 = CorrectionWidget(viewer)
+    return viewer, labels, CorrectionWidget(viewer)
+
+
+def test_a_second_panel_on_the_same_case_is_read_only_and_says_why(make_napari_viewer, qtbot):
+    viewer, labels, w1 = _sample_panel(make_napari_viewer)
     assert w1.session().read_only is None
-    other = make_napari_viewer()  # another napari on the same case
-    other.open_sample(PLUGIN, "ct_lumbar")
-    labels2 = list(other.layers)[1]
-    other.layers.selection.active = labels2
-    w2 = CorrectionWidget(other)
+    other, labels2, w2 = _sample_panel(make_napari_viewer)  # another napari on the same case
     assert w2.session().read_only is not None and w2.banner.kind == "read-only"
     assert "open in another session (process" in w2.banner.text.text()
     assert not labels2.editable and not w2.levels_box.isEnabled()
@@ -242,21 +243,13 @@ def ontology_name(sid):
 
 
 def test_operations_called_while_edits_are_pending_change_nothing(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.open_sample(PLUGIN, "ct_lumbar")
-    labels = list(viewer.layers)[1]
-    viewer.layers.selection.active = labels
-    w1 = CorrectionWidget(viewer)
+    viewer, labels, w1 = _sample_panel(make_napari_viewer)
     w1.struct_a.setCurrentText("T10")
     w1.struct_b.setCurrentText("0")
     w1.buttons["Relabel A as B"].click()
     for s in w1.sessions.values():
         s.close()  # the program died
-    other = make_napari_viewer()
-    other.open_sample(PLUGIN, "ct_lumbar")
-    labels2 = list(other.layers)[1]
-    other.layers.selection.active = labels2
-    w2 = CorrectionWidget(other)
+    other, labels2, w2 = _sample_panel(make_napari_viewer)  # another napari on the same case
     loaded = np.asarray(labels2.data).copy()
     assert w2.session().pending
     w2.struct_a.setCurrentText("L1")

@@ -331,6 +331,7 @@ class CorrectionSession:
             put_flat(np.asarray(current), step.index, step.new if forward else step.old)
         self._play(step, forward)
         self._unsaved += 1
+        # mutation-equivalent[and -> or]: only over-counts; an unknown redo meets a count reset to 0
         if known and kind == "undo":
             self._jredo += 1  # mutation-equivalent[1 -> 2]: over-counting is never read (see _push)
         elif known:
