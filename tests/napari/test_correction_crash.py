@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 PLUGIN = "napari-spine"
 
@@ -21,11 +22,14 @@ _CHILD = textwrap.dedent("""
     from qtpy.QtTest import QTest
     from qtpy.QtWidgets import QApplication
 
-    out = sys.argv[1]
+    out, source = sys.argv[1], sys.argv[2]
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1366, 768)
-    viewer.open_sample("napari-spine", "ct_lumbar")
-    labels = list(viewer.layers)[1]
+    if source == "sample":
+        viewer.open_sample("napari-spine", "ct_lumbar")
+    else:  # a real file: the reader's strided views, the journal keyed by its path
+        viewer.open(source, plugin="napari-spine")
+    labels = [ly for ly in viewer.layers if ly._type_string == "labels"][0]
     viewer.layers.selection.active = labels
     _, w = viewer.window.add_plugin_dock_widget("napari-spine", "Spine correction")
 
@@ -45,7 +49,7 @@ _CHILD = textwrap.dedent("""
             settle(0.02)
         QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(cx + 28, cy + dy))
         settle(0.5)
-    w.lock("L1")  # and a lock: the history holds more than voxels
+    w.lock("L3")  # and a lock: the history holds more than voxels
     deadline = time.time() + 30
     while len([e for e in w.session().journal.entries() if e.kind == "do"]) < 3 and time.time() < deadline:
         settle(0.1)
@@ -81,8 +85,14 @@ def _in_view(widget, window) -> bool:
     return window.rect().contains(QRect(top_left, widget.size()))
 
 
-def test_kill_relaunch_paint_is_refused_and_restore_gives_the_last_state(make_napari_viewer, qtbot, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], capture_output=True, text=True,
+@pytest.mark.parametrize("source", ["sample", "tptbox_ct"])
+def test_kill_relaunch_paint_is_refused_and_restore_gives_the_last_state(make_napari_viewer, qtbot, tmp_path,
+                                                                         source, request):
+    if source == "sample":
+        path = "sample"
+    else:  # the TPTBox CT crop of ../shared/realdata (L2-L4, its labels found beside it)
+        path = str(request.getfixturevalue("realdata") / "tptbox_ct" / "sub-ct_label-22_ct.nii.gz")
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path), path], capture_output=True, text=True,
                           timeout=240, env=dict(os.environ))
     assert proc.returncode == -9, proc.stderr[-3000:]
     assert "steps 3" in proc.stdout, proc.stdout + proc.stderr[-2000:]
@@ -91,14 +101,17 @@ def test_kill_relaunch_paint_is_refused_and_restore_gives_the_last_state(make_na
     viewer = make_napari_viewer(show=True)  # napari again, on a laptop screen
     win = viewer.window._qt_window
     win.resize(1366, 768)
-    viewer.open_sample(PLUGIN, "ct_lumbar")
-    labels = list(viewer.layers)[1]
+    if source == "sample":
+        viewer.open_sample(PLUGIN, "ct_lumbar")
+    else:
+        viewer.open(path, plugin=PLUGIN)
+    labels = [ly for ly in viewer.layers if ly._type_string == "labels"][0]
     loaded = np.asarray(labels.data).copy()
     assert (last != loaded).sum() > 20  # the strokes painted
     viewer.layers.selection.active = labels
     _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Spine correction")
     _settle(qtbot, 800)
-    assert w.banner.kind == "pending" and "3 edits (last: lock L1" in w.banner.text.text()
+    assert w.banner.kind == "pending" and "3 edits (last: lock L3" in w.banner.text.text()
     assert w.restore_btn.text() == "Restore 3 edits"
     for widget in (w.banner.text, w.restore_btn, w.discard_btn):
         assert _in_view(widget, win), widget  # the choice is in view, no scrolling needed
@@ -120,14 +133,14 @@ def test_kill_relaunch_paint_is_refused_and_restore_gives_the_last_state(make_na
     assert shot.shape[1] >= 1366 - 20 and shot.shape[0] >= 700
     from skimage.io import imsave
 
-    imsave(tmp_path / "correction-after-crash-1366x768.png", shot, check_contrast=False)
+    imsave(tmp_path / f"correction-after-crash-{source}-1366x768.png", shot, check_contrast=False)
 
     from qtpy.QtCore import Qt
 
     qtbot.mouseClick(w.restore_btn, Qt.MouseButton.LeftButton)  # the user chooses Restore
     assert np.array_equal(labels.data, last)  # exactly the killed session's last state
-    assert w.session().locked == {20} and labels.editable and not w.banner.isVisible()
-    assert [s.op for s in w.session().history.undo_stack][-1] == "lock L1"
+    assert w.session().locked == {22} and labels.editable and not w.banner.isVisible()
+    assert [s.op for s in w.session().history.undo_stack][-1] == "lock L3"
     w.undo()  # and its history goes on
     assert w.session().locked == frozenset()
 

@@ -156,17 +156,13 @@ class LinkedPlanes:
 
     def _watch_close(self, main_qt: Any) -> None:
         """Unlink when napari's own canvas closes (the viewer is closed with the views open)."""
-        from qtpy.QtCore import QEvent, QObject
+        from ._closing import CloseFilter
 
-        planes = self
+        def unlink() -> bool:
+            self.close()
+            return True  # the close goes on
 
-        class _OnClose(QObject):
-            def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
-                if event.type() == QEvent.Type.Close:
-                    planes.close()
-                return False
-
-        self._close_filter = _OnClose(self.widget)
+        self._close_filter = CloseFilter(self.widget, unlink)
         main_qt.installEventFilter(self._close_filter)
 
     def _all_models(self) -> list:

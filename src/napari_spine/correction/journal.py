@@ -152,7 +152,8 @@ class EditJournal:
         if not _try_lock(fd):
             try:
                 # mutation-equivalent[256 -> 257]: a pid and a host name are far shorter
-                holder = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
+                os.lseek(fd, 0, os.SEEK_SET)
+                holder = os.read(fd, 256).decode("utf-8", "replace").split()
             except OSError:
                 holder = []
             os.close(fd)
@@ -160,7 +161,8 @@ class EditJournal:
             mine = pid == str(os.getpid()) and host == socket.gethostname()
             return f"process {pid} on host {host}" + (", this program" if mine else "")
         os.ftruncate(fd, 0)  # mutation-equivalent[0 -> 1]: the words are written from byte 0 on
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
         self._lock_fd = fd
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -113,7 +114,6 @@ class CorrectionSession:
         #: what changed since :meth:`take_touched` was last called: (structure ids, box)
         #: per step, None once anything changed everywhere (a restore)
         self._touched: list[tuple[np.ndarray, tuple[slice, ...]]] | None = []
-        self._box_hint: tuple[slice, ...] | None = None
         self._lut: tuple[frozenset[int], np.ndarray] | None = None
         self._recount()
 
@@ -139,14 +139,12 @@ class CorrectionSession:
         """The pending edits in words: how many, the last one and when ("" when none)."""
         if not self.pending or self.journal is None:
             return ""
-        import time as _time
-
         entries = self.journal.entries()
         steps = [e for e in entries if e.kind in ("do", "base")]
         if not steps:
             return ""
         last = entries[-1]
-        when = _time.strftime("%Y-%m-%d %H:%M", _time.localtime(last.time))
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last.time))
         what = f"{last.kind} {last.op}" if last.kind in ("undo", "redo") else last.op
         return f"{len(steps)} edit{'s' if len(steps) != 1 else ''} (last: {what}, {when})"
 
@@ -159,8 +157,8 @@ class CorrectionSession:
         if self.read_only is not None:
             raise ReadOnlySessionError(self.read_only)
         if self.pending:
-            raise PendingEditsError(
-                f"{self.journal.source or self.journal.case_id if self.journal else 'case'}: "
+            raise PendingEditsError(  # pending edits come from a journal: there is one
+                f"{self.journal.source or self.journal.case_id}: "
                 f"unsaved edits of an earlier session wait ({self.pending_summary()}): "
                 "restore or discard them first; nothing was changed")
 
@@ -231,14 +229,13 @@ class CorrectionSession:
         lm_changed = landmarks is not None and not same_landmarks(landmarks, self.landmarks)
         if not changed.size and not lm_changed:
             return None
-        if isinstance(where, tuple):
-            # mutation-equivalent[2 -> 3]: the third entry is the box's step, always 1
-            self._box_hint = tuple(slice(*sl.indices(n)[:2]) for sl, n in zip(where, cur.shape))
+        # mutation-equivalent[2 -> 3]: the third entry is the box's step, always 1
+        box = tuple(slice(*sl.indices(n)[:2]) for sl, n in zip(where, cur.shape)) if isinstance(where, tuple) else None
         # mutation-equivalent: 2**32 voxels (16 GiB of labels), beyond any test's memory
         index = changed.astype(np.uint32 if cur.size < 2**32 else np.int64)
         step = Step(op, index, old, new, self.landmarks if lm_changed else None,
                     landmarks if lm_changed else None, self._locked, self._locked)
-        return self._push(step)
+        return self._push(step, box)
 
     def set_locks(self, ids: Collection[int], op: str = "locks") -> Step | None:
         """Change the locked structures, as one step of the history (None: no change)."""
@@ -266,12 +263,13 @@ class CorrectionSession:
             self.baseline_landmarks = landmarks
         return True
 
-    def _push(self, step: Step) -> Step:
+    def _push(self, step: Step, box: tuple[slice, ...] | None = None) -> Step:
+        """Record a new step; ``box`` holds all its voxels when known (a stroke's box)."""
         dropped = self.history.push(step)
         self._jbase = max(0, self._jbase - dropped)
         # mutation-equivalent[0 -> 1]: a redo needs an undo first, and only known undos count up
         self._jredo = 0
-        self._play(step, forward=True)
+        self._play(step, forward=True, box=box)
         self._unsaved += 1
         self._journal(lambda j: j.record(step), known=True)
         return step
@@ -289,12 +287,11 @@ class CorrectionSession:
         j.record_base(state, "journal repaired" if j.broken else "history before the journal's start")
         self._jbase, self._jredo = len(self.history.undo_stack), 0
 
-    def _play(self, step: Step, forward: bool) -> None:
+    def _play(self, step: Step, forward: bool, box: tuple[slice, ...] | None = None) -> None:
         state = State(self.recorded, self.landmarks, set(self._locked))
         apply_step(state, step, forward=forward)
         self.landmarks, self._locked = state.landmarks, frozenset(state.locks)
         ids = self._update_counts(step.old, step.new, forward)
-        box, self._box_hint = self._box_hint, None
         if step.voxels and self._touched is not None:
             if box is None:  # the box of the changed voxels (a stroke's box is known already)
                 ix = np.unravel_index(np.asarray(step.index, dtype=np.int64), self.recorded.shape)
@@ -388,8 +385,7 @@ class CorrectionSession:
         were locked keep their id, and no voxel becomes a locked id."""
         if not self._locked:
             return after
-        ids = list(self._locked)
-        hit = (np.isin(before, ids) | np.isin(after, ids)) & (after != before)
+        hit = (self._locked_at(before) | self._locked_at(after)) & (after != before)
         if hit.any():
             after = np.array(after, copy=True)
             after[hit] = before[hit]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -77,7 +78,8 @@ class HistoryBox(QGroupBox):
 
 #: button captions for a narrow dock (the full name is the tooltip and the key in ``buttons``)
 _SHORT = {"Shift levels up": "Shift up ↑", "Shift levels down": "Shift down ↓", "Relabel A as B": "Relabel A → B",
-          "Swap A and B": "Swap A ↔ B", "Merge A into B": "Merge A → B", "Split A at plane into B": "Split A, below → B",
+          "Swap A and B": "Swap A ↔ B", "Merge A into B": "Merge A → B",
+          "Split A at plane into B": "Split A, below → B",
           "Revert A to loaded": "Revert A", "Remove islands": "Remove islands", "Keep largest piece": "Keep largest",
           "Fill holes": "Fill holes", "Interpolate A between slices": "Interpolate A"}
 
@@ -213,10 +215,7 @@ class _IndexCache:
     keeps neither alive)."""
 
     def __init__(self):
-        import weakref
-
-        self._weakref = weakref.ref
-        self._owner = None
+        self._owner: weakref.ref | None = None
         self.shape: tuple[int, ...] = ()
         self.index: corr.StructureIndex | None = None
 
@@ -225,7 +224,7 @@ class _IndexCache:
         return self.index is not None and owner is session and session is not None and self.shape == shape
 
     def set(self, session: Any, shape: tuple[int, ...], index: corr.StructureIndex | None) -> None:
-        self._owner = self._weakref(session) if session is not None else None
+        self._owner = weakref.ref(session) if session is not None else None
         self.shape, self.index = tuple(shape), index
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import QEvent, QObject
-
 __all__ = ["ANSWERS", "GuardMixin", "ask_unsaved", "confirm_overwrite"]
 
 ANSWERS = ("save", "keep", "discard", "cancel")
@@ -50,38 +48,21 @@ def confirm_overwrite(parent: Any, path: Path) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-class _CloseFilter(QObject):
-    """Sees napari's main window close before napari does."""
-
-    def __init__(self, panel: Any):
-        super().__init__(panel)
-        import weakref
-
-        self._panel = weakref.ref(panel)
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
-        if event.type() == QEvent.Type.Close:
-            panel = self._panel()
-            if panel is not None and not panel.confirm_close():
-                event.ignore()
-                return True  # napari stays open
-        return False
-
-
 class GuardMixin:
     """Asking before unsaved edits are left; mixed into the correction panel."""
 
-    def _watch_close(self) -> None:
-        self._close_filter = None
+    _close_filter = None  # set once the panel is in napari's window
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         """Once the panel is in napari's window, watch that window's close."""
-        if getattr(self, "_close_filter", None) is None:
+        if self._close_filter is None:
             top = self
             while top.parentWidget() is not None:
                 top = top.parentWidget()
             if top is not self:
-                self._close_filter = _CloseFilter(self)
+                from .._closing import CloseFilter
+
+                self._close_filter = CloseFilter(self, self.confirm_close)
                 top.installEventFilter(self._close_filter)
         super().showEvent(event)
 

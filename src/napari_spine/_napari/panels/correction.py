@@ -78,7 +78,6 @@ class CorrectionWidget(GuardMixin, SessionStateMixin, LandmarksMixin, TrackMixin
         self.viewer.layers.events.removed.connect(self._on_active)
         self.viewer.mouse_move_callbacks.append(self._on_mouse_move)
         self._on_active()
-        self._watch_close()
 
     # -- building ----------------------------------------------------------------------
     def _paint_group(self) -> PaintBox:
